@@ -1,0 +1,84 @@
+"""The one interface every warehouse implements.
+
+Deliberately small (compare httpx's transport boundary): connect, execute an
+expression, fetch Arrow, load an Arrow table, and replace a table atomically. Everything else (planning, SQL building) is the core's job;
+an adapter only knows how to talk to its engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel
+from sqlglot import exp
+
+
+class WarehouseAdapter(ABC):
+    """A connection to one warehouse target."""
+
+    type_name: ClassVar[str]
+    dialect: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: Any, project_root: Path):
+        self.config = config
+        self.project_root = project_root
+
+    @property
+    def schema(self) -> str:
+        """The schema models are built in."""
+        return str(self.config.schema_)
+
+    def sql(self, expression: exp.Expression) -> str:
+        """Render an expression in this warehouse's dialect."""
+        return expression.sql(dialect=self.dialect)
+
+    @abstractmethod
+    def execute(self, statement: exp.Expression | str) -> int | None:
+        """Run one statement; return the affected row count when the engine reports it."""
+
+    @abstractmethod
+    def fetch_arrow(self, query: exp.Expression | str) -> pa.Table:
+        """Run a query and return its result as an Arrow table."""
+
+    @abstractmethod
+    def load_table(self, table: exp.Table, data: pa.Table) -> None:
+        """Create or replace ``table`` with the rows of ``data``."""
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Statements inside commit together or not at all."""
+
+    @abstractmethod
+    def table_columns(self, table: exp.Table) -> dict[str, str] | None:
+        """Column names (lower case) and types of a table, or None if it does not exist."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def for_thread(self) -> WarehouseAdapter:
+        """An adapter usable from another thread (engines with thread-safe connections return self)."""
+        return self
+
+    def describe(self) -> str:
+        """A one-line description of the target without secrets, for `featuresql debug`."""
+        return f"{self.type_name} schema={self.schema}"
+
+    def replace_table(self, table: exp.Table, query: exp.Query) -> int:
+        """Atomically replace ``table`` with the result of ``query``; return its row count."""
+        self.execute(exp.Create(this=table, kind="TABLE", expression=query, replace=True))
+        return self._count(table)
+
+    def ensure_schema(self, name: str) -> None:
+        self.execute(exp.Create(this=exp.Table(this=exp.to_identifier(name)), kind="SCHEMA", exists=True))
+
+    def _count(self, table: exp.Table) -> int:
+        result = self.fetch_arrow(exp.select(exp.Count(this=exp.Star())).from_(table))
+        return int(result.column(0)[0].as_py())

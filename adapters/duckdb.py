@@ -1,0 +1,134 @@
+"""DuckDB, in process: the embedded default target (a file under target/)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+from sqlglot import exp
+
+from featuresql.adapters.base import WarehouseAdapter
+from featuresql.errors import ExecutionError
+
+
+class DuckDBTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["duckdb"] = "duckdb"
+    path: str = "target/featuresql.duckdb"
+    schema_: str = Field("main", alias="schema")
+    threads: int | None = Field(None, gt=0)
+    memory_limit: str | None = None
+    settings: dict[str, Any] = {}
+
+
+class DuckDBAdapter(WarehouseAdapter):
+    type_name = "duckdb"
+    dialect = "duckdb"
+    config_model = DuckDBTarget
+    config: DuckDBTarget
+
+    def __init__(self, config: DuckDBTarget, project_root: Path, *, connection: Any = None):
+        super().__init__(config, project_root)
+        self._connection = connection
+        self._owner = connection is None
+        self._lock = threading.Lock()
+
+    @property
+    def database_path(self) -> str:
+        if self.config.path == ":memory:":
+            return ":memory:"
+        path = Path(self.config.path)
+        return str(path if path.is_absolute() else self.project_root / path)
+
+    @property
+    def connection(self) -> Any:
+        with self._lock:
+            if self._connection is None:
+                self._connection = self._connect()
+            return self._connection
+
+    def _connect(self) -> Any:
+        import duckdb
+
+        if self.database_path != ":memory:":
+            Path(self.database_path).parent.mkdir(parents=True, exist_ok=True)
+        settings = dict(self.config.settings)
+        if self.config.threads:
+            settings["threads"] = self.config.threads
+        if self.config.memory_limit:
+            settings["memory_limit"] = self.config.memory_limit
+        try:
+            connection = duckdb.connect(self.database_path, config=settings)
+            connection.execute("SET TimeZone = 'UTC'")  # timestamps are UTC everywhere
+            return connection
+        except duckdb.Error as exc:
+            raise ExecutionError(f"cannot open DuckDB database {self.database_path}: {_first_line(exc)}") from None
+
+    def for_thread(self) -> DuckDBAdapter:
+        # A DuckDB cursor is a separate connection to the same database, safe in its own thread.
+        return DuckDBAdapter(self.config, self.project_root, connection=self.connection.cursor())
+
+    def execute(self, statement: exp.Expression | str) -> int | None:
+        sql = statement if isinstance(statement, str) else self.sql(statement)
+        try:
+            result = self.connection.execute(sql).fetchall()
+        except Exception as exc:
+            raise ExecutionError(f"DuckDB rejected a statement: {_first_line(exc)}") from exc
+        if result and len(result[0]) == 1 and isinstance(result[0][0], int) and len(result) == 1:
+            return int(result[0][0])
+        return None
+
+    def fetch_arrow(self, query: exp.Expression | str) -> pa.Table:
+        sql = query if isinstance(query, str) else self.sql(query)
+        try:
+            table: pa.Table = self.connection.sql(sql).to_arrow_table()
+        except Exception as exc:
+            raise ExecutionError(f"DuckDB rejected a query: {_first_line(exc)}") from exc
+        return table
+
+    def load_table(self, table: exp.Table, data: pa.Table) -> None:
+        view = "__featuresql_load"
+        self.connection.register(view, data)
+        try:
+            self.execute(exp.Create(this=table, kind="TABLE", replace=True, expression=exp.select("*").from_(view)))
+        finally:
+            self.connection.unregister(view)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+        self.execute("COMMIT")
+
+    def table_columns(self, table: exp.Table) -> dict[str, str] | None:
+        query = (
+            exp.select("column_name", "data_type")
+            .from_("information_schema.columns")
+            .where(exp.column("table_name").eq(exp.Literal.string(table.name)))
+            .where(exp.column("table_schema").eq(exp.Literal.string(table.db or self.schema)))
+            .order_by("ordinal_position")
+        )
+        rows = self.fetch_arrow(query).to_pylist()
+        return {row["column_name"].lower(): row["data_type"] for row in rows} or None
+
+    def describe(self) -> str:
+        return f"duckdb path={self.database_path} schema={self.schema}"
+
+    def close(self) -> None:
+        if self._connection is not None and self._owner:
+            self._connection.close()
+        self._connection = None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,177 @@
+"""The `featuresql` command: thin wrappers that parse, call the core and print.
+
+One error handler turns a FeaturesqlError into a red one-line message and its
+exit code (2 for usage and configuration, 1 for model failures); a traceback is
+printed only with --debug.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from featuresql.errors import EXIT_MODEL_FAILURE, EXIT_USAGE, FeaturesqlError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _handle_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return func(*args, **kwargs)
+        except FeaturesqlError as exc:
+            if debug:
+                traceback.print_exc()
+            click.secho(f"Error: {exc.one_line()}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.secho("Interrupted.", fg="red", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _parse_vars(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if not isinstance(value, dict):
+        raise click.BadParameter("expected a YAML or JSON mapping, e.g. '{start_date: 2024-01-01}'")
+    return value
+
+
+def _context(obj: dict[str, Any], target: str | None = None) -> Any:
+    from featuresql.context import Context
+
+    return Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"])
+
+
+project_options = [
+    click.option("--target", "-t", default=None, help="Target in profiles.yml (default: its 'target')."),
+]
+selection_options = [
+    click.option("--select", "-s", multiple=True, help="Models: name, name+, +name, tag:x (repeatable)."),
+    click.option("--exclude", multiple=True, help="Models to leave out (same syntax as --select)."),
+]
+
+
+def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
+    def decorator(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorator
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="featuresql")
+@click.option("--project-dir", default=".", type=click.Path(file_okay=False), help="Project folder (default: here).")
+@click.option("--target", "-t", default=None, help="Target in profiles.yml.")
+@click.option("--vars", "variables", default=None, help="Project vars as YAML/JSON, e.g. '{demo_days: 30}'.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, project_dir: str, target: str | None, variables: str | None, debug: bool) -> None:
+    """featuresql: SQL feature models compiled for DuckDB, Snowflake and BigQuery."""
+    ctx.obj = {"project_dir": project_dir, "target": target, "vars": _parse_vars(variables)}
+
+
+@cli.command()
+@click.argument("name")
+@_handle_errors
+def init(name: str) -> None:
+    """Create a new project folder NAME that runs as is."""
+    from featuresql.scaffold import create_project
+
+    path = create_project(Path(name))
+    click.echo(f"Created project {path.name} in {path}. Next: cd {name} && featuresql run")
+
+
+@cli.command("compile")
+@_apply(project_options + selection_options)
+@click.pass_obj
+@_handle_errors
+def compile_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+    """Render and validate models; write the SQL a run executes to target/compiled/."""
+    with _context(obj, target) as context:
+        selected = context.select(select, exclude)
+        paths = context.write_compiled(selected)
+        for path in paths:
+            click.echo(f"  {path.relative_to(context.project.root)}")
+        click.secho(f"Compiled {len(paths)} models for target {context.target_name} ({context.dialect}).", fg="green")
+
+
+@cli.command()
+@_apply(project_options + selection_options)
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Models built in parallel.")
+@click.pass_obj
+@_handle_errors
+def run(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...], threads: int) -> None:
+    """Build the selected models in dependency order."""
+    from featuresql.output import RunPrinter
+
+    with _context(obj, target) as context:
+        printer = RunPrinter()
+        click.echo(f"Running {context.project.name} on target {context.target_name} ({context.adapter.describe()})")
+        result = context.run(select, exclude, threads=threads, report=printer)
+        printer.summary(result)
+        if not result.ok:
+            sys.exit(EXIT_MODEL_FAILURE)
+
+
+@cli.command("ls")
+@_apply(project_options + selection_options)
+@click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.pass_obj
+@_handle_errors
+def ls_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
+               output_format: str) -> None:  # fmt: skip
+    """List models with their features, and sources."""
+    from featuresql.output import describe_project
+
+    with _context(obj, target) as context:
+        listing = describe_project(context.project, context.compiled, context.select(select, exclude))
+        if output_format == "json":
+            click.echo(json.dumps(listing, indent=2))
+            return
+        from featuresql.output import print_listing
+
+        print_listing(listing)
+
+
+@cli.command()
+@_apply(project_options)
+@click.pass_obj
+@_handle_errors
+def debug(obj: dict[str, Any], target: str | None) -> None:
+    """Check the project, the profile and the connection."""
+    from featuresql.context import Context
+
+    context = Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"])
+    click.echo(f"project:  {context.project.name} ({context.project.root})")
+    click.echo(f"models:   {len(context.project.models)}, sources: {len(context.project.sources)}")
+    click.echo(f"target:   {context.target_name} ({context.adapter.describe()})")
+    with context:
+        context.query("select 1")
+    click.secho("Connection OK.", fg="green")
+
+
+def main() -> None:
+    cli(prog_name="featuresql")
+
+
+__all__ = ["EXIT_USAGE", "cli", "main"]

@@ -1,0 +1,354 @@
+"""Rendered SQL -> sqlglot AST -> validated, compiled models.
+
+For every model: render Jinja (recording refs, sources and config), parse in
+the project dialect (errors point at file and line), qualify columns against
+declared source columns and upstream models (an unknown column is an error
+suggesting the closest name), and, for window models, find the window markers
+and split the query into its row-level part and its features.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, ParseError
+from sqlglot.optimizer.qualify import qualify
+
+from featuresql.config import ModelConfig, validate
+from featuresql.errors import CompileError, closest
+from featuresql.graph import Graph
+from featuresql.jinja import MacroEnvironment, ModelContext
+from featuresql.models import CompiledModel, CompiledProject, ModelSettings
+from featuresql.project import ModelFile, Project
+from featuresql.window_query import WindowModel
+from featuresql.windows import WindowFeature, features_of_marker, is_marker, render_marker
+
+ColumnsOf = Callable[[exp.Table], dict[str, str] | None]
+
+
+def compile_project(
+    project: Project,
+    *,
+    target: str = "dev",
+    target_type: str = "duckdb",
+    schema: str = "main",
+    variables: dict[str, Any] | None = None,
+    columns_of: ColumnsOf | None = None,
+) -> CompiledProject:
+    """Compile every model of ``project`` for a target; raises CompileError on the first problem."""
+    return _Compiler(project, target, target_type, schema, variables or {}, columns_of).run()
+
+
+class _Compiler:
+    def __init__(self, project: Project, target: str, target_type: str, schema: str,
+                 variables: dict[str, Any], columns_of: ColumnsOf | None):
+        self.project = project
+        self.target = target
+        self.target_type = target_type
+        self.schema = schema
+        self.read_dialect = project.config.dialect
+        self.variables = {**project.config.vars, **variables}
+        self.columns_of = columns_of
+        info = {"name": target, "type": target_type, "schema": schema}
+        self.macros = MacroEnvironment(project.macro_files, target_type, info)
+        self.macros.namespace["featuresql_window"] = render_marker
+        self.compiled: dict[str, CompiledModel] = {}
+
+    def run(self) -> CompiledProject:
+        contexts = {name: self._render(model) for name, model in self.project.models.items()}
+        graph = Graph(
+            {name: ctx.refs for name, ctx in contexts.items()},
+            {name: self._config(self.project.models[name], ctx).tags for name, ctx in contexts.items()},
+        )
+        for name in graph.order():
+            self.compiled[name] = self._compile(self.project.models[name], contexts[name])
+        children = {name: tuple(graph.children.get(name, ())) for name in self.compiled}
+        hooks = {
+            "on_run_start": [self._hook(h, "on_run_start") for h in self.project.config.on_run_start],
+            "on_run_end": [self._hook(h, "on_run_end") for h in self.project.config.on_run_end],
+        }
+        return CompiledProject(self.project.name, self.target, self.target_type, self.compiled, children, hooks)
+
+    def _hook(self, text: str, name: str) -> list[exp.Expression]:
+        """A project hook rendered and parsed in the project dialect (run before/after the models)."""
+        path = self.project.root / "project.yml"
+        context = ModelContext(name, path, self._hook_relation, self._hook_source, self.variables)
+        sql = self.macros.render(text, context)
+        try:
+            return [s for s in sqlglot.parse(sql, read=self.read_dialect) if s is not None]
+        except ParseError as exc:
+            raise CompileError(f"cannot parse the {name} hook: {str(exc).splitlines()[0]}", path=path) from None
+
+    def _hook_relation(self, name: str) -> str:
+        if name not in self.project.models:
+            raise CompileError(f"a hook refs unknown model {name!r}{closest(name, list(self.project.models))}")
+        return self.relation(name).sql(self.read_dialect)
+
+    def _hook_source(self, source_name: str, table_name: str) -> str:
+        source = self.project.sources.get(f"{source_name}.{table_name}")
+        if source is None:
+            raise CompileError(f"a hook uses undeclared source {source_name}.{table_name}")
+        return exp.table_(source.identifier, db=source.schema, catalog=source.database).sql(self.read_dialect)
+
+    # -- rendering ------------------------------------------------------------
+
+    def relation(self, model: str) -> exp.Table:
+        return exp.table_(model, db=self.schema)
+
+    def _render(self, model: ModelFile) -> ModelContext:
+        def relation_of(name: str) -> str:
+            if name not in self.project.models:
+                known = list(self.project.models)
+                raise CompileError(f"model {model.name!r} refs unknown model {name!r}{closest(name, known)}")
+            return self.relation(name).sql(self.read_dialect)
+
+        def source_of(source_name: str, table_name: str) -> str:
+            key = f"{source_name}.{table_name}"
+            source = self.project.sources.get(key)
+            if source is None:
+                known = list(self.project.sources)
+                raise CompileError(
+                    f"model {model.name!r} uses undeclared source {key!r}{closest(key, known)}: "
+                    "declare it in a sources YAML file under features/"
+                )
+            return exp.table_(source.identifier, db=source.schema, catalog=source.database).sql(self.read_dialect)
+
+        context = ModelContext(model.name, model.path, relation_of, source_of, self.variables)
+        context.rendered = self.macros.render(model.sql, context)
+        return context
+
+    def _config(self, model: ModelFile, context: ModelContext) -> ModelConfig:
+        merged: dict[str, Any] = {}
+        if model.spec is not None:
+            merged.update(model.spec.config)
+            if model.spec.description:
+                merged.setdefault("description", model.spec.description)
+        merged.update(context.config)
+        return validate(ModelConfig, merged, model.path if context.config else model.spec_path) if merged else ModelConfig()
+
+    # -- compiling ----------------------------------------------------------------
+
+    def _compile(self, model: ModelFile, context: ModelContext) -> CompiledModel:
+        rendered = context.rendered
+        query = self._parse(model, rendered)
+        markers = [node for node in query.find_all(exp.Anonymous) if is_marker(node)]
+        self._check_columns(model, query)
+        settings = self._settings(model, context, query, is_window=bool(markers))
+        base = CompiledModel(
+            name=model.name, path=model.path, kind="snapshot", settings=settings,
+            relation=self.relation(model.name), rendered_sql=rendered, query=query,
+            columns=tuple(query.named_selects), refs=tuple(dict.fromkeys(context.refs)),
+            sources=tuple(dict.fromkeys(context.sources)),
+        )  # fmt: skip
+        if not markers:
+            self._check_snapshot(base)
+            return base
+        window = self._window(model, query, settings)
+        columns = (*settings.keys, settings.timestamp or "", *(f.name for f in window.features))
+        return replace(base, kind="window", window=window, query=window.events, columns=columns)
+
+    def _parse(self, model: ModelFile, sql: str) -> exp.Query:
+        try:
+            statements = [s for s in sqlglot.parse(sql, read=self.read_dialect) if s is not None]
+        except ParseError as exc:
+            error = exc.errors[0] if exc.errors else {}
+            detail = str(error.get("description") or exc).split("\n")[0]
+            raise CompileError(
+                f"cannot parse model {model.name!r} as {self.read_dialect} SQL: {detail}",
+                path=model.path, line=error.get("line"),
+            ) from None  # fmt: skip
+        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+            raise CompileError(f"model {model.name!r} must be exactly one SELECT statement", path=model.path)
+        return statements[0]
+
+    def _known_columns(self, table: exp.Table) -> dict[str, str] | None:
+        for source in self.project.sources.values():
+            if source.identifier.lower() == table.name.lower() and (source.schema or "").lower() == table.db.lower():
+                if source.columns:
+                    return {name: (kind or "UNKNOWN") for name, kind in source.columns.items()}
+                break
+        if table.db.lower() == self.schema.lower() and table.name in self.compiled:
+            columns = self.compiled[table.name].columns
+            return None if "*" in columns else dict.fromkeys(columns, "UNKNOWN")
+        return self.columns_of(table) if self.columns_of else None
+
+    def _check_columns(self, model: ModelFile, query: exp.Query) -> None:
+        ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
+        schema: dict[str, dict[str, dict[str, str]]] = {}
+        for table in query.find_all(exp.Table):
+            if table.name.lower() in ctes and not table.db:
+                continue
+            columns = self._known_columns(table)
+            if columns is None or table.catalog:
+                return  # cannot validate without every table's columns
+            schema.setdefault(table.db, {})[table.name] = columns
+        try:
+            qualify(query.copy(), schema=schema, dialect=self.read_dialect, validate_qualify_columns=True,
+                    quote_identifiers=False, identify=False)  # fmt: skip
+        except OptimizeError as exc:
+            raise self._column_error(model, str(exc), schema) from None
+
+    def _column_error(self, model: ModelFile, message: str, schema: dict[str, dict[str, dict[str, str]]]) -> CompileError:
+        found = re.search(r"Column '([^']+)' could not be resolved", message)
+        line = re.search(r"Line: (\d+)", message)
+        if not found:
+            return CompileError(f"model {model.name!r}: {message.split('. Line')[0]}", path=model.path,
+                                line=int(line.group(1)) if line else None)  # fmt: skip
+        name = found.group(1).split(".")[-1]
+        columns = {c for tables in schema.values() for cols in tables.values() for c in cols}
+        return CompileError(
+            f"model {model.name!r}: unknown column {name!r}{closest(name, columns)}",
+            path=model.path, line=int(line.group(1)) if line else None,
+        )  # fmt: skip
+
+    # -- settings -------------------------------------------------------------
+
+    def _settings(self, model: ModelFile, context: ModelContext, query: exp.Query, *, is_window: bool) -> ModelSettings:
+        config = self._config(model, context)
+        defaults = self.project.config.defaults
+        keys: tuple[str, ...] = ()
+        if config.entity is not None:
+            entity = self.project.config.entities.get(config.entity)
+            if entity is None:
+                known = list(self.project.config.entities)
+                raise CompileError(
+                    f"model {model.name!r}: unknown entity {config.entity!r}{closest(config.entity, known)}; "
+                    "declare it under 'entities:' in project.yml", path=model.path, line=context.config_line,
+                )  # fmt: skip
+            keys = tuple(k.lower() for k in entity.keys)
+        elif is_window:
+            raise CompileError(f"window model {model.name!r} needs config(entity=...)", path=model.path)
+        timestamp = config.timestamp or self._default_timestamp(context)
+        if is_window and timestamp is None:
+            raise CompileError(f"window model {model.name!r} needs config(timestamp='<event time column>')",
+                               path=model.path)  # fmt: skip
+        grain = config.grain if config.grain is not None else defaults.grain
+        if grain <= 0 or grain % 60:
+            raise CompileError(f"model {model.name!r}: grain must be a whole number of minutes, hours or days",
+                               path=model.path, line=context.config_line)  # fmt: skip
+        return ModelSettings(
+            entity=config.entity, keys=keys, timestamp=timestamp.lower() if timestamp else None, grain=grain,
+            start=config.start, data_delay=self._data_delay(config, context),
+            lookback=config.lookback if config.lookback is not None else defaults.lookback,
+            batch_size=config.batch_size or defaults.batch_size, online=config.online, ttl=config.ttl,
+            tie_break=config.tie_break, tags=tuple(config.tags), description=config.description, owner=config.owner,
+        )  # fmt: skip
+
+    def _default_timestamp(self, context: ModelContext) -> str | None:
+        times = {self.project.sources[s].event_time for s in context.sources} - {None}
+        return times.pop() if len(times) == 1 else None
+
+    def _data_delay(self, config: ModelConfig, context: ModelContext) -> int:
+        inherited = [self.project.sources[s].data_delay for s in context.sources]
+        inherited += [self.compiled[r].settings.data_delay for r in context.refs]
+        return max([config.data_delay or 0, *inherited])
+
+    def _check_snapshot(self, model: CompiledModel) -> None:
+        settings = model.settings
+        if "*" in model.columns:
+            return
+        for column in (*settings.keys, *([settings.timestamp] if settings.timestamp else [])):
+            if column not in model.columns:
+                raise CompileError(
+                    f"model {model.name!r} must select {column!r} (entity key or timestamp)"
+                    f"{closest(column, list(model.columns))}", path=model.path,
+                )  # fmt: skip
+
+    # -- window models ----------------------------------------------------------
+
+    def _window(self, model: ModelFile, query: exp.Query, settings: ModelSettings) -> WindowModel:
+        if not isinstance(query, exp.Select):
+            raise CompileError(f"window model {model.name!r} must be a single SELECT (no UNION)", path=model.path)
+        if query.args.get("group") or query.args.get("distinct"):
+            raise CompileError(
+                f"window model {model.name!r} must select events row by row (no GROUP BY or DISTINCT): "
+                "the window macros aggregate", path=model.path,
+            )  # fmt: skip
+        events = query.copy()
+        kept: list[exp.Expression] = []
+        features: list[WindowFeature] = []
+        inputs: dict[str, str] = {}
+        required = {*settings.keys, settings.timestamp}
+        for item in events.expressions:
+            marker = item.this if isinstance(item, exp.Alias) else item
+            if is_marker(marker):
+                if isinstance(item, exp.Alias):
+                    raise self._marker_error(model, marker, "name a window feature with name='...', not AS")
+                features += [self._bind(model, marker, f, settings, inputs) for f in self._expand(model, marker)]
+            elif item.alias_or_name.lower() in required:
+                kept.append(item)
+            else:
+                raise CompileError(
+                    f"window model {model.name!r}: column {item.alias_or_name!r} is neither an entity key "
+                    f"({', '.join(settings.keys)}), the timestamp ({settings.timestamp}) nor a window feature; "
+                    "remove it or compute it in a snapshot model",
+                    path=model.path, line=_line(item),
+                )  # fmt: skip
+        present = {item.alias_or_name.lower() for item in kept}
+        for column in required - present:
+            raise CompileError(f"window model {model.name!r} must select {column!r}", path=model.path)
+        self._check_unique(model, features, settings)
+        expressions = kept + [exp.alias_(sqlglot.parse_one(sql, read=self.read_dialect), alias)
+                              for sql, alias in inputs.items()]  # fmt: skip
+        events.set("expressions", expressions)
+        assert settings.timestamp is not None
+        return WindowModel(settings.keys, settings.timestamp, settings.grain, events, tuple(features))
+
+    def _expand(self, model: ModelFile, marker: exp.Anonymous) -> list[WindowFeature]:
+        try:
+            return features_of_marker(marker)
+        except CompileError as exc:
+            raise self._marker_error(model, marker, exc.message) from None
+
+    def _bind(self, model: ModelFile, marker: exp.Anonymous, feature: WindowFeature,
+              settings: ModelSettings, inputs: dict[str, str]) -> WindowFeature:
+        if feature.window % settings.grain:
+            from featuresql.durations import format_duration
+
+            grain = format_duration(settings.grain)
+            raise self._marker_error(
+                model, marker, f"window {feature.window_label} of {feature.name} is not a multiple of the grain "
+                f"{grain}: use a multiple of {grain} or change the model's grain",
+            )  # fmt: skip
+        column = self._input(feature.input, inputs)
+        tie_break = self._input(feature.tie_break, inputs)
+        return replace(feature, column=column, tie_break_column=tie_break)
+
+    def _input(self, expression: exp.Expression | None, inputs: dict[str, str]) -> str | None:
+        if expression is None:
+            return None
+        sql = expression.sql(self.read_dialect)
+        if sql not in inputs:
+            base = expression.name.lower() if isinstance(expression, exp.Column) else str(len(inputs))
+            alias = f"in_{base}"
+            while alias in inputs.values():
+                alias += "_"
+            inputs[sql] = alias
+        return inputs[sql]
+
+    def _check_unique(self, model: ModelFile, features: list[WindowFeature], settings: ModelSettings) -> None:
+        seen = {*settings.keys, settings.timestamp}
+        for feature in features:
+            if feature.name in seen:
+                raise CompileError(
+                    f"window model {model.name!r}: duplicate column name {feature.name!r}; "
+                    "set name= on one of the window macros", path=model.path,
+                )  # fmt: skip
+            seen.add(feature.name)
+
+    def _marker_error(self, model: ModelFile, marker: exp.Anonymous, message: str) -> CompileError:
+        return CompileError(f"window model {model.name!r}: {message}", path=model.path, line=_line(marker))
+
+
+def _line(node: exp.Expression) -> int | None:
+    for candidate in (node, *node.find_all(exp.Expression)):
+        line = candidate.meta.get("line") if candidate.meta else None
+        if line:
+            return int(line)
+    return None
+

@@ -1,0 +1,199 @@
+"""Pydantic models for everything users write in YAML or in ``config()``.
+
+Each model forbids unknown keys, so a misspelled key is an error naming the
+file and line (see ``validate``), never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from featuresql.durations import parse_duration
+from featuresql.errors import ConfigError, closest
+from featuresql.yamlfile import line_of
+
+Dialect = Literal["duckdb", "snowflake", "bigquery"]
+DIALECTS: tuple[str, ...] = ("duckdb", "snowflake", "bigquery")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _duration(value: Any) -> int:
+    return parse_duration(value)
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    elif not isinstance(value, datetime) and hasattr(value, "isoformat"):  # a YAML date
+        value = datetime(value.year, value.month, value.day)
+    if not isinstance(value, datetime):
+        raise ValueError("expected a date or timestamp such as '2024-01-01'")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Duration = Annotated[int, BeforeValidator(_duration)]
+UtcTimestamp = Annotated[datetime, BeforeValidator(_utc)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class EntityConfig(Strict):
+    keys: dict[str, str] = Field(min_length=1)
+    description: str = ""
+
+
+class Defaults(Strict):
+    grain: Duration = 86400
+    lookback: int = Field(0, ge=0)
+    data_delay: Duration = 0
+    batch_size: int | None = Field(None, gt=0)
+
+
+class OnlineConfig(Strict):
+    store: Literal["local", "dynamodb"] = "local"
+    table: str | None = None
+    ttl: Duration | None = None
+
+
+class ProjectConfig(Strict):
+    name: str
+    version: str = "0.1.0"
+    dialect: Dialect = "duckdb"
+    model_paths: list[str] = ["features"]
+    macro_paths: list[str] = ["macros"]
+    test_paths: list[str] = ["tests"]
+    target_path: str = "target"
+    vars: dict[str, Any] = {}
+    defaults: Defaults = Defaults()
+    entities: dict[str, EntityConfig] = {}
+    online: OnlineConfig = OnlineConfig()
+    on_run_start: list[str] = []
+    on_run_end: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not IDENTIFIER.match(value):
+            raise ValueError("must be a SQL identifier: letters, digits and underscores")
+        return value
+
+
+class ModelConfig(Strict):
+    """Settings of one model; ``None`` means 'inherit from the project defaults'."""
+
+    entity: str | None = None
+    timestamp: str | None = None
+    grain: Duration | None = None
+    start: UtcTimestamp | None = None
+    data_delay: Duration | None = None
+    lookback: int | None = Field(None, ge=0)
+    batch_size: int | None = Field(None, gt=0)
+    online: bool = False
+    ttl: Duration | None = None
+    tie_break: str | None = None
+    tags: list[str] = []
+    description: str = ""
+    owner: str | None = None
+    enabled: bool = True
+
+
+class ColumnSpec(Strict):
+    name: str
+    type: str | None = None
+    description: str = ""
+    tests: list[Any] = []
+
+
+class ModelSpec(Strict):
+    name: str
+    description: str = ""
+    config: dict[str, Any] = {}
+    columns: list[ColumnSpec] = []
+    tests: list[Any] = []
+
+
+class SourceTable(Strict):
+    name: str
+    identifier: str | None = None
+    description: str = ""
+    event_time: str | None = None
+    data_delay: Duration | None = None
+    columns: list[ColumnSpec] = []
+    freshness: dict[str, Any] | None = None
+    tests: list[Any] = []
+
+
+class SourceSpec(Strict):
+    name: str
+    database: str | None = None
+    schema_: str | None = Field(None, alias="schema")
+    description: str = ""
+    data_delay: Duration = 0
+    tables: list[SourceTable] = Field(min_length=1)
+
+
+class SchemaFile(Strict):
+    version: int | None = None
+    sources: list[SourceSpec] = []
+    models: list[ModelSpec] = []
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], data: Any, path: Path | None, *, loc_prefix: tuple[Any, ...] = ()) -> M:
+    """Validate ``data`` against ``model``; the first problem becomes a one-line ConfigError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        raise ConfigError(
+            _describe(model, error, loc, loc_prefix),
+            path=path,
+            line=line_of(data, loc) if path else None,
+        ) from None
+
+
+def _describe(model: type[BaseModel], error: Any, loc: tuple[Any, ...], prefix: tuple[Any, ...]) -> str:
+    key = ".".join(str(part) for part in prefix + loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        return f"unknown key {key!r}{closest(str(loc[-1]), allowed)}; allowed keys: {', '.join(allowed)}"
+    if error["type"] == "missing":
+        return f"missing required key {key!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"invalid value for {key!r}: {message}"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = current.model_fields.get(part) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
+        if field is None:
+            return []
+        current = _inner_model(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(f.alias or name for name, f in current.model_fields.items())
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None

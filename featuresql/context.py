@@ -1,0 +1,104 @@
+"""A project opened against one target: what the CLI and the Python API work with."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from featuresql.adapters import adapter_class
+from featuresql.adapters.base import WarehouseAdapter
+from featuresql.compiler import compile_project
+from featuresql.graph import Graph
+from featuresql.models import CompiledProject
+from featuresql.plan import build_statements
+from featuresql.profiles import resolve_target
+from featuresql.project import Project, find_project_root, load_project
+from featuresql.runner import Reporter, RunResult, run_models
+
+
+class Context:
+    """Project + target: compile, run, and (lazily) the warehouse connection."""
+
+    def __init__(self, project_dir: Path | str = ".", target: str | None = None, variables: dict[str, Any] | None = None):
+        self.project: Project = load_project(find_project_root(Path(project_dir)))
+        self.target_name, self.target_config = resolve_target(self.project.root, self.project.name, target)
+        self.adapter_class = adapter_class(self.target_config.type)
+        self.variables = variables or {}
+        self._adapter: WarehouseAdapter | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.adapter_class.dialect
+
+    @property
+    def adapter(self) -> WarehouseAdapter:
+        if self._adapter is None:
+            self._adapter = self.adapter_class(self.target_config, self.project.root)
+        return self._adapter
+
+    @cached_property
+    def compiled(self) -> CompiledProject:
+        """Every model compiled for this target (no connection needed when sources declare columns)."""
+        return compile_project(
+            self.project,
+            target=self.target_name,
+            target_type=self.target_config.type,
+            schema=self.target_config.schema_,
+            variables=self.variables,
+        )
+
+    def graph(self) -> Graph:
+        models = self.compiled.models
+        return Graph({n: m.refs for n, m in models.items()}, {n: m.settings.tags for n, m in models.items()})
+
+    def select(self, select: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> list[str]:
+        return self.graph().select(select, exclude)
+
+    def write_compiled(self, selected: list[str], now: datetime | None = None) -> list[Path]:
+        """Write every statement a run would execute to target/compiled/<target>/."""
+        now = now or datetime.now(UTC)
+        folder = self.project.target_dir / "compiled" / self.target_name
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name in selected:
+            model = self.compiled.models[name]
+            statements = build_statements(model, self.dialect, now)
+            path = folder / f"{name}.sql"
+            path.write_text(";\n\n".join(s.sql(self.dialect, pretty=True) for s in statements) + ";\n")
+            written.append(path)
+        return written
+
+    def run(self, select: tuple[str, ...] = (), exclude: tuple[str, ...] = (), *, threads: int = 1,
+            now: datetime | None = None, report: Reporter | None = None) -> RunResult:  # fmt: skip
+        """Run the hooks and build the selected models."""
+        selected = self.select(select, exclude)
+        now = now or datetime.now(UTC)
+        self.adapter.ensure_schema(self.target_config.schema_)
+        self._run_hooks("on_run_start")
+        result = run_models(self.compiled, self.adapter, selected, now=now, threads=threads, report=report)
+        self._run_hooks("on_run_end")
+        return result
+
+    def _run_hooks(self, name: str) -> None:
+        for statements in self.compiled.hooks.get(name, []):
+            for statement in statements:
+                self.adapter.execute(statement)
+
+    def query(self, sql: str | exp.Expression) -> Any:
+        """Run a query on the target and return an Arrow table."""
+        return self.adapter.fetch_arrow(sql)
+
+    def close(self) -> None:
+        if self._adapter is not None:
+            self._adapter.close()
+            self._adapter = None
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

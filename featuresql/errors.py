@@ -1,0 +1,61 @@
+"""The few exception classes featuresql raises, and the exit codes they map to.
+
+Every error a user can cause is a ``FeaturesqlError`` whose message is one line
+saying what is wrong, where (file:line, model, column) and how to fix it. The
+CLI prints that line in red and exits with the error's ``exit_code``; a
+traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_MODEL_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class FeaturesqlError(Exception):
+    """Base class: a problem the user can act on."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None):
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = f"{_display(self.path)}:{self.line}: " if self.line else f"{_display(self.path)}: "
+        return where + " ".join(self.message.split("\n"))
+
+
+class ConfigError(FeaturesqlError):
+    """project.yml, profiles.yml, sources or model YAML is invalid."""
+
+
+class CompileError(FeaturesqlError):
+    """A model cannot be rendered, parsed or planned."""
+
+
+class ExecutionError(FeaturesqlError):
+    """The warehouse rejected a statement or a model failed while running."""
+
+    exit_code = EXIT_MODEL_FAILURE
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def closest(name: str, candidates: list[str] | set[str] | tuple[str, ...]) -> str:
+    """Return ' (did you mean X?)' for the closest candidate, or ''."""
+    import difflib
+
+    match = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)" if match else ""

@@ -1,0 +1,107 @@
+"""profiles.yml: named targets, secrets through env_var(), and the adapter for one of them.
+
+Lookup order: ``<project>/profiles.yml``, then ``~/.featuresql/profiles.yml``;
+with neither, the default target ``dev`` is a DuckDB file under ``target/``.
+The file holds ``target:`` (the default target name) and ``targets:`` (name ->
+settings with a ``type``). String values are rendered with Jinja so
+``{{ env_var('X') }}`` and ``{{ env_var('X', 'default') }}`` work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from featuresql.adapters import adapter_class
+from featuresql.adapters.base import WarehouseAdapter
+from featuresql.config import validate
+from featuresql.errors import ConfigError, closest
+from featuresql.yamlfile import LineDict, line_of, load_yaml
+
+PROFILES_FILE = "profiles.yml"
+
+
+def env_var(name: str, default: str | None = None) -> str:
+    """The value of an environment variable, or ``default``; an error if neither exists."""
+    value = os.environ.get(name, default)
+    if value is None:
+        raise ConfigError(
+            f"environment variable {name} is not set: export it, or give a default "
+            f"with env_var('{name}', 'value')"
+        )
+    return value
+
+
+def profiles_path(project_root: Path) -> Path | None:
+    for candidate in (project_root / PROFILES_FILE, Path.home() / ".featuresql" / PROFILES_FILE):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve_target(project_root: Path, project_name: str, target: str | None) -> tuple[str, Any]:
+    """Return (target name, validated target config) for ``target`` or the default one."""
+    path = profiles_path(project_root)
+    if path is None:
+        if target not in (None, "dev"):
+            raise ConfigError(f"target {target!r} not found: there is no {PROFILES_FILE} (only the default 'dev')")
+        config = adapter_class("duckdb").config_model.model_validate(
+            {"type": "duckdb", "path": f"target/{project_name}.duckdb"}
+        )
+        return "dev", config
+    data = load_yaml(path)
+    if not isinstance(data, LineDict) or not isinstance(data.get("targets"), dict):
+        raise ConfigError("expected 'targets:' mapping target names to settings", path=path)
+    unknown = set(data) - {"target", "targets"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(f"unknown key {key!r}; allowed keys: target, targets", path=path, line=data.lines[key])
+    name = target or str(data.get("target") or "dev")
+    targets = data["targets"]
+    if name not in targets:
+        raise ConfigError(
+            f"target {name!r} not found{closest(name, list(targets))}; defined: {', '.join(targets)}",
+            path=path,
+        )
+    settings = targets[name]
+    if not isinstance(settings, dict) or "type" not in settings:
+        raise ConfigError(f"target {name!r} needs a 'type' (duckdb, snowflake, bigquery)", path=path,
+                          line=line_of(data, ("targets", name)))
+    rendered = _render(settings, path, line_of(data, ("targets", name)))
+    config_model = adapter_class(str(settings["type"])).config_model
+    if isinstance(settings, LineDict):
+        rendered = _with_lines(rendered, settings)
+    return name, validate(config_model, rendered, path, loc_prefix=("targets", name))
+
+
+def open_adapter(project_root: Path, project_name: str, target: str | None) -> tuple[str, WarehouseAdapter]:
+    name, config = resolve_target(project_root, project_name, target)
+    return name, adapter_class(config.type)(config, project_root)
+
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+_ENV.globals["env_var"] = env_var
+
+
+def _render(value: Any, path: Path, line: int | None) -> Any:
+    if isinstance(value, dict):
+        return {key: _render(item, path, line) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render(item, path, line) for item in value]
+    if isinstance(value, str) and "{{" in value:
+        try:
+            return _ENV.from_string(value).render()
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path=path, line=line) from None
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"cannot render {value!r}: {exc}", path=path, line=line) from None
+    return value
+
+
+def _with_lines(rendered: dict[str, Any], original: LineDict) -> LineDict:
+    copy = LineDict(rendered)
+    copy.lines, copy.line = original.lines, original.line
+    return copy

@@ -1,0 +1,206 @@
+"""Load a project folder: project.yml, sources and model YAML, model SQL files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from featuresql.config import (
+    IDENTIFIER,
+    ModelSpec,
+    ProjectConfig,
+    SchemaFile,
+    SourceSpec,
+    SourceTable,
+    validate,
+)
+from featuresql.errors import ConfigError
+from featuresql.yamlfile import line_of, load_yaml
+
+PROJECT_FILE = "project.yml"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One declared source table."""
+
+    source_name: str
+    name: str
+    database: str | None
+    schema: str | None
+    identifier: str
+    event_time: str | None
+    data_delay: int
+    columns: dict[str, str | None]
+    description: str
+    path: Path
+    line: int | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.source_name}.{self.name}"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model's SQL file and, if any, its YAML entry."""
+
+    name: str
+    path: Path
+    sql: str
+    spec: ModelSpec | None = None
+    spec_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    config: ProjectConfig
+    sources: dict[str, Source]
+    models: dict[str, ModelFile]
+    macro_files: tuple[Path, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def target_dir(self) -> Path:
+        return self.root / self.config.target_path
+
+
+def find_project_root(start: Path) -> Path:
+    """The folder holding project.yml: ``start`` or its nearest parent."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no {PROJECT_FILE} found in {start} or its parents: run featuresql inside a project, "
+        "pass --project-dir, or create one with `featuresql init NAME`"
+    )
+
+
+def load_project(root: Path) -> Project:
+    """Read and validate the whole project folder (no warehouse needed)."""
+    root = root.resolve()
+    project_path = root / PROJECT_FILE
+    if not project_path.is_file():
+        raise ConfigError(f"{PROJECT_FILE} not found: create it or run `featuresql init NAME`", path=root)
+    data = load_yaml(project_path)
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of settings (name: ..., dialect: ...)", path=project_path)
+    config = validate(ProjectConfig, data, project_path)
+    _check_entities(config, data, project_path)
+    sources: dict[str, Source] = {}
+    specs: dict[str, tuple[ModelSpec, Path]] = {}
+    model_paths = [root / p for p in config.model_paths]
+    for yml in _files(model_paths, ("*.yml", "*.yaml")):
+        _read_schema_file(yml, sources, specs)
+    models = _read_models(model_paths, specs)
+    macro_files = tuple(_files([root / p for p in config.macro_paths], ("*.sql",)))
+    return Project(root, config, sources, models, macro_files)
+
+
+def _check_entities(config: ProjectConfig, data: object, path: Path) -> None:
+    for name, entity in config.entities.items():
+        line = line_of(data, ("entities", name))
+        for column in (name, *entity.keys):
+            if not IDENTIFIER.match(column):
+                raise ConfigError(
+                    f"entity {name!r}: {column!r} is not a valid identifier", path=path, line=line
+                )
+
+
+
+
+def _files(folders: list[Path], patterns: tuple[str, ...]) -> list[Path]:
+    found: list[Path] = []
+    for folder in folders:
+        if folder.is_dir():
+            for pattern in patterns:
+                found.extend(folder.rglob(pattern))
+    return sorted(found)
+
+
+def _read_schema_file(path: Path, sources: dict[str, Source], specs: dict[str, tuple[ModelSpec, Path]]) -> None:
+    data = load_yaml(path)
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping with 'sources:' and/or 'models:'", path=path)
+    schema = validate(SchemaFile, data, path)
+    for index, spec in enumerate(schema.sources):
+        for t_index, table in enumerate(spec.tables):
+            line = line_of(data, ("sources", index, "tables", t_index))
+            source = _make_source(spec, table, path, line)
+            if source.key in sources:
+                other = sources[source.key]
+                raise ConfigError(
+                    f"source {source.key} is declared twice (also in {other.path.name}:{other.line})",
+                    path=path,
+                    line=line,
+                )
+            sources[source.key] = source
+    for index, model in enumerate(schema.models):
+        if model.name in specs:
+            raise ConfigError(
+                f"model {model.name!r} is described twice (also in {specs[model.name][1].name})",
+                path=path,
+                line=line_of(data, ("models", index)),
+            )
+        specs[model.name] = (model, path)
+
+
+
+
+def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | None) -> Source:
+    columns: dict[str, str | None] = {}
+    for column in table.columns:
+        if column.name.lower() in columns:
+            raise ConfigError(
+                f"source {spec.name}.{table.name}: column {column.name!r} is declared twice",
+                path=path,
+                line=line,
+            )
+        columns[column.name.lower()] = column.type
+    if table.event_time and columns and table.event_time.lower() not in columns:
+        raise ConfigError(
+            f"source {spec.name}.{table.name}: event_time {table.event_time!r} is not a declared column",
+            path=path,
+            line=line,
+        )
+    delay = table.data_delay if table.data_delay is not None else spec.data_delay
+    return Source(
+        source_name=spec.name,
+        name=table.name,
+        database=spec.database,
+        schema=spec.schema_,
+        identifier=table.identifier or table.name,
+        event_time=table.event_time,
+        data_delay=delay,
+        columns=columns,
+        description=table.description,
+        path=path,
+        line=line,
+    )
+
+
+def _read_models(folders: list[Path], specs: dict[str, tuple[ModelSpec, Path]]) -> dict[str, ModelFile]:
+    models: dict[str, ModelFile] = {}
+    for path in _files(folders, ("*.sql",)):
+        name = path.stem
+        if not IDENTIFIER.match(name):
+            raise ConfigError(
+                "a model file name must be a SQL identifier (letters, digits, underscores)", path=path
+            )
+        if name in models:
+            raise ConfigError(f"model {name!r} is defined twice (also {models[name].path})", path=path)
+        spec, spec_path = specs.get(name, (None, None))
+        models[name] = ModelFile(name, path, path.read_text(encoding="utf-8"), spec, spec_path)
+    for name, (_, spec_path) in specs.items():
+        if name not in models:
+            raise ConfigError(
+                f"model {name!r} is described but there is no {name}.sql", path=spec_path
+            )
+    return models

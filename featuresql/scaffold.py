@@ -1,0 +1,95 @@
+"""`featuresql init NAME`: a new project that runs as is on the embedded DuckDB target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from featuresql.config import IDENTIFIER
+from featuresql.errors import ConfigError
+
+_FILES = {
+    "project.yml": """\
+name: {name}
+version: 0.1.0
+dialect: duckdb
+
+defaults:
+  grain: 1d
+
+entities:
+  customer:
+    keys: {{customer_id: bigint}}
+
+vars:
+  sample_orders: 20000
+
+# Creates a small sample table so the project runs as is; replace with your own sources.
+on_run_start:
+  - "{{{{ create_sample_orders() }}}}"
+""",
+    "profiles.yml": """\
+target: dev
+targets:
+  dev:
+    type: duckdb
+    path: target/{name}.duckdb
+""",
+    "features/sources.yml": """\
+version: 1
+sources:
+  - name: shop
+    schema: raw
+    tables:
+      - name: orders
+        event_time: ordered_at
+        columns:
+          - {{name: order_id, type: bigint}}
+          - {{name: customer_id, type: bigint}}
+          - {{name: amount, type: double}}
+          - {{name: ordered_at, type: timestamp}}
+""",
+    "features/customer_orders.sql": """\
+{{{{ config(entity='customer', timestamp='ordered_at', grain='1 day') }}}}
+select
+    customer_id,
+    ordered_at,
+    {{{{ window_count(windows=['7d', '30d']) }}}},
+    {{{{ window_sum('amount', windows=['7d', '30d']) }}}},
+    {{{{ window_avg('amount', windows=['30d']) }}}}
+from {{{{ source('shop', 'orders') }}}}
+""",
+    "features/schema.yml": """\
+version: 1
+models:
+  - name: customer_orders
+    description: Order count and spend per customer over 7 and 30 days.
+""",
+    "macros/sample_data.sql": """\
+{{% macro create_sample_orders() %}}
+create schema if not exists raw;
+create table if not exists raw.orders as
+select
+    range + 1 as order_id,
+    1 + mod(range * 7919, 500) as customer_id,
+    round(5 + mod(range * 104729, 20000) / 100.0, 2) as amount,
+    timestamp '2026-01-01' + to_seconds(mod(range * 2654435761, 90 * 86400)) as ordered_at
+from range({{{{ var('sample_orders') }}}});
+{{% endmacro %}}
+""",
+    ".gitignore": "target/\n",
+}
+
+
+def create_project(path: Path) -> Path:
+    """Write a new project folder; refuses to touch an existing non-empty folder."""
+    name = path.name
+    if not IDENTIFIER.match(name):
+        raise ConfigError(f"project name {name!r} must be a SQL identifier (letters, digits, underscores)")
+    if path.exists() and any(path.iterdir()):
+        raise ConfigError(f"folder {path} already exists and is not empty: choose another name")
+    for relative, template in _FILES.items():
+        target = path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(template.format(name=name), encoding="utf-8")
+    (path / "tests").mkdir(exist_ok=True)
+    return path.resolve()

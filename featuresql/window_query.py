@@ -1,0 +1,448 @@
+"""The query that turns a window model's events into its change-point table.
+
+One function, ``window_query``, builds it as a sqlglot expression for any
+dialect. Its CTEs, in order:
+
+- ``events``: the user's row-level query with each event's epoch-aligned tile;
+- ``tiles``: per entity and tile, the partial aggregates of every feature;
+- ``points``: the change points: the boundary after each tile with events, the
+  boundary where that tile leaves each window, and (at the model start) the
+  boundary where computation begins, for entities with events before it;
+- ``series``: one row per entity and point, with the partials of the tile just
+  before it (NULL for expiry-only points);
+- ``distinct_deltas`` / ``spread``: the extra inputs of count_distinct and of
+  variance/stddev, when the model uses them;
+- ``windowed``: every feature at every point, merging partials over the frame
+  ``RANGE BETWEEN n-1 PRECEDING AND CURRENT ROW`` on the integer boundary index
+  (portable: BigQuery RANGE frames need a numeric ORDER BY).
+
+Boundaries are integers ``b`` (the boundary at ``b * grain``): a row for ``b``
+aggregates tiles ``b - n .. b - 1`` of a window of ``n`` tiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from featuresql import dialects
+from featuresql.windows import WindowFeature
+
+TILE = "__tile"
+POINT = "__b"
+
+
+@dataclass(frozen=True)
+class WindowModel:
+    """What the compiler extracted from a window model."""
+
+    keys: tuple[str, ...]
+    timestamp: str
+    grain: int
+    events: exp.Select  # the user's query: keys, timestamp and one column per feature input
+    features: tuple[WindowFeature, ...]
+
+    def tiles_of(self, feature: WindowFeature) -> int:
+        return feature.window // self.grain
+
+    @property
+    def max_tiles(self) -> int:
+        return max(self.tiles_of(f) for f in self.features)
+
+    def window_sizes(self) -> list[int]:
+        return sorted({self.tiles_of(f) for f in self.features})
+
+
+@dataclass(frozen=True)
+class BoundaryRange:
+    """Boundaries ``lo <= b < hi`` to compute; ``lo`` None means from the first event.
+
+    ``initial`` is set when ``lo`` is the model's start: every entity with events in
+    the windows before it gets a row there, since nothing earlier was computed.
+    """
+
+    lo: int | None
+    hi: int
+    initial: bool = False
+
+    def event_lo(self, max_tiles: int) -> int | None:
+        # Tiles lo-n..lo-1 feed the windows at lo; tile lo-n-1 expires from a
+        # window of n tiles exactly at lo, which makes lo a change point.
+        return None if self.lo is None else self.lo - max_tiles - 1
+
+
+def window_query(model: WindowModel, bounds: BoundaryRange, dialect: str) -> exp.Select:
+    """The SELECT producing the model's rows for ``bounds``, in ``dialect``."""
+    return _Builder(model, bounds, dialect).build()
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table)
+
+
+def _num(value: int) -> exp.Literal:
+    return exp.Literal.number(value)
+
+
+def _sum(expression: exp.Expression) -> exp.Sum:
+    return exp.Sum(this=expression)
+
+
+class _Builder:
+    def __init__(self, model: WindowModel, bounds: BoundaryRange, dialect: str):
+        self.model = model
+        self.bounds = bounds
+        self.dialect = dialect
+        self.keys = list(model.keys)
+        self.frame_features = [f for f in model.features if f.family == "frame"]
+        self.spread_features = [f for f in model.features if f.family == "spread"]
+        self.distinct_features = [f for f in model.features if f.family == "distinct"]
+
+    def build(self) -> exp.Select:
+        ctes: list[tuple[str, exp.Query]] = [
+            ("events", self.events()),
+            ("tiles", self.tiles()),
+            ("points", self.points()),
+            ("series", self.series()),
+        ]
+        if self.distinct_features:
+            ctes += self.distinct_ctes()
+        if self.spread_features:
+            ctes += self.spread_ctes()
+        ctes.append(("windowed", self.windowed()))
+        query = self.final()
+        for name, cte in ctes:
+            query = query.with_(name, as_=cte, copy=False)
+        return query
+
+    # -- events and tiles ---------------------------------------------------
+
+    def events(self) -> exp.Select:
+        timestamp = _col(self.model.timestamp)
+        columns: list[exp.Expression] = [*map(_col, self.keys), timestamp]
+        tile = dialects.tile_index(_col(self.model.timestamp), self.model.grain, self.dialect)
+        columns.append(exp.alias_(tile, TILE))
+        columns += [_col(c) for c in self._input_columns()]
+        columns += [exp.alias_(self._rank(f), self._rank_name(f)) for f in self._ranked_features()]
+        query = exp.select(*columns).from_(self.model.events.subquery("__rows"))
+        event_lo = self.bounds.event_lo(self.model.max_tiles)
+        grain = self.model.grain
+        if event_lo is not None:
+            query = query.where(timestamp.copy() >= self._seconds_literal(event_lo * grain))
+        return query.where(_col(self.model.timestamp) < self._seconds_literal((self.bounds.hi - 1) * grain))
+
+    def _seconds_literal(self, seconds: int) -> exp.Expression:
+        from datetime import UTC, datetime
+
+        return dialects.timestamp_literal(datetime.fromtimestamp(seconds, UTC))
+
+    def _input_columns(self) -> list[str]:
+        names: list[str] = []
+        for feature in self.model.features:
+            for name in (feature.column, feature.tie_break_column):
+                if name and name not in names:
+                    names.append(name)
+        return names
+
+    def _ranked_features(self) -> list[WindowFeature]:
+        seen: dict[str, WindowFeature] = {}
+        for feature in self.frame_features:
+            if feature.function in ("first", "last"):
+                seen.setdefault(self._rank_name(feature), feature)
+        return list(seen.values())
+
+    def _rank_name(self, feature: WindowFeature) -> str:
+        return f"__rank_{feature.function}_{feature.column}_{feature.tie_break_column or ''}"
+
+    def _rank(self, feature: WindowFeature) -> exp.Window:
+        """1 for the event a tile's first/last is taken from: non-NULL, then time, tie-break, value."""
+        assert feature.column is not None
+        desc = feature.function == "last"
+        value = _col(feature.column)
+        order = [dialects.ordered(exp.Is(this=value.copy(), expression=exp.Null()), self.dialect)]
+        order.append(dialects.ordered(_col(self.model.timestamp), self.dialect, desc=desc))
+        if feature.tie_break_column:
+            order.append(dialects.ordered(_col(feature.tie_break_column), self.dialect, desc=desc))
+        order.append(dialects.ordered(value, self.dialect, desc=desc))
+        return exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[*map(_col, self.keys), _col(TILE)],
+            order=exp.Order(expressions=order),
+        )
+
+    def tiles(self) -> exp.Select:
+        partials: dict[str, exp.Expression] = {"__rows": exp.Count(this=exp.Star())}
+        for feature in self.model.features:
+            partials.update(self._partials(feature))
+        selects = [*map(_col, self.keys), _col(TILE)]
+        selects += [exp.alias_(expression, name) for name, expression in partials.items()]
+        return exp.select(*selects).from_("events").group_by(*map(_col, self.keys), _col(TILE))
+
+    def _partials(self, feature: WindowFeature) -> dict[str, exp.Expression]:
+        column = feature.column
+        if column is None:
+            return {}
+        value = _col(column)
+        function = feature.function
+        if function in ("count", "count_distinct"):
+            return {f"__n_{column}": exp.Count(this=value)}
+        if function in ("sum", "avg"):
+            return {f"__n_{column}": exp.Count(this=value), f"__sum_{column}": _sum(value)}
+        if function in ("min", "max"):
+            aggregate = exp.Min if function == "min" else exp.Max
+            return {f"__{function}_{column}": aggregate(this=value)}
+        if function in ("first", "last"):
+            chosen = exp.If(this=_col(self._rank_name(feature)).eq(1), true=value)
+            return {self._pick_name(feature): exp.Max(this=exp.Case(ifs=[chosen]))}
+        return {  # spread: count, mean and M2 per tile, each computed stably by the engine
+            f"__n_{column}": exp.Count(this=value),
+            f"__mean_{column}": exp.Avg(this=value),
+            f"__m2_{column}": exp.Mul(this=exp.VariancePop(this=value.copy()), expression=exp.Count(this=value.copy())),
+        }
+
+    def _pick_name(self, feature: WindowFeature) -> str:
+        return f"__{feature.function}_{feature.column}_{feature.tie_break_column or ''}"
+
+    # -- change points -------------------------------------------------------
+
+    def points(self) -> exp.Query:
+        offsets = [1] + [n + 1 for n in self.model.window_sizes()]
+        parts: list[exp.Select] = []
+        for offset in sorted(set(offsets)):
+            point = exp.alias_(exp.Add(this=_col(TILE), expression=_num(offset)), POINT)
+            parts.append(exp.select(*map(_col, self.keys), point).from_("tiles"))
+        if self.bounds.initial and self.bounds.lo is not None:
+            start = self.bounds.lo
+            parts.append(
+                exp.select(*map(_col, self.keys), exp.alias_(_num(start), POINT))
+                .from_("tiles")
+                .where(_col(TILE) >= _num(start - self.model.max_tiles))
+                .where(_col(TILE) < _num(start))
+            )
+        union: exp.Query = parts[0]
+        for part in parts[1:]:
+            union = exp.union(union, part, distinct=True)
+        return exp.select("*").from_(union.subquery("__points")).where(_col(POINT) < _num(self.bounds.hi))
+
+    def series(self) -> exp.Select:
+        partial_names = [name for name in self._tile_partial_names()]
+        on = [_col(k, "p").eq(_col(k, "t")) for k in self.keys]
+        on.append(_col(TILE, "t").eq(exp.Sub(this=_col(POINT, "p"), expression=_num(1))))
+        return (
+            exp.select(*(_col(k, "p") for k in self.keys), _col(POINT, "p"), *(_col(n, "t") for n in partial_names))
+            .from_(exp.to_table("points").as_("p"))
+            .join(exp.to_table("tiles").as_("t"), on=exp.and_(*on), join_type="left")
+        )
+
+    def _tile_partial_names(self) -> list[str]:
+        names = ["__rows"]
+        for feature in self.frame_features:
+            for name in self._partials(feature):
+                if name not in names:
+                    names.append(name)
+        return names
+
+    # -- count_distinct ---------------------------------------------------------
+
+    def distinct_ctes(self) -> list[tuple[str, exp.Query]]:
+        """Exact distinct counts: +1 when a value enters a window, -1 when it leaves.
+
+        A value seen in tile k is in the window of n tiles at boundaries k+1..k+n.
+        It enters at k+1 unless it was seen within the n tiles before; it leaves at
+        k+n+1 unless it is seen again within the n tiles after. The count at a
+        boundary is the running sum of these deltas.
+        """
+        ctes: list[tuple[str, exp.Query]] = []
+        parts: list[exp.Select] = []
+        columns = self._distinct_columns()
+        for column in sorted({f.column for f in self.distinct_features if f.column}):
+            ctes.append((f"distinct_{column}", self._distinct_gaps(column)))
+            parts += self._distinct_delta_parts(column, columns)
+        union: exp.Query = parts[0]
+        for part in parts[1:]:
+            union = exp.union(union, part, distinct=False)
+        sums = [exp.alias_(_sum(_col(name)), name) for name in columns]
+        deltas = exp.select(*map(_col, self.keys), _col(POINT), *sums).from_(union.subquery("__deltas"))
+        ctes.append(("distinct_deltas", deltas.group_by(*map(_col, self.keys), _col(POINT))))
+        return ctes
+
+    def _distinct_columns(self) -> list[str]:
+        return sorted({self._delta_name(f) for f in self.distinct_features})
+
+    def _delta_name(self, feature: WindowFeature) -> str:
+        return f"__delta_{feature.column}_{self.model.tiles_of(feature)}"
+
+    def _distinct_gaps(self, column: str) -> exp.Select:
+        occurrences = (
+            exp.select(*map(_col, self.keys), exp.alias_(_col(column), "__value"), _col(TILE))
+            .distinct()
+            .from_("events")
+            .where(exp.Not(this=exp.Is(this=_col(column), expression=exp.Null())))
+        )
+        over_value = {
+            "partition_by": [*map(_col, self.keys), _col("__value")],
+            "order": exp.Order(expressions=[dialects.ordered(_col(TILE), self.dialect)]),
+        }
+        since_previous = exp.Sub(this=_col(TILE), expression=exp.Window(this=exp.Lag(this=_col(TILE)), **over_value))
+        until_next = exp.Sub(this=exp.Window(this=exp.Lead(this=_col(TILE)), **over_value), expression=_col(TILE))
+        return exp.select(
+            *map(_col, self.keys), _col(TILE), exp.alias_(since_previous, "__since"), exp.alias_(until_next, "__until")
+        ).from_(occurrences.subquery("__occurrences"))
+
+    def _distinct_delta_parts(self, column: str, all_columns: list[str]) -> list[exp.Select]:
+        sizes = sorted({self.model.tiles_of(f) for f in self.distinct_features if f.column == column})
+        source = f"distinct_{column}"
+        parts = []
+        enters = {f"__delta_{column}_{n}": self._delta_case("__since", n, 1) for n in sizes}
+        parts.append(self._delta_select(source, 1, enters, all_columns))
+        for n in sizes:
+            leaves = {f"__delta_{column}_{n}": self._delta_case("__until", n, -1)}
+            parts.append(self._delta_select(source, n + 1, leaves, all_columns))
+        return parts
+
+    def _delta_case(self, gap: str, size: int, sign: int) -> exp.Expression:
+        far = exp.or_(exp.Is(this=_col(gap), expression=exp.Null()), _col(gap) > _num(size))
+        return exp.Case(ifs=[exp.If(this=far, true=_num(sign))], default=_num(0))
+
+    def _delta_select(self, source: str, offset: int, deltas: dict[str, exp.Expression], all_columns: list[str]) -> exp.Select:
+        point = exp.alias_(exp.Add(this=_col(TILE), expression=_num(offset)), POINT)
+        values = [exp.alias_(deltas.get(name, _num(0)), name) for name in all_columns]
+        return exp.select(*map(_col, self.keys), point, *values).from_(source)
+
+    # -- variance and stddev -----------------------------------------------------
+
+    def spread_ctes(self) -> list[tuple[str, exp.Query]]:
+        """Exact window variance from tile (count, mean, M2) by Chan's formula.
+
+        M2 of a window = sum of tile M2 + sum of n_k * (mean_k - window mean)^2,
+        evaluated after joining each point to its window's tiles, so no large
+        sums of squares are ever subtracted (the textbook formula's failure).
+        """
+        widest = max(self.model.tiles_of(f) for f in self.spread_features)
+        on = [_col(k, "p").eq(_col(k, "t")) for k in self.keys]
+        on += [_col(TILE, "t") >= exp.Sub(this=_col(POINT, "p"), expression=_num(widest)), _col(TILE, "t") < _col(POINT, "p")]
+        columns = sorted({f.column for f in self.spread_features if f.column})
+        carried = [_col(f"__{part}_{c}", "t") for c in columns for part in ("n", "mean", "m2")]
+        pairs = (
+            exp.select(*(_col(k, "p") for k in self.keys), _col(POINT, "p"), _col(TILE, "t"), *carried)
+            .from_(exp.to_table("points").as_("p"))
+            .join(exp.to_table("tiles").as_("t"), on=exp.and_(*on))
+        )
+        if self.bounds.lo is not None:
+            pairs = pairs.where(_col(POINT, "p") >= _num(self.bounds.lo))
+        groups = self._spread_groups()
+        means = exp.select("*", *(exp.alias_(self._window_mean(c, n), f"__wmean_{c}_{n}") for c, n in groups))
+        sums = []
+        for column, n in groups:
+            inside = self._in_window(n)
+            count = exp.Case(ifs=[exp.If(this=inside, true=_col(f"__n_{column}"))])
+            spread = exp.Add(
+                this=_col(f"__m2_{column}"),
+                expression=exp.Mul(
+                    this=_col(f"__n_{column}"),
+                    expression=exp.Pow(
+                        this=exp.paren(exp.Sub(this=_col(f"__mean_{column}"), expression=_col(f"__wmean_{column}_{n}"))),
+                        expression=_num(2),
+                    ),
+                ),
+            )
+            sums.append(exp.alias_(_sum(count), f"__sn_{column}_{n}"))
+            sums.append(exp.alias_(_sum(exp.Case(ifs=[exp.If(this=inside.copy(), true=spread)])), f"__sm2_{column}_{n}"))
+        spread_query = (
+            exp.select(*map(_col, self.keys), _col(POINT), *sums)
+            .from_("spread_means")
+            .group_by(*map(_col, self.keys), _col(POINT))
+        )
+        return [
+            ("spread_pairs", pairs),
+            ("spread_means", means.from_("spread_pairs")),
+            ("spread", spread_query),
+        ]
+
+    def _spread_groups(self) -> list[tuple[str, int]]:
+        return sorted({(f.column, self.model.tiles_of(f)) for f in self.spread_features if f.column})
+
+    def _in_window(self, size: int) -> exp.Expression:
+        return _col(TILE) >= exp.Sub(this=_col(POINT), expression=_num(size))
+
+    def _window_mean(self, column: str, size: int) -> exp.Expression:
+        partition = [*map(_col, self.keys), _col(POINT)]
+        inside = self._in_window(size)
+        weighted = exp.Case(ifs=[exp.If(this=inside, true=exp.Mul(this=_col(f"__n_{column}"), expression=_col(f"__mean_{column}")))])
+        count = exp.Case(ifs=[exp.If(this=inside.copy(), true=_col(f"__n_{column}"))])
+        return exp.Div(
+            this=exp.Window(this=_sum(weighted), partition_by=partition),
+            expression=exp.Nullif(this=exp.Window(this=_sum(count), partition_by=[p.copy() for p in partition]), expression=_num(0)),
+        )
+
+    # -- merging partials over windows -------------------------------------------
+
+    def windowed(self) -> exp.Select:
+        query = exp.select(*(_col(k, "s") for k in self.keys), _col(POINT, "s")).from_(exp.to_table("series").as_("s"))
+        for name, extra in (("distinct_deltas", self.distinct_features), ("spread", self.spread_features)):
+            if extra:
+                on = [_col(k, "s").eq(_col(k, name)) for k in self.keys] + [_col(POINT, "s").eq(_col(POINT, name))]
+                query = query.join(exp.to_table(name), on=exp.and_(*on), join_type="left")
+        values = [exp.alias_(self._value(f), f.name) for f in self.model.features]
+        return query.select(*values)
+
+    def _frame(self, aggregate: exp.Expression, size: int | None) -> exp.Window:
+        """``aggregate`` over the last ``size`` tiles, or all before (running) when None."""
+        partition = [_col(k, "s") for k in self.keys]
+        order = exp.Order(expressions=[dialects.ordered(_col(POINT, "s"), self.dialect)])
+        if size is None:
+            spec = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
+        else:
+            spec = exp.WindowSpec(kind="RANGE", start=_num(size - 1), start_side="PRECEDING", end="CURRENT ROW")
+        return exp.Window(this=aggregate, partition_by=partition, order=order, spec=spec)
+
+    def _value(self, feature: WindowFeature) -> exp.Expression:
+        n = self.model.tiles_of(feature)
+        column = feature.column
+        function = feature.function
+        zero = _num(0)
+        if function == "count":
+            counted = "__rows" if column is None else f"__n_{column}"
+            return exp.Coalesce(this=self._frame(_sum(_col(counted, "s")), n), expressions=[zero])
+        assert column is not None
+        if function == "sum":
+            return self._frame(_sum(_col(f"__sum_{column}", "s")), n)
+        if function == "avg":
+            total = exp.cast(self._frame(_sum(_col(f"__sum_{column}", "s")), n), exp.DataType.build("DOUBLE"))
+            count = self._frame(_sum(_col(f"__n_{column}", "s")), n)
+            return exp.Div(this=total, expression=exp.Nullif(this=count, expression=zero))
+        if function in ("min", "max"):
+            aggregate = exp.Min if function == "min" else exp.Max
+            return self._frame(aggregate(this=_col(f"__{function}_{column}", "s")), n)
+        if function in ("first", "last"):
+            pick = exp.FirstValue if function == "first" else exp.LastValue
+            return self._frame(exp.IgnoreNulls(this=pick(this=_col(self._pick_name(feature), "s"))), n)
+        if function == "count_distinct":
+            delta = exp.Coalesce(this=_col(self._delta_name(feature), "distinct_deltas"), expressions=[zero.copy()])
+            return exp.Coalesce(this=self._frame(_sum(delta), None), expressions=[zero])
+        return self._spread_value(feature, n)
+
+    def _spread_value(self, feature: WindowFeature, n: int) -> exp.Expression:
+        count = _col(f"__sn_{feature.column}_{n}", "spread")
+        m2 = _col(f"__sm2_{feature.column}_{n}", "spread")
+        sample = feature.function in ("variance", "stddev")
+        minimum = 2 if sample else 1
+        divisor = exp.Sub(this=count.copy(), expression=_num(1)) if sample else count.copy()
+        variance = exp.Div(this=exp.cast(m2, exp.DataType.build("DOUBLE")), expression=divisor)
+        value: exp.Expression = exp.Sqrt(this=variance) if feature.function.startswith("stddev") else variance
+        return exp.Case(ifs=[exp.If(this=count >= _num(minimum), true=value)])
+
+    def final(self) -> exp.Select:
+        seconds = exp.Mul(this=_col(POINT), expression=_num(self.model.grain))
+        boundary = exp.alias_(dialects.seconds_to_timestamp(seconds, self.dialect), self.model.timestamp)
+        names = [f.name for f in self.model.features]
+        query = exp.select(*map(_col, self.keys), boundary, *map(_col, names)).from_("windowed")
+        if self.bounds.lo is not None:
+            query = query.where(_col(POINT) >= _num(self.bounds.lo))
+        return query
+
+
+def feature_columns(features: Sequence[WindowFeature]) -> list[str]:
+    return [f.name for f in features]
