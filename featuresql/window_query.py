@@ -90,6 +90,11 @@ def _sum(expression: exp.Expression) -> exp.Sum:
     return exp.Sum(this=expression)
 
 
+def _bigint(expression: exp.Expression) -> exp.Expression:
+    # Engines widen SUM of integers (DuckDB to HUGEINT, Snowflake to NUMBER(38)); counts fit BIGINT.
+    return exp.cast(expression, exp.DataType.build("BIGINT"))
+
+
 class _Builder:
     def __init__(self, model: WindowModel, bounds: BoundaryRange, dialect: str):
         self.model = model
@@ -122,8 +127,7 @@ class _Builder:
     def events(self) -> exp.Select:
         timestamp = _col(self.model.timestamp)
         columns: list[exp.Expression] = [*map(_col, self.keys), timestamp]
-        tile = dialects.tile_index(_col(self.model.timestamp), self.model.grain, self.dialect)
-        columns.append(exp.alias_(tile, TILE))
+        columns.append(exp.alias_(self._tile(), TILE))
         columns += [_col(c) for c in self._input_columns()]
         columns += [exp.alias_(self._rank(f), self._rank_name(f)) for f in self._ranked_features()]
         query = exp.select(*columns).from_(self.model.events.subquery("__rows"))
@@ -132,6 +136,9 @@ class _Builder:
         if event_lo is not None:
             query = query.where(timestamp.copy() >= self._seconds_literal(event_lo * grain))
         return query.where(_col(self.model.timestamp) < self._seconds_literal((self.bounds.hi - 1) * grain))
+
+    def _tile(self) -> exp.Expression:
+        return dialects.tile_index(_col(self.model.timestamp), self.model.grain, self.dialect)
 
     def _seconds_literal(self, seconds: int) -> exp.Expression:
         from datetime import UTC, datetime
@@ -166,9 +173,10 @@ class _Builder:
         if feature.tie_break_column:
             order.append(dialects.ordered(_col(feature.tie_break_column), self.dialect, desc=desc))
         order.append(dialects.ordered(value, self.dialect, desc=desc))
+        # The tile expression is repeated, not referenced by alias: BigQuery has no lateral aliases.
         return exp.Window(
             this=exp.RowNumber(),
-            partition_by=[*map(_col, self.keys), _col(TILE)],
+            partition_by=[*map(_col, self.keys), self._tile()],
             order=exp.Order(expressions=order),
         )
 
@@ -405,7 +413,7 @@ class _Builder:
         zero = _num(0)
         if function == "count":
             counted = "__rows" if column is None else f"__n_{column}"
-            return exp.Coalesce(this=self._frame(_sum(_col(counted, "s")), n), expressions=[zero])
+            return _bigint(exp.Coalesce(this=self._frame(_sum(_col(counted, "s")), n), expressions=[zero]))
         assert column is not None
         if function == "sum":
             return self._frame(_sum(_col(f"__sum_{column}", "s")), n)
@@ -421,7 +429,7 @@ class _Builder:
             return self._frame(exp.IgnoreNulls(this=pick(this=_col(self._pick_name(feature), "s"))), n)
         if function == "count_distinct":
             delta = exp.Coalesce(this=_col(self._delta_name(feature), "distinct_deltas"), expressions=[zero.copy()])
-            return exp.Coalesce(this=self._frame(_sum(delta), None), expressions=[zero])
+            return _bigint(exp.Coalesce(this=self._frame(_sum(delta), None), expressions=[zero]))
         return self._spread_value(feature, n)
 
     def _spread_value(self, feature: WindowFeature, n: int) -> exp.Expression:

@@ -7,7 +7,10 @@
     created only if missing. -#}
 
 {% macro demo_uniform(i, salt) -%}
-    (mod(mod({{ i }} * {{ i }}, 2147483647) * {{ 48271 + salt * 7919 }} + {{ i }} * {{ 69621 + salt * 104729 }} + {{ salt * 1000003 + 12345 }}, 2147483647) / 2147483647.0)
+    {#- Two rounds of x -> x*x + c (mod p) over a salted linear seed: cheap, portable, well mixed. -#}
+    {%- set seed = "mod(" ~ i ~ " * 48271 + " ~ (salt * 1000003 + 12345) ~ ", 2147483647)" -%}
+    {%- set round1 = "mod(" ~ seed ~ " * " ~ seed ~ " + " ~ (salt + 7) ~ ", 2147483647)" -%}
+    (mod({{ round1 }} * {{ round1 }} + {{ salt + 11 }}, 2147483647) / 2147483647.0)
 {%- endmacro %}
 
 {% macro demo_numbers(count) -%}
