@@ -30,8 +30,7 @@ def adapter_class(type_name: str) -> type[WarehouseAdapter]:
         if target is None:
             known = sorted({*BUILTIN_ADAPTERS, *plugins})
             raise ConfigError(
-                f"unknown target type {type_name!r}{closest(type_name, known)}; "
-                f"available: {', '.join(known)}"
+                f"unknown target type {type_name!r}{closest(type_name, known)}; available: {', '.join(known)}"
             )
     module_name, _, class_name = target.partition(":")
     cls: type[WarehouseAdapter] = getattr(importlib.import_module(module_name), class_name)

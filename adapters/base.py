@@ -1,8 +1,9 @@
 """The one interface every warehouse implements.
 
 Deliberately small (compare httpx's transport boundary): connect, execute an
-expression, fetch Arrow, load an Arrow table, and replace a table atomically. Everything else (planning, SQL building) is the core's job;
-an adapter only knows how to talk to its engine.
+expression, fetch Arrow, load an Arrow table, and replace a table atomically.
+Everything else (planning, SQL building) is the core's job; an adapter only
+knows how to talk to its engine.
 """
 
 from __future__ import annotations
@@ -34,16 +35,16 @@ class WarehouseAdapter(ABC):
         """The schema models are built in."""
         return str(self.config.schema_)
 
-    def sql(self, expression: exp.Expression) -> str:
+    def sql(self, expression: exp.Expr) -> str:
         """Render an expression in this warehouse's dialect."""
         return expression.sql(dialect=self.dialect)
 
     @abstractmethod
-    def execute(self, statement: exp.Expression | str) -> int | None:
+    def execute(self, statement: exp.Expr | str) -> int | None:
         """Run one statement; return the affected row count when the engine reports it."""
 
     @abstractmethod
-    def fetch_arrow(self, query: exp.Expression | str) -> pa.Table:
+    def fetch_arrow(self, query: exp.Expr | str) -> pa.Table:
         """Run a query and return its result as an Arrow table."""
 
     @abstractmethod

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+from featuresql.adapters.base import WarehouseAdapter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
-from featuresql.adapters.base import WarehouseAdapter
 from featuresql.errors import ExecutionError
 
 
@@ -74,7 +74,7 @@ class DuckDBAdapter(WarehouseAdapter):
         # A DuckDB cursor is a separate connection to the same database, safe in its own thread.
         return DuckDBAdapter(self.config, self.project_root, connection=self.connection.cursor())
 
-    def execute(self, statement: exp.Expression | str) -> int | None:
+    def execute(self, statement: exp.Expr | str) -> int | None:
         sql = statement if isinstance(statement, str) else self.sql(statement)
         try:
             result = self.connection.execute(sql).fetchall()
@@ -84,7 +84,7 @@ class DuckDBAdapter(WarehouseAdapter):
             return int(result[0][0])
         return None
 
-    def fetch_arrow(self, query: exp.Expression | str) -> pa.Table:
+    def fetch_arrow(self, query: exp.Expr | str) -> pa.Table:
         sql = query if isinstance(query, str) else self.sql(query)
         try:
             table: pa.Table = self.connection.sql(sql).to_arrow_table()

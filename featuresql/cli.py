@@ -120,7 +120,9 @@ def compile_command(obj: dict[str, Any], target: str | None, select: tuple[str, 
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Models built in parallel.")
 @click.pass_obj
 @_handle_errors
-def run(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...], threads: int) -> None:
+def run(
+    obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...], threads: int
+) -> None:
     """Build the selected models in dependency order."""
     from featuresql.output import RunPrinter
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import sqlglot
@@ -45,8 +46,15 @@ def compile_project(
 
 
 class _Compiler:
-    def __init__(self, project: Project, target: str, target_type: str, schema: str,
-                 variables: dict[str, Any], columns_of: ColumnsOf | None):
+    def __init__(
+        self,
+        project: Project,
+        target: str,
+        target_type: str,
+        schema: str,
+        variables: dict[str, Any],
+        columns_of: ColumnsOf | None,
+    ):
         self.project = project
         self.target = target
         self.target_type = target_type
@@ -74,26 +82,14 @@ class _Compiler:
         }
         return CompiledProject(self.project.name, self.target, self.target_type, self.compiled, children, hooks)
 
-    def _hook(self, text: str, name: str) -> list[exp.Expression]:
+    def _hook(self, text: str, name: str) -> list[exp.Expr]:
         """A project hook rendered and parsed in the project dialect (run before/after the models)."""
         path = self.project.root / "project.yml"
-        context = ModelContext(name, path, self._hook_relation, self._hook_source, self.variables)
-        sql = self.macros.render(text, context)
+        sql = self.macros.render(text, self._context(name, path, f"the {name} hook"))
         try:
             return [s for s in sqlglot.parse(sql, read=self.read_dialect) if s is not None]
         except ParseError as exc:
             raise CompileError(f"cannot parse the {name} hook: {str(exc).splitlines()[0]}", path=path) from None
-
-    def _hook_relation(self, name: str) -> str:
-        if name not in self.project.models:
-            raise CompileError(f"a hook refs unknown model {name!r}{closest(name, list(self.project.models))}")
-        return self.relation(name).sql(self.read_dialect)
-
-    def _hook_source(self, source_name: str, table_name: str) -> str:
-        source = self.project.sources.get(f"{source_name}.{table_name}")
-        if source is None:
-            raise CompileError(f"a hook uses undeclared source {source_name}.{table_name}")
-        return exp.table_(source.identifier, db=source.schema, catalog=source.database).sql(self.read_dialect)
 
     # -- rendering ------------------------------------------------------------
 
@@ -101,26 +97,30 @@ class _Compiler:
         return exp.table_(model, db=self.schema)
 
     def _render(self, model: ModelFile) -> ModelContext:
-        def relation_of(name: str) -> str:
-            if name not in self.project.models:
+        context = self._context(model.name, model.path, f"model {model.name!r}")
+        context.rendered = self.macros.render(model.sql, context)
+        return context
+
+    def _context(self, name: str, path: Path, who: str) -> ModelContext:
+        """A rendering context whose ref()/source() resolve here and name ``who`` in errors."""
+
+        def relation_of(model: str) -> str:
+            if model not in self.project.models:
                 known = list(self.project.models)
-                raise CompileError(f"model {model.name!r} refs unknown model {name!r}{closest(name, known)}")
-            return self.relation(name).sql(self.read_dialect)
+                raise CompileError(f"{who} refs unknown model {model!r}{closest(model, known)}")
+            return self.relation(model).sql(self.read_dialect)
 
         def source_of(source_name: str, table_name: str) -> str:
             key = f"{source_name}.{table_name}"
             source = self.project.sources.get(key)
             if source is None:
-                known = list(self.project.sources)
                 raise CompileError(
-                    f"model {model.name!r} uses undeclared source {key!r}{closest(key, known)}: "
+                    f"{who} uses undeclared source {key!r}{closest(key, list(self.project.sources))}: "
                     "declare it in a sources YAML file under features/"
                 )
             return exp.table_(source.identifier, db=source.schema, catalog=source.database).sql(self.read_dialect)
 
-        context = ModelContext(model.name, model.path, relation_of, source_of, self.variables)
-        context.rendered = self.macros.render(model.sql, context)
-        return context
+        return ModelContext(name, path, relation_of, source_of, self.variables)
 
     def _config(self, model: ModelFile, context: ModelContext) -> ModelConfig:
         merged: dict[str, Any] = {}
@@ -129,7 +129,11 @@ class _Compiler:
             if model.spec.description:
                 merged.setdefault("description", model.spec.description)
         merged.update(context.config)
-        return validate(ModelConfig, merged, model.path if context.config else model.spec_path) if merged else ModelConfig()
+        return (
+            validate(ModelConfig, merged, model.path if context.config else model.spec_path)
+            if merged
+            else ModelConfig()
+        )
 
     # -- compiling ----------------------------------------------------------------
 
@@ -188,12 +192,14 @@ class _Compiler:
                 return  # cannot validate without every table's columns
             schema.setdefault(table.db, {})[table.name] = columns
         try:
-            qualify(query.copy(), schema=schema, dialect=self.read_dialect, validate_qualify_columns=True,
+            qualify(query.copy(), schema=dict(schema), dialect=self.read_dialect, validate_qualify_columns=True,
                     quote_identifiers=False, identify=False)  # fmt: skip
         except OptimizeError as exc:
             raise self._column_error(model, str(exc), schema) from None
 
-    def _column_error(self, model: ModelFile, message: str, schema: dict[str, dict[str, dict[str, str]]]) -> CompileError:
+    def _column_error(
+        self, model: ModelFile, message: str, schema: dict[str, dict[str, dict[str, str]]]
+    ) -> CompileError:
         found = re.search(r"Column '([^']+)' could not be resolved", message)
         line = re.search(r"Line: (\d+)", message)
         if not found:
@@ -270,7 +276,7 @@ class _Compiler:
                 "the window macros aggregate", path=model.path,
             )  # fmt: skip
         events = query.copy()
-        kept: list[exp.Expression] = []
+        kept: list[exp.Expr] = []
         features: list[WindowFeature] = []
         inputs: dict[str, str] = {}
         required = {*settings.keys, settings.timestamp}
@@ -305,8 +311,14 @@ class _Compiler:
         except CompileError as exc:
             raise self._marker_error(model, marker, exc.message) from None
 
-    def _bind(self, model: ModelFile, marker: exp.Anonymous, feature: WindowFeature,
-              settings: ModelSettings, inputs: dict[str, str]) -> WindowFeature:
+    def _bind(
+        self,
+        model: ModelFile,
+        marker: exp.Anonymous,
+        feature: WindowFeature,
+        settings: ModelSettings,
+        inputs: dict[str, str],
+    ) -> WindowFeature:
         if feature.window % settings.grain:
             from featuresql.durations import format_duration
 
@@ -319,7 +331,7 @@ class _Compiler:
         tie_break = self._input(feature.tie_break, inputs)
         return replace(feature, column=column, tie_break_column=tie_break)
 
-    def _input(self, expression: exp.Expression | None, inputs: dict[str, str]) -> str | None:
+    def _input(self, expression: exp.Expr | None, inputs: dict[str, str]) -> str | None:
         if expression is None:
             return None
         sql = expression.sql(self.read_dialect)
@@ -345,10 +357,9 @@ class _Compiler:
         return CompileError(f"window model {model.name!r}: {message}", path=model.path, line=_line(marker))
 
 
-def _line(node: exp.Expression) -> int | None:
-    for candidate in (node, *node.find_all(exp.Expression)):
+def _line(node: exp.Expr) -> int | None:
+    for candidate in (node, *node.find_all(exp.Expr)):
         line = candidate.meta.get("line") if candidate.meta else None
         if line:
             return int(line)
     return None
-

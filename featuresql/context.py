@@ -23,7 +23,9 @@ from featuresql.runner import Reporter, RunResult, run_models
 class Context:
     """Project + target: compile, run, and (lazily) the warehouse connection."""
 
-    def __init__(self, project_dir: Path | str = ".", target: str | None = None, variables: dict[str, Any] | None = None):
+    def __init__(
+        self, project_dir: Path | str = ".", target: str | None = None, variables: dict[str, Any] | None = None
+    ):
         self.project: Project = load_project(find_project_root(Path(project_dir)))
         self.target_name, self.target_config = resolve_target(self.project.root, self.project.name, target)
         self.adapter_class = adapter_class(self.target_config.type)
@@ -32,7 +34,7 @@ class Context:
 
     @property
     def dialect(self) -> str:
-        return self.adapter_class.dialect
+        return str(self.adapter_class.dialect)
 
     @property
     def adapter(self) -> WarehouseAdapter:
@@ -88,7 +90,7 @@ class Context:
             for statement in statements:
                 self.adapter.execute(statement)
 
-    def query(self, sql: str | exp.Expression) -> Any:
+    def query(self, sql: str | exp.Expr) -> Any:
         """Run a query on the target and return an Arrow table."""
         return self.adapter.fetch_arrow(sql)
 

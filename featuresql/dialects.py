@@ -14,7 +14,7 @@ from sqlglot import exp
 MICROS = 1_000_000
 
 
-def epoch_micros(timestamp: exp.Expression, dialect: str) -> exp.Expression:
+def epoch_micros(timestamp: exp.Expr, dialect: str) -> exp.Expr:
     """Whole microseconds since the Unix epoch (UTC) of a timestamp expression."""
     if dialect == "bigquery":
         return exp.func("UNIX_MICROS", timestamp)
@@ -24,7 +24,7 @@ def epoch_micros(timestamp: exp.Expression, dialect: str) -> exp.Expression:
     return exp.func("EPOCH_US", timestamp)
 
 
-def floor_div(value: exp.Expression, divisor: int) -> exp.Expression:
+def floor_div(value: exp.Expr, divisor: int) -> exp.Expr:
     """Exact floor division of integers (rounding towards minus infinity on every engine).
 
     Engines disagree on integer division of negative numbers (DuckDB and
@@ -39,12 +39,12 @@ def floor_div(value: exp.Expression, divisor: int) -> exp.Expression:
     return exp.IntDiv(this=exp.paren(exp.Sub(this=value, expression=remainder)), expression=size.copy())
 
 
-def tile_index(timestamp: exp.Expression, grain_seconds: int, dialect: str) -> exp.Expression:
+def tile_index(timestamp: exp.Expr, grain_seconds: int, dialect: str) -> exp.Expr:
     """The epoch-aligned tile of ``grain_seconds`` that a timestamp falls in."""
     return floor_div(epoch_micros(timestamp, dialect), grain_seconds * MICROS)
 
 
-def seconds_to_timestamp(seconds: exp.Expression, dialect: str) -> exp.Expression:
+def seconds_to_timestamp(seconds: exp.Expr, dialect: str) -> exp.Expr:
     """A UTC timestamp (zone-less where the engine has both) from whole epoch seconds."""
     if dialect == "bigquery":
         return exp.func("TIMESTAMP_SECONDS", seconds)
@@ -53,14 +53,14 @@ def seconds_to_timestamp(seconds: exp.Expression, dialect: str) -> exp.Expressio
     return exp.func("MAKE_TIMESTAMP", exp.Mul(this=exp.paren(seconds), expression=exp.Literal.number(MICROS)))
 
 
-def timestamp_literal(value: datetime) -> exp.Expression:
+def timestamp_literal(value: datetime) -> exp.Expr:
     """A timestamp constant; naive datetimes are read as UTC."""
     value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     text = value.strftime("%Y-%m-%d %H:%M:%S.%f")
     return exp.cast(exp.Literal.string(text), exp.DataType.build("TIMESTAMP"))
 
 
-def ordered(expression: exp.Expression, dialect: str, *, desc: bool = False) -> exp.Ordered:
+def ordered(expression: exp.Expr, dialect: str, *, desc: bool = False) -> exp.Ordered:
     """An ORDER BY key over non-NULL values, written without a NULLS clause on every engine."""
     # sqlglot compares the key's null ordering with the target's default and warns
     # (or adds NULLS FIRST/LAST) when they differ, so state each engine's default.

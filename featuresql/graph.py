@@ -30,7 +30,7 @@ class Graph:
             if state.get(name) == "done":
                 return
             if state.get(name) == "visiting":
-                cycle = path[path.index(name):] + [name]
+                cycle = [*path[path.index(name) :], name]
                 raise CompileError(f"models form a cycle: {' -> '.join(cycle)}; remove one of these ref() calls")
             state[name] = "visiting"
             for dep in self.parents.get(name, ()):

@@ -181,7 +181,9 @@ class MacroEnvironment:
         except jinja2.TemplateError as exc:
             raise CompileError(f"Jinja error: {exc}", path=model.path, line=_traceback_line(model.path)) from None
         except (TypeError, ValueError) as exc:
-            raise CompileError(f"error while rendering: {exc}", path=model.path, line=_traceback_line(model.path)) from None
+            raise CompileError(
+                f"error while rendering: {exc}", path=model.path, line=_traceback_line(model.path)
+            ) from None
         finally:
             _current.reset(token)
 

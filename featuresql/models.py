@@ -72,4 +72,4 @@ class CompiledProject:
     dialect: str
     models: dict[str, CompiledModel]  # in dependency order
     children: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    hooks: dict[str, list[list[exp.Expression]]] = field(default_factory=dict)
+    hooks: dict[str, list[list[exp.Expr]]] = field(default_factory=dict)

@@ -48,8 +48,12 @@ def describe_project(project: Project, compiled: CompiledProject, selected: list
         features: list[dict[str, Any]]
         if model.window is not None:
             features = [
-                {"name": f.name, "function": f.function, "input": f.input.sql(project.config.dialect) if f.input else "*",
-                 "window": f.window_label}
+                {
+                    "name": f.name,
+                    "function": f.function,
+                    "input": f.input.sql(project.config.dialect) if f.input else "*",
+                    "window": f.window_label,
+                }
                 for f in model.features
             ]  # fmt: skip
         else:
@@ -86,5 +90,3 @@ def print_listing(listing: dict[str, Any]) -> None:
     for source in listing["sources"]:
         event_time = f" (event time: {source['event_time']})" if source["event_time"] else ""
         click.echo(f"    {source['name']:<36} {source['relation']}{event_time}")
-
-

@@ -35,7 +35,9 @@ def model_query(model: CompiledModel, dialect: str, now: datetime) -> exp.Query:
     return model.query
 
 
-def build_statements(model: CompiledModel, dialect: str, now: datetime) -> list[exp.Expression]:
+def build_statements(model: CompiledModel, dialect: str, now: datetime) -> list[exp.Expr]:
     """The statements that (re)build ``model`` in full."""
-    create = exp.Create(this=model.relation.copy(), kind="TABLE", replace=True, expression=model_query(model, dialect, now))
+    create = exp.Create(
+        this=model.relation.copy(), kind="TABLE", replace=True, expression=model_query(model, dialect, now)
+    )
     return [create]

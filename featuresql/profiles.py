@@ -29,8 +29,7 @@ def env_var(name: str, default: str | None = None) -> str:
     value = os.environ.get(name, default)
     if value is None:
         raise ConfigError(
-            f"environment variable {name} is not set: export it, or give a default "
-            f"with env_var('{name}', 'value')"
+            f"environment variable {name} is not set: export it, or give a default with env_var('{name}', 'value')"
         )
     return value
 
@@ -68,8 +67,11 @@ def resolve_target(project_root: Path, project_name: str, target: str | None) ->
         )
     settings = targets[name]
     if not isinstance(settings, dict) or "type" not in settings:
-        raise ConfigError(f"target {name!r} needs a 'type' (duckdb, snowflake, bigquery)", path=path,
-                          line=line_of(data, ("targets", name)))
+        raise ConfigError(
+            f"target {name!r} needs a 'type' (duckdb, snowflake, bigquery)",
+            path=path,
+            line=line_of(data, ("targets", name)),
+        )
     rendered = _render(settings, path, line_of(data, ("targets", name)))
     config_model = adapter_class(str(settings["type"])).config_model
     if isinstance(settings, LineDict):

@@ -107,11 +107,7 @@ def _check_entities(config: ProjectConfig, data: object, path: Path) -> None:
         line = line_of(data, ("entities", name))
         for column in (name, *entity.keys):
             if not IDENTIFIER.match(column):
-                raise ConfigError(
-                    f"entity {name!r}: {column!r} is not a valid identifier", path=path, line=line
-                )
-
-
+                raise ConfigError(f"entity {name!r}: {column!r} is not a valid identifier", path=path, line=line)
 
 
 def _files(folders: list[Path], patterns: tuple[str, ...]) -> list[Path]:
@@ -152,8 +148,6 @@ def _read_schema_file(path: Path, sources: dict[str, Source], specs: dict[str, t
         specs[model.name] = (model, path)
 
 
-
-
 def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | None) -> Source:
     columns: dict[str, str | None] = {}
     for column in table.columns:
@@ -191,16 +185,12 @@ def _read_models(folders: list[Path], specs: dict[str, tuple[ModelSpec, Path]]) 
     for path in _files(folders, ("*.sql",)):
         name = path.stem
         if not IDENTIFIER.match(name):
-            raise ConfigError(
-                "a model file name must be a SQL identifier (letters, digits, underscores)", path=path
-            )
+            raise ConfigError("a model file name must be a SQL identifier (letters, digits, underscores)", path=path)
         if name in models:
             raise ConfigError(f"model {name!r} is defined twice (also {models[name].path})", path=path)
         spec, spec_path = specs.get(name, (None, None))
         models[name] = ModelFile(name, path, path.read_text(encoding="utf-8"), spec, spec_path)
     for name, (_, spec_path) in specs.items():
         if name not in models:
-            raise ConfigError(
-                f"model {name!r} is described but there is no {name}.sql", path=spec_path
-            )
+            raise ConfigError(f"model {name!r} is described but there is no {name}.sql", path=spec_path)
     return models

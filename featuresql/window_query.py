@@ -82,15 +82,15 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table)
 
 
-def _num(value: int) -> exp.Literal:
+def _num(value: int) -> exp.Expr:
     return exp.Literal.number(value)
 
 
-def _sum(expression: exp.Expression) -> exp.Sum:
+def _sum(expression: exp.Expr) -> exp.Sum:
     return exp.Sum(this=expression)
 
 
-def _bigint(expression: exp.Expression) -> exp.Expression:
+def _bigint(expression: exp.Expr) -> exp.Expr:
     # Engines widen SUM of integers (DuckDB to HUGEINT, Snowflake to NUMBER(38)); counts fit BIGINT.
     return exp.cast(expression, exp.DataType.build("BIGINT"))
 
@@ -126,7 +126,7 @@ class _Builder:
 
     def events(self) -> exp.Select:
         timestamp = _col(self.model.timestamp)
-        columns: list[exp.Expression] = [*map(_col, self.keys), timestamp]
+        columns: list[exp.Expr] = [*map(_col, self.keys), timestamp]
         columns.append(exp.alias_(self._tile(), TILE))
         columns += [_col(c) for c in self._input_columns()]
         columns += [exp.alias_(self._rank(f), self._rank_name(f)) for f in self._ranked_features()]
@@ -137,10 +137,10 @@ class _Builder:
             query = query.where(timestamp.copy() >= self._seconds_literal(event_lo * grain))
         return query.where(_col(self.model.timestamp) < self._seconds_literal((self.bounds.hi - 1) * grain))
 
-    def _tile(self) -> exp.Expression:
+    def _tile(self) -> exp.Expr:
         return dialects.tile_index(_col(self.model.timestamp), self.model.grain, self.dialect)
 
-    def _seconds_literal(self, seconds: int) -> exp.Expression:
+    def _seconds_literal(self, seconds: int) -> exp.Expr:
         from datetime import UTC, datetime
 
         return dialects.timestamp_literal(datetime.fromtimestamp(seconds, UTC))
@@ -181,14 +181,14 @@ class _Builder:
         )
 
     def tiles(self) -> exp.Select:
-        partials: dict[str, exp.Expression] = {"__rows": exp.Count(this=exp.Star())}
+        partials: dict[str, exp.Expr] = {"__rows": exp.Count(this=exp.Star())}
         for feature in self.model.features:
             partials.update(self._partials(feature))
-        selects = [*map(_col, self.keys), _col(TILE)]
+        selects: list[exp.Expr] = [*map(_col, self.keys), _col(TILE)]
         selects += [exp.alias_(expression, name) for name, expression in partials.items()]
         return exp.select(*selects).from_("events").group_by(*map(_col, self.keys), _col(TILE))
 
-    def _partials(self, feature: WindowFeature) -> dict[str, exp.Expression]:
+    def _partials(self, feature: WindowFeature) -> dict[str, exp.Expr]:
         column = feature.column
         if column is None:
             return {}
@@ -310,11 +310,13 @@ class _Builder:
             parts.append(self._delta_select(source, n + 1, leaves, all_columns))
         return parts
 
-    def _delta_case(self, gap: str, size: int, sign: int) -> exp.Expression:
+    def _delta_case(self, gap: str, size: int, sign: int) -> exp.Expr:
         far = exp.or_(exp.Is(this=_col(gap), expression=exp.Null()), _col(gap) > _num(size))
         return exp.Case(ifs=[exp.If(this=far, true=_num(sign))], default=_num(0))
 
-    def _delta_select(self, source: str, offset: int, deltas: dict[str, exp.Expression], all_columns: list[str]) -> exp.Select:
+    def _delta_select(
+        self, source: str, offset: int, deltas: dict[str, exp.Expr], all_columns: list[str]
+    ) -> exp.Select:
         point = exp.alias_(exp.Add(this=_col(TILE), expression=_num(offset)), POINT)
         values = [exp.alias_(deltas.get(name, _num(0)), name) for name in all_columns]
         return exp.select(*map(_col, self.keys), point, *values).from_(source)
@@ -329,8 +331,11 @@ class _Builder:
         sums of squares are ever subtracted (the textbook formula's failure).
         """
         widest = max(self.model.tiles_of(f) for f in self.spread_features)
-        on = [_col(k, "p").eq(_col(k, "t")) for k in self.keys]
-        on += [_col(TILE, "t") >= exp.Sub(this=_col(POINT, "p"), expression=_num(widest)), _col(TILE, "t") < _col(POINT, "p")]
+        on: list[exp.Expr] = [_col(k, "p").eq(_col(k, "t")) for k in self.keys]
+        on += [
+            _col(TILE, "t") >= exp.Sub(this=_col(POINT, "p"), expression=_num(widest)),
+            _col(TILE, "t") < _col(POINT, "p"),
+        ]
         columns = sorted({f.column for f in self.spread_features if f.column})
         carried = [_col(f"__{part}_{c}", "t") for c in columns for part in ("n", "mean", "m2")]
         pairs = (
@@ -351,13 +356,17 @@ class _Builder:
                 expression=exp.Mul(
                     this=_col(f"__n_{column}"),
                     expression=exp.Pow(
-                        this=exp.paren(exp.Sub(this=_col(f"__mean_{column}"), expression=_col(f"__wmean_{column}_{n}"))),
+                        this=exp.paren(
+                            exp.Sub(this=_col(f"__mean_{column}"), expression=_col(f"__wmean_{column}_{n}"))
+                        ),
                         expression=_num(2),
                     ),
                 ),
             )
             sums.append(exp.alias_(_sum(count), f"__sn_{column}_{n}"))
-            sums.append(exp.alias_(_sum(exp.Case(ifs=[exp.If(this=inside.copy(), true=spread)])), f"__sm2_{column}_{n}"))
+            sums.append(
+                exp.alias_(_sum(exp.Case(ifs=[exp.If(this=inside.copy(), true=spread)])), f"__sm2_{column}_{n}")
+            )
         spread_query = (
             exp.select(*map(_col, self.keys), _col(POINT), *sums)
             .from_("spread_means")
@@ -372,17 +381,21 @@ class _Builder:
     def _spread_groups(self) -> list[tuple[str, int]]:
         return sorted({(f.column, self.model.tiles_of(f)) for f in self.spread_features if f.column})
 
-    def _in_window(self, size: int) -> exp.Expression:
+    def _in_window(self, size: int) -> exp.Expr:
         return _col(TILE) >= exp.Sub(this=_col(POINT), expression=_num(size))
 
-    def _window_mean(self, column: str, size: int) -> exp.Expression:
+    def _window_mean(self, column: str, size: int) -> exp.Expr:
         partition = [*map(_col, self.keys), _col(POINT)]
         inside = self._in_window(size)
-        weighted = exp.Case(ifs=[exp.If(this=inside, true=exp.Mul(this=_col(f"__n_{column}"), expression=_col(f"__mean_{column}")))])
+        weighted = exp.Case(
+            ifs=[exp.If(this=inside, true=exp.Mul(this=_col(f"__n_{column}"), expression=_col(f"__mean_{column}")))]
+        )
         count = exp.Case(ifs=[exp.If(this=inside.copy(), true=_col(f"__n_{column}"))])
         return exp.Div(
             this=exp.Window(this=_sum(weighted), partition_by=partition),
-            expression=exp.Nullif(this=exp.Window(this=_sum(count), partition_by=[p.copy() for p in partition]), expression=_num(0)),
+            expression=exp.Nullif(
+                this=exp.Window(this=_sum(count), partition_by=[p.copy() for p in partition]), expression=_num(0)
+            ),
         )
 
     # -- merging partials over windows -------------------------------------------
@@ -396,7 +409,7 @@ class _Builder:
         values = [exp.alias_(self._value(f), f.name) for f in self.model.features]
         return query.select(*values)
 
-    def _frame(self, aggregate: exp.Expression, size: int | None) -> exp.Window:
+    def _frame(self, aggregate: exp.Expr, size: int | None) -> exp.Window:
         """``aggregate`` over the last ``size`` tiles, or all before (running) when None."""
         partition = [_col(k, "s") for k in self.keys]
         order = exp.Order(expressions=[dialects.ordered(_col(POINT, "s"), self.dialect)])
@@ -406,7 +419,7 @@ class _Builder:
             spec = exp.WindowSpec(kind="RANGE", start=_num(size - 1), start_side="PRECEDING", end="CURRENT ROW")
         return exp.Window(this=aggregate, partition_by=partition, order=order, spec=spec)
 
-    def _value(self, feature: WindowFeature) -> exp.Expression:
+    def _value(self, feature: WindowFeature) -> exp.Expr:
         n = self.model.tiles_of(feature)
         column = feature.column
         function = feature.function
@@ -432,14 +445,14 @@ class _Builder:
             return _bigint(exp.Coalesce(this=self._frame(_sum(delta), None), expressions=[zero]))
         return self._spread_value(feature, n)
 
-    def _spread_value(self, feature: WindowFeature, n: int) -> exp.Expression:
+    def _spread_value(self, feature: WindowFeature, n: int) -> exp.Expr:
         count = _col(f"__sn_{feature.column}_{n}", "spread")
         m2 = _col(f"__sm2_{feature.column}_{n}", "spread")
         sample = feature.function in ("variance", "stddev")
         minimum = 2 if sample else 1
         divisor = exp.Sub(this=count.copy(), expression=_num(1)) if sample else count.copy()
         variance = exp.Div(this=exp.cast(m2, exp.DataType.build("DOUBLE")), expression=divisor)
-        value: exp.Expression = exp.Sqrt(this=variance) if feature.function.startswith("stddev") else variance
+        value: exp.Expr = exp.Sqrt(this=variance) if feature.function.startswith("stddev") else variance
         return exp.Case(ifs=[exp.If(this=count >= _num(minimum), true=value)])
 
     def final(self) -> exp.Select:

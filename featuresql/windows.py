@@ -65,9 +65,9 @@ class WindowFeature:
 
     name: str
     function: str
-    input: exp.Expression | None  # None: count rows
+    input: exp.Expr | None  # None: count rows
     window: int
-    tie_break: exp.Expression | None = None
+    tie_break: exp.Expr | None = None
     column: str | None = None  # the events query's column holding ``input``
     tie_break_column: str | None = None
 
@@ -120,7 +120,7 @@ def render_marker(
     return f"{MARKER}({', '.join(args)})"
 
 
-def is_marker(node: exp.Expression) -> bool:
+def is_marker(node: exp.Expr) -> bool:
     return isinstance(node, exp.Anonymous) and str(node.this).lower() == MARKER
 
 
@@ -138,7 +138,7 @@ def features_of_marker(marker: exp.Anonymous) -> list[WindowFeature]:
     return features
 
 
-def _feature_name(function: str, column: exp.Expression | None, window: int, name: str | None, many: bool) -> str:
+def _feature_name(function: str, column: exp.Expr | None, window: int, name: str | None, many: bool) -> str:
     label = format_duration(window)
     if name is not None:
         if "{window}" in name:
@@ -148,7 +148,6 @@ def _feature_name(function: str, column: exp.Expression | None, window: int, nam
         return f"count_{label}"
     if not isinstance(column, exp.Column):
         raise CompileError(
-            f"window_{function}() over the expression {column.sql()!r} needs name=, "
-            "e.g. name='amount_usd_{window}'"
+            f"window_{function}() over the expression {column.sql()!r} needs name=, e.g. name='amount_usd_{{window}}'"
         )
     return f"{column.name}_{function}_{label}"

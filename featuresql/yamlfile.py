@@ -36,9 +36,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in result:
-            raise ConfigError(
-                f"duplicate key {key!r}: remove one of them", line=key_node.start_mark.line + 1
-            )
+            raise ConfigError(f"duplicate key {key!r}: remove one of them", line=key_node.start_mark.line + 1)
         result[str(key)] = loader.construct_object(value_node, deep=True)
         result.lines[str(key)] = key_node.start_mark.line + 1
     return result
@@ -63,7 +61,7 @@ def load_yaml(path: Path, text: str | None = None) -> Any:
         except OSError as exc:
             raise ConfigError(f"cannot read file: {exc.strerror}", path=path) from None
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)
     except ConfigError as exc:
         raise ConfigError(exc.message, path=path, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
