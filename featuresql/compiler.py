@@ -69,10 +69,16 @@ class _Compiler:
 
     def run(self) -> CompiledProject:
         contexts = {name: self._render(model) for name, model in self.project.models.items()}
-        graph = Graph(
-            {name: ctx.refs for name, ctx in contexts.items()},
-            {name: self._config(self.project.models[name], ctx).tags for name, ctx in contexts.items()},
-        )
+        configs = {name: self._config(self.project.models[name], ctx) for name, ctx in contexts.items()}
+        enabled = {name for name, config in configs.items() if config.enabled}
+        for name in sorted(enabled):
+            for ref in contexts[name].refs:
+                if ref not in enabled:
+                    raise CompileError(
+                        f"model {name!r} refs {ref!r}, which is disabled (enabled: false): enable it or remove the ref",
+                        path=self.project.models[name].path,
+                    )
+        graph = Graph({n: contexts[n].refs for n in enabled}, {n: configs[n].tags for n in enabled})
         for name in graph.order():
             self.compiled[name] = self._compile(self.project.models[name], contexts[name])
         children = {name: tuple(graph.children.get(name, ())) for name in self.compiled}

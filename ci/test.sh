@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with everything the tests need, then run them.
+# This is the README's test command; .ci/run calls it on a clean clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${FEATURESQL_VENV:-.venv}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+# shellcheck disable=SC1091
+. "$VENV/bin/activate"
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -e '.[dev]'
+
+echo "== lint"
+ruff check .
+ruff format --check featuresql adapters
+mypy
+
+echo "== tests"
+set +e
+python -m pytest -q "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+    echo "pytest collected no tests: failing" >&2
+    exit 1
+fi
+[ "$status" -eq 0 ] || exit "$status"
+
+echo "== benchmark smoke run"
+python bench/windows.py --smoke
