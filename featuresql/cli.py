@@ -165,7 +165,7 @@ def debug(obj: dict[str, Any], target: str | None) -> None:
 
     context = Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"])
     click.echo(f"project:  {context.project.name} ({context.project.root})")
-    click.echo(f"models:   {len(context.project.models)}, sources: {len(context.project.sources)}")
+    click.echo(f"models:   {len(context.compiled.models)} compiled, sources: {len(context.project.sources)}")
     click.echo(f"target:   {context.target_name} ({context.adapter.describe()})")
     with context:
         context.query("select 1")

@@ -37,7 +37,8 @@ class RunPrinter:
     def summary(self, result: RunResult) -> None:
         counts = f"{result.count('success')} ok, {result.count('error')} error, {result.count('skipped')} skipped"
         colour = "green" if result.ok else "red"
-        click.secho(f"Finished {len(result.results)} models in {result.seconds:.2f}s: {counts}.", fg=colour)
+        noun = "model" if len(result.results) == 1 else "models"
+        click.secho(f"Finished {len(result.results)} {noun} in {result.seconds:.2f}s: {counts}.", fg=colour)
 
 
 def describe_project(project: Project, compiled: CompiledProject, selected: list[str]) -> dict[str, Any]:
