@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,4 +132,10 @@ class DuckDBAdapter(WarehouseAdapter):
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The driver's message without row values: quoted literals become '...'."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return _QUOTED.sub("'...'", first)
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'")

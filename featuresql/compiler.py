@@ -17,12 +17,12 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, ParseError
+from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
 from featuresql.config import ModelConfig, validate
 from featuresql.errors import CompileError, closest
-from featuresql.graph import Graph
+from featuresql.graph import CycleError, Graph
 from featuresql.jinja import MacroEnvironment, ModelContext
 from featuresql.models import CompiledModel, CompiledProject, ModelSettings
 from featuresql.project import ModelFile, Project
@@ -79,7 +79,13 @@ class _Compiler:
                         path=self.project.models[name].path,
                     )
         graph = Graph({n: contexts[n].refs for n in enabled}, {n: configs[n].tags for n in enabled})
-        for name in graph.order():
+        try:
+            order = graph.order()
+        except CycleError as exc:
+            first, second = exc.models[0], exc.models[1]
+            path, line = self.project.models[first].path, contexts[first].ref_lines.get(second)
+            raise CycleError(exc.models, path=path, line=line) from None
+        for name in order:
             self.compiled[name] = self._compile(self.project.models[name], contexts[name])
         children = {name: tuple(graph.children.get(name, ())) for name in self.compiled}
         hooks = {
@@ -92,10 +98,7 @@ class _Compiler:
         """A project hook rendered and parsed in the project dialect (run before/after the models)."""
         path = self.project.root / "project.yml"
         sql = self.macros.render(text, self._context(name, path, f"the {name} hook"))
-        try:
-            return [s for s in sqlglot.parse(sql, read=self.read_dialect) if s is not None]
-        except ParseError as exc:
-            raise CompileError(f"cannot parse the {name} hook: {str(exc).splitlines()[0]}", path=path) from None
+        return parse_sql(sql, self.read_dialect, path, f"the {name} hook", report_line=False)
 
     # -- rendering ------------------------------------------------------------
 
@@ -129,17 +132,17 @@ class _Compiler:
         return ModelContext(name, path, relation_of, source_of, self.variables)
 
     def _config(self, model: ModelFile, context: ModelContext) -> ModelConfig:
+        """YAML config under config() in the SQL; each validated where it was written."""
         merged: dict[str, Any] = {}
         if model.spec is not None:
-            merged.update(model.spec.config)
+            raw = model.spec_config if model.spec_config is not None else model.spec.config
+            in_yaml = validate(ModelConfig, raw, model.spec_path, line=model.spec_line)
+            merged.update(in_yaml.model_dump(exclude_unset=True))
             if model.spec.description:
                 merged.setdefault("description", model.spec.description)
-        merged.update(context.config)
-        return (
-            validate(ModelConfig, merged, model.path if context.config else model.spec_path)
-            if merged
-            else ModelConfig()
-        )
+        in_sql = validate(ModelConfig, context.config, model.path, line=context.config_line)
+        merged.update(in_sql.model_dump(exclude_unset=True))
+        return ModelConfig.model_validate(merged)
 
     # -- compiling ----------------------------------------------------------------
 
@@ -163,15 +166,7 @@ class _Compiler:
         return replace(base, kind="window", window=window, query=window.events, columns=columns)
 
     def _parse(self, model: ModelFile, sql: str) -> exp.Query:
-        try:
-            statements = [s for s in sqlglot.parse(sql, read=self.read_dialect) if s is not None]
-        except ParseError as exc:
-            error = exc.errors[0] if exc.errors else {}
-            detail = str(error.get("description") or exc).split("\n")[0]
-            raise CompileError(
-                f"cannot parse model {model.name!r} as {self.read_dialect} SQL: {detail}",
-                path=model.path, line=error.get("line"),
-            ) from None  # fmt: skip
+        statements = parse_sql(sql, self.read_dialect, model.path, f"model {model.name!r}")
         if len(statements) != 1 or not isinstance(statements[0], exp.Query):
             raise CompileError(f"model {model.name!r} must be exactly one SELECT statement", path=model.path)
         return statements[0]
@@ -213,8 +208,12 @@ class _Compiler:
                                 line=int(line.group(1)) if line else None)  # fmt: skip
         name = found.group(1).split(".")[-1]
         columns = {c for tables in schema.values() for cols in tables.values() for c in cols}
+        if name.lower() in columns:  # it exists, but not where it is used
+            problem = f"column {name!r} cannot be resolved here: check the FROM clause and table aliases"
+        else:
+            problem = f"unknown column {name!r}{closest(name, columns)}"
         return CompileError(
-            f"model {model.name!r}: unknown column {name!r}{closest(name, columns)}",
+            f"model {model.name!r}: {problem}",
             path=model.path, line=int(line.group(1)) if line else None,
         )  # fmt: skip
 
@@ -286,12 +285,21 @@ class _Compiler:
         features: list[WindowFeature] = []
         inputs: dict[str, str] = {}
         required = {*settings.keys, settings.timestamp}
+        names: set[str | None] = set(required)
         for item in events.expressions:
             marker = item.this if isinstance(item, exp.Alias) else item
             if is_marker(marker):
                 if isinstance(item, exp.Alias):
                     raise self._marker_error(model, marker, "name a window feature with name='...', not AS")
-                features += [self._bind(model, marker, f, settings, inputs) for f in self._expand(model, marker)]
+                for feature in self._expand(model, marker):
+                    if feature.name in names:
+                        raise self._marker_error(
+                            model,
+                            marker,
+                            f"duplicate column name {feature.name!r}: set name= on one of the window macros",
+                        )
+                    names.add(feature.name)
+                    features.append(self._bind(model, marker, feature, settings, inputs))
             elif item.alias_or_name.lower() in required:
                 kept.append(item)
             else:
@@ -304,7 +312,6 @@ class _Compiler:
         present = {item.alias_or_name.lower() for item in kept}
         for column in required - present:
             raise CompileError(f"window model {model.name!r} must select {column!r}", path=model.path)
-        self._check_unique(model, features, settings)
         expressions = kept + [exp.alias_(sqlglot.parse_one(sql, read=self.read_dialect), alias)
                               for sql, alias in inputs.items()]  # fmt: skip
         events.set("expressions", expressions)
@@ -349,18 +356,40 @@ class _Compiler:
             inputs[sql] = alias
         return inputs[sql]
 
-    def _check_unique(self, model: ModelFile, features: list[WindowFeature], settings: ModelSettings) -> None:
-        seen = {*settings.keys, settings.timestamp}
-        for feature in features:
-            if feature.name in seen:
-                raise CompileError(
-                    f"window model {model.name!r}: duplicate column name {feature.name!r}; "
-                    "set name= on one of the window macros", path=model.path,
-                )  # fmt: skip
-            seen.add(feature.name)
-
     def _marker_error(self, model: ModelFile, marker: exp.Anonymous, message: str) -> CompileError:
         return CompileError(f"window model {model.name!r}: {message}", path=model.path, line=_line(marker))
+
+
+def parse_sql(sql: str, dialect: str, path: Path, what: str, *, report_line: bool = True) -> list[exp.Expr]:
+    """Parse rendered SQL; a syntax error names ``what``, the file and the line, in words."""
+    try:
+        return [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except ParseError as exc:
+        error = exc.errors[0] if exc.errors else {}
+        description = str(error.get("description") or "invalid syntax")
+        if description.startswith("Required keyword"):  # sqlglot internals, not the user's words
+            description = "incomplete expression"
+        near = str(error.get("highlight") or "").strip()
+        detail = f"{description} near {near!r}" if near else description
+        line = error.get("line") if report_line else None
+        raise CompileError(f"cannot parse {what} as {dialect} SQL: {detail}", path=path, line=line) from None
+    except TokenError as exc:
+        context = str(exc).removeprefix("Error tokenizing '").removesuffix("'")
+        position = sql.find(context)
+        end = position + len(context) if position >= 0 else len(sql)
+        line = _unclosed_quote_line(sql[:end]) if report_line else None
+        raise CompileError(
+            f"cannot parse {what} as {dialect} SQL: unterminated string or invalid token", path=path, line=line
+        ) from None
+
+
+def _unclosed_quote_line(sql: str) -> int:
+    """The line where a string left open at the end of ``sql`` starts (else the last line)."""
+    opened = None
+    for position, char in enumerate(sql):
+        if char == "'":
+            opened = None if opened is not None else position
+    return sql[: len(sql) if opened is None else opened].count("\n") + 1
 
 
 def _line(node: exp.Expr) -> int | None:

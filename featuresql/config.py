@@ -148,17 +148,25 @@ class SchemaFile(Strict):
 M = TypeVar("M", bound=BaseModel)
 
 
-def validate(model: type[M], data: Any, path: Path | None, *, loc_prefix: tuple[Any, ...] = ()) -> M:
-    """Validate ``data`` against ``model``; the first problem becomes a one-line ConfigError."""
+def validate(
+    model: type[M], data: Any, path: Path | None, *, loc_prefix: tuple[Any, ...] = (), line: int | None = None
+) -> M:
+    """Validate ``data`` against ``model``; the first problem becomes a one-line ConfigError.
+
+    Unknown keys are reported before missing ones, so a misspelled required key
+    reads as "unknown key 'nmae' (did you mean name?)". ``line`` is the fallback
+    when ``data`` carries no line numbers of its own.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        errors = exc.errors()
+        error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple(error["loc"])
         raise ConfigError(
             _describe(model, error, loc, loc_prefix),
             path=path,
-            line=line_of(data, loc) if path else None,
+            line=(line_of(data, loc) or line) if path else None,
         ) from None
 
 
@@ -182,7 +190,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             (f for f in current.model_fields.values() if f.alias == part), None
         )
         if field is None:
-            return []
+            continue  # a key of a dict-valued field (an entity or target name)
         current = _inner_model(field.annotation)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return sorted(f.alias or name for name, f in current.model_fields.items())

@@ -12,6 +12,7 @@ from sqlglot import exp
 from featuresql.adapters import adapter_class
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.compiler import compile_project
+from featuresql.errors import ExecutionError
 from featuresql.graph import Graph
 from featuresql.models import CompiledProject
 from featuresql.plan import build_statements
@@ -86,9 +87,14 @@ class Context:
         return result
 
     def _run_hooks(self, name: str) -> None:
-        for statements in self.compiled.hooks.get(name, []):
+        for number, statements in enumerate(self.compiled.hooks.get(name, []), start=1):
             for statement in statements:
-                self.adapter.execute(statement)
+                try:
+                    self.adapter.execute(statement)
+                except ExecutionError as exc:
+                    raise ExecutionError(
+                        f"{name} hook {number} failed: {exc.message}", path=self.project.root / "project.yml"
+                    ) from None
 
     def query(self, sql: str | exp.Expr) -> Any:
         """Run a query on the target and return an Arrow table."""

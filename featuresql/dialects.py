@@ -53,11 +53,14 @@ def seconds_to_timestamp(seconds: exp.Expr, dialect: str) -> exp.Expr:
     return exp.func("MAKE_TIMESTAMP", exp.Mul(this=exp.paren(seconds), expression=exp.Literal.number(MICROS)))
 
 
-def timestamp_literal(value: datetime) -> exp.Expr:
-    """A timestamp constant; naive datetimes are read as UTC."""
+def timestamp_literal(value: datetime, dialect: str) -> exp.Expr:
+    """A UTC timestamp constant of the engine's event-time type; naive datetimes are read as UTC."""
     value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     text = value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return exp.cast(exp.Literal.string(text), exp.DataType.build("TIMESTAMP"))
+    # BigQuery's TIMESTAMP is the zoned type (sqlglot spells it TIMESTAMPTZ); its DATETIME
+    # does not compare with TIMESTAMP columns. Elsewhere a zone-less UTC TIMESTAMP.
+    kind = "TIMESTAMPTZ" if dialect == "bigquery" else "TIMESTAMP"
+    return exp.cast(exp.Literal.string(text), exp.DataType.build(kind))
 
 
 def ordered(expression: exp.Expr, dialect: str, *, desc: bool = False) -> exp.Ordered:

@@ -8,8 +8,16 @@ separated) are a union. ``--exclude`` removes what its selectors match.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from featuresql.errors import CompileError, closest
+
+
+class CycleError(CompileError):
+    def __init__(self, models: list[str], path: Path | None = None, line: int | None = None):
+        self.models = models
+        message = f"models form a cycle: {' -> '.join(models)}; remove one of these ref() calls"
+        super().__init__(message, path=path, line=line)
 
 
 class Graph:
@@ -31,7 +39,7 @@ class Graph:
                 return
             if state.get(name) == "visiting":
                 cycle = [*path[path.index(name) :], name]
-                raise CompileError(f"models form a cycle: {' -> '.join(cycle)}; remove one of these ref() calls")
+                raise CycleError(cycle)
             state[name] = "visiting"
             for dep in self.parents.get(name, ()):
                 visit(dep, [*path, name])

@@ -38,6 +38,7 @@ class ModelContext:
     variables: dict[str, Any]
     is_incremental: bool = False
     refs: list[str] = field(default_factory=list)
+    ref_lines: dict[str, int | None] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     config_line: int | None = None
@@ -57,6 +58,7 @@ def current_model() -> ModelContext:
 def _ref(name: str) -> str:
     model = current_model()
     model.refs.append(name)
+    model.ref_lines.setdefault(name, template_line(model.path))
     return model.relation_of(name)
 
 

@@ -73,7 +73,10 @@ def resolve_target(project_root: Path, project_name: str, target: str | None) ->
             line=line_of(data, ("targets", name)),
         )
     rendered = _render(settings, path, line_of(data, ("targets", name)))
-    config_model = adapter_class(str(settings["type"])).config_model
+    try:
+        config_model = adapter_class(str(settings["type"])).config_model
+    except ConfigError as exc:
+        raise ConfigError(exc.message, path=path, line=line_of(data, ("targets", name, "type"))) from None
     if isinstance(settings, LineDict):
         rendered = _with_lines(rendered, settings)
     return name, validate(config_model, rendered, path, loc_prefix=("targets", name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from featuresql.config import (
     IDENTIFIER,
@@ -14,7 +15,7 @@ from featuresql.config import (
     SourceTable,
     validate,
 )
-from featuresql.errors import ConfigError
+from featuresql.errors import ConfigError, closest
 from featuresql.yamlfile import line_of, load_yaml
 
 PROJECT_FILE = "project.yml"
@@ -50,6 +51,8 @@ class ModelFile:
     sql: str
     spec: ModelSpec | None = None
     spec_path: Path | None = None
+    spec_line: int | None = None
+    spec_config: Any = None  # the YAML mapping under config:, with line numbers
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def load_project(root: Path) -> Project:
     config = validate(ProjectConfig, data, project_path)
     _check_entities(config, data, project_path)
     sources: dict[str, Source] = {}
-    specs: dict[str, tuple[ModelSpec, Path]] = {}
+    specs: dict[str, tuple[ModelSpec, Path, int | None, Any]] = {}
     model_paths = [root / p for p in config.model_paths]
     for yml in _files(model_paths, ("*.yml", "*.yaml")):
         _read_schema_file(yml, sources, specs)
@@ -119,7 +122,9 @@ def _files(folders: list[Path], patterns: tuple[str, ...]) -> list[Path]:
     return sorted(found)
 
 
-def _read_schema_file(path: Path, sources: dict[str, Source], specs: dict[str, tuple[ModelSpec, Path]]) -> None:
+def _read_schema_file(
+    path: Path, sources: dict[str, Source], specs: dict[str, tuple[ModelSpec, Path, int | None, Any]]
+) -> None:
     data = load_yaml(path)
     if data is None:
         return
@@ -145,7 +150,8 @@ def _read_schema_file(path: Path, sources: dict[str, Source], specs: dict[str, t
                 path=path,
                 line=line_of(data, ("models", index)),
             )
-        specs[model.name] = (model, path)
+        raw_config = data["models"][index].get("config") if isinstance(data["models"][index], dict) else None
+        specs[model.name] = (model, path, line_of(data, ("models", index)), raw_config)
 
 
 def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | None) -> Source:
@@ -180,7 +186,9 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
     )
 
 
-def _read_models(folders: list[Path], specs: dict[str, tuple[ModelSpec, Path]]) -> dict[str, ModelFile]:
+def _read_models(
+    folders: list[Path], specs: dict[str, tuple[ModelSpec, Path, int | None, Any]]
+) -> dict[str, ModelFile]:
     models: dict[str, ModelFile] = {}
     for path in _files(folders, ("*.sql",)):
         name = path.stem
@@ -188,9 +196,13 @@ def _read_models(folders: list[Path], specs: dict[str, tuple[ModelSpec, Path]]) 
             raise ConfigError("a model file name must be a SQL identifier (letters, digits, underscores)", path=path)
         if name in models:
             raise ConfigError(f"model {name!r} is defined twice (also {models[name].path})", path=path)
-        spec, spec_path = specs.get(name, (None, None))
-        models[name] = ModelFile(name, path, path.read_text(encoding="utf-8"), spec, spec_path)
-    for name, (_, spec_path) in specs.items():
+        spec, spec_path, spec_line, spec_config = specs.get(name, (None, None, None, None))
+        models[name] = ModelFile(name, path, path.read_text(encoding="utf-8"), spec, spec_path, spec_line, spec_config)
+    for name, (_, spec_path, spec_line, _) in specs.items():
         if name not in models:
-            raise ConfigError(f"model {name!r} is described but there is no {name}.sql", path=spec_path)
+            raise ConfigError(
+                f"model {name!r} is described but there is no {name}.sql{closest(name, list(models))}",
+                path=spec_path,
+                line=spec_line,
+            )
     return models

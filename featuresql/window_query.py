@@ -143,7 +143,7 @@ class _Builder:
     def _seconds_literal(self, seconds: int) -> exp.Expr:
         from datetime import UTC, datetime
 
-        return dialects.timestamp_literal(datetime.fromtimestamp(seconds, UTC))
+        return dialects.timestamp_literal(datetime.fromtimestamp(seconds, UTC), self.dialect)
 
     def _input_columns(self) -> list[str]:
         names: list[str] = []
@@ -450,7 +450,7 @@ class _Builder:
         m2 = _col(f"__sm2_{feature.column}_{n}", "spread")
         sample = feature.function in ("variance", "stddev")
         minimum = 2 if sample else 1
-        divisor = exp.Sub(this=count.copy(), expression=_num(1)) if sample else count.copy()
+        divisor = exp.paren(exp.Sub(this=count.copy(), expression=_num(1))) if sample else count.copy()
         variance = exp.Div(this=exp.cast(m2, exp.DataType.build("DOUBLE")), expression=divisor)
         value: exp.Expr = exp.Sqrt(this=variance) if feature.function.startswith("stddev") else variance
         return exp.Case(ifs=[exp.If(this=count >= _num(minimum), true=value)])

@@ -1,0 +1,320 @@
+"""A brute-force oracle for window models: plain Python over the raw events.
+
+It restates DESIGN.md section 3 ("Semantics") as directly as possible and
+shares nothing with the framework (no tiles, partial aggregates, frames or
+SQL): for every entity it lists the change points, then aggregates the events
+of every window at every point from scratch. Arithmetic is exact (``Fraction``
+for doubles, ``Decimal`` for decimals); only the final value is rounded, once,
+to a float where the engine returns one.
+
+The contract it encodes:
+
+- grain ``g`` seconds; tile ``k`` holds events with ``ts`` in ``[k*g, (k+1)*g)``
+  (epoch aligned, UTC); a window of ``w`` seconds at boundary ``E`` aggregates
+  exactly the events with ``ts`` in ``[E - w, E)``;
+- an entity has a row at ``E = (k+1)*g`` for every tile ``k`` with events, and at
+  ``E = (k+1)*g + w`` for every such tile and every window ``w`` of the model
+  (expiry); only boundaries ``E <= floor((now - data_delay) / g) * g`` exist;
+- with ``start`` (rounded up to the grain: ``S``) there are no rows before ``S``,
+  plus a row at ``S`` for every entity with an event in ``[S - max window, S)``;
+- empty windows: 0 for count-like functions, NULL for the others; NULL inputs
+  are ignored; sample variance/stddev need two values, population ones one;
+- first/last: the earliest/latest non-NULL value by event time, ties broken by
+  the tie-break column (smallest wins for first, largest for last), then by
+  the value (same direction).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from typing import Any
+
+EPOCH = datetime(1970, 1, 1)
+MICROS = 1_000_000
+
+COUNT_LIKE = frozenset({"count", "count_distinct"})
+FUNCTIONS = (
+    "count", "sum", "avg", "min", "max", "stddev", "stddev_pop", "variance", "variance_pop",
+    "count_distinct", "first", "last",
+)  # fmt: skip
+
+Row = Mapping[str, Any]
+
+
+# -- time ---------------------------------------------------------------------------
+
+
+def epoch_micros(moment: datetime) -> int:
+    """Exact microseconds since the epoch; naive datetimes are UTC."""
+    naive = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    return (naive - EPOCH) // timedelta(microseconds=1)
+
+
+def boundary_datetime(seconds: int) -> datetime:
+    """A boundary as the model table stores it: a naive TIMESTAMP in UTC."""
+    return EPOCH + timedelta(seconds=seconds)
+
+
+def duration_label(seconds: int) -> str:
+    """The shortest exact unit among d, h, m: 86400 -> '1d', 5400 -> '90m'."""
+    for suffix, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{suffix}"
+    raise ValueError(f"{seconds}s is not a whole number of minutes")
+
+
+# -- features -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One output column: ``function`` of ``column`` over ``window`` seconds."""
+
+    name: str
+    function: str
+    column: str | None
+    window: int
+    tie_break: str | None = None
+
+
+@dataclass(frozen=True)
+class Macro:
+    """One window macro call, e.g. ``window_sum('amount', windows=['1d', '7d'])``.
+
+    ``windows`` are seconds; ``spellings`` optionally gives how each is written in
+    the SQL (e.g. '24h' for 86400): the output name uses the canonical label anyway.
+    """
+
+    function: str
+    column: str | None
+    windows: tuple[int, ...]
+    tie_break: str | None = None
+    name: str | None = None
+    spellings: tuple[str, ...] | None = None
+
+    def features(self) -> list[Feature]:
+        return [
+            Feature(self.output_name(w), self.function, self.column, w, self.tie_break)
+            for w in self.windows
+        ]
+
+    def output_name(self, window: int) -> str:
+        label = duration_label(window)
+        if self.name is not None:
+            if "{window}" in self.name:
+                return self.name.replace("{window}", label)
+            return f"{self.name}_{label}" if len(self.windows) > 1 else self.name
+        if self.column is None:
+            return f"count_{label}"
+        return f"{self.column}_{self.function}_{label}"
+
+
+# -- aggregation --------------------------------------------------------------------
+
+
+def aggregate(feature: Feature, window_events: Sequence[Row], timestamp: str) -> Any:
+    """The value of ``feature`` over the events of one window (already selected)."""
+    function = feature.function
+    if function == "count" and feature.column is None:
+        return len(window_events)
+    assert feature.column is not None
+    present = [e for e in window_events if e[feature.column] is not None]
+    values = [e[feature.column] for e in present]
+    if function == "count":
+        return len(values)
+    if function == "count_distinct":
+        return len(set(values))
+    if not values:
+        return None
+    if function == "sum":
+        return exact_sum(values)
+    if function == "avg":
+        return float(sum(map(Fraction, values)) / len(values))
+    if function == "min":
+        return min(values)
+    if function == "max":
+        return max(values)
+    if function in ("first", "last"):
+        return _first_or_last(function, present, feature.column, feature.tie_break, timestamp)
+    return _spread(function, values)
+
+
+def exact_sum(values: Sequence[Any]) -> Any:
+    """SUM as the engine types it: Decimal stays Decimal, int stays int, else a double."""
+    if all(isinstance(v, Decimal) for v in values):
+        with localcontext() as context:
+            context.prec = 60
+            return sum(values, Decimal(0))
+    if all(isinstance(v, int) for v in values):
+        return sum(values)
+    return float(sum(map(Fraction, values)))
+
+
+def _first_or_last(
+    function: str, present: Sequence[Row], column: str, tie_break: str | None, timestamp: str
+) -> Any:
+    def order(event: Row) -> tuple[Any, ...]:
+        tie = (event[tie_break],) if tie_break else ()
+        return (epoch_micros(event[timestamp]), *tie, event[column])
+
+    chosen = min(present, key=order) if function == "first" else max(present, key=order)
+    return chosen[column]
+
+
+def _spread(function: str, values: Sequence[Any]) -> float | None:
+    # Variance and stddev are DOUBLE functions on every engine: a decimal input is
+    # converted to the nearest double first, then everything after is exact.
+    exact = [Fraction(float(v)) if isinstance(v, Decimal) else Fraction(v) for v in values]
+    n = len(exact)
+    sample = function in ("variance", "stddev")
+    if n < (2 if sample else 1):
+        return None
+    mean = sum(exact) / n
+    m2 = sum((x - mean) ** 2 for x in exact)
+    variance = m2 / (n - 1 if sample else n)
+    if function.startswith("stddev"):
+        return _sqrt(variance)
+    return float(variance)
+
+
+def _sqrt(value: Fraction) -> float:
+    """The square root of an exact rational, correctly rounded in practice (50 digits)."""
+    with localcontext() as context:
+        context.prec = 50
+        root = (Decimal(value.numerator) / Decimal(value.denominator)).sqrt()
+    return float(root)
+
+
+# -- change points and rows ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowModelSpec:
+    """What the oracle needs to know about a window model."""
+
+    features: tuple[Feature, ...]
+    grain: int
+    key: str = "user_id"
+    timestamp: str = "ts"
+    data_delay: int = 0
+    start: datetime | None = None
+    where: Callable[[Row], bool] | None = field(default=None, compare=False)
+
+    @property
+    def windows(self) -> set[int]:
+        return {f.window for f in self.features}
+
+    def last_boundary(self, now: datetime) -> int:
+        """The last computable boundary (seconds): floor((now - data_delay) / g) * g."""
+        grain_micros = self.grain * MICROS
+        return (epoch_micros(now) - self.data_delay * MICROS) // grain_micros * self.grain
+
+    def start_boundary(self) -> int | None:
+        """``start`` rounded up to the grain, in seconds."""
+        if self.start is None:
+            return None
+        grain_micros = self.grain * MICROS
+        return -(-epoch_micros(self.start) // grain_micros) * self.grain
+
+
+def expected_rows(
+    model: WindowModelSpec, events: Iterable[Row], now: datetime
+) -> list[dict[str, Any]]:
+    """Every row of the model's table at ``now``, ordered by key then boundary."""
+    kept = [e for e in events if model.where is None or model.where(e)]
+    by_key: dict[Any, list[Row]] = {}
+    for event in kept:
+        by_key.setdefault(event[model.key], []).append(event)
+    rows = []
+    for key in sorted(by_key):
+        for boundary in sorted(change_points(model, by_key[key], now)):
+            rows.append(_row(model, key, by_key[key], boundary))
+    return rows
+
+
+def change_points(model: WindowModelSpec, events: Sequence[Row], now: datetime) -> set[int]:
+    """The boundaries (seconds) at which one entity has a row."""
+    grain = model.grain
+    tiles = {epoch_micros(e[model.timestamp]) // (grain * MICROS) for e in events}
+    points = {(k + 1) * grain for k in tiles}
+    points |= {(k + 1) * grain + w for k in tiles for w in model.windows}
+    start = model.start_boundary()
+    if start is not None:
+        points = {p for p in points if p >= start}
+        widest = max(model.windows)
+        if any(_inside(e[model.timestamp], start - widest, start) for e in events):
+            points.add(start)
+    last = model.last_boundary(now)
+    return {p for p in points if p <= last}
+
+
+def _inside(moment: datetime, lo_seconds: int, hi_seconds: int) -> bool:
+    return lo_seconds * MICROS <= epoch_micros(moment) < hi_seconds * MICROS
+
+
+def _row(model: WindowModelSpec, key: Any, events: Sequence[Row], boundary: int) -> dict[str, Any]:
+    row: dict[str, Any] = {model.key: key, model.timestamp: boundary_datetime(boundary)}
+    for feature in model.features:
+        inside = [
+            e for e in events if _inside(e[model.timestamp], boundary - feature.window, boundary)
+        ]
+        row[feature.name] = aggregate(feature, inside, model.timestamp)
+    return row
+
+
+# -- comparison ---------------------------------------------------------------------
+
+REL_TOL = 1e-9
+
+
+def same_value(actual: Any, expected: Any) -> bool:
+    """Exact for NULL, integers, decimals, strings and timestamps; 1e-9 relative for doubles.
+
+    No absolute tolerance: where the exact value is 0 the engine computes it
+    without rounding too (every sum the tests feed it is exact in binary, and
+    the variance of equal values is 0 in any order of evaluation).
+    """
+    if expected is None or actual is None:
+        return actual is None and expected is None
+    if isinstance(expected, float):
+        return isinstance(actual, float) and math.isclose(
+            actual, expected, rel_tol=REL_TOL, abs_tol=0.0
+        )
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return actual is expected
+    if isinstance(expected, int | Decimal | str | datetime):
+        return type(actual) is type(expected) and actual == expected
+    return bool(actual == expected)
+
+
+def row_differences(
+    actual: Sequence[Row], expected: Sequence[Row], key: str, timestamp: str
+) -> list[str]:
+    """Human-readable differences between two tables (empty when they agree)."""
+    problems = []
+    index_actual = {(r[key], r[timestamp]): r for r in actual}
+    index_expected = {(r[key], r[timestamp]): r for r in expected}
+    if len(index_actual) != len(actual):
+        problems.append(
+            f"duplicate ({key}, {timestamp}) rows in the model table ({len(actual)} rows)"
+        )
+    for point in sorted(index_expected.keys() - index_actual.keys()):
+        problems.append(f"missing row {point}: expected {dict(index_expected[point])}")
+    for point in sorted(index_actual.keys() - index_expected.keys()):
+        problems.append(f"unexpected row {point}: {dict(index_actual[point])}")
+    for point in sorted(index_expected.keys() & index_actual.keys()):
+        want, got = index_expected[point], index_actual[point]
+        if list(got) != list(want):
+            problems.append(f"columns differ: got {list(got)}, expected {list(want)}")
+            break
+        for column in want:
+            if not same_value(got[column], want[column]):
+                problems.append(
+                    f"row {point} column {column}: got {got[column]!r}, expected {want[column]!r}"
+                )
+    return problems
