@@ -60,12 +60,38 @@ def _context(obj: dict[str, Any], target: str | None = None) -> Any:
     return Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"])
 
 
+class MultiValueOption(click.Option):
+    """A repeatable option that also takes several space-separated values: ``-s a b+ tag:x``.
+
+    dbt users write selectors this way; the option consumes following arguments
+    until the next one that starts with '-'.
+    """
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is not None:
+                option.process = self._greedy(option.process)
+
+    @staticmethod
+    def _greedy(process: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def consume(value: Any, state: Any) -> None:
+            process(value, state)
+            while state.rargs and not state.rargs[0].startswith("-"):
+                process(state.rargs.pop(0), state)
+
+        return consume
+
+
 project_options = [
     click.option("--target", "-t", default=None, help="Target in profiles.yml (default: its 'target')."),
 ]
 selection_options = [
-    click.option("--select", "-s", multiple=True, help="Models: name, name+, +name, tag:x (repeatable)."),
-    click.option("--exclude", multiple=True, help="Models to leave out (same syntax as --select)."),
+    click.option(
+        "--select", "-s", multiple=True, cls=MultiValueOption, help="Models: name, name+, +name, tag:x (several)."
+    ),
+    click.option("--exclude", multiple=True, cls=MultiValueOption, help="Models to leave out (same syntax)."),
 ]
 
 

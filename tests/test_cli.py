@@ -340,6 +340,15 @@ def test_ls_json_with_selection(example_project, cli):
     assert names == ["user_transactions", "user_spend_ratios"]
 
 
+def test_select_takes_several_unquoted_selectors(example_project, cli):
+    """`-s a b` works as in dbt: the option consumes values up to the next option."""
+    result = cli(example_project, "ls", "-s", "user_profile", "tag:merchant", "--output", "json")
+
+    assert result.exit_code == 0, result.stderr
+    names = [m["name"] for m in json.loads(result.stdout)["models"]]
+    assert names == ["merchant_transactions", "user_profile"]
+
+
 # -- debug ----------------------------------------------------------------------------------
 
 
