@@ -42,7 +42,8 @@ DISPATCHED = """
 def test_dispatch_prefers_the_target_type_then_default(tmp_path: Path) -> None:
     root = _project(
         tmp_path,
-        "select user_id, {{ money('amount') }} as a, {{ only_default('amount') }} as b from {{ source('app', 'events') }}",
+        "select user_id, {{ money('amount') }} as a, {{ only_default('amount') }} as b"
+        " from {{ source('app', 'events') }}",
         DISPATCHED,
     )
     assert "round(amount, 2) as a" in _rendered(root, "duckdb")
@@ -57,7 +58,8 @@ def test_project_macro_overrides_a_builtin(tmp_path: Path) -> None:
 
 
 def test_var_project_value_cli_override_and_default(tmp_path: Path) -> None:
-    sql = "select user_id from {{ source('app', 'events') }} where amount > {{ var('floor') }} and {{ var('x', 7) }} = 7"
+    sql = "select user_id from {{ source('app', 'events') }}"
+    sql += " where amount > {{ var('floor') }} and {{ var('x', 7) }} = 7"
     root = _project(tmp_path, sql, vars_yaml="vars:\n  floor: 10\n")
     assert "amount > 10 and 7 = 7" in _rendered(root)
     assert "amount > 99" in _rendered(root, variables={"floor": 99})
