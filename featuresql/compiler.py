@@ -257,7 +257,8 @@ class _Compiler:
     def _data_delay(self, config: ModelConfig, context: ModelContext) -> int:
         inherited = [self.project.sources[s].data_delay for s in context.sources]
         inherited += [self.compiled[r].settings.data_delay for r in context.refs]
-        return max([config.data_delay or 0, *inherited])
+        own = config.data_delay if config.data_delay is not None else self.project.config.defaults.data_delay
+        return max([own, *inherited])
 
     def _check_snapshot(self, model: CompiledModel) -> None:
         settings = model.settings

@@ -22,7 +22,8 @@ def computable_boundaries(model: CompiledModel, now: datetime) -> BoundaryRange:
     """
     settings = model.settings
     grain = settings.grain
-    available = int(now.astimezone(UTC).timestamp()) - settings.data_delay
+    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now  # a naive now is UTC, like every time here
+    available = int(now.timestamp()) - settings.data_delay
     last = available // grain
     start = settings.start_boundary()
     return BoundaryRange(lo=start, hi=last + 1, initial=start is not None)

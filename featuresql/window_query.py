@@ -130,6 +130,7 @@ class _Builder:
         columns.append(exp.alias_(self._tile(), TILE))
         columns += [_col(c) for c in self._input_columns()]
         columns += [exp.alias_(self._rank(f), self._rank_name(f)) for f in self._ranked_features()]
+        columns += [exp.alias_(self._shifted(c), f"__shifted_{c}") for c in self._spread_columns()]
         query = exp.select(*columns).from_(self.model.events.subquery("__rows"))
         event_lo = self.bounds.event_lo(self.model.max_tiles)
         grain = self.model.grain
@@ -144,6 +145,15 @@ class _Builder:
         from datetime import UTC, datetime
 
         return dialects.timestamp_literal(datetime.fromtimestamp(seconds, UTC), self.dialect)
+
+    def _spread_columns(self) -> list[str]:
+        return sorted({f.column for f in self.spread_features if f.column})
+
+    def _shifted(self, column: str) -> exp.Expr:
+        """The input minus the entity's smallest value: variance is shift invariant, and
+        values near the shift keep their full precision (1e8 + 0.25 - 1e8 is exact)."""
+        smallest = exp.Window(this=exp.Min(this=_col(column)), partition_by=list(map(_col, self.keys)))
+        return exp.Sub(this=_col(column), expression=smallest)
 
     def _input_columns(self) -> list[str]:
         names: list[str] = []
@@ -204,10 +214,13 @@ class _Builder:
         if function in ("first", "last"):
             chosen = exp.If(this=_col(self._rank_name(feature)).eq(1), true=value)
             return {self._pick_name(feature): exp.Max(this=exp.Case(ifs=[chosen]))}
-        return {  # spread: count, mean and M2 per tile, each computed stably by the engine
+        shifted = _col(f"__shifted_{column}")
+        return {  # spread: count, mean and M2 per tile of the shifted input, computed stably by the engine
             f"__n_{column}": exp.Count(this=value),
-            f"__mean_{column}": exp.Avg(this=value),
-            f"__m2_{column}": exp.Mul(this=exp.VariancePop(this=value.copy()), expression=exp.Count(this=value.copy())),
+            f"__mean_{column}": exp.Avg(this=shifted),
+            f"__m2_{column}": exp.Mul(
+                this=exp.VariancePop(this=shifted.copy()), expression=exp.Count(this=value.copy())
+            ),
         }
 
     def _pick_name(self, feature: WindowFeature) -> str:

@@ -18,7 +18,8 @@ WITH events AS (
         ) % 86400000000
       ) // 86400000000
       ORDER BY in_amount IS NULL, ts DESC, in_transaction_id DESC, in_amount DESC
-    ) AS __rank_last_in_amount_in_transaction_id
+    ) AS __rank_last_in_amount_in_transaction_id,
+    in_amount - MIN(in_amount) OVER (PARTITION BY user_id) AS __shifted_in_amount
   FROM (
     /* Card spend per user over sliding windows (settled transactions only). */
     SELECT
@@ -41,8 +42,8 @@ WITH events AS (
     COUNT(in_amount) AS __n_in_amount,
     SUM(in_amount) AS __sum_in_amount,
     MAX(in_amount) AS __max_in_amount,
-    AVG(in_amount) AS __mean_in_amount,
-    VAR_POP(in_amount) * COUNT(in_amount) AS __m2_in_amount,
+    AVG(__shifted_in_amount) AS __mean_in_amount,
+    VAR_POP(__shifted_in_amount) * COUNT(in_amount) AS __m2_in_amount,
     COUNT(in_merchant_category) AS __n_in_merchant_category,
     MAX(CASE WHEN __rank_last_in_amount_in_transaction_id = 1 THEN in_amount END) AS __last_in_amount_in_transaction_id
   FROM events
