@@ -349,7 +349,7 @@ class _Builder:
             _col(TILE, "t") >= exp.Sub(this=_col(POINT, "p"), expression=_num(widest)),
             _col(TILE, "t") < _col(POINT, "p"),
         ]
-        columns = sorted({f.column for f in self.spread_features if f.column})
+        columns = self._spread_columns()
         carried = [_col(f"__{part}_{c}", "t") for c in columns for part in ("n", "mean", "m2")]
         pairs = (
             exp.select(*(_col(k, "p") for k in self.keys), _col(POINT, "p"), _col(TILE, "t"), *carried)
