@@ -422,8 +422,12 @@ class _Builder:
         values = [exp.alias_(self._value(f), f.name) for f in self.model.features]
         return query.select(*values)
 
-    def _frame(self, aggregate: exp.Expr, size: int | None) -> exp.Window:
+    def _frame(self, aggregate: exp.Expr, size: int | None) -> exp.Expr:
         """``aggregate`` over the last ``size`` tiles, or all before (running) when None."""
+        if size == 1:  # one tile: the point's own partial (points are unique per entity), no window
+            inner: exp.Expr = aggregate.this
+            own: exp.Expr = inner.this if isinstance(aggregate, exp.IgnoreNulls) else inner
+            return own
         partition = [_col(k, "s") for k in self.keys]
         order = exp.Order(expressions=[dialects.ordered(_col(POINT, "s"), self.dialect)])
         if size is None:

@@ -113,14 +113,7 @@ WITH events AS (
   SELECT
     s.merchant_id,
     s.__b,
-    CAST(COALESCE(
-      SUM(s.__rows) OVER (
-        PARTITION BY s.merchant_id
-        ORDER BY s.__b
-        RANGE BETWEEN 0 PRECEDING AND CURRENT ROW
-      ),
-      0
-    ) AS INT64) AS count_1d,
+    CAST(COALESCE(s.__rows, 0) AS INT64) AS count_1d,
     CAST(COALESCE(
       SUM(s.__rows) OVER (
         PARTITION BY s.merchant_id

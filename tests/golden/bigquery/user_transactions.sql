@@ -178,10 +178,7 @@ WITH events AS (
   SELECT
     s.user_id,
     s.__b,
-    CAST(COALESCE(
-      SUM(s.__rows) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 0 PRECEDING AND CURRENT ROW),
-      0
-    ) AS INT64) AS count_1d,
+    CAST(COALESCE(s.__rows, 0) AS INT64) AS count_1d,
     CAST(COALESCE(
       SUM(s.__rows) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 6 PRECEDING AND CURRENT ROW),
       0
@@ -190,7 +187,7 @@ WITH events AS (
       SUM(s.__rows) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 29 PRECEDING AND CURRENT ROW),
       0
     ) AS INT64) AS count_30d,
-    SUM(s.__sum_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 0 PRECEDING AND CURRENT ROW) AS amount_sum_1d,
+    s.__sum_in_amount AS amount_sum_1d,
     SUM(s.__sum_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 6 PRECEDING AND CURRENT ROW) AS amount_sum_7d,
     SUM(s.__sum_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 29 PRECEDING AND CURRENT ROW) AS amount_sum_30d,
     CAST(SUM(s.__sum_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 6 PRECEDING AND CURRENT ROW) AS FLOAT64) / NULLIF(
