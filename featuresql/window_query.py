@@ -317,15 +317,18 @@ class _Builder:
         source = f"distinct_{column}"
         parts = []
         enters = {f"__delta_{column}_{n}": self._delta_case("__since", n, 1) for n in sizes}
-        parts.append(self._delta_select(source, 1, enters, all_columns))
+        # Rows whose deltas are all zero change nothing: keep only those far enough from a neighbour.
+        parts.append(self._delta_select(source, 1, enters, all_columns).where(self._far("__since", sizes[0])))
         for n in sizes:
             leaves = {f"__delta_{column}_{n}": self._delta_case("__until", n, -1)}
-            parts.append(self._delta_select(source, n + 1, leaves, all_columns))
+            parts.append(self._delta_select(source, n + 1, leaves, all_columns).where(self._far("__until", n)))
         return parts
 
+    def _far(self, gap: str, size: int) -> exp.Expr:
+        return exp.or_(exp.Is(this=_col(gap), expression=exp.Null()), _col(gap) > _num(size))
+
     def _delta_case(self, gap: str, size: int, sign: int) -> exp.Expr:
-        far = exp.or_(exp.Is(this=_col(gap), expression=exp.Null()), _col(gap) > _num(size))
-        return exp.Case(ifs=[exp.If(this=far, true=_num(sign))], default=_num(0))
+        return exp.Case(ifs=[exp.If(this=self._far(gap, size), true=_num(sign))], default=_num(0))
 
     def _delta_select(
         self, source: str, offset: int, deltas: dict[str, exp.Expr], all_columns: list[str]

@@ -99,12 +99,16 @@ WITH events AS (
       __tile + 1 AS __b,
       CASE WHEN __since IS NULL OR __since > 7 THEN 1 ELSE 0 END AS __delta_in_user_id_7
     FROM distinct_in_user_id
+    WHERE
+      __since IS NULL OR __since > 7
     UNION ALL
     SELECT
       merchant_id,
       __tile + 8 AS __b,
       CASE WHEN __until IS NULL OR __until > 7 THEN -1 ELSE 0 END AS __delta_in_user_id_7
     FROM distinct_in_user_id
+    WHERE
+      __until IS NULL OR __until > 7
   ) AS __deltas
   GROUP BY
     merchant_id,

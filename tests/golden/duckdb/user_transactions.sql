@@ -116,12 +116,16 @@ WITH events AS (
       __tile + 1 AS __b,
       CASE WHEN __since IS NULL OR __since > 30 THEN 1 ELSE 0 END AS __delta_in_merchant_category_30
     FROM distinct_in_merchant_category
+    WHERE
+      __since IS NULL OR __since > 30
     UNION ALL
     SELECT
       user_id,
       __tile + 31 AS __b,
       CASE WHEN __until IS NULL OR __until > 30 THEN -1 ELSE 0 END AS __delta_in_merchant_category_30
     FROM distinct_in_merchant_category
+    WHERE
+      __until IS NULL OR __until > 30
   ) AS __deltas
   GROUP BY
     user_id,
