@@ -1,7 +1,7 @@
 """The one interface every warehouse implements.
 
 Deliberately small (compare httpx's transport boundary): connect, execute an
-expression, fetch Arrow, load an Arrow table, and replace a table atomically.
+expression, fetch Arrow, and load an Arrow table.
 Everything else (planning, SQL building) is the core's job; an adapter only
 knows how to talk to its engine.
 """
@@ -72,14 +72,5 @@ class WarehouseAdapter(ABC):
         """A one-line description of the target without secrets, for `featuresql debug`."""
         return f"{self.type_name} schema={self.schema}"
 
-    def replace_table(self, table: exp.Table, query: exp.Query) -> int:
-        """Atomically replace ``table`` with the result of ``query``; return its row count."""
-        self.execute(exp.Create(this=table, kind="TABLE", expression=query, replace=True))
-        return self._count(table)
-
     def ensure_schema(self, name: str) -> None:
         self.execute(exp.Create(this=exp.Table(this=exp.to_identifier(name)), kind="SCHEMA", exists=True))
-
-    def _count(self, table: exp.Table) -> int:
-        result = self.fetch_arrow(exp.select(exp.Count(this=exp.Star())).from_(table))
-        return int(result.column(0)[0].as_py())

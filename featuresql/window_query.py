@@ -22,7 +22,6 @@ aggregates tiles ``b - n .. b - 1`` of a window of ``n`` tiles.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -483,7 +482,3 @@ class _Builder:
         if self.bounds.lo is not None:
             query = query.where(_col(POINT) >= _num(self.bounds.lo))
         return query
-
-
-def feature_columns(features: Sequence[WindowFeature]) -> list[str]:
-    return [f.name for f in features]
