@@ -48,8 +48,12 @@ class WarehouseAdapter(ABC):
         """Run a query and return its result as an Arrow table."""
 
     @abstractmethod
-    def load_table(self, table: exp.Table, data: pa.Table) -> None:
-        """Create or replace ``table`` with the rows of ``data``."""
+    def load_table(self, table: exp.Table, data: pa.Table, *, temporary: bool = False) -> exp.Table:
+        """Create or replace ``table`` with the rows of ``data``; return the table as created.
+
+        A temporary table lives as long as the connection (the engine may place it in
+        its own schema: use the returned name).
+        """
 
     @abstractmethod
     @contextmanager

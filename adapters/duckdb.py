@@ -93,13 +93,19 @@ class DuckDBAdapter(WarehouseAdapter):
             raise ExecutionError(f"DuckDB rejected a query: {_first_line(exc)}") from exc
         return table
 
-    def load_table(self, table: exp.Table, data: pa.Table) -> None:
-        view = "__featuresql_load"
+    def load_table(self, table: exp.Table, data: pa.Table, *, temporary: bool = False) -> exp.Table:
+        if temporary:  # DuckDB keeps temporary tables in its own "temp" catalog
+            table = exp.table_(table.name, db="main", catalog="temp")
+        view = f"__featuresql_load_{threading.get_ident()}"
         self.connection.register(view, data)
         try:
-            self.execute(exp.Create(this=table, kind="TABLE", replace=True, expression=exp.select("*").from_(view)))
+            properties = exp.Properties(expressions=[exp.TemporaryProperty()]) if temporary else None
+            create = exp.Create(this=table, kind="TABLE", replace=True, expression=exp.select("*").from_(view),
+                                properties=properties)  # fmt: skip
+            self.execute(create)
         finally:
             self.connection.unregister(view)
+        return table
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

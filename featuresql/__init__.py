@@ -2,19 +2,57 @@
 
 Importing the package is cheap: the compiler, adapters and drivers load on use.
 
+    >>> import featuresql
     >>> from featuresql import Context
     >>> with Context("path/to/project") as context:
     ...     context.run()
+    >>> training = featuresql.extract("labels.parquet", ["user_transactions"], project_dir="path/to/project")
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from featuresql.context import Context
+
+
+def extract(
+    spine: Any,
+    features: str | Sequence[str],
+    *,
+    project_dir: str | Path = ".",
+    target: str | None = None,
+    timestamp_column: str | None = None,
+    variables: dict[str, Any] | None = None,
+) -> pa.Table:
+    """A leak-free training set: each spine row with the features available at its time.
+
+    Args:
+        spine: a warehouse table name, a ``.parquet``/``.csv`` path, a pandas DataFrame
+            or a pyarrow Table, with the entities' key columns and a time column.
+        features: ``"model"`` or ``"model.feature"`` items, comma-separated or a list.
+        project_dir: the project folder (or any folder inside it).
+        target: the profiles.yml target (default: the profile's default).
+        timestamp_column: the spine's time column (default: found by name).
+        variables: project vars, as ``--vars``.
+
+    Returns:
+        A pyarrow Table (``.to_pandas()`` for a DataFrame): every spine row in the
+        spine's order, then one column ``<model>__<feature>`` per feature.
+    """
+    from featuresql.context import Context
+
+    with Context(project_dir, target=target, variables=variables) as context:
+        result = context.extract(spine, features, timestamp_column=timestamp_column)
+    assert result.table is not None
+    return result.table
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +63,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'featuresql' has no attribute {name!r}")
 
 
-__all__ = ["Context", "__version__"]
+__all__ = ["Context", "__version__", "extract"]

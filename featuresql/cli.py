@@ -161,6 +161,29 @@ def run(
             sys.exit(EXIT_MODEL_FAILURE)
 
 
+@cli.command()
+@_apply(project_options)
+@click.option("--spine", required=True, help="Warehouse table, or a local .parquet/.csv file.")
+@click.option(
+    "--features", "-f", "features", multiple=True, required=True, help="model or model.feature, comma-separated."
+)
+@click.option("--out", "-o", required=True, help="A .parquet or .csv file, or table:NAME in the warehouse.")
+@click.option("--timestamp-column", default=None, help="The spine's time column (default: found by name).")
+@click.pass_obj
+@_handle_errors
+def extract(obj: dict[str, Any], target: str | None, spine: str, features: tuple[str, ...], out: str,
+            timestamp_column: str | None) -> None:  # fmt: skip
+    """Join features onto a spine as of each row's time (a leak-free training set)."""
+    with _context(obj, target) as context:
+        result = context.extract(spine, features, out=out, timestamp_column=timestamp_column)
+        click.secho(
+            f"Extracted {result.rows:,} rows with {_plural(result.features, 'feature')} from "
+            f"{_plural(result.models, 'model')} "
+            f"to {result.destination.describe()} in {result.seconds:.2f}s.",
+            fg="green",
+        )
+
+
 @cli.command("ls")
 @_apply(project_options + selection_options)
 @click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text")
@@ -196,6 +219,10 @@ def debug(obj: dict[str, Any], target: str | None) -> None:
     with context:
         context.query("select 1")
     click.secho("Connection OK.", fg="green")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def main() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -19,6 +20,9 @@ from featuresql.plan import build_statements
 from featuresql.profiles import resolve_target
 from featuresql.project import Project, find_project_root, load_project
 from featuresql.runner import Reporter, RunResult, run_models
+
+if TYPE_CHECKING:
+    from featuresql.extract import ExtractResult
 
 
 class Context:
@@ -85,6 +89,19 @@ class Context:
         result = run_models(self.compiled, self.adapter, selected, now=now, threads=threads, report=report)
         self._run_hooks("on_run_end")
         return result
+
+    def extract(
+        self,
+        spine: Any,
+        features: str | Sequence[str],
+        *,
+        out: str | Path | None = None,
+        timestamp_column: str | None = None,
+    ) -> ExtractResult:
+        """A point-in-time training set; see ``featuresql.extract`` (the table is in ``.table`` without ``out``)."""
+        from featuresql.extract import run_extract
+
+        return run_extract(self, spine, features, out=out, timestamp_column=timestamp_column)
 
     def _run_hooks(self, name: str) -> None:
         for number, statements in enumerate(self.compiled.hooks.get(name, []), start=1):

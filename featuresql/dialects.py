@@ -53,6 +53,16 @@ def seconds_to_timestamp(seconds: exp.Expr, dialect: str) -> exp.Expr:
     return exp.func("MAKE_TIMESTAMP", exp.Mul(this=exp.paren(seconds), expression=exp.Literal.number(MICROS)))
 
 
+def utc_timestamp(zoned: exp.Expr, dialect: str) -> exp.Expr:
+    """A zoned timestamp as the engine's event-time type (zone-less UTC; BigQuery: TIMESTAMP)."""
+    if dialect == "bigquery":
+        return zoned  # BigQuery's TIMESTAMP is an instant already
+    if dialect == "snowflake":
+        utc = exp.Anonymous(this="CONVERT_TIMEZONE", expressions=[exp.Literal.string("UTC"), zoned])
+        return exp.cast(utc, exp.DataType.build("TIMESTAMP_NTZ", dialect="snowflake"))
+    return exp.AtTimeZone(this=zoned, zone=exp.Literal.string("UTC"))
+
+
 def timestamp_literal(value: datetime, dialect: str) -> exp.Expr:
     """A UTC timestamp constant of the engine's event-time type; naive datetimes are read as UTC."""
     value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,203 @@
+"""Point-in-time training extracts: ``featuresql extract`` and ``featuresql.extract()``.
+
+The spine is staged in the warehouse (``featuresql.spine``), the join is built
+by ``featuresql.point_in_time`` and runs there; only its result comes back, as
+Arrow, or stays in the warehouse (``--out table:NAME``). Nothing is joined in
+pandas.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from sqlglot import exp
+
+from featuresql.errors import ConfigError, closest
+from featuresql.models import CompiledModel, CompiledProject
+from featuresql.point_in_time import JoinedModel, point_in_time_query
+from featuresql.spine import KeyColumn, SpineInput, StagedSpine, sql_family, stage_spine
+
+if TYPE_CHECKING:
+    from featuresql.context import Context
+
+TABLE_PREFIX = "table:"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where an extract goes: a local file or a warehouse table."""
+
+    kind: str  # "parquet", "csv", "table" or "arrow" (returned to the caller)
+    path: Path | None = None
+    table: str | None = None
+
+    @classmethod
+    def parse(cls, out: str | Path | None) -> Destination:
+        if out is None:
+            return cls("arrow")
+        text = str(out)
+        if text.startswith(TABLE_PREFIX) and text[len(TABLE_PREFIX) :]:
+            return cls("table", table=text[len(TABLE_PREFIX) :])
+        suffix = Path(text).suffix.lower()
+        if suffix in (".parquet", ".csv"):
+            return cls(suffix[1:], path=Path(text))
+        raise ConfigError(f"--out {text!r} must end in .parquet or .csv, or be table:NAME for a warehouse table")
+
+    def describe(self) -> str:
+        return self.table if self.kind == "table" else str(self.path)
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    rows: int
+    features: int
+    models: int
+    seconds: float
+    destination: Destination
+    table: pa.Table | None = None
+
+
+def resolve_features(compiled: CompiledProject, requested: str | Sequence[str]) -> list[JoinedModel]:
+    """``model`` or ``model.feature`` items (comma-separated or a list) as the models to join, in order."""
+    items = [requested] if isinstance(requested, str) else list(requested)
+    names = [part.strip() for item in items for part in item.split(",") if part.strip()]
+    if not names:
+        raise ConfigError("no features requested: pass --features model[.feature],...")
+    chosen: dict[str, list[str]] = {}
+    for name in names:
+        model_name, _, feature = name.partition(".")
+        model = _model(compiled, model_name)
+        columns = chosen.setdefault(model.name, [])
+        if not feature:
+            columns.extend(c for c in model.feature_columns if c not in columns)
+        elif feature.lower() not in model.feature_columns:
+            raise ConfigError(
+                f"model {model.name!r} has no feature {feature!r}{closest(feature, list(model.feature_columns))} "
+                f"(its features: {', '.join(model.feature_columns)})"
+            )
+        elif feature.lower() not in columns:
+            columns.append(feature.lower())
+    return [JoinedModel.of(compiled.models[name], columns) for name, columns in chosen.items()]
+
+
+def _model(compiled: CompiledProject, name: str) -> CompiledModel:
+    model = compiled.models.get(name.lower())
+    if model is None:
+        raise ConfigError(f"unknown model {name!r} in --features{closest(name, list(compiled.models))}")
+    if not model.settings.keys or model.settings.timestamp is None:
+        raise ConfigError(
+            f"model {model.name!r} has no entity and timestamp, so it cannot be joined: "
+            "set config(entity=..., timestamp=...)"
+        )
+    return model
+
+
+def run_extract(
+    context: Context,
+    spine: SpineInput,
+    features: str | Sequence[str],
+    *,
+    out: str | Path | None = None,
+    timestamp_column: str | None = None,
+) -> ExtractResult:
+    """Join ``features`` onto ``spine`` as of each row's time, in the warehouse."""
+    started = time.perf_counter()
+    destination = Destination.parse(out)
+    models = resolve_features(context.compiled, features)
+    adapter = context.adapter
+    for model in models:
+        _check_built(context, model)
+    keys = _key_columns(context, models)
+    candidates = [m.timestamp for m in models]
+    staged = stage_spine(spine, adapter, keys, candidates, timestamp_column=timestamp_column)
+    try:
+        _check_collisions(staged, models)
+        query = point_in_time_query(staged.relation, _with_spine_keys(models, staged), adapter.dialect)
+        table, rows = _deliver(context, query, destination)
+    finally:
+        if staged.temporary is not None:
+            adapter.execute(exp.Drop(tables=[staged.temporary], kind="TABLE", exists=True))
+    features_count = sum(len(m.columns) for m in models)
+    return ExtractResult(rows, features_count, len(models), time.perf_counter() - started, destination, table)
+
+
+def _check_built(context: Context, model: JoinedModel) -> None:
+    columns = context.adapter.table_columns(model.relation)
+    rebuild = f"featuresql run --select {model.name}"
+    if columns is None:
+        raise ConfigError(
+            f"model {model.name!r} has not been built on target {context.target_name!r}: run `{rebuild}` first"
+        )
+    missing = [c for c in (model.timestamp, *model.keys, *model.columns) if c not in columns]
+    if missing:
+        raise ConfigError(
+            f"table {model.relation.sql(context.dialect)} lacks column {missing[0]!r} of model {model.name!r}: "
+            f"it was built from an older definition; rebuild it with `{rebuild}`"
+        )
+
+
+def _key_columns(context: Context, models: Sequence[JoinedModel]) -> list[KeyColumn]:
+    entities = context.project.config.entities
+    dialect = context.project.config.dialect
+    keys: dict[str, KeyColumn] = {}
+    for model in models:
+        entity_name = context.compiled.models[model.name].settings.entity or ""
+        declared = {k.lower(): v for k, v in entities[entity_name].keys.items()}
+        for key in model.keys:
+            family = sql_family(declared[key], dialect) if declared.get(key) else None
+            keys.setdefault(key, KeyColumn(key, family, entity_name))
+    return list(keys.values())
+
+
+def _with_spine_keys(models: Sequence[JoinedModel], staged: StagedSpine) -> list[JoinedModel]:
+    """The models as the join needs them: key names as the spine spells them."""
+    return [replace(m, spine_keys=tuple(staged.keys[k] for k in m.keys)) for m in models]
+
+
+def _check_collisions(staged: StagedSpine, models: Sequence[JoinedModel]) -> None:
+    spine_columns = {c.lower() for c in staged.relation.columns}
+    for model in models:
+        for column in model.columns:
+            name = model.output_name(column)
+            if name in spine_columns:
+                raise ConfigError(f"{staged.description} already has a column {name!r}: rename or drop it")
+
+
+def _deliver(context: Context, query: exp.Select, destination: Destination) -> tuple[pa.Table | None, int]:
+    adapter = context.adapter
+    if destination.kind == "table":
+        assert destination.table is not None
+        table = exp.to_table(destination.table, dialect=adapter.dialect)
+        if not table.db:
+            table.set("db", exp.to_identifier(adapter.schema))
+        adapter.execute(exp.Create(this=table, kind="TABLE", replace=True, expression=query))
+        count = adapter.fetch_arrow(exp.select(exp.func("COUNT", exp.Star())).from_(table)).column(0)[0].as_py()
+        return None, int(count)
+    result = adapter.fetch_arrow(query)
+    if destination.path is not None:
+        write_atomically(result, destination.path, destination.kind)
+    return result, result.num_rows
+
+
+def write_atomically(table: pa.Table, path: Path, kind: str) -> None:
+    """Write a parquet or csv file whole or not at all: a temporary file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, partial)
+        else:
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table, partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -1,0 +1,181 @@
+"""The point-in-time join: each spine row with every model's row available at its time.
+
+One function, ``point_in_time_query``, builds it as a sqlglot expression for any
+dialect; ``featuresql extract`` and the ``as_of_join`` macro both use it.
+
+For a spine row ``(keys, t)`` and a model, the matched row is the one with the
+same keys and the greatest availability time ``ts + data_delay <= t``, written
+``ts <= t - data_delay`` so the model's column is compared bare. Snapshot models
+with a ``ttl`` match only rows with ``ts >= t - ttl``; rows before the model's
+``start`` never match. Ties on ``ts`` (snapshot models only: a window table has
+one row per entity and boundary) go to the greatest ``tie_break`` value, then to
+the greatest values of the model's feature columns in order, so the row chosen
+never depends on which features were requested. The matched row is taken whole.
+Without a match, count-like window features are 0 (the window was empty) and
+everything else is NULL; before ``start + data_delay`` every feature is NULL.
+
+Formulation, chosen by measurement (``bench/extract.py``; DuckDB 2.0.1, 1M spine
+rows against 34M feature rows): the distinct ``(keys, t)`` of the spine are
+inner-joined to the model on the keys and the time bound, the latest row per
+point kept with ``QUALIFY ROW_NUMBER() ... = 1``, and the spine left-joined to
+that. DuckDB runs it as a hash join followed by a partitioned window, which was
+faster than its ASOF JOIN (that re-sorts the whole feature table on every query)
+and than a UNION with ``LAST_VALUE(... IGNORE NULLS)``. It is also the one
+formulation every target runs (BigQuery has no ASOF JOIN), so there is exactly one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlglot import exp
+
+from featuresql import dialects
+from featuresql.models import CompiledModel
+
+SPINE_TIME = "__featuresql_t"
+SPINE_ROW = "__featuresql_row"
+_SPINE = "__spine"
+
+
+@dataclass(frozen=True)
+class JoinedModel:
+    """One model of a point-in-time join and the feature columns taken from it."""
+
+    name: str
+    relation: exp.Table
+    keys: tuple[str, ...]
+    timestamp: str
+    columns: tuple[str, ...]
+    count_like: frozenset[str]
+    data_delay: int
+    ttl: int | None
+    start: datetime | None
+    tie_break: tuple[str, ...]
+    spine_keys: tuple[str, ...] = ()  # the spine's names of ``keys``, when spelled differently
+
+    @classmethod
+    def of(cls, model: CompiledModel, columns: Sequence[str]) -> JoinedModel:
+        """``columns`` of ``model`` (all its features when empty)."""
+        settings = model.settings
+        assert settings.timestamp is not None and settings.keys, f"model {model.name} has no entity"
+        start = settings.start
+        if model.kind == "window" and start is not None:
+            start = datetime.fromtimestamp((settings.start_boundary() or 0) * settings.grain, UTC)
+        tie_break: tuple[str, ...] = ()
+        if model.kind == "snapshot":
+            named = (settings.tie_break,) if settings.tie_break else ()
+            tie_break = (*named, *(c for c in model.feature_columns if c not in named))
+        return cls(
+            name=model.name,
+            relation=model.relation,
+            keys=settings.keys,
+            timestamp=settings.timestamp,
+            columns=tuple(columns) or model.feature_columns,
+            count_like=frozenset(f.name for f in model.features if f.count_like),
+            data_delay=settings.data_delay,
+            ttl=settings.ttl,
+            start=start,
+            tie_break=tie_break,
+        )
+
+    def output_name(self, column: str) -> str:
+        return f"{self.name}__{column}"
+
+
+@dataclass(frozen=True)
+class SpineRelation:
+    """The spine as the join reads it.
+
+    ``time`` is an expression over the spine's columns giving each row's time as a
+    UTC timestamp of the engine's event-time type. ``row`` numbers the rows in the
+    spine's order (None: ``ROW_NUMBER() OVER ()``, the engine's scan order); with
+    ``ordered`` the output is sorted by it.
+    """
+
+    relation: exp.Expr
+    columns: tuple[str, ...]
+    time: exp.Expr
+    row: exp.Expr | None = None
+    ordered: bool = True
+
+
+def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dialect: str) -> exp.Select:
+    """Every spine column, then each model's columns named ``<model>__<column>``."""
+    row = spine.row.copy() if spine.row else exp.Window(this=exp.RowNumber())
+    staged = exp.select(
+        *(exp.column(c, quoted=True) for c in spine.columns),
+        exp.alias_(row, SPINE_ROW),
+        exp.alias_(spine.time, SPINE_TIME),
+        *(bound for number, model in enumerate(models) for bound in _bounds(model, f"__m{number}")),
+    ).from_(spine.relation.copy())
+    query = exp.select(*(exp.column(exp.to_identifier(c, quoted=True), _SPINE) for c in spine.columns)).from_(_SPINE).with_(_SPINE, as_=staged)
+    for number, model in enumerate(models):
+        alias = f"__m{number}"
+        query = query.with_(alias, as_=_matches(model, alias, dialect))
+        on = exp.column(SPINE_ROW, alias).eq(exp.column(SPINE_ROW, _SPINE))
+        query = query.join(exp.to_table(alias), on=on, join_type="left")
+        query = query.select(*(_output(model, alias, c, dialect) for c in model.columns))
+    if spine.ordered:
+        query = query.order_by(exp.column(SPINE_ROW, _SPINE))
+    return query
+
+
+def _bounds(model: JoinedModel, alias: str) -> list[exp.Expr]:
+    """The time bounds of a match for each spine row, computed once per row."""
+    time = exp.column(SPINE_TIME)
+    bounds = [exp.alias_(_minus(time, model.data_delay), f"{alias}_latest")] if model.data_delay else []
+    if model.ttl is not None:
+        bounds.append(exp.alias_(_minus(time, model.ttl), f"{alias}_oldest"))
+    return bounds
+
+
+def _matches(model: JoinedModel, alias: str, dialect: str) -> exp.Select:
+    """Per spine row, the model's latest row available at its time (at most one)."""
+    rows = "__f"
+    ts = exp.column(model.timestamp, rows)
+    latest = f"{alias}_latest" if model.data_delay else SPINE_TIME
+    spine_keys = model.spine_keys or model.keys
+    condition = [
+        exp.column(k, rows).eq(exp.column(exp.to_identifier(s, quoted=True), _SPINE))
+        for k, s in zip(model.keys, spine_keys, strict=True)
+    ]
+    condition.append(ts.copy() <= exp.column(latest, _SPINE))
+    if model.ttl is not None:
+        condition.append(ts.copy() >= exp.column(f"{alias}_oldest", _SPINE))
+    if model.start is not None:
+        condition.append(ts.copy() >= dialects.timestamp_literal(model.start, dialect))
+    order = [exp.column(c, rows) for c in (model.timestamp, *model.tie_break)]
+    newest = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[exp.column(SPINE_ROW, _SPINE)],
+        order=exp.Order(expressions=[exp.Ordered(this=c, desc=True, nulls_first=False) for c in order]),
+    )
+    select = exp.select(
+        exp.column(SPINE_ROW, _SPINE),
+        *(exp.alias_(exp.column(c, rows), model.output_name(c)) for c in model.columns),
+    )
+    select = select.from_(_SPINE).join(exp.alias_(model.relation.copy(), rows), on=exp.and_(*condition))
+    return select.qualify(newest.eq(1))
+
+
+def _output(model: JoinedModel, alias: str, column: str, dialect: str) -> exp.Expr:
+    value: exp.Expr = exp.column(model.output_name(column), alias)
+    if column in model.count_like:
+        # No matching row means an empty window, known to be empty only once computed.
+        earliest = exp.column(SPINE_TIME, _SPINE).is_(exp.null()).not_()
+        if model.start is not None:
+            first = model.start.timestamp() + model.data_delay
+            earliest = exp.column(SPINE_TIME, _SPINE) >= dialects.timestamp_literal(
+                datetime.fromtimestamp(first, UTC), dialect
+            )
+        value = exp.case().when(earliest, exp.func("COALESCE", value, exp.Literal.number(0)))
+    return exp.alias_(value, model.output_name(column))
+
+
+def _minus(time: exp.Expr, seconds: int) -> exp.Expr:
+    if not seconds:
+        return time.copy()
+    return exp.TimestampSub(this=time.copy(), expression=exp.Literal.number(seconds), unit=exp.var("SECOND"))

@@ -1,0 +1,256 @@
+"""The spine of a training extract: where it comes from and how the join reads it.
+
+A spine is a warehouse table, a local ``.parquet`` or ``.csv`` file, a pandas
+DataFrame or an Arrow table. Local spines are normalised in Arrow (a row number
+for the spine's order, the time as a zone-less UTC timestamp) and loaded into a
+temporary table of the target, so the join runs in the warehouse. A warehouse
+table is read where it is; its order is the engine's scan order (DuckDB keeps
+insertion order; Snowflake and BigQuery tables have none).
+
+Key columns are matched to the entities' key names ignoring case; the time
+column is ``timestamp_column`` when given, else the first of the requested
+models' timestamp column names, ``event_timestamp``, ``timestamp`` and ``ts``
+that the spine has. Timestamps without a zone are UTC; zoned ones are converted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from featuresql import dialects
+from featuresql.adapters.base import WarehouseAdapter
+from featuresql.errors import ConfigError, closest
+from featuresql.point_in_time import SPINE_ROW, SPINE_TIME, SpineRelation
+
+SpineInput = Any  # a table name, a path, a pandas DataFrame or a pyarrow Table
+TIME_COLUMNS = ("event_timestamp", "timestamp", "ts")
+FILE_SUFFIXES = (".parquet", ".csv")
+
+
+@dataclass(frozen=True)
+class KeyColumn:
+    """An entity key the spine must have, and the type family it must be of."""
+
+    name: str
+    family: str | None
+    entity: str
+
+
+@dataclass(frozen=True)
+class StagedSpine:
+    """A spine ready to join, and the temporary table to drop afterwards (if any)."""
+
+    relation: SpineRelation
+    description: str
+    keys: dict[str, str]  # entity key name -> the spine's column
+    temporary: exp.Table | None = None
+
+
+def stage_spine(
+    source: SpineInput,
+    adapter: WarehouseAdapter,
+    keys: Sequence[KeyColumn],
+    time_candidates: Sequence[str],
+    *,
+    timestamp_column: str | None = None,
+) -> StagedSpine:
+    """Load ``source`` (if local) and check it has the keys and a time column of the right types."""
+    if isinstance(source, pa.Table) or _is_dataframe(source):
+        return _stage_local(_as_arrow(source), "the spine DataFrame", adapter, keys, time_candidates, timestamp_column)
+    if isinstance(source, Path) or (isinstance(source, str) and _looks_like_path(source)):
+        path = Path(source)
+        data = read_spine_file(path)
+        return _stage_local(data, f"spine file {path}", adapter, keys, time_candidates, timestamp_column)
+    if isinstance(source, str):
+        return _stage_table(source, adapter, keys, time_candidates, timestamp_column)
+    raise ConfigError(
+        f"unsupported spine of type {type(source).__name__}: pass a table name, a .parquet/.csv path, "
+        "a pandas DataFrame or a pyarrow Table"
+    )
+
+
+def read_spine_file(path: Path) -> pa.Table:
+    """A local spine file as an Arrow table."""
+    suffix = path.suffix.lower()
+    if suffix not in FILE_SUFFIXES:
+        raise ConfigError(f"spine file {path} must end in .parquet or .csv")
+    if not path.is_file():
+        raise ConfigError(f"spine file {path} does not exist")
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        import pyarrow.csv as pcsv
+
+        return pcsv.read_csv(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ConfigError(f"cannot read spine file {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.lower().endswith(FILE_SUFFIXES) or "/" in text or "\\" in text or Path(text).is_file()
+
+
+def _is_dataframe(value: object) -> bool:
+    return type(value).__name__ == "DataFrame" and type(value).__module__.startswith("pandas")
+
+
+def _as_arrow(data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    return pa.Table.from_pandas(data, preserve_index=False)
+
+
+# -- local spines ----------------------------------------------------------------
+
+
+def _stage_local(
+    data: pa.Table,
+    description: str,
+    adapter: WarehouseAdapter,
+    keys: Sequence[KeyColumn],
+    time_candidates: Sequence[str],
+    timestamp_column: str | None,
+) -> StagedSpine:
+    columns = {name: arrow_family(data.schema.field(name).type) for name in data.column_names}
+    _check_names(data.column_names, description)
+    key_columns = _check_keys(columns, keys, description)
+    time_column = _time_column(columns, time_candidates, timestamp_column, description)
+    time = data.column(time_column)
+    if time.type.tz is not None or time.type.unit != "us":
+        time = time.cast(pa.timestamp("us"), safe=False)  # zoned values are stored as UTC: dropping the zone keeps them
+    staged = data.append_column(SPINE_ROW, pa.array(range(data.num_rows), pa.int64())).append_column(SPINE_TIME, time)
+    table = adapter.load_table(exp.table_(f"__featuresql_spine_{uuid.uuid4().hex[:12]}"), staged, temporary=True)
+    relation = SpineRelation(
+        relation=table,
+        columns=tuple(data.column_names),
+        time=exp.column(SPINE_TIME),
+        row=exp.column(SPINE_ROW),
+    )
+    return StagedSpine(relation, description, key_columns, temporary=table)
+
+
+def arrow_family(kind: pa.DataType) -> str:
+    """The type family of an Arrow type, as the spine checks compare them."""
+    checks = (
+        ("integer", pa.types.is_integer),
+        ("float", pa.types.is_floating),
+        ("decimal", pa.types.is_decimal),
+        ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t)),
+        ("timestamp", pa.types.is_timestamp),
+        ("date", pa.types.is_date),
+        ("boolean", pa.types.is_boolean),
+    )
+    return next((family for family, check in checks if check(kind)), str(kind))
+
+
+# -- warehouse tables ----------------------------------------------------------------
+
+
+def _stage_table(
+    name: str,
+    adapter: WarehouseAdapter,
+    keys: Sequence[KeyColumn],
+    time_candidates: Sequence[str],
+    timestamp_column: str | None,
+) -> StagedSpine:
+    table = exp.to_table(name, dialect=adapter.dialect)
+    if not table.db:
+        table.set("db", exp.to_identifier(adapter.schema))
+    description = f"spine table {table.sql(adapter.dialect)}"
+    types = adapter.table_columns(table)
+    if types is None:
+        raise ConfigError(
+            f"{description} does not exist on the target: check the name, or pass a .parquet/.csv path"
+        )
+    columns = {column: sql_family(kind, adapter.dialect) for column, kind in types.items()}
+    key_columns = _check_keys(columns, keys, description)
+    time_column = _time_column(columns, time_candidates, timestamp_column, description)
+    time: exp.Expr = exp.column(time_column, quoted=True)
+    if columns[time_column] == "timestamptz":
+        time = dialects.utc_timestamp(time, adapter.dialect)
+    relation = SpineRelation(relation=table, columns=tuple(types), time=time)
+    return StagedSpine(relation, description, key_columns)
+
+
+def sql_family(kind: str, dialect: str) -> str:
+    """The type family of a SQL type name (as a warehouse or project.yml spells it)."""
+    try:
+        data_type = exp.DataType.build(kind, dialect=dialect)
+    except Exception:
+        return kind.lower()
+    families = (
+        ("integer", exp.DataType.INTEGER_TYPES),
+        ("float", exp.DataType.REAL_TYPES - {exp.DataType.Type.DECIMAL}),
+        ("decimal", {exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL}),
+        ("string", exp.DataType.TEXT_TYPES),
+        ("timestamptz", {exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPLTZ}),
+        ("timestamp", exp.DataType.TEMPORAL_TYPES - {exp.DataType.Type.DATE, exp.DataType.Type.DATE32}),
+        ("date", {exp.DataType.Type.DATE, exp.DataType.Type.DATE32}),
+        ("boolean", {exp.DataType.Type.BOOLEAN}),
+    )
+    return next((family for family, members in families if data_type.this in members), kind.lower())
+
+
+# -- checks ----------------------------------------------------------------------
+
+
+def _check_names(names: Iterable[str], description: str) -> None:
+    for name in names:
+        if name.lower() in (SPINE_ROW, SPINE_TIME):
+            raise ConfigError(f"{description} has a column named {name!r}, reserved by featuresql: rename it")
+
+
+def _check_keys(columns: dict[str, str], keys: Sequence[KeyColumn], description: str) -> dict[str, str]:
+    by_lower = {name.lower(): name for name in columns}
+    found = {}
+    for key in keys:
+        column = by_lower.get(key.name.lower())
+        if column is None:
+            raise ConfigError(
+                f"{description} has no column {key.name!r}, the key of entity {key.entity!r}"
+                f"{closest(key.name, list(columns))}: add it (the spine's key columns are named as the entity keys)"
+            )
+        family = columns[column]
+        if key.family is not None and family != key.family and not {family, key.family} <= {"integer", "decimal"}:
+            pandas_hint = " (pandas makes an integer column with missing values float: use dtype 'Int64')"
+            raise ConfigError(
+                f"{description}: column {column!r} is of type {family}, but entity {key.entity!r} keys "
+                f"{key.name!r} as {key.family}: cast the column to {key.family}"
+                + (pandas_hint if family == "float" and key.family == "integer" else "")
+            )
+        found[key.name] = column
+    return found
+
+
+def _time_column(
+    columns: dict[str, str], candidates: Sequence[str], chosen: str | None, description: str
+) -> str:
+    by_lower = {name.lower(): name for name in columns}
+    if chosen is not None:
+        column = by_lower.get(chosen.lower())
+        if column is None:
+            raise ConfigError(
+                f"{description} has no column {chosen!r} (--timestamp-column){closest(chosen, list(columns))}"
+            )
+    else:
+        names = dict.fromkeys([*candidates, *TIME_COLUMNS])
+        column = next((by_lower[n] for n in names if n in by_lower), None)
+        if column is None:
+            raise ConfigError(
+                f"{description} has no timestamp column (looked for {', '.join(names)}): "
+                "name it with --timestamp-column (timestamp_column= in Python)"
+            )
+    family = columns[column]
+    if family not in ("timestamp", "timestamptz"):
+        hint = "write ISO 8601 timestamps, all with or all without a zone" if family == "string" else "cast it"
+        raise ConfigError(f"{description}: time column {column!r} is of type {family}, not a timestamp: {hint}")
+    return column
