@@ -37,23 +37,34 @@ then times:
 3. ``seconds_write``: writing the result (``event_timestamp`` renamed back to a naive UTC
    ``ts``) to ``OUT.parquet``.
 
-``seconds_total`` is the sum of the three; ``seconds_setup`` (repository apply) is reported
-apart.  The work runs in a child process so that ``--timeout`` can stop it wherever it is
-(DuckDB and dask do not return to Python while they compute) and so that a memory cap
-(``--memory-gb``, ``RLIMIT_AS`` in the child) or the kernel's OOM killer cannot take this
-process down with it.  Outcomes, always one JSON line on stdout:
+``seconds_total`` is the sum of the three; ``seconds_setup`` (decimal cast and repository
+apply) is reported apart, and so is ``peak_rss_gb``, the child's peak resident memory.
+
+The work runs in a child process (its own process group; whatever it prints goes to stderr)
+watched by this one, which kills the group when ``--timeout`` seconds have passed (DuckDB and
+dask do not return to Python while they compute, so an alarm signal would not do) or when
+the group's resident memory goes over ``--memory-gb`` GiB (polled every 0.1 s).  An address
+space cap (``RLIMIT_AS``) was tried and dropped: it counts virtual memory, which is far above
+the resident size here (a run peaking at 1.6 GB resident failed under a 4 GiB cap with
+"can't start new thread").  Outcomes, always one JSON line on stdout:
 
 * ``{"store", "status": "ok", "spine_rows", "result_rows", "seconds_total", "seconds_join",
   ...}`` and exit 0;
 * ``{"store", "status": "timeout", "timeout_seconds"}`` and exit 124;
+* ``{"store", "status": "out_of_memory", "memory_gb"}`` and exit 1;
 * ``{"store", "status": "error", "error"}`` (e.g. ``MemoryError``), with the same one-line
-  message on stderr, and exit 1; a child killed by a signal gives ``"status": "killed"``.
+  message on stderr, and exit 1; a child killed by a signal (the kernel's OOM killer) gives
+  ``"status": "killed"``.
 
-Known behaviour of Feast 0.67 worth keeping in mind when reading results: the file (dask)
-store drops spine rows whose user has feature rows but none at or before the spine time,
-collapses spine rows with equal ``(user_id, ts)`` and sorts its output by time; on a large
-feature table it is slow and memory hungry (34M feature rows: 64 s for a 1k spine, out of
-memory at 20 GB for a 10k spine), so give it ``--timeout`` and ``--memory-gb`` at big sizes.
+Known behaviour of Feast 0.67 (checked against a brute-force as-of join): both stores pick
+the latest feature row with ``ts <= spine ts`` (equal times included) and their values match;
+neither keeps the spine's row order; integer features come back as float64 (pandas fills
+unmatched rows with NaN).  The DuckDB store keeps every spine row, duplicates included, with
+nulls where nothing matches.  The file (dask) store drops spine rows whose user has feature
+rows but none at or before the spine time, collapses spine rows with equal ``(user_id, ts)``
+to one (losing a label where they differ), and on a large feature table it is slow and memory
+hungry (34M feature rows: 64 s for a 1k spine, out of memory at 20 GB for a 10k spine), so
+give it ``--timeout`` and ``--memory-gb`` at big sizes.
 """
 
 from __future__ import annotations
@@ -82,6 +93,8 @@ ENTITY_KEY = "user_id"
 TIMESTAMP = "ts"
 EXIT_ERROR = 1
 EXIT_TIMEOUT = 124
+POLL_SECONDS = 0.1
+RESULT_FILE = "result.json"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,7 +107,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--timeout", type=float, help="stop after this many seconds (the whole child run)"
     )
     parser.add_argument(
-        "--memory-gb", type=float, help="cap the child's address space (RLIMIT_AS) at this size"
+        "--memory-gb",
+        type=float,
+        help="stop when the child's resident memory goes over this many GiB",
     )
     parser.add_argument(
         "--keep-repo", action="store_true", help="keep the temporary Feast repository"
@@ -104,15 +119,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def emit(record: dict[str, Any]) -> None:
-    """Print the one JSON result line on the real stdout."""
-    print(json.dumps(record), file=sys.__stdout__ or sys.stdout, flush=True)
+    """Print the one JSON result line."""
+    print(json.dumps(record), flush=True)
 
 
 # --------------------------------------------------------------------------- parent
 
 
+def group_rss_bytes(pgid: int) -> int:
+    """Resident memory of every process in a process group, from /proc."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:  # the process has gone
+            continue
+        if int(fields[2]) == pgid:  # fields after "comm": state, ppid, pgrp, ...
+            total += int(fields[21]) * page  # rss, in pages
+    return total
+
+
+def kill_group(child: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+def watch(child: subprocess.Popen[bytes], timeout: float | None, cap: int | None) -> str | None:
+    """Wait for the child; kill its group and say why on a timeout or over the memory cap."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while child.poll() is None:
+        if deadline is not None and time.monotonic() >= deadline:
+            kill_group(child)
+            return "timeout"
+        if cap is not None and group_rss_bytes(child.pid) > cap:
+            kill_group(child)
+            return "out_of_memory"
+        time.sleep(POLL_SECONDS)
+    return None
+
+
 def run_parent(args: argparse.Namespace) -> int:
-    """Run the benchmark in a child process; enforce the timeout; report how it ended."""
+    """Run the benchmark in a child process, watch its time and memory, report the outcome."""
     repo_dir = Path(tempfile.mkdtemp(prefix="feast_baseline_"))
     cmd = [
         sys.executable,
@@ -123,33 +175,44 @@ def run_parent(args: argparse.Namespace) -> int:
         "--out", str(args.out.resolve()),
         "--repo-dir", str(repo_dir),
     ]  # fmt: skip
-    if args.memory_gb is not None:
-        cmd += ["--memory-gb", str(args.memory_gb)]
-    child = subprocess.Popen(cmd, start_new_session=True)
+    cap = None if args.memory_gb is None else int(args.memory_gb * 1024**3)
+    # Whatever Feast, dask or DuckDB print goes to stderr; the child's record comes in a file.
+    child = subprocess.Popen(cmd, stdout=sys.stderr, start_new_session=True)
     try:
-        code = child.wait(timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-        emit({"store": args.store, "status": "timeout", "timeout_seconds": args.timeout})
-        return EXIT_TIMEOUT
+        stopped = watch(child, args.timeout, cap)
+        result_file = repo_dir / RESULT_FILE
+        record = json.loads(result_file.read_text()) if result_file.exists() else None
     except KeyboardInterrupt:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
+        kill_group(child)
         raise
     finally:
         if args.keep_repo:
             print(f"feast_baseline: repository kept in {repo_dir}", file=sys.stderr)
         else:
             shutil.rmtree(repo_dir, ignore_errors=True)
+    # Peak resident memory of the largest waited-for descendant, i.e. the child.
+    peak_gb = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2, 3)
+    if stopped == "timeout":
+        emit({"store": args.store, "status": "timeout", "timeout_seconds": args.timeout})
+        return EXIT_TIMEOUT
+    if stopped == "out_of_memory":
+        print(f"feast_baseline: resident memory went over {args.memory_gb} GB", file=sys.stderr)
+        emit({"store": args.store, "status": "out_of_memory", "memory_gb": args.memory_gb})
+        return EXIT_ERROR
+    code = child.returncode
     if code < 0:  # killed by a signal, most likely the kernel's OOM killer
         name = signal.Signals(-code).name
         print(f"feast_baseline: child killed by {name}", file=sys.stderr)
         emit({"store": args.store, "status": "killed", "signal": name})
         return EXIT_ERROR
-    return code  # the child has printed its own JSON line
+    if record is None:
+        message = f"child exited with {code} without a result"
+        print(f"feast_baseline: {message}", file=sys.stderr)
+        emit({"store": args.store, "status": "error", "error": message})
+        return EXIT_ERROR
+    record["peak_rss_gb"] = peak_gb
+    emit(record)
+    return code
 
 
 # --------------------------------------------------------------------------- child
@@ -233,27 +296,18 @@ def build_store(
 
 
 def run_child(args: argparse.Namespace) -> int:
-    """Build the repository, time load + join + write, print the JSON line."""
-    if args.memory_gb is not None:
-        cap = int(args.memory_gb * 1024**3)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    """Build the repository, time load + join + write, leave the record for the parent."""
+    code = 0
     try:
-        # Feast, dask and ibis may print; keep stdout for the one JSON line.
-        with contextlib.redirect_stdout(sys.stderr):
-            record = benchmark(args)
-    except MemoryError as exc:
-        return fail(args.store, f"MemoryError: {exc}" if str(exc) else "MemoryError")
-    except Exception as exc:  # any failure is one line for the harness
+        record = benchmark(args)
+    except Exception as exc:  # any failure, MemoryError included, is one line for the harness
         message = " ".join(str(exc).split())[:500]
-        return fail(args.store, f"{type(exc).__name__}: {message}")
-    emit(record)
-    return 0
-
-
-def fail(store: str, message: str) -> int:
-    print(f"feast_baseline: {message}", file=sys.stderr)
-    emit({"store": store, "status": "error", "error": message})
-    return EXIT_ERROR
+        message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        print(f"feast_baseline: {message}", file=sys.stderr)
+        record = {"store": args.store, "status": "error", "error": message}
+        code = EXIT_ERROR
+    (args.repo_dir / RESULT_FILE).write_text(json.dumps(record))
+    return code
 
 
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
@@ -275,9 +329,9 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         entity_df=entity_df, features=[f"{VIEW}:{name}" for name in features]
     ).to_df()
     t2 = time.perf_counter()
-    stamp = pd.to_datetime(result["event_timestamp"], utc=True).dt.tz_convert(None)
-    result = result.drop(columns=["event_timestamp"])
-    result.insert(1, TIMESTAMP, stamp.astype("datetime64[us]"))
+    position = result.columns.get_loc("event_timestamp")
+    stamp = pd.to_datetime(result.pop("event_timestamp"), utc=True).dt.tz_convert(None)
+    result.insert(position, TIMESTAMP, stamp.astype("datetime64[us]"))
     result.to_parquet(args.out, index=False)
     t3 = time.perf_counter()
 

@@ -339,3 +339,86 @@ def row_differences(
                     f"row {point} column {column}: got {got[column]!r}, expected {want[column]!r}"
                 )
     return problems
+
+
+# -- point-in-time joins ------------------------------------------------------------
+#
+# Restated from DESIGN.md ("Point-in-time join") without the model table: the row
+# available at spine time t is the one for the latest boundary E with E + data_delay
+# <= t, among the boundaries computed (up to the last one complete at ``now``). A
+# window model's values there are the windows at E, aggregated from the raw events;
+# boundaries before ``start`` were never computed, so before start + data_delay
+# everything is NULL.
+
+
+def window_values_at(
+    model: WindowModelSpec, events: Iterable[Row], key: Any, at: datetime | None, now: datetime
+) -> dict[str, Any]:
+    """The features of entity ``key`` that an extract returns for a spine row at ``at``."""
+    unknown = dict.fromkeys((f.name for f in model.features), None)
+    if at is None:
+        return unknown
+    grain_micros = model.grain * MICROS
+    own = (epoch_micros(at) - model.data_delay * MICROS) // grain_micros * model.grain
+    start = model.start_boundary()
+    if start is not None and own < start:
+        return unknown
+    boundary = min(own, model.last_boundary(now))
+    mine = [
+        e
+        for e in events
+        if key is not None and e[model.key] == key and (model.where is None or model.where(e))
+    ]
+    if start is not None and boundary < start:
+        mine = []  # nothing was computed yet: no row matches
+    values = {}
+    for feature in model.features:
+        inside = [e for e in mine if _inside(e[model.timestamp], boundary - feature.window, boundary)]
+        values[feature.name] = aggregate(feature, inside, model.timestamp)
+    return values
+
+
+@dataclass(frozen=True)
+class SnapshotSpec:
+    """What the oracle needs to know about a snapshot model (its rows are its source rows)."""
+
+    columns: tuple[str, ...]  # feature columns, in the model's order
+    key: str = "user_id"
+    timestamp: str = "ts"
+    data_delay: int = 0
+    ttl: int | None = None
+    start: datetime | None = None
+    tie_break: str | None = None
+
+
+def snapshot_values_at(
+    model: SnapshotSpec, rows: Iterable[Row], key: Any, at: datetime | None
+) -> dict[str, Any]:
+    """The matched snapshot row's features: the latest available, ties to the greatest
+    tie-break then feature values (NULL lowest); rows older than ``at - ttl`` never match."""
+    unknown = dict.fromkeys(model.columns, None)
+    if at is None or key is None:
+        return unknown
+    moment = epoch_micros(at)
+
+    def available(row: Row) -> bool:
+        ts = epoch_micros(row[model.timestamp])
+        if ts > moment - model.data_delay * MICROS:
+            return False
+        if model.ttl is not None and ts < moment - model.ttl * MICROS:
+            return False
+        return model.start is None or ts >= epoch_micros(model.start)
+
+    candidates = [r for r in rows if r[model.key] == key and available(r)]
+    if not candidates:
+        return unknown
+    order = [model.tie_break] if model.tie_break else []
+    order += [c for c in model.columns if c not in order]
+
+    def rank(row: Row) -> tuple[Any, ...]:
+        return (epoch_micros(row[model.timestamp]),) + tuple(
+            (row[c] is not None, row[c] if row[c] is not None else 0) for c in order
+        )
+
+    best = max(candidates, key=rank)
+    return {c: best[c] for c in model.columns}
