@@ -22,7 +22,7 @@ from featuresql.project import Project, find_project_root, load_project
 from featuresql.runner import Reporter, RunResult, run_models
 
 if TYPE_CHECKING:
-    from featuresql.extract import ExtractResult
+    from featuresql.training import ExtractResult
 
 
 class Context:
@@ -99,7 +99,7 @@ class Context:
         timestamp_column: str | None = None,
     ) -> ExtractResult:
         """A point-in-time training set; see ``featuresql.extract`` (the table is in ``.table`` without ``out``)."""
-        from featuresql.extract import run_extract
+        from featuresql.training import run_extract
 
         return run_extract(self, spine, features, out=out, timestamp_column=timestamp_column)
 

@@ -371,3 +371,65 @@ def cases(draw: st.DrawFn) -> Case:
 @given(case=cases())
 def test_extracts_match_the_oracle(project: ExtractProject, case: Case) -> None:
     extract_case(project, case)
+
+
+# -- leakage ------------------------------------------------------------------------
+
+
+def cutoff(setup: WindowSetup, at: datetime) -> datetime:
+    """The boundary of ``at - data_delay``: events at or after it cannot reach a row at ``at``."""
+    grain_micros = setup.grain * MICROS
+    micros = (at - T0) // timedelta(microseconds=1) - setup.data_delay * MICROS
+    return T0 + timedelta(microseconds=micros // grain_micros * grain_micros)
+
+
+@st.composite
+def perturbed(draw: st.DrawFn, rows: list[dict[str, Any]], after: datetime, inclusive: bool,
+              make: Any) -> list[dict[str, Any]]:  # fmt: skip
+    """``rows`` with those at or after ``after`` changed, dropped or joined by new ones."""
+    late = (lambda ts: ts >= after) if inclusive else (lambda ts: ts > after)
+    kept = [r for r in rows if not late(r["ts"])]
+    for row in (r for r in rows if late(r["ts"])):
+        action = draw(st.sampled_from(["keep", "drop", "change"]))
+        if action == "change":
+            row = {**draw(make), "ts": row["ts"]}
+        if action != "drop":
+            kept.append(row)
+    offsets = st.integers(0 if inclusive else 1, 3 * DAY * MICROS).map(lambda m: after + timedelta(microseconds=m))
+    for _ in range(draw(st.integers(0, 4))):
+        kept.append({**draw(make), "ts": draw(st.just(after) if inclusive and draw(st.booleans()) else offsets)})
+    return kept
+
+
+@st.composite
+def leakage_cases(draw: st.DrawFn) -> tuple[Case, Case]:
+    case = draw(cases())
+    at = draw(instants(case.window.grain, 12))
+    spine = [sp(user, at, category) for user in (1, 2, 3) for category in ("a", "b")]
+    events_after = max(cutoff(case.window, at), cutoff(case.category, at))
+    event = st.builds(ev, user=st.integers(1, 3), ts=st.just(T0),
+                      amount=st.none() | st.integers(-8, 80).map(lambda q: q / 4),
+                      category=st.none() | st.sampled_from(["a", "b", "c"]), seq=st.integers(0, 3))  # fmt: skip
+    row = st.builds(snap, user=st.integers(1, 3), ts=st.just(T0), value=st.none() | st.integers(0, 3).map(float),
+                    note=st.none() | st.sampled_from(["x", "y"]), seq=st.integers(0, 2))  # fmt: skip
+    snap_after = at - timedelta(seconds=case.snapshot.data_delay)
+    changed = Case(
+        case.window, case.snapshot,
+        draw(perturbed(case.events, events_after, True, event)),
+        draw(perturbed(case.snap, snap_after, False, row)),
+        spine, case.now,
+    )  # fmt: skip
+    return Case(case.window, case.snapshot, case.events, case.snap, spine, case.now), changed
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pair=leakage_cases())
+def test_events_at_or_after_the_cutoff_never_reach_a_spine_row(project: ExtractProject, pair: tuple[Case, Case]) -> None:
+    """Changing, dropping or adding events at or after the boundary of ``t - data_delay``
+    (snapshot rows after ``t - data_delay``) leaves every feature at ``t`` unchanged."""
+    original, changed = pair
+    project.build(original)
+    before = project.extract(spine_table(original.spine)).to_pylist()
+    project.build(changed)
+    after = project.extract(spine_table(changed.spine)).to_pylist()
+    assert after == before

@@ -4,6 +4,9 @@ The spine is staged in the warehouse (``featuresql.spine``), the join is built
 by ``featuresql.point_in_time`` and runs there; only its result comes back, as
 Arrow, or stays in the warehouse (``--out table:NAME``). Nothing is joined in
 pandas.
+
+(The module is not called ``extract``: that name is the package's function,
+``featuresql.extract``, and a submodule import would replace it.)
 """
 
 from __future__ import annotations
