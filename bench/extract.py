@@ -40,6 +40,7 @@ A formulation slower than SLOW_FACTOR times the best one in the first round is n
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -151,6 +152,16 @@ matched AS (
 {_final(features, counts, False, "m.rn = s.rn")}"""
 
 
+def join_row_number_30d(spine: str, features: Sequence[str], counts: frozenset[str]) -> str:
+    # Exact for this window table only: its longest window is 30 days, so a row more than 30
+    # days before the spine time can only be one whose windows are all empty, which gives
+    # the same values as no match (0 for counts, NULL for the rest).
+    bounded = join_row_number(spine, features, counts)
+    return bounded.replace(
+        "AND f.ts <= s.ts", "AND f.ts <= s.ts AND f.ts >= s.ts - INTERVAL 30 DAY"
+    )
+
+
 def join_row_number_points(spine: str, features: Sequence[str], counts: frozenset[str]) -> str:
     return f"""\
 WITH {_spine_cte(spine)},
@@ -230,6 +241,11 @@ BASELINES: dict[str, Formulation] = {
         "join on key and ts <=, QUALIFY row_number() = 1 per spine row, left join back",
         True,
         join_row_number,
+    ),
+    "join_row_number_30d": Formulation(
+        "join_row_number with f.ts >= s.ts - 30 days: uses the window table's longest window",
+        True,
+        join_row_number_30d,
     ),
     "join_row_number_points": Formulation(
         "the same per distinct (user_id, ts) of the spine", True, join_row_number_points
@@ -502,12 +518,18 @@ class Bench:
         """
         try:
             from featuresql.context import Context
-            from featuresql.extract import resolve_features
             from featuresql.point_in_time import SpineRelation, point_in_time_query
             from sqlglot import exp
 
+            try:  # the module of `featuresql extract` (renamed from featuresql/extract.py)
+                training = importlib.import_module("featuresql.training")
+            except ImportError:
+                training = importlib.import_module("featuresql.extract")
             with Context(self.workdir) as context:
-                models = resolve_features(context.compiled, MODEL)
+                try:  # it takes the compiled models now, the compiled project before
+                    models = training.resolve_features(context.compiled.models, MODEL)
+                except AttributeError:
+                    models = training.resolve_features(context.compiled, MODEL)
                 relation = SpineRelation(
                     relation=exp.to_table("__bench_spine"),
                     columns=SPINE_COLUMNS,
@@ -778,28 +800,48 @@ def report(result: SizeResult) -> None:
         line = f"{entry.best:8.2f} {entry.best_cpu:8.2f} {ratio:>8s}   {runs}"
         print(f"{entry.name:24s} {line}{note}")
     for store, record in result.feast.items():
-        print(f"{'feast_' + store:24s} {describe_feast(record, result.featuresql.best)}")
+        description = describe_feast(record, result.featuresql.best)
+        if record.get("status") == "ok":
+            seconds = float(record["seconds_total"])
+            ratio = f"{seconds / best.best:.2f}x"
+            print(f"{'feast_' + store:24s} {seconds:8.2f} {'-':>8s} {ratio:>8s}   {description}")
+        else:
+            print(f"{'feast_' + store:24s} {description}")
+
+
+def feast_status(record: dict[str, Any]) -> str:
+    """How a Feast run ended, in a few words."""
+    status = record.get("status")
+    if status == "ok":
+        missing = int(record.get("missing_rows", 0))
+        return f"dropped {missing:,} spine rows" if missing else "every spine row"
+    if status == "timeout":
+        return f"timeout after {record.get('timeout_seconds'):g} s"
+    if status == "out_of_memory":
+        return f"out of memory (over {record.get('memory_gb'):g} GiB resident)"
+    return f"{status}: {record.get('error') or record.get('signal', '')}"
 
 
 def describe_feast(record: dict[str, Any], featuresql: float) -> str:
-    status = record.get("status")
-    if status == "timeout":
-        return f"timeout after {record.get('timeout_seconds')} s"
-    if status == "out_of_memory":
-        return f"out of memory (over {record.get('memory_gb')} GiB resident)"
-    if status != "ok":
-        return f"{status}: {record.get('error') or record.get('signal', '')}"
+    """Feast's time (spine load + join + write, as featuresql_baseline.py times it) and rows."""
+    if record.get("status") != "ok":
+        return feast_status(record)
     seconds = float(record["seconds_total"])
-    text = (
-        f"{seconds:8.2f} (join {record['seconds_join']:.2f}; featuresql "
-        f"{seconds / featuresql:.1f}x faster); {record['result_rows']:,} rows"
+    faster = seconds / featuresql
+    versus = (
+        f"featuresql {faster:.1f}x faster"
+        if faster >= 1
+        else f"featuresql {1 / faster:.1f}x slower"
     )
-    if record.get("missing_rows"):
-        text += f"; dropped {record['missing_rows']:,} spine rows"
-    if record.get("differing_rows"):
-        text += f"; {record['differing_rows']:,} rows with other values"
+    text = (
+        f"{seconds:.2f}s = load {record['seconds_load']:.2f} + join {record['seconds_join']:.2f}"
+        f" + write {record['seconds_write']:.2f} (whole process {record['seconds_wall']:.1f}s): "
+        f"{versus}; {record['result_rows']:,} rows, {feast_status(record)}"
+    )
+    differing = int(record.get("differing_rows", 0))
+    text += f"; {differing:,} with other values" if differing else "; values equal"
     if record.get("null_count_rows"):
-        text += f"; {record['null_count_rows']:,} rows NULL counts where featuresql says 0"
+        text += f"; {record['null_count_rows']:,} NULL counts where featuresql has 0"
     return text + f"; peak {record.get('peak_rss_gb', 0):.1f} GB"
 
 
@@ -828,16 +870,17 @@ def targets(results: list[SizeResult], stores: Sequence[str]) -> dict[str, Any]:
     print(f"\ntargets (at the largest spine, {last.spine.rows:,} rows):")
     verdicts: dict[str, Any] = {}
 
-    def say(name: str, met: bool | None, text: str) -> None:
-        verdict = "not measured" if met is None else ("met" if met else "NOT met")
+    def say(name: str, met: bool | None, text: str, unmeasured: str = "not measured") -> None:
+        verdict = unmeasured if met is None else ("met" if met else "NOT met")
         print(f"  {text}: {verdict}")
         verdicts[name] = {"met": met, "detail": text}
 
     say(
         "ratio",
-        ratio <= TARGET_RATIO,
+        ratio <= TARGET_RATIO if last.spine.rows >= BIG else None,
         f"featuresql / best hand-written ({last.best_baseline.name}) {ratio:.2f}x "
         f"<= {TARGET_RATIO}x",
+        f"not judged below {BIG:,} rows (the CLI's fixed second dominates)",
     )
     duckdb_runs = [r for r in results if r.feast.get("duckdb", {}).get("status") == "ok"]
     if duckdb_runs:
@@ -855,22 +898,19 @@ def targets(results: list[SizeResult], stores: Sequence[str]) -> dict[str, Any]:
         met = False if failed else None
         say("feast_duckdb", met, f"faster than Feast's DuckDB store ({detail or 'not run'})")
     file_runs = [(r.spine.rows, r.feast["file"]) for r in results if "file" in r.feast]
-    failures = [
-        (rows, record)
-        for rows, record in file_runs
-        if record.get("status") != "ok" or record.get("missing_rows")
-    ]
     if file_runs:
+        broken = [
+            record.get("status") != "ok" or bool(record.get("missing_rows"))
+            for _, record in file_runs
+        ]
         detail = "; ".join(
-            f"at {rows:,}: {describe_feast(record, 1.0).split(';')[0].split(' (')[0].strip()}"
-            + (f", dropped {record['missing_rows']:,} rows" if record.get("missing_rows") else "")
-            for rows, record in file_runs
+            f"at {rows:,} rows: {feast_status(record)}" for rows, record in file_runs
         )
         say(
             "feast_file",
-            bool(failures),
-            f"featuresql finishes {last.spine.rows:,} rows in {last.featuresql.best:.2f}s, "
-            f"Feast's file store fails or drops rows ({detail})",
+            any(broken),
+            f"featuresql finishes {last.spine.rows:,} rows in {last.featuresql.best:.2f}s with "
+            f"every row; Feast's file store fails or drops rows ({detail})",
         )
     elif "file" in stores:
         say("feast_file", None, "Feast's file store was not run")

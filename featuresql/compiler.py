@@ -20,6 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
+from featuresql.as_of_join import expand_as_of_join, find_markers, render_as_of_join
 from featuresql.config import ModelConfig, validate
 from featuresql.errors import CompileError, closest
 from featuresql.graph import CycleError, Graph
@@ -65,6 +66,7 @@ class _Compiler:
         info = {"name": target, "type": target_type, "schema": schema}
         self.macros = MacroEnvironment(project.macro_files, target_type, info)
         self.macros.namespace["featuresql_window"] = render_marker
+        self.macros.namespace.setdefault("as_of_join", render_as_of_join)  # a project macro may replace it
         self.compiled: dict[str, CompiledModel] = {}
 
     def run(self) -> CompiledProject:
@@ -149,6 +151,8 @@ class _Compiler:
     def _compile(self, model: ModelFile, context: ModelContext) -> CompiledModel:
         rendered = context.rendered
         query = self._parse(model, rendered)
+        for marker in find_markers(query):
+            marker.replace(self._as_of_join(model, marker))
         markers = [node for node in query.find_all(exp.Anonymous) if is_marker(node)]
         self._check_columns(model, query)
         settings = self._settings(model, context, query, is_window=bool(markers))
@@ -164,6 +168,12 @@ class _Compiler:
         window = self._window(model, query, settings)
         columns = (*settings.keys, settings.timestamp or "", *(f.name for f in window.features))
         return replace(base, kind="window", window=window, query=window.events, columns=columns)
+
+    def _as_of_join(self, model: ModelFile, marker: exp.Table) -> exp.Subquery:
+        try:
+            return expand_as_of_join(marker, self.compiled, self._known_columns, self.read_dialect, self.target_type)
+        except CompileError as exc:
+            raise CompileError(f"model {model.name!r}: {exc.message}", path=model.path, line=_line(marker)) from None
 
     def _parse(self, model: ModelFile, sql: str) -> exp.Query:
         statements = parse_sql(sql, self.read_dialect, model.path, f"model {model.name!r}")

@@ -55,7 +55,8 @@ def current_model() -> ModelContext:
         raise CompileError("ref(), source(), config() and var() can only be used inside a model") from None
 
 
-def _ref(name: str) -> str:
+def ref(name: str) -> str:
+    """``ref()``: the relation of a model, recorded as a dependency of the model being rendered."""
     model = current_model()
     model.refs.append(name)
     model.ref_lines.setdefault(name, template_line(model.path))
@@ -111,7 +112,7 @@ class MacroEnvironment:
         )
         self.target_type = target_type
         self.namespace: dict[str, Any] = {
-            "ref": _ref,
+            "ref": ref,
             "source": _source,
             "config": _config,
             "var": _var,

@@ -26,13 +26,14 @@ formulation every target runs (BigQuery has no ASOF JOIN), so there is exactly o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlglot import exp
 
 from featuresql import dialects
+from featuresql.errors import ConfigError, closest
 from featuresql.models import CompiledModel
 
 SPINE_TIME = "__featuresql_t"
@@ -81,6 +82,10 @@ class JoinedModel:
             tie_break=tie_break,
         )
 
+    def with_spine_keys(self, spine_columns: Mapping[str, str]) -> JoinedModel:
+        """This model joined on the spine's columns for its keys (as the spine spells them)."""
+        return replace(self, spine_keys=tuple(spine_columns[k] for k in self.keys))
+
     def output_name(self, column: str) -> str:
         return f"{self.name}__{column}"
 
@@ -102,6 +107,48 @@ class SpineRelation:
     ordered: bool = True
 
 
+def feature_names(requested: str | Sequence[str]) -> list[str]:
+    """``model`` or ``model.feature`` items, from comma-separated strings or a list."""
+    items = [requested] if isinstance(requested, str) else list(requested)
+    return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+
+
+def resolve_features(
+    models: Mapping[str, CompiledModel], requested: str | Sequence[str], where: str = "--features"
+) -> list[JoinedModel]:
+    """The models to join for ``model`` / ``model.feature`` items, in order, with their columns."""
+    names = feature_names(requested)
+    if not names:
+        raise ConfigError(f"no features requested: pass {where} model[.feature],...")
+    chosen: dict[str, list[str]] = {}
+    for name in names:
+        model_name, _, feature = name.partition(".")
+        model = _model(models, model_name, where)
+        columns = chosen.setdefault(model.name, [])
+        if not feature:
+            columns.extend(c for c in model.feature_columns if c not in columns)
+        elif feature.lower() not in model.feature_columns:
+            raise ConfigError(
+                f"model {model.name!r} has no feature {feature!r}{closest(feature, list(model.feature_columns))} "
+                f"(its features: {', '.join(model.feature_columns)})"
+            )
+        elif feature.lower() not in columns:
+            columns.append(feature.lower())
+    return [JoinedModel.of(models[name], columns) for name, columns in chosen.items()]
+
+
+def _model(models: Mapping[str, CompiledModel], name: str, where: str) -> CompiledModel:
+    model = models.get(name.lower())
+    if model is None:
+        raise ConfigError(f"unknown model {name!r} in {where}{closest(name, list(models))}")
+    if not model.settings.keys or model.settings.timestamp is None:
+        raise ConfigError(
+            f"model {model.name!r} has no entity and timestamp, so it cannot be joined: "
+            "set config(entity=..., timestamp=...)"
+        )
+    return model
+
+
 def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dialect: str) -> exp.Select:
     """Every spine column, then each model's columns named ``<model>__<column>``."""
     row = spine.row.copy() if spine.row else exp.Window(this=exp.RowNumber())
@@ -109,9 +156,13 @@ def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dia
         *(exp.column(c, quoted=True) for c in spine.columns),
         exp.alias_(row, SPINE_ROW),
         exp.alias_(spine.time, SPINE_TIME),
-        *(bound for number, model in enumerate(models) for bound in _bounds(model, f"__m{number}")),
+        *(bound for number, model in enumerate(models) for bound in _bounds(model, f"__m{number}", spine.time)),
     ).from_(spine.relation.copy())
-    query = exp.select(*(exp.column(exp.to_identifier(c, quoted=True), _SPINE) for c in spine.columns)).from_(_SPINE).with_(_SPINE, as_=staged)
+    query = (
+        exp.select(*(exp.column(exp.to_identifier(c, quoted=True), _SPINE) for c in spine.columns))
+        .from_(_SPINE)
+        .with_(_SPINE, as_=staged)
+    )
     for number, model in enumerate(models):
         alias = f"__m{number}"
         query = query.with_(alias, as_=_matches(model, alias, dialect))
@@ -123,9 +174,8 @@ def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dia
     return query
 
 
-def _bounds(model: JoinedModel, alias: str) -> list[exp.Expr]:
+def _bounds(model: JoinedModel, alias: str, time: exp.Expr) -> list[exp.Expr]:
     """The time bounds of a match for each spine row, computed once per row."""
-    time = exp.column(SPINE_TIME)
     bounds = [exp.alias_(_minus(time, model.data_delay), f"{alias}_latest")] if model.data_delay else []
     if model.ttl is not None:
         bounds.append(exp.alias_(_minus(time, model.ttl), f"{alias}_oldest"))
@@ -138,7 +188,7 @@ def _matches(model: JoinedModel, alias: str, dialect: str) -> exp.Select:
     ts = exp.column(model.timestamp, rows)
     latest = f"{alias}_latest" if model.data_delay else SPINE_TIME
     spine_keys = model.spine_keys or model.keys
-    condition = [
+    condition: list[exp.Expr] = [
         exp.column(k, rows).eq(exp.column(exp.to_identifier(s, quoted=True), _SPINE))
         for k, s in zip(model.keys, spine_keys, strict=True)
     ]
@@ -157,7 +207,7 @@ def _matches(model: JoinedModel, alias: str, dialect: str) -> exp.Select:
         exp.column(SPINE_ROW, _SPINE),
         *(exp.alias_(exp.column(c, rows), model.output_name(c)) for c in model.columns),
     )
-    select = select.from_(_SPINE).join(exp.alias_(model.relation.copy(), rows), on=exp.and_(*condition))
+    select = select.from_(_SPINE).join(exp.alias_(model.relation.copy(), rows, table=True), on=exp.and_(*condition))
     return select.qualify(newest.eq(1))
 
 
@@ -165,7 +215,7 @@ def _output(model: JoinedModel, alias: str, column: str, dialect: str) -> exp.Ex
     value: exp.Expr = exp.column(model.output_name(column), alias)
     if column in model.count_like:
         # No matching row means an empty window, known to be empty only once computed.
-        earliest = exp.column(SPINE_TIME, _SPINE).is_(exp.null()).not_()
+        earliest: exp.Expr = exp.column(SPINE_TIME, _SPINE).is_(exp.null()).not_()
         if model.start is not None:
             first = model.start.timestamp() + model.data_delay
             earliest = exp.column(SPINE_TIME, _SPINE) >= dialects.timestamp_literal(

@@ -16,18 +16,20 @@ that the spine has. Timestamps without a zone are UTC; zoned ones are converted.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from sqlglot import exp
 
 from featuresql import dialects
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.errors import ConfigError, closest
 from featuresql.point_in_time import SPINE_ROW, SPINE_TIME, SpineRelation
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SpineInput = Any  # a table name, a path, a pandas DataFrame or a pyarrow Table
 TIME_COLUMNS = ("event_timestamp", "timestamp", "ts")
@@ -62,6 +64,8 @@ def stage_spine(
     timestamp_column: str | None = None,
 ) -> StagedSpine:
     """Load ``source`` (if local) and check it has the keys and a time column of the right types."""
+    import pyarrow as pa
+
     if isinstance(source, pa.Table) or _is_dataframe(source):
         return _stage_local(_as_arrow(source), "the spine DataFrame", adapter, keys, time_candidates, timestamp_column)
     if isinstance(source, Path) or (isinstance(source, str) and _looks_like_path(source)):
@@ -78,6 +82,8 @@ def stage_spine(
 
 def read_spine_file(path: Path) -> pa.Table:
     """A local spine file as an Arrow table."""
+    import pyarrow as pa
+
     suffix = path.suffix.lower()
     if suffix not in FILE_SUFFIXES:
         raise ConfigError(f"spine file {path} must end in .parquet or .csv")
@@ -104,6 +110,8 @@ def _is_dataframe(value: object) -> bool:
 
 
 def _as_arrow(data: Any) -> pa.Table:
+    import pyarrow as pa
+
     if isinstance(data, pa.Table):
         return data
     return pa.Table.from_pandas(data, preserve_index=False)
@@ -120,10 +128,12 @@ def _stage_local(
     time_candidates: Sequence[str],
     timestamp_column: str | None,
 ) -> StagedSpine:
-    columns = {name: arrow_family(data.schema.field(name).type) for name in data.column_names}
+    import pyarrow as pa
+
+    columns: dict[str, str | None] = {name: arrow_family(data.schema.field(name).type) for name in data.column_names}
     _check_names(data.column_names, description)
-    key_columns = _check_keys(columns, keys, description)
-    time_column = _time_column(columns, time_candidates, timestamp_column, description)
+    key_columns = check_keys(columns, keys, description)
+    time_column = find_time_column(columns, time_candidates, timestamp_column, description)
     time = data.column(time_column)
     if time.type.tz is not None or time.type.unit != "us":
         time = time.cast(pa.timestamp("us"), safe=False)  # zoned values are stored as UTC: dropping the zone keeps them
@@ -140,6 +150,8 @@ def _stage_local(
 
 def arrow_family(kind: pa.DataType) -> str:
     """The type family of an Arrow type, as the spine checks compare them."""
+    import pyarrow as pa
+
     checks = (
         ("integer", pa.types.is_integer),
         ("float", pa.types.is_floating),
@@ -168,12 +180,10 @@ def _stage_table(
     description = f"spine table {table.sql(adapter.dialect)}"
     types = adapter.table_columns(table)
     if types is None:
-        raise ConfigError(
-            f"{description} does not exist on the target: check the name, or pass a .parquet/.csv path"
-        )
-    columns = {column: sql_family(kind, adapter.dialect) for column, kind in types.items()}
-    key_columns = _check_keys(columns, keys, description)
-    time_column = _time_column(columns, time_candidates, timestamp_column, description)
+        raise ConfigError(f"{description} does not exist on the target: check the name, or pass a .parquet/.csv path")
+    columns: dict[str, str | None] = {column: sql_family(kind, adapter.dialect) for column, kind in types.items()}
+    key_columns = check_keys(columns, keys, description)
+    time_column = find_time_column(columns, time_candidates, timestamp_column, description)
     time: exp.Expr = exp.column(time_column, quoted=True)
     if columns[time_column] == "timestamptz":
         time = dialects.utc_timestamp(time, adapter.dialect)
@@ -209,7 +219,8 @@ def _check_names(names: Iterable[str], description: str) -> None:
             raise ConfigError(f"{description} has a column named {name!r}, reserved by featuresql: rename it")
 
 
-def _check_keys(columns: dict[str, str], keys: Sequence[KeyColumn], description: str) -> dict[str, str]:
+def check_keys(columns: Mapping[str, str | None], keys: Sequence[KeyColumn], description: str) -> dict[str, str]:
+    """The spine's column for each key (ignoring case); a family None is a type not known here."""
     by_lower = {name.lower(): name for name in columns}
     found = {}
     for key in keys:
@@ -220,7 +231,11 @@ def _check_keys(columns: dict[str, str], keys: Sequence[KeyColumn], description:
                 f"{closest(key.name, list(columns))}: add it (the spine's key columns are named as the entity keys)"
             )
         family = columns[column]
-        if key.family is not None and family != key.family and not {family, key.family} <= {"integer", "decimal"}:
+        if (
+            None not in (key.family, family)
+            and family != key.family
+            and not {family, key.family} <= {"integer", "decimal"}
+        ):
             pandas_hint = " (pandas makes an integer column with missing values float: use dtype 'Int64')"
             raise ConfigError(
                 f"{description}: column {column!r} is of type {family}, but entity {key.entity!r} keys "
@@ -231,9 +246,10 @@ def _check_keys(columns: dict[str, str], keys: Sequence[KeyColumn], description:
     return found
 
 
-def _time_column(
-    columns: dict[str, str], candidates: Sequence[str], chosen: str | None, description: str
+def find_time_column(
+    columns: Mapping[str, str | None], candidates: Sequence[str], chosen: str | None, description: str
 ) -> str:
+    """The spine's time column: ``chosen``, else the first candidate name it has."""
     by_lower = {name.lower(): name for name in columns}
     if chosen is not None:
         column = by_lower.get(chosen.lower())
@@ -250,7 +266,7 @@ def _time_column(
                 "name it with --timestamp-column (timestamp_column= in Python)"
             )
     family = columns[column]
-    if family not in ("timestamp", "timestamptz"):
+    if family not in ("timestamp", "timestamptz", None):
         hint = "write ISO 8601 timestamps, all with or all without a zone" if family == "string" else "cast it"
         raise ConfigError(f"{description}: time column {column!r} is of type {family}, not a timestamp: {hint}")
     return column

@@ -14,16 +14,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from sqlglot import exp
 
-from featuresql.errors import ConfigError, closest
-from featuresql.models import CompiledModel, CompiledProject
-from featuresql.point_in_time import JoinedModel, point_in_time_query
+from featuresql.errors import ConfigError
+from featuresql.point_in_time import JoinedModel, point_in_time_query, resolve_features
 from featuresql.spine import KeyColumn, SpineInput, StagedSpine, sql_family, stage_spine
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ class Destination:
         raise ConfigError(f"--out {text!r} must end in .parquet or .csv, or be table:NAME for a warehouse table")
 
     def describe(self) -> str:
-        return self.table if self.kind == "table" else str(self.path)
+        return str(self.table if self.kind == "table" else self.path)
 
 
 @dataclass(frozen=True)
@@ -64,41 +63,6 @@ class ExtractResult:
     seconds: float
     destination: Destination
     table: pa.Table | None = None
-
-
-def resolve_features(compiled: CompiledProject, requested: str | Sequence[str]) -> list[JoinedModel]:
-    """``model`` or ``model.feature`` items (comma-separated or a list) as the models to join, in order."""
-    items = [requested] if isinstance(requested, str) else list(requested)
-    names = [part.strip() for item in items for part in item.split(",") if part.strip()]
-    if not names:
-        raise ConfigError("no features requested: pass --features model[.feature],...")
-    chosen: dict[str, list[str]] = {}
-    for name in names:
-        model_name, _, feature = name.partition(".")
-        model = _model(compiled, model_name)
-        columns = chosen.setdefault(model.name, [])
-        if not feature:
-            columns.extend(c for c in model.feature_columns if c not in columns)
-        elif feature.lower() not in model.feature_columns:
-            raise ConfigError(
-                f"model {model.name!r} has no feature {feature!r}{closest(feature, list(model.feature_columns))} "
-                f"(its features: {', '.join(model.feature_columns)})"
-            )
-        elif feature.lower() not in columns:
-            columns.append(feature.lower())
-    return [JoinedModel.of(compiled.models[name], columns) for name, columns in chosen.items()]
-
-
-def _model(compiled: CompiledProject, name: str) -> CompiledModel:
-    model = compiled.models.get(name.lower())
-    if model is None:
-        raise ConfigError(f"unknown model {name!r} in --features{closest(name, list(compiled.models))}")
-    if not model.settings.keys or model.settings.timestamp is None:
-        raise ConfigError(
-            f"model {model.name!r} has no entity and timestamp, so it cannot be joined: "
-            "set config(entity=..., timestamp=...)"
-        )
-    return model
 
 
 def run_extract(
@@ -112,7 +76,7 @@ def run_extract(
     """Join ``features`` onto ``spine`` as of each row's time, in the warehouse."""
     started = time.perf_counter()
     destination = Destination.parse(out)
-    models = resolve_features(context.compiled, features)
+    models = resolve_features(context.compiled.models, features)
     adapter = context.adapter
     for model in models:
         _check_built(context, model)
@@ -121,7 +85,8 @@ def run_extract(
     staged = stage_spine(spine, adapter, keys, candidates, timestamp_column=timestamp_column)
     try:
         _check_collisions(staged, models)
-        query = point_in_time_query(staged.relation, _with_spine_keys(models, staged), adapter.dialect)
+        joined = [m.with_spine_keys(staged.keys) for m in models]
+        query = point_in_time_query(staged.relation, joined, adapter.dialect)
         table, rows = _deliver(context, query, destination)
     finally:
         if staged.temporary is not None:
@@ -156,11 +121,6 @@ def _key_columns(context: Context, models: Sequence[JoinedModel]) -> list[KeyCol
             family = sql_family(declared[key], dialect) if declared.get(key) else None
             keys.setdefault(key, KeyColumn(key, family, entity_name))
     return list(keys.values())
-
-
-def _with_spine_keys(models: Sequence[JoinedModel], staged: StagedSpine) -> list[JoinedModel]:
-    """The models as the join needs them: key names as the spine spells them."""
-    return [replace(m, spine_keys=tuple(staged.keys[k] for k in m.keys)) for m in models]
 
 
 def _check_collisions(staged: StagedSpine, models: Sequence[JoinedModel]) -> None:

@@ -416,9 +416,8 @@ def snapshot_values_at(
     order += [c for c in model.columns if c not in order]
 
     def rank(row: Row) -> tuple[Any, ...]:
-        return (epoch_micros(row[model.timestamp]),) + tuple(
-            (row[c] is not None, row[c] if row[c] is not None else 0) for c in order
-        )
+        values = ((row[c] is not None, row[c] if row[c] is not None else 0) for c in order)
+        return (epoch_micros(row[model.timestamp]), *values)
 
     best = max(candidates, key=rank)
     return {c: best[c] for c in model.columns}

@@ -23,13 +23,25 @@ from sqlglot import exp
 pytestmark = pytest.mark.duckdb
 
 MODELS = (
+    "advance_labels",
     "merchant_transactions",
     "user_balances",
     "user_profile",
     "user_transactions",
     "user_spend_ratios",
+    "advance_training",
 )
 EXPECTED_COLUMNS = {
+    "advance_labels": ["user_id", "ts", "advance_amount", "repaid_14d"],
+    "advance_training": [
+        "user_id", "ts", "advance_amount", "repaid_14d",
+        *(f"user_transactions__{c}" for c in (
+            "count_1d", "count_7d", "count_30d", "amount_sum_1d", "amount_sum_7d", "amount_sum_30d", "amount_avg_7d",
+            "amount_avg_30d", "amount_max_7d", "amount_stddev_30d", "merchant_category_count_distinct_30d",
+            "amount_last_7d",
+        )),
+        "user_balances__balance", "user_profile__plan", "user_profile__state", "user_profile__credit_limit",
+    ],
     "merchant_transactions": [
         "merchant_id", "ts", "count_1d", "count_7d", "amount_sum_7d", "user_id_count_distinct_7d",
         "declined_count_7d",
@@ -105,8 +117,8 @@ def test_run_builds_every_model(built):
     example_project, result = built
 
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert "Finished 5 models" in result.stdout
-    assert "5 ok, 0 error, 0 skipped" in result.stdout
+    assert "Finished 7 models" in result.stdout
+    assert "7 ok, 0 error, 0 skipped" in result.stdout
     assert read_tables(example_project) == EXPECTED_COLUMNS
     # --vars reached the on_run_start hook that generates the demo data
     assert scalar(example_project, "select count(*) from raw.transactions") == 20000
@@ -160,8 +172,9 @@ def test_run_window_tables_are_plausible(built):
 
 def test_run_select_with_descendants_as_subprocess(example_project, cli_process, small_vars):
     result = cli_process(
-        example_project, "--vars", small_vars, "run", "--select", "user_transactions+"
-    )
+        example_project, "--vars", small_vars, "run", "--select", "user_transactions+",
+        "--exclude", "tag:training",
+    )  # fmt: skip
 
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
@@ -174,6 +187,7 @@ def test_run_exclude(example_project, cli, small_vars):
 
     assert result.exit_code == 0, result.stdout + result.stderr
     assert set(read_tables(example_project)) == {
+        "advance_labels",
         "merchant_transactions",
         "user_balances",
         "user_profile",
@@ -197,7 +211,7 @@ def test_run_with_two_threads_matches_one_thread(make_project, cli, small_vars):
     result = cli(parallel, "--vars", small_vars, "run", "--threads", "2")
 
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert "5 ok, 0 error, 0 skipped" in result.stdout
+    assert "7 ok, 0 error, 0 skipped" in result.stdout
     assert read_tables(parallel) == EXPECTED_COLUMNS
     for model in MODELS:
         assert fingerprint(serial, model) == fingerprint(parallel, model), model
@@ -223,8 +237,8 @@ def test_model_failure_exits_1_and_skips_descendants(make_project, cli, small_va
     assert result.exit_code == 1
     assert "ERROR user_transactions" in result.stdout
     assert "SKIP user_spend_ratios" in result.stdout
-    assert "3 ok, 1 error, 1 skipped" in result.stdout
-    assert set(read_tables(project)) == {"merchant_transactions", "user_balances", "user_profile"}
+    assert "4 ok, 1 error, 2 skipped" in result.stdout
+    assert set(read_tables(project)) == {"advance_labels", "merchant_transactions", "user_balances", "user_profile"}
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
@@ -243,7 +257,7 @@ def test_compile_writes_every_model_without_a_database(example_project, cli):
         create = statements[-1]
         assert isinstance(create, exp.Create)
         assert create.this.sql() == f"main.{model}"
-    assert "Compiled 5 models for target dev (duckdb)" in result.stdout
+    assert "Compiled 7 models for target dev (duckdb)" in result.stdout
     assert not (example_project / DATABASE).exists(), "compile must not need or create a database"
 
 
@@ -346,7 +360,7 @@ def test_select_takes_several_unquoted_selectors(example_project, cli):
 
     assert result.exit_code == 0, result.stderr
     names = [m["name"] for m in json.loads(result.stdout)["models"]]
-    assert names == ["merchant_transactions", "user_profile"]
+    assert sorted(names) == ["merchant_transactions", "user_profile"]
 
 
 # -- debug ----------------------------------------------------------------------------------
@@ -357,7 +371,7 @@ def test_debug_reports_connection_ok(example_project, cli):
 
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "cash_advance" in result.stdout
-    assert re.search(r"models:\s+5\b", result.stdout)
+    assert re.search(r"models:\s+7\b", result.stdout)
     assert re.search(r"sources:\s+3\b", result.stdout)
     assert "target:   dev (duckdb" in result.stdout
     assert "Connection OK." in result.stdout

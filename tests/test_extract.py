@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,9 @@ def test_every_spine_input_gives_the_same_table(built: Path, spine: pa.Table, re
 def test_zoned_spine_times_are_converted_to_utc(built: Path, spine: pa.Table, reference: pa.Table) -> None:
     paris = timezone(timedelta(hours=2))
     times = [t.replace(tzinfo=UTC).astimezone(paris) for t in spine.column("ts").to_pylist()]
-    zoned = spine.set_column(spine.schema.get_field_index("ts"), "ts", pa.array(times, pa.timestamp("us", "Europe/Paris")))
+    zoned = spine.set_column(
+        spine.schema.get_field_index("ts"), "ts", pa.array(times, pa.timestamp("us", "Europe/Paris"))
+    )
     result = extract(built, zoned, ["user_transactions", "merchant_transactions.count_7d", "user_profile.plan"])
     assert result.drop_columns(["ts"]).equals(reference.drop_columns(["ts"]))
     assert result.column("ts").cast(pa.timestamp("us")).equals(reference.column("ts"))  # the same instants
@@ -104,8 +106,7 @@ def test_zoned_spine_times_are_converted_to_utc(built: Path, spine: pa.Table, re
 def test_a_zoned_warehouse_table_is_converted_too(built: Path, reference: pa.Table) -> None:
     with Context(built, variables=SMALL_VARS) as context:
         context.adapter.execute(
-            "create or replace table main.zoned_labels as "
-            "select * replace (ts::timestamptz as ts) from main.labels"
+            "create or replace table main.zoned_labels as select * replace (ts::timestamptz as ts) from main.labels"
         )
         result = context.extract("zoned_labels", ["user_transactions"]).table
     assert result is not None
@@ -232,3 +233,30 @@ def test_cli_as_a_process_exits_2_without_a_traceback(built: Path, cli_process: 
     result = cli_process(built, "--vars", SMALL_VARS_ARG, "extract", "--spine", "labels", "-f", "nope", "-o", "x.csv")
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr and "unknown model 'nope'" in result.stderr
+
+
+def test_the_as_of_join_model_equals_the_extract_of_its_spine(built: Path) -> None:
+    features = ["user_transactions", "user_balances.balance", "user_profile"]
+    with Context(built, variables=SMALL_VARS) as context:
+        materialised = context.query("select * from main.advance_training").to_pylist()
+        extracted = context.extract("advance_labels", features).table
+    assert extracted is not None and len(materialised) == extracted.num_rows > 100
+    assert sorted(materialised, key=_pylist_key) == sorted(extracted.to_pylist(), key=_pylist_key)
+
+
+def test_as_of_join_errors_name_the_model(make_project: Callable[..., Path], cli: Callable[..., CliResult]) -> None:
+    training = "features/advance_training.sql"
+    cases = {
+        "['user_transactions', 'user_profile.plann']": "model 'user_profile' has no feature 'plann' "
+        "(did you mean plan?)",
+        "['user_transaction']": "refs unknown model 'user_transaction' (did you mean user_transactions?)",
+        "['merchant_transactions']": "as_of_join spine main.advance_labels has no column 'merchant_id', the key of "
+        "entity 'merchant'",
+    }
+    for number, (features, message) in enumerate(cases.items()):
+        old = "['user_transactions', 'user_balances.balance', 'user_profile']"
+        project = make_project([(training, old, features)], name=f"p{number}")
+        result = cli(project, "compile")
+        assert result.exit_code == 2, result.stdout
+        assert len(result.stderr_lines) == 1 and message in result.stderr, result.stderr
+        assert "advance_training.sql" in result.stderr

@@ -61,7 +61,9 @@ class WindowSetup:
             config["data_delay"] = duration_label(self.data_delay)
         calls = ",\n    ".join(f"{{{{ {_macro(m)} }}}}" for m in self.macros)
         arguments = ", ".join(f"{k}={v!r}" for k, v in config.items())
-        return f"{{{{ config({arguments}) }}}}\nselect {key}, ts,\n    {calls}\nfrom {{{{ source('raw', 'events') }}}}\n"
+        return (
+            f"{{{{ config({arguments}) }}}}\nselect {key}, ts,\n    {calls}\nfrom {{{{ source('raw', 'events') }}}}\n"
+        )
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ class SnapshotSetup:
         if self.data_delay:
             config["data_delay"] = duration_label(self.data_delay)
         arguments = ", ".join(f"{k}={v!r}" for k, v in config.items())
-        return f"{{{{ config({arguments}) }}}}\nselect user_id, ts, value, note, seq from {{{{ source('raw', 'snap') }}}}\n"
+        select = "select user_id, ts, value, note, seq from {{ source('raw', 'snap') }}"
+        return f"{{{{ config({arguments}) }}}}\n{select}\n"
 
 
 CATEGORY_MODEL = WindowSetup((Macro("count", None, (DAY,)), Macro("sum", "amount", (2 * DAY,))), DAY, data_delay=HOUR)
@@ -272,7 +275,14 @@ def test_snapshot_ttl_ties_and_whole_rows(project: ExtractProject) -> None:
         snap(1, day(2), 3.0, None, seq=2),  # tied on ts: the greater seq wins, its NULL note included
         snap(1, day(5), None, "later", seq=0),
     ]
-    spine = [sp(1, day(1)), sp(1, day(2, 12)), sp(1, day(3)), sp(1, day(3, 0, 0, 1)), sp(1, day(5)), sp(1, day(1) - timedelta(seconds=1))]
+    spine = [
+        sp(1, day(1)),
+        sp(1, day(2, 12)),
+        sp(1, day(3)),
+        sp(1, day(3, 0, 0, 1)),
+        sp(1, day(5)),
+        sp(1, day(1) - timedelta(seconds=1)),
+    ]
     case = Case(WindowSetup((Macro("count", None, (DAY,)),), DAY), snapshot, [], rows, spine, now=day(20))
     expected = extract_case(project, case)
     assert [(r["s__value"], r["s__note"]) for r in expected] == [
@@ -345,7 +355,8 @@ def cases(draw: st.DrawFn) -> Case:
     grain = window.grain
     times = draw(st.lists(instants(grain, horizon), min_size=1, max_size=8))  # a small pool: many ties
     one_event = st.builds(
-        ev, user=st.integers(1, 3), ts=st.sampled_from(times), amount=st.none() | st.integers(-8, 80).map(lambda q: q / 4),
+        ev, user=st.integers(1, 3), ts=st.sampled_from(times),
+        amount=st.none() | st.integers(-8, 80).map(lambda q: q / 4),
         category=st.none() | st.sampled_from(["a", "b", "c"]), seq=st.integers(0, 3),
     )  # fmt: skip
     events = draw(st.lists(one_event, max_size=20))
@@ -424,7 +435,9 @@ def leakage_cases(draw: st.DrawFn) -> tuple[Case, Case]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pair=leakage_cases())
-def test_events_at_or_after_the_cutoff_never_reach_a_spine_row(project: ExtractProject, pair: tuple[Case, Case]) -> None:
+def test_events_at_or_after_the_cutoff_never_reach_a_spine_row(
+    project: ExtractProject, pair: tuple[Case, Case]
+) -> None:
     """Changing, dropping or adding events at or after the boundary of ``t - data_delay``
     (snapshot rows after ``t - data_delay``) leaves every feature at ``t`` unchanged."""
     original, changed = pair

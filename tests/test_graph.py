@@ -174,13 +174,17 @@ def test_graph_of_the_example_project(example_project):
     from featuresql.context import Context
 
     context = Context(example_project)
-    assert context.select(("user_transactions+",)) == ["user_transactions", "user_spend_ratios"]
+    assert context.select(("user_transactions+",)) == ["user_transactions", "advance_training", "user_spend_ratios"]
+    assert set(context.select(("+advance_training",))) == {
+        "advance_labels", "user_transactions", "user_balances", "user_profile", "advance_training",
+    }  # fmt: skip
     assert context.select(("+user_spend_ratios",)) == ["user_transactions", "user_spend_ratios"]
     assert context.select(("tag:merchant",)) == ["merchant_transactions"]
-    assert set(context.select((), ("tag:spend",))) == {
+    assert set(context.select((), ("tag:spend", "tag:training"))) == {
         "merchant_transactions",
         "user_balances",
         "user_profile",
     }
     order = context.select()
     assert order.index("user_transactions") < order.index("user_spend_ratios")
+    assert order.index("advance_labels") < order.index("advance_training")
