@@ -258,6 +258,7 @@ class _Compiler:
             lookback=config.lookback if config.lookback is not None else defaults.lookback,
             batch_size=config.batch_size or defaults.batch_size, online=config.online, ttl=config.ttl,
             tie_break=config.tie_break, tags=tuple(config.tags), description=config.description, owner=config.owner,
+            on_change=config.on_change,
         )  # fmt: skip
 
     def _default_timestamp(self, context: ModelContext) -> str | None:

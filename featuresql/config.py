@@ -102,6 +102,7 @@ class ModelConfig(Strict):
     description: str = ""
     owner: str | None = None
     enabled: bool = True
+    on_change: Literal["fail", "rebuild"] = "fail"  # a changed window model: refuse, or rebuild from start
 
 
 class ColumnSpec(Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cached_property
@@ -10,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from featuresql import state
 from featuresql.adapters import adapter_class
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.compiler import compile_project
-from featuresql.errors import ExecutionError
+from featuresql.errors import ConfigError, ExecutionError
+from featuresql.execution import BatchReporter, RunState
 from featuresql.graph import Graph
 from featuresql.models import CompiledProject
-from featuresql.plan import build_statements
+from featuresql.plan import RunOptions, build_statements
 from featuresql.profiles import resolve_target
 from featuresql.project import Project, find_project_root, load_project
 from featuresql.runner import Reporter, RunResult, run_models
@@ -79,16 +82,57 @@ class Context:
             written.append(path)
         return written
 
-    def run(self, select: tuple[str, ...] = (), exclude: tuple[str, ...] = (), *, threads: int = 1,
-            now: datetime | None = None, report: Reporter | None = None) -> RunResult:  # fmt: skip
-        """Run the hooks and build the selected models."""
+    def run(
+        self,
+        select: tuple[str, ...] = (),
+        exclude: tuple[str, ...] = (),
+        *,
+        threads: int = 1,
+        now: datetime | None = None,
+        options: RunOptions | None = None,
+        report: Reporter | None = None,
+        on_batch: BatchReporter | None = None,
+    ) -> RunResult:
+        """Run the hooks and build the selected models: incrementally, from the state in the warehouse."""
         selected = self.select(select, exclude)
         now = now or datetime.now(UTC)
+        options = options or RunOptions()
         self.adapter.ensure_schema(self.target_config.schema_)
+        state.ensure_tables(self.adapter)
+        run = self._run_state(selected, now, options, on_batch)
         self._run_hooks("on_run_start")
-        result = run_models(self.compiled, self.adapter, selected, now=now, threads=threads, report=report)
+        result = run_models(self.compiled, self.adapter, selected, run=run, threads=threads, report=report)
         self._run_hooks("on_run_end")
         return result
+
+    def _run_state(
+        self, selected: list[str], now: datetime, options: RunOptions, on_batch: BatchReporter | None
+    ) -> RunState:
+        """Read the state of the selected models; refuse models whose definition changed."""
+        models = self.compiled.models
+        windows = [name for name in selected if models[name].window is not None]
+        states = state.read_states(self.adapter, self.project.name, windows)
+        definitions = {name: state.definition_hash(models[name], self.dialect) for name in windows}
+        rebuild = set()
+        for name in windows:
+            stored = states[name].definitions
+            if not stored or stored == {definitions[name]} or options.full_refresh:
+                continue
+            if models[name].settings.on_change == "rebuild":
+                rebuild.add(name)
+                continue
+            raise ConfigError(
+                f"model {name!r} changed since its table was computed (definition {', '.join(sorted(stored))} "
+                f"-> {definitions[name]}): rebuild it with `featuresql run --full-refresh --select {name}`, "
+                "or set config(on_change='rebuild') to rebuild it automatically",
+                path=models[name].path,
+            )
+        existing = {name for name in windows if self.adapter.table_columns(models[name].relation) is not None}
+        return RunState(
+            project=self.project.name, run_id=uuid.uuid4().hex[:12], dialect=self.dialect, now=now,
+            options=options, states=states, existing=existing, definitions=definitions, rebuild=rebuild,
+            on_batch=on_batch,
+        )  # fmt: skip
 
     def extract(
         self,

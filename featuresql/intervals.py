@@ -56,9 +56,7 @@ def missing(computed: Iterable[Interval], start: int, end: int) -> list[Interval
     return subtract([(start, end)], computed)
 
 
-def to_compute(
-    computed: Sequence[Interval], start: int, end: int, lookback: int, grain: int
-) -> list[Interval]:
+def to_compute(computed: Sequence[Interval], start: int, end: int, lookback: int, grain: int) -> list[Interval]:
     """What a run computes: every missing interval, plus the last ``lookback`` tiles
     before the end of what was computed (recomputed for late events)."""
     work = missing(computed, start, end)

@@ -33,6 +33,7 @@ class ModelSettings:
     tags: tuple[str, ...]
     description: str
     owner: str | None
+    on_change: str = "fail"
 
     def start_boundary(self) -> int | None:
         """The first boundary index computed: ``start`` rounded up to the grain."""

@@ -1,17 +1,51 @@
-"""The statements a run executes for each model, as sqlglot expressions.
+"""What a run does for each model: the boundary intervals to compute and their statements.
 
-``featuresql compile`` writes exactly these (rendered for the target) and
-``featuresql run`` executes them, so what a reviewer reads is what runs.
+Planning is pure (state in, intervals out; see ``featuresql.intervals``);
+``featuresql compile`` writes the statements of a full build, and ``featuresql
+run`` executes the planned batches (``featuresql.execution``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlglot import exp
 
+from featuresql.dialects import timestamp_literal
+from featuresql.intervals import BEGINNING, Interval, affected, batches, intersect, merge, to_compute
 from featuresql.models import CompiledModel
 from featuresql.window_query import BoundaryRange, window_query
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run treats state: incremental by default."""
+
+    full_refresh: bool = False
+    start: datetime | None = None  # with end: backfill exactly this range
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """The batches of boundaries a run computes for a window model, in order.
+
+    With ``create`` the first batch replaces the table and forgets the model's
+    state (a first run or a full refresh); the others replace their range.
+    """
+
+    create: bool
+    batches: list[Interval]
+
+    @property
+    def intervals(self) -> list[Interval]:
+        return merge(self.batches)
+
+
+def _utc_seconds(moment: datetime) -> int:
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # naive times are UTC
+    return int(moment.timestamp())
 
 
 def computable_boundaries(model: CompiledModel, now: datetime) -> BoundaryRange:
@@ -21,16 +55,79 @@ def computable_boundaries(model: CompiledModel, now: datetime) -> BoundaryRange:
     has arrived. Boundaries before ``start`` are never computed.
     """
     settings = model.settings
-    grain = settings.grain
-    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now  # a naive now is UTC, like every time here
-    available = int(now.timestamp()) - settings.data_delay
-    last = available // grain
+    last = (_utc_seconds(now) - settings.data_delay) // settings.grain
     start = settings.start_boundary()
     return BoundaryRange(lo=start, hi=last + 1, initial=start is not None)
 
 
+def model_span(model: CompiledModel, now: datetime) -> Interval:
+    """``[start, end)`` in seconds: every boundary a run at ``now`` must have computed."""
+    bounds = computable_boundaries(model, now)
+    grain = model.settings.grain
+    return (BEGINNING if bounds.lo is None else bounds.lo * grain, bounds.hi * grain)
+
+
+def plan_window(
+    model: CompiledModel,
+    computed: list[Interval],
+    now: datetime,
+    options: RunOptions,
+    *,
+    table_exists: bool,
+    upstream: list[Interval] | None = None,
+) -> WindowPlan:
+    """The batches a run at ``now`` computes for ``model``, given the intervals it ``computed``."""
+    settings = model.settings
+    grain = settings.grain
+    start, end = model_span(model, now)
+    create = options.full_refresh or not computed or not table_exists
+    if options.start is not None or options.end is not None:
+        low = _floor(_utc_seconds(options.start), grain) if options.start else start
+        high = -(-_utc_seconds(options.end) // grain) * grain if options.end else end
+        work = intersect([(low, high)], (start, end))
+    else:
+        work = to_compute([] if create else computed, start, end, settings.lookback, grain)
+        if upstream and not create and model.window is not None:
+            reach = model.window.max_tiles * grain + grain
+            work = merge([*work, *intersect(affected(upstream, reach), (start, end))])
+    if create and work and work[0][0] != start:
+        work = merge([(start, work[-1][1]), *work])  # a new table starts from the model start
+    return WindowPlan(create=create, batches=batches(work, grain, settings.batch_size))
+
+
+def _floor(seconds: int, grain: int) -> int:
+    return seconds // grain * grain
+
+
+def batch_query(model: CompiledModel, batch: Interval, dialect: str) -> exp.Select:
+    """The window model's rows for the boundaries of ``batch`` (guarded to it)."""
+    assert model.window is not None
+    grain = model.settings.grain
+    start = model.settings.start_boundary()
+    lo = None if batch[0] == BEGINNING else batch[0] // grain
+    return window_query(model.window, BoundaryRange(lo=lo, hi=batch[1] // grain, initial=lo == start), dialect)
+
+
+def replace_range(model: CompiledModel, batch: Interval, dialect: str) -> list[exp.Expr]:
+    """Delete the rows of ``batch`` and insert them anew (run inside one transaction)."""
+    ts = exp.column(model.settings.timestamp or "")
+    upper = ts.copy() < _timestamp(batch[1], dialect)
+    where = upper if batch[0] == BEGINNING else exp.and_(ts.copy() >= _timestamp(batch[0], dialect), upper)
+    delete = exp.delete(model.relation.copy(), where=where)
+    insert = exp.insert(batch_query(model, batch, dialect), model.relation.copy())
+    return [delete, insert]
+
+
+def create_table(model: CompiledModel, query: exp.Query) -> exp.Create:
+    return exp.Create(this=model.relation.copy(), kind="TABLE", replace=True, expression=query)
+
+
+def _timestamp(seconds: int, dialect: str) -> exp.Expr:
+    return timestamp_literal(datetime.fromtimestamp(seconds, UTC), dialect)
+
+
 def model_query(model: CompiledModel, dialect: str, now: datetime) -> exp.Query:
-    """The query whose result is the model's table at ``now``."""
+    """The query whose result is the model's whole table at ``now``."""
     if model.window is not None:
         return window_query(model.window, computable_boundaries(model, now), dialect)
     return model.query
@@ -38,7 +135,4 @@ def model_query(model: CompiledModel, dialect: str, now: datetime) -> exp.Query:
 
 def build_statements(model: CompiledModel, dialect: str, now: datetime) -> list[exp.Expr]:
     """The statements that (re)build ``model`` in full."""
-    create = exp.Create(
-        this=model.relation.copy(), kind="TABLE", replace=True, expression=model_query(model, dialect, now)
-    )
-    return [create]
+    return [create_table(model, model_query(model, dialect, now))]

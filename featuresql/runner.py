@@ -6,26 +6,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal
-
-from sqlglot import exp
 
 from featuresql.adapters.base import WarehouseAdapter
-from featuresql.errors import FeaturesqlError
+from featuresql.execution import ModelResult, RunState, Status, build_model
 from featuresql.models import CompiledModel, CompiledProject
-from featuresql.plan import build_statements
-
-Status = Literal["success", "error", "skipped"]
-
-
-@dataclass(frozen=True)
-class ModelResult:
-    model: str
-    status: Status
-    rows: int | None = None
-    seconds: float = 0.0
-    message: str = ""
 
 
 @dataclass
@@ -49,7 +33,7 @@ def run_models(
     adapter: WarehouseAdapter,
     selected: list[str],
     *,
-    now: datetime,
+    run: RunState,
     threads: int = 1,
     report: Reporter | None = None,
 ) -> RunResult:
@@ -82,7 +66,7 @@ def run_models(
                     continue
                 if report:
                     report(name, None, len(result.results) + len(running) + 1, total)
-                running[pool.submit(_build, model, adapter, project.dialect, now, threads > 1)] = name
+                running[pool.submit(_build, model, adapter, run, threads > 1)] = name
             if not running:
                 continue
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -99,17 +83,13 @@ def run_models(
     return result
 
 
-def _build(model: CompiledModel, adapter: WarehouseAdapter, dialect: str, now: datetime, threaded: bool) -> ModelResult:
-    started = time.perf_counter()
+def _build(model: CompiledModel, adapter: WarehouseAdapter, run: RunState, threaded: bool) -> ModelResult:
     connection = adapter.for_thread() if threaded else adapter
     try:
-        for statement in build_statements(model, dialect, now):
-            connection.execute(statement)
-        count = connection.fetch_arrow(exp.select(exp.Count(this=exp.Star())).from_(model.relation.copy()))
-        rows = int(count.column(0)[0].as_py())
-    except FeaturesqlError as exc:
-        return ModelResult(model.name, "error", seconds=time.perf_counter() - started, message=exc.message)
+        return build_model(model, connection, run)
     finally:
         if threaded:
             connection.close()
-    return ModelResult(model.name, "success", rows=rows, seconds=time.perf_counter() - started)
+
+
+__all__ = ["ModelResult", "Reporter", "RunResult", "Status", "run_models"]

@@ -35,6 +35,7 @@ from oracle import (
 )
 
 from featuresql.context import Context
+from featuresql.plan import RunOptions
 
 pytestmark = pytest.mark.duckdb
 
@@ -144,7 +145,7 @@ class ExtractProject:
         finally:
             connection.close()
         with Context(self.root) as context:
-            result = context.run(now=case.now)
+            result = context.run(now=case.now, options=RunOptions(full_refresh=True))
             assert result.ok, [r.message for r in result.results]
 
     def extract(self, spine: pa.Table | str, features: Sequence[str] = ("w", "c", "s"), **options: Any) -> pa.Table:

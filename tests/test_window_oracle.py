@@ -34,6 +34,7 @@ from oracle import (
 )
 
 from featuresql.context import Context
+from featuresql.plan import RunOptions
 
 pytestmark = pytest.mark.duckdb
 
@@ -121,7 +122,7 @@ class WindowProject:
         self._write(model)
         self._load(events, model.amount_type)
         with Context(self.root) as context:
-            result = context.run(now=now)
+            result = context.run(now=now, options=RunOptions(full_refresh=True))
             assert result.ok, [r.message for r in result.results]
             rows: list[dict[str, Any]] = context.query(
                 "select * from main.m order by user_id, ts"

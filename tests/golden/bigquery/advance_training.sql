@@ -12,6 +12,11 @@ FROM (
       `repaid_14d`,
       ROW_NUMBER() OVER () AS __featuresql_row,
       `ts` AS __featuresql_t,
+      TIMESTAMP_SUB(LEAST(`ts`, (
+        SELECT
+          MAX(ts)
+        FROM features.user_transactions
+      )), INTERVAL 2678400 SECOND) AS __m0_recent,
       TIMESTAMP_SUB(`ts`, INTERVAL 2592000 SECOND) AS __m1_oldest
     FROM features.advance_labels
   ), __m0 AS (
@@ -31,7 +36,9 @@ FROM (
       __f.amount_last_7d AS user_transactions__amount_last_7d
     FROM __spine
     JOIN features.user_transactions AS __f
-      ON __f.user_id = __spine.`user_id` AND __f.ts <= __spine.__featuresql_t
+      ON __f.user_id = __spine.`user_id`
+      AND __f.ts <= __spine.__featuresql_t
+      AND __f.ts > __spine.__m0_recent
     QUALIFY
       ROW_NUMBER() OVER (PARTITION BY __spine.__featuresql_row ORDER BY __f.ts DESC) = 1
   ), __m1 AS (

@@ -12,6 +12,15 @@ FROM (
       "repaid_14d",
       ROW_NUMBER() OVER () AS __featuresql_row,
       "ts" AS __featuresql_t,
+      TIMESTAMPADD(
+        SECOND,
+        2678400 * -1,
+        LEAST_IGNORE_NULLS("ts", (
+          SELECT
+            MAX(ts)
+          FROM features.user_transactions
+        ))
+      ) AS __m0_recent,
       TIMESTAMPADD(SECOND, 2592000 * -1, "ts") AS __m1_oldest
     FROM features.advance_labels
   ), __m0 AS (
@@ -31,7 +40,9 @@ FROM (
       __f.amount_last_7d AS user_transactions__amount_last_7d
     FROM __spine
     JOIN features.user_transactions AS __f
-      ON __f.user_id = __spine."user_id" AND __f.ts <= __spine.__featuresql_t
+      ON __f.user_id = __spine."user_id"
+      AND __f.ts <= __spine.__featuresql_t
+      AND __f.ts > __spine.__m0_recent
     QUALIFY
       ROW_NUMBER() OVER (PARTITION BY __spine.__featuresql_row ORDER BY __f.ts DESC NULLS LAST) = 1
   ), __m1 AS (

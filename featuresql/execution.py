@@ -1,0 +1,147 @@
+"""Build one model: its planned batches, each replacing its range with the state update.
+
+Each batch of a window model is one transaction: delete the rows of its
+boundary interval, insert them anew, append the interval to the state. A run
+killed at any point leaves every batch either committed with its state row or
+not at all, so the next run's plan (``featuresql.plan``) picks up exactly what
+is missing. Snapshot models are rebuilt whole, also in one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
+
+from sqlglot import exp
+
+from featuresql import checkpoints, state
+from featuresql.adapters.base import WarehouseAdapter
+from featuresql.errors import FeaturesqlError
+from featuresql.intervals import Interval
+from featuresql.models import CompiledModel
+from featuresql.plan import RunOptions, WindowPlan, batch_query, create_table, plan_window, replace_range
+
+Status = Literal["success", "error", "skipped"]
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    model: str
+    status: Status
+    rows: int | None = None
+    seconds: float = 0.0
+    message: str = ""
+    intervals: tuple[Interval, ...] = ()
+    batches: int = 0
+
+
+BatchReporter = Callable[[str, int, int, Interval, int | None, float], None]
+
+
+@dataclass
+class RunState:
+    """What every model of one run shares: who runs, when, and what upstream models recomputed."""
+
+    project: str
+    run_id: str
+    dialect: str
+    now: datetime
+    options: RunOptions
+    states: dict[str, state.ModelState]
+    existing: set[str]
+    definitions: dict[str, str]
+    rebuild: set[str] = field(default_factory=set)  # changed models set to rebuild (on_change='rebuild')
+    on_batch: BatchReporter | None = None
+    recomputed: dict[str, list[Interval]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def build_model(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> ModelResult:
+    """Build ``model`` as planned; a failure is a result, never an exception."""
+    started = time.perf_counter()
+    try:
+        if model.window is not None:
+            result = _build_window(model, adapter, run)
+        else:
+            result = _build_snapshot(model, adapter, run)
+    except FeaturesqlError as exc:
+        _log(adapter, run, model.name, None, None, time.perf_counter() - started, "error", exc.message)
+        return ModelResult(model.name, "error", seconds=time.perf_counter() - started, message=exc.message)
+    return result
+
+
+def plan_for(model: CompiledModel, run: RunState) -> WindowPlan:
+    with run.lock:
+        upstream = [i for ref in model.refs for i in run.recomputed.get(ref, [])]
+    options = replace(run.options, full_refresh=True) if model.name in run.rebuild else run.options
+    return plan_window(
+        model, run.states[model.name].intervals, run.now, options,
+        table_exists=model.name in run.existing, upstream=upstream,
+    )  # fmt: skip
+
+
+def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> ModelResult:
+    started = time.perf_counter()
+    plan = plan_for(model, run)
+    definition = run.definitions[model.name]
+    total_rows = 0
+    if plan.create and not plan.batches:  # nothing computable yet: an empty table, so readers find it
+        adapter.execute(create_table(model, batch_query(model, (0, 0), run.dialect)))
+    for number, batch in enumerate(plan.batches, start=1):
+        batch_started = time.perf_counter()
+        checkpoints.reach("before_batch")
+        with adapter.transaction():
+            if plan.create and number == 1:
+                adapter.execute(state.forget_model(run.project, model.name))
+                adapter.execute(create_table(model, batch_query(model, batch, run.dialect)))
+                rows = _count(adapter, model)
+            else:
+                delete, insert = replace_range(model, batch, run.dialect)
+                adapter.execute(delete)
+                checkpoints.reach("after_delete")
+                rows = adapter.execute(insert)
+            checkpoints.reach("before_commit")
+            adapter.execute(state.record_interval(run.project, model.name, batch, run.run_id, rows, definition,
+                                                  run.dialect))  # fmt: skip
+        checkpoints.reach("after_commit")
+        seconds = time.perf_counter() - batch_started
+        total_rows += rows or 0
+        _log(adapter, run, model.name, batch, rows, seconds, "success", "")
+        if run.on_batch:
+            run.on_batch(model.name, number, len(plan.batches), batch, rows, seconds)
+    with run.lock:
+        run.recomputed[model.name] = plan.intervals
+    return ModelResult(
+        model.name, "success", rows=_count(adapter, model), seconds=time.perf_counter() - started,
+        intervals=tuple(plan.intervals), batches=len(plan.batches),
+    )  # fmt: skip
+
+
+def _build_snapshot(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> ModelResult:
+    started = time.perf_counter()
+    checkpoints.reach("before_batch")
+    with adapter.transaction():
+        adapter.execute(create_table(model, model.query))
+        checkpoints.reach("before_commit")
+    checkpoints.reach("after_commit")
+    rows = _count(adapter, model)
+    _log(adapter, run, model.name, None, rows, time.perf_counter() - started, "success", "")
+    return ModelResult(model.name, "success", rows=rows, seconds=time.perf_counter() - started)
+
+
+def _count(adapter: WarehouseAdapter, model: CompiledModel) -> int:
+    count = adapter.fetch_arrow(exp.select(exp.Count(this=exp.Star())).from_(model.relation.copy()))
+    return int(count.column(0)[0].as_py())
+
+
+def _log(adapter: WarehouseAdapter, run: RunState, model: str, interval: Interval | None, rows: int | None,
+         seconds: float, status: str, message: str) -> None:  # fmt: skip
+    # The run log is for people: failing to write it must not fail the model.
+    with contextlib.suppress(FeaturesqlError):
+        adapter.execute(state.log_event(run.project, run.run_id, model, interval, rows, seconds, status, message,
+                                        run.dialect))  # fmt: skip
