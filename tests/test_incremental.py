@@ -83,7 +83,8 @@ class Project:
             "name: incremental\ndialect: duckdb\nentities:\n  user: {keys: {user_id: bigint}}\n"
         )
         (root / "features" / "sources.yml").write_text(
-            "version: 1\nsources:\n  - name: raw\n    schema: raw\n    tables:\n      - {name: events, event_time: ts}\n"
+            "version: 1\nsources:\n  - name: raw\n    schema: raw\n"
+            "    tables:\n      - {name: events, event_time: ts}\n"
         )
 
     def reset(self, setup: Setup) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,7 +30,7 @@ def points(spans: list[tuple[int, int]]) -> set[int]:
 
 
 def is_canonical(spans: list[tuple[int, int]]) -> bool:
-    return all(lo < hi for lo, hi in spans) and all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False))
+    return all(lo < hi for lo, hi in spans) and all(a[1] < b[0] for a, b in itertools.pairwise(spans))
 
 
 @given(intervals)
