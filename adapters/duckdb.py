@@ -14,7 +14,7 @@ from featuresql.adapters.base import WarehouseAdapter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
-from featuresql.errors import ExecutionError
+from featuresql.errors import ExecutionError, TargetBusyError
 
 
 class DuckDBTarget(BaseModel):
@@ -69,6 +69,12 @@ class DuckDBAdapter(WarehouseAdapter):
             connection.execute("SET TimeZone = 'UTC'")  # timestamps are UTC everywhere
             return connection
         except duckdb.Error as exc:
+            holder = _LOCK_HOLDER.search(str(exc))
+            if holder:
+                raise TargetBusyError(
+                    f"DuckDB database {self.database_path} is open in another process (PID {holder.group(1)}): "
+                    "wait for it to finish, or pass --lock-timeout SECONDS to wait for it"
+                ) from None
             raise ExecutionError(f"cannot open DuckDB database {self.database_path}: {_first_line(exc)}") from None
 
     def for_thread(self) -> DuckDBAdapter:
@@ -77,8 +83,9 @@ class DuckDBAdapter(WarehouseAdapter):
 
     def execute(self, statement: exp.Expr | str) -> int | None:
         sql = statement if isinstance(statement, str) else self.sql(statement)
+        connection = self.connection  # opening it has its own errors (a busy file)
         try:
-            result = self.connection.execute(sql).fetchall()
+            result = connection.execute(sql).fetchall()
         except Exception as exc:
             raise ExecutionError(f"DuckDB rejected a statement: {_first_line(exc)}") from exc
         if result and len(result[0]) == 1 and isinstance(result[0][0], int) and len(result) == 1:
@@ -87,8 +94,9 @@ class DuckDBAdapter(WarehouseAdapter):
 
     def fetch_arrow(self, query: exp.Expr | str) -> pa.Table:
         sql = query if isinstance(query, str) else self.sql(query)
+        connection = self.connection
         try:
-            table: pa.Table = self.connection.sql(sql).to_arrow_table()
+            table: pa.Table = connection.sql(sql).to_arrow_table()
         except Exception as exc:
             raise ExecutionError(f"DuckDB rejected a query: {_first_line(exc)}") from exc
         return table
@@ -144,4 +152,5 @@ def _first_line(exc: BaseException) -> str:
     return _QUOTED.sub("'...'", first)
 
 
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in .*\(PID (\d+)\)")
 _QUOTED = re.compile(r"'(?:[^']|'')*'")

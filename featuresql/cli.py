@@ -12,6 +12,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -141,21 +142,42 @@ def compile_command(obj: dict[str, Any], target: str | None, select: tuple[str, 
         click.secho(f"Compiled {len(paths)} models for target {context.target_name} ({context.dialect}).", fg="green")
 
 
+TIMES = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
+
 @cli.command()
 @_apply(project_options + selection_options)
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Models built in parallel.")
+@click.option("--full-refresh", is_flag=True, help="Rebuild the selected models from their start.")
+@click.option("--start", type=TIMES, default=None, help="Backfill from this UTC time (with --end: exactly that range).")
+@click.option("--end", type=TIMES, default=None, help="Backfill up to this UTC time (exclusive).")
+@click.option("--dry-run", is_flag=True, help="Print the intervals and statements a run would execute; run nothing.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="json: one object per event.")
+@click.option("--lock-timeout", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run.")
+@click.option("--now", "now", type=TIMES, default=None, help="Run as if it were this UTC time (replays, tests).")
 @click.pass_obj
 @_handle_errors
-def run(
-    obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...], threads: int
-) -> None:
-    """Build the selected models in dependency order."""
-    from featuresql.output import RunPrinter
+def run(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...], threads: int,
+        full_refresh: bool, start: datetime | None, end: datetime | None, dry_run: bool,
+        log_format: str, lock_timeout: float, now: datetime | None) -> None:  # fmt: skip
+    """Build the selected models in dependency order, incrementally."""
+    from featuresql.output import JsonRunLog, RunPrinter, print_plan
+    from featuresql.plan import RunOptions
 
+    if full_refresh and (start or end):
+        raise click.UsageError("--full-refresh rebuilds everything: it cannot be combined with --start/--end")
+    if start and end and end <= start:
+        raise click.UsageError("--end must be after --start")
+    options = RunOptions(full_refresh=full_refresh, start=start, end=end)
     with _context(obj, target) as context:
-        printer = RunPrinter()
-        click.echo(f"Running {context.project.name} on target {context.target_name} ({context.adapter.describe()})")
-        result = context.run(select, exclude, threads=threads, report=printer)
+        if dry_run:
+            print_plan(context.plan(select, exclude, now=now, options=options), context.dialect)
+            return
+        printer = JsonRunLog() if log_format == "json" else RunPrinter()
+        if log_format == "text":
+            click.echo(f"Running {context.project.name} on target {context.target_name} ({context.adapter.describe()})")
+        result = context.run(select, exclude, threads=threads, now=now, options=options, report=printer,
+                             on_batch=printer.batch, lock_timeout=lock_timeout)  # fmt: skip
         printer.summary(result)
         if not result.ok:
             sys.exit(EXIT_MODEL_FAILURE)

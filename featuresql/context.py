@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -11,21 +13,32 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from featuresql import state
+from featuresql import artifacts, locks, state
 from featuresql.adapters import adapter_class
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.compiler import compile_project
-from featuresql.errors import ConfigError, ExecutionError
-from featuresql.execution import BatchReporter, RunState
+from featuresql.errors import ConfigError, ExecutionError, TargetBusyError
+from featuresql.execution import BatchReporter, RunState, plan_for
 from featuresql.graph import Graph
+from featuresql.intervals import Interval
 from featuresql.models import CompiledProject
-from featuresql.plan import RunOptions, build_statements
+from featuresql.plan import RunOptions, batch_query, build_statements, create_table, replace_range
 from featuresql.profiles import resolve_target
 from featuresql.project import Project, find_project_root, load_project
 from featuresql.runner import Reporter, RunResult, run_models
 
 if TYPE_CHECKING:
     from featuresql.training import ExtractResult
+
+
+@dataclass(frozen=True)
+class PlannedModel:
+    """What a run would do to one model (``featuresql run --dry-run``)."""
+
+    name: str
+    action: str  # "create" (first run or full refresh), "incremental" or "rebuild" (snapshot models)
+    batches: list[Interval]
+    statements: list[exp.Expr]
 
 
 class Context:
@@ -92,26 +105,81 @@ class Context:
         options: RunOptions | None = None,
         report: Reporter | None = None,
         on_batch: BatchReporter | None = None,
+        lock_timeout: float = 0.0,
     ) -> RunResult:
-        """Run the hooks and build the selected models: incrementally, from the state in the warehouse."""
+        """Run the hooks and build the selected models: incrementally, from the state in the warehouse.
+
+        One run at a time per target: another run waits up to ``lock_timeout`` seconds for
+        the lock, then fails with ``TargetBusyError`` naming the holder.
+        """
         selected = self.select(select, exclude)
         now = now or datetime.now(UTC)
         options = options or RunOptions()
-        self.adapter.ensure_schema(self.target_config.schema_)
+        deadline = time.monotonic() + lock_timeout
+        self._connect_waiting(deadline)
         state.ensure_tables(self.adapter)
-        run = self._run_state(selected, now, options, on_batch)
-        self._run_hooks("on_run_start")
-        result = run_models(self.compiled, self.adapter, selected, run=run, threads=threads, report=report)
-        self._run_hooks("on_run_end")
+        run_id = uuid.uuid4().hex[:12]
+        with locks.hold(self.adapter, self.project.name, run_id, timeout=max(0.0, deadline - time.monotonic())):
+            run = self._run_state(selected, now, options, on_batch, run_id)
+            run.heartbeat = lambda adapter: locks.heartbeat(adapter, self.project.name, run_id)
+            self._run_hooks("on_run_start")
+            result = run_models(self.compiled, self.adapter, selected, run=run, threads=threads, report=report)
+            self._run_hooks("on_run_end")
+        arguments = {"select": list(select), "exclude": list(exclude), "now": now.isoformat(),
+                     "full_refresh": options.full_refresh, "start": options.start, "end": options.end}  # fmt: skip
+        artifacts.write_run_results(self.project.target_dir, result, self.target_name, arguments)
+        artifacts.write_manifest(self.project.target_dir, self.compiled, run.definitions)
         return result
 
+    def plan(
+        self, select: tuple[str, ...] = (), exclude: tuple[str, ...] = (), *, now: datetime | None = None,
+        options: RunOptions | None = None,
+    ) -> list[PlannedModel]:  # fmt: skip
+        """What a run would do (``--dry-run``): each model's batches and statements; nothing is written."""
+        selected = self.select(select, exclude)
+        run = self._run_state(selected, now or datetime.now(UTC), options or RunOptions(), None)
+        planned = []
+        for name in selected:
+            model = self.compiled.models[name]
+            if model.window is None:
+                planned.append(PlannedModel(name, "rebuild", [], [create_table(model, model.query)]))
+                continue
+            plan = plan_for(model, run)
+            statements: list[exp.Expr] = []
+            for number, batch in enumerate(plan.batches):
+                if plan.create and number == 0:
+                    statements.append(create_table(model, batch_query(model, batch, self.dialect)))
+                else:
+                    statements.extend(replace_range(model, batch, self.dialect))
+            planned.append(PlannedModel(name, "create" if plan.create else "incremental", plan.batches, statements))
+        return planned
+
+    def _connect_waiting(self, deadline: float) -> None:
+        """Open the target (creating the model schema), waiting while another process holds it."""
+        while True:
+            try:
+                self.adapter.ensure_schema(self.target_config.schema_)
+                return
+            except TargetBusyError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(locks.POLL_SECONDS)
+
     def _run_state(
-        self, selected: list[str], now: datetime, options: RunOptions, on_batch: BatchReporter | None
+        self,
+        selected: list[str],
+        now: datetime,
+        options: RunOptions,
+        on_batch: BatchReporter | None,
+        run_id: str = "dry-run",
     ) -> RunState:
         """Read the state of the selected models; refuse models whose definition changed."""
         models = self.compiled.models
         windows = [name for name in selected if models[name].window is not None]
         states = state.read_states(self.adapter, self.project.name, windows)
+        for name in windows:
+            if states[name].definitions and self.adapter.table_columns(models[name].relation) is None:
+                states[name] = state.ModelState([], frozenset())  # the table was dropped: build it anew
         definitions = {name: state.definition_hash(models[name], self.dialect) for name in windows}
         rebuild = set()
         for name in windows:
@@ -129,7 +197,7 @@ class Context:
             )
         existing = {name for name in windows if self.adapter.table_columns(models[name].relation) is not None}
         return RunState(
-            project=self.project.name, run_id=uuid.uuid4().hex[:12], dialect=self.dialect, now=now,
+            project=self.project.name, run_id=run_id, dialect=self.dialect, now=now,
             options=options, states=states, existing=existing, definitions=definitions, rebuild=rebuild,
             on_batch=on_batch,
         )  # fmt: skip

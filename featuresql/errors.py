@@ -12,6 +12,7 @@ from pathlib import Path
 
 EXIT_MODEL_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_BUSY = 3  # another run holds the target: nothing was done, retry later
 
 
 class FeaturesqlError(Exception):
@@ -44,6 +45,12 @@ class ExecutionError(FeaturesqlError):
     """The warehouse rejected a statement or a model failed while running."""
 
     exit_code = EXIT_MODEL_FAILURE
+
+
+class TargetBusyError(FeaturesqlError):
+    """Another run holds the target's lock (or DuckDB file)."""
+
+    exit_code = EXIT_BUSY
 
 
 def _display(path: Path) -> str:

@@ -57,6 +57,7 @@ class RunState:
     definitions: dict[str, str]
     rebuild: set[str] = field(default_factory=set)  # changed models set to rebuild (on_change='rebuild')
     on_batch: BatchReporter | None = None
+    heartbeat: Callable[[WarehouseAdapter], None] | None = None  # called after each committed batch
     recomputed: dict[str, list[Interval]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -109,6 +110,8 @@ def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState
             adapter.execute(state.record_interval(run.project, model.name, batch, run.run_id, rows, definition,
                                                   run.dialect))  # fmt: skip
         checkpoints.reach("after_commit")
+        if run.heartbeat:
+            run.heartbeat(adapter)
         seconds = time.perf_counter() - batch_started
         total_rows += rows or 0
         _log(adapter, run, model.name, batch, rows, seconds, "success", "")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from featuresql.artifacts import interval_record, result_record
 from featuresql.durations import format_duration
+from featuresql.intervals import Interval
+
+if TYPE_CHECKING:
+    from featuresql.context import PlannedModel
 from featuresql.models import CompiledProject
 from featuresql.project import Project
 from featuresql.runner import ModelResult, RunResult
@@ -34,11 +40,60 @@ class RunPrinter:
             if result.message:
                 click.secho(f"      {result.message}", fg=colour)
 
+    def batch(self, model: str, done: int, total: int, interval: Interval, rows: int | None, seconds: float) -> None:
+        """A committed batch of a window model (printed only when a model has several)."""
+        if total < 2:
+            return
+        with self._lock:
+            count = f"{rows:,} rows" if rows is not None else "done"
+            click.echo(f"      {model}: batch {done}/{total} [{format_interval(interval)}) {count} in {seconds:.2f}s")
+
     def summary(self, result: RunResult) -> None:
         counts = f"{result.count('success')} ok, {result.count('error')} error, {result.count('skipped')} skipped"
         colour = "green" if result.ok else "red"
         noun = "model" if len(result.results) == 1 else "models"
         click.secho(f"Finished {len(result.results)} {noun} in {result.seconds:.2f}s: {counts}.", fg=colour)
+
+
+class JsonRunLog:
+    """One JSON object per line for every event of a run (``--log-format json``), for schedulers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            click.echo(json.dumps(event, default=str))
+
+    def __call__(self, model: str, result: ModelResult | None, index: int, total: int) -> None:
+        if result is None:
+            self._emit({"event": "model_start", "model": model, "index": index, "total": total})
+            return
+        self._emit({"event": "model_done", **result_record(result)})
+
+    def batch(self, model: str, done: int, total: int, interval: Interval, rows: int | None, seconds: float) -> None:
+        self._emit({"event": "batch_done", "model": model, "batch": done, "batches": total,
+                    "interval": interval_record(interval), "rows": rows, "seconds": round(seconds, 3),
+                    "status": "success"})  # fmt: skip
+
+    def summary(self, result: RunResult) -> None:
+        self._emit({"event": "run_done", "run_id": result.run_id, "status": "success" if result.ok else "error",
+                    "seconds": round(result.seconds, 3), "success": result.count("success"),
+                    "error": result.count("error"), "skipped": result.count("skipped")})  # fmt: skip
+
+
+def print_plan(planned: list[PlannedModel], dialect: str) -> None:
+    """``run --dry-run``: per model, what it would compute and the statements, in order."""
+    for model in planned:
+        spans = ", ".join(f"[{format_interval(i)})" for i in model.batches) or "nothing new"
+        click.secho(f"-- {model.name}: {model.action}, {len(model.batches)} batches: {spans}", fg="cyan")
+        for statement in model.statements:
+            click.echo(statement.sql(dialect, pretty=True) + ";\n")
+
+
+def format_interval(interval: Interval) -> str:
+    lo, hi = interval_record(interval)
+    return f"{lo or 'beginning'}, {hi}"
 
 
 def describe_project(project: Project, compiled: CompiledProject, selected: list[str]) -> dict[str, Any]:

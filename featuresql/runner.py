@@ -16,6 +16,7 @@ from featuresql.models import CompiledModel, CompiledProject
 class RunResult:
     results: list[ModelResult] = field(default_factory=list)
     seconds: float = 0.0
+    run_id: str = ""
 
     @property
     def ok(self) -> bool:
@@ -39,7 +40,7 @@ def run_models(
 ) -> RunResult:
     """Build ``selected`` models (in dependency order); a failure skips its descendants."""
     started = time.perf_counter()
-    result = RunResult()
+    result = RunResult(run_id=run.run_id)
     pending = list(selected)
     failed: set[str] = set()
     running: dict[Future[ModelResult], str] = {}

@@ -89,6 +89,8 @@ class ModelState:
 
 def read_states(adapter: WarehouseAdapter, project: str, models: Sequence[str]) -> dict[str, ModelState]:
     """The state of every model in ``models`` (empty for a model never computed)."""
+    if adapter.table_columns(table("intervals")) is None:
+        return {name: ModelState([], frozenset()) for name in models}
     query = (
         exp.select("model", "lo", "hi", "definition")
         .from_(table("intervals"))

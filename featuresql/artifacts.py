@@ -1,0 +1,95 @@
+"""``target/run_results.json`` and ``target/manifest.json``: what ran, and what the project is.
+
+Written after every run (also a failed one), like dbt's artifacts, so schedulers
+and tools read results without parsing logs. Intervals are ISO 8601 UTC times
+(``null`` for a model computed from its first event).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featuresql.durations import format_duration
+from featuresql.intervals import BEGINNING, Interval
+
+if TYPE_CHECKING:
+    from featuresql.execution import ModelResult
+    from featuresql.models import CompiledProject
+    from featuresql.runner import RunResult
+
+
+def interval_record(interval: Interval) -> list[str | None]:
+    return [None if t == BEGINNING else datetime.fromtimestamp(t, UTC).isoformat() for t in interval]
+
+
+def result_record(result: ModelResult) -> dict[str, Any]:
+    return {
+        "model": result.model,
+        "status": result.status,
+        "rows": result.rows,
+        "seconds": round(result.seconds, 3),
+        "batches": result.batches,
+        "intervals": [interval_record(i) for i in result.intervals],
+        "message": result.message,
+    }
+
+
+def write_run_results(folder: Path, result: RunResult, target: str, arguments: dict[str, Any]) -> Path:
+    document = {
+        "run_id": result.run_id,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "target": target,
+        "status": "success" if result.ok else "error",
+        "seconds": round(result.seconds, 3),
+        "arguments": arguments,
+        "results": [result_record(r) for r in result.results],
+    }
+    return _write_json(folder / "run_results.json", document)
+
+
+def write_manifest(folder: Path, compiled: CompiledProject, definitions: dict[str, str]) -> Path:
+    models = {}
+    for name, model in compiled.models.items():
+        settings = model.settings
+        models[name] = {
+            "kind": model.kind,
+            "relation": model.relation.sql(compiled.dialect),
+            "path": str(model.path),
+            "refs": list(model.refs),
+            "sources": list(model.sources),
+            "columns": list(model.columns),
+            "entity": settings.entity,
+            "keys": list(settings.keys),
+            "timestamp": settings.timestamp,
+            "grain": format_duration(settings.grain),
+            "start": settings.start.isoformat() if settings.start else None,
+            "data_delay": format_duration(settings.data_delay) if settings.data_delay else "0s",
+            "lookback": settings.lookback,
+            "batch_size": settings.batch_size,
+            "online": settings.online,
+            "ttl": format_duration(settings.ttl) if settings.ttl else None,
+            "tags": list(settings.tags),
+            "description": settings.description,
+            "owner": settings.owner,
+            "definition": definitions.get(name),
+        }
+    document = {
+        "project": compiled.name,
+        "target": compiled.target,
+        "dialect": compiled.dialect,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "models": models,
+    }
+    return _write_json(folder / "manifest.json", document)
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    os.replace(partial, path)
+    return path

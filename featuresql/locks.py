@@ -1,0 +1,117 @@
+"""One run at a time per project and target: a lock row in the warehouse.
+
+``hold`` inserts this run's row into ``featuresql.locks`` and keeps it when it is
+the oldest row of the project (insert first, then check: two runs racing both
+insert, and the later one backs off). A holder is stale, and its row removed,
+when it ran on this host and its process is gone, or when its heartbeat is older
+than ``STALE_AFTER`` (a killed run on another machine). The second run waits up
+to ``timeout`` seconds, then fails naming the holder.
+
+DuckDB adds its own, stronger lock: a database file opened for writing by one
+process cannot be opened by another at all (``adapters/duckdb.py`` turns that
+into a ``TargetBusyError`` naming the process, and ``Context`` retries the same way).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlglot import exp
+
+from featuresql.adapters.base import WarehouseAdapter
+from featuresql.dialects import timestamp_literal
+from featuresql.errors import TargetBusyError
+from featuresql.state import table
+
+STALE_AFTER = timedelta(hours=1)
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Holder:
+    run_id: str
+    pid: int
+    host: str
+    acquired_at: datetime
+    heartbeat_at: datetime
+
+    def describe(self) -> str:
+        return f"run {self.run_id} (pid {self.pid} on {self.host}, since {self.acquired_at:%Y-%m-%d %H:%M:%S} UTC)"
+
+    def is_stale(self, now: datetime) -> bool:
+        if self.host == socket.gethostname() and not _alive(self.pid):
+            return True
+        return now - self.heartbeat_at > STALE_AFTER
+
+
+@contextmanager
+def hold(adapter: WarehouseAdapter, project: str, run_id: str, *, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the project's lock on this target for the duration of the block."""
+    deadline = time.monotonic() + timeout
+    while True:
+        holder = _try_acquire(adapter, project, run_id)
+        if holder is None:
+            break
+        if time.monotonic() >= deadline:
+            wait = "pass --lock-timeout SECONDS to wait for it" if not timeout else "it is still running"
+            raise TargetBusyError(f"the target is in use by featuresql {holder.describe()}: {wait}")
+        time.sleep(POLL_SECONDS)
+    try:
+        yield
+    finally:
+        adapter.execute(exp.delete(table("locks"), where=_is(project, run_id)))
+
+
+def _try_acquire(adapter: WarehouseAdapter, project: str, run_id: str) -> Holder | None:
+    """None when this run holds the lock now; else the run that does."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for holder in _holders(adapter, project):
+        if holder.run_id != run_id and holder.is_stale(now):
+            adapter.execute(exp.delete(table("locks"), where=_is(project, holder.run_id)))
+    stamp = timestamp_literal(now, adapter.dialect)
+    row = (exp.Literal.string(project), exp.Literal.string(run_id), exp.Literal.number(os.getpid()),
+           exp.Literal.string(socket.gethostname()), stamp, stamp.copy())  # fmt: skip
+    adapter.execute(exp.insert(exp.values([row]), table("locks")))
+    first = _holders(adapter, project)[0]
+    if first.run_id == run_id:
+        return None
+    adapter.execute(exp.delete(table("locks"), where=_is(project, run_id)))
+    return first
+
+
+def heartbeat(adapter: WarehouseAdapter, project: str, run_id: str) -> None:
+    """Tell other runs this one is alive (after each batch)."""
+    stamp = timestamp_literal(datetime.now(UTC), adapter.dialect)
+    adapter.execute(exp.update(table("locks"), {"heartbeat_at": stamp}, where=_is(project, run_id)))
+
+
+def _holders(adapter: WarehouseAdapter, project: str) -> list[Holder]:
+    query = (
+        exp.select("run_id", "pid", "host", "acquired_at", "heartbeat_at")
+        .from_(table("locks"))
+        .where(exp.column("project").eq(exp.Literal.string(project)))
+        .order_by("acquired_at", "run_id")
+    )
+    return [Holder(**row) for row in adapter.fetch_arrow(query).to_pylist()]
+
+
+def _is(project: str, run_id: str) -> exp.Expr:
+    return exp.and_(
+        exp.column("project").eq(exp.Literal.string(project)), exp.column("run_id").eq(exp.Literal.string(run_id))
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
