@@ -51,6 +51,12 @@ def run_cli(project: Path, *args: str, **env: str) -> CliResult:
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
+def spawn(project: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    """``featuresql run --now NOW *args`` started in the background."""
+    return subprocess.Popen(command("run", "--now", NOW, *args), cwd=project, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=environment(**env))  # fmt: skip
+
+
 def tables(project: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every model's rows, sorted by their exact (non-double) values."""
     with duckdb.connect(str(project / DATABASE), read_only=True) as connection:
@@ -106,8 +112,7 @@ def test_a_run_killed_anywhere_is_finished_by_the_next_run(
     tmp_path: Path, baseline: dict[str, list[tuple[Any, ...]]], point: str
 ) -> None:
     project = copy_example(tmp_path / "p", [BATCHED])
-    process = subprocess.Popen(command("run", "--now", NOW), cwd=project, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=environment(FEATURESQL_PAUSE_AT=point))  # fmt: skip
+    process = spawn(project, FEATURESQL_PAUSE_AT=point)
     assert process.stderr is not None
     line = process.stderr.readline()
     assert f"paused at {point.split(':')[0]}" in line, line
@@ -125,16 +130,14 @@ def test_two_runs_at_once_one_waits_and_state_stays_whole(
     tmp_path: Path, baseline: dict[str, list[tuple[Any, ...]]]
 ) -> None:
     project = copy_example(tmp_path / "p", [BATCHED])
-    first = subprocess.Popen(command("run", "--now", NOW), cwd=project, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=environment(FEATURESQL_PAUSE_AT="after_commit:2"))  # fmt: skip
+    first = spawn(project, FEATURESQL_PAUSE_AT="after_commit:2")
     assert first.stderr is not None
     assert "paused at after_commit" in first.stderr.readline()
     busy = run_cli(project)  # fails fast: the first holds the target
     assert busy.exit_code == 3, busy.stdout + busy.stderr
     assert f"is open in another process (PID {first.pid})" in busy.stderr
     assert "--lock-timeout" in busy.stderr and "Traceback" not in busy.stderr
-    waiting = subprocess.Popen(command("run", "--now", NOW, "--lock-timeout", "120"), cwd=project,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())  # fmt: skip
+    waiting = spawn(project, "--lock-timeout", "120")
     time.sleep(1.5)
     assert waiting.poll() is None  # still waiting for the first
     first.send_signal(signal.SIGKILL)
@@ -167,7 +170,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
     assert "-- user_transactions: incremental, 2 batches: [2026-07-03T00:00:00+00:00, 2026-07-08T00:00:00+00:00)" in (
         result.stdout
     )
-    assert "DELETE FROM main.user_transactions" in result.stdout and "INSERT INTO main.user_transactions" in result.stdout
+    assert "DELETE FROM main.user_transactions" in result.stdout
+    assert "INSERT INTO main.user_transactions" in result.stdout
     assert_same_tables(tables(project), before)
     assert len(intervals(project)) == 19
 
@@ -184,9 +188,8 @@ def test_json_log_and_artifacts(tmp_path: Path) -> None:
     results = json.loads((project / "target" / "run_results.json").read_text())
     assert results["run_id"] == events[-1]["run_id"] and len(results["results"]) == 7
     manifest = json.loads((project / "target" / "manifest.json").read_text())
-    assert manifest["models"]["user_transactions"]["definition"] and manifest["models"]["user_transactions"]["keys"] == [
-        "user_id"
-    ]
+    transactions = manifest["models"]["user_transactions"]
+    assert transactions["definition"] and transactions["keys"] == ["user_id"]
 
 
 def test_a_failing_model_exits_1_and_is_logged(tmp_path: Path) -> None:
@@ -199,5 +202,6 @@ def test_a_failing_model_exits_1_and_is_logged(tmp_path: Path) -> None:
         e for e in done if e["model"] == "user_transactions"
     ).items()
     with duckdb.connect(str(project / DATABASE), read_only=True) as connection:
-        logged = connection.execute("select status from featuresql.run_log where model = 'user_transactions'").fetchall()
+        query = "select status from featuresql.run_log where model = 'user_transactions'"
+        logged = connection.execute(query).fetchall()
     assert logged == [("error",)]
