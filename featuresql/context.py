@@ -18,7 +18,7 @@ from featuresql.adapters import adapter_class
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.compiler import compile_project
 from featuresql.errors import ConfigError, ExecutionError, TargetBusyError
-from featuresql.execution import BatchReporter, RunState, plan_for
+from featuresql.execution import BatchReporter, RunState, batched_plan
 from featuresql.graph import Graph
 from featuresql.intervals import Interval
 from featuresql.models import CompiledProject
@@ -144,7 +144,7 @@ class Context:
             if model.window is None:
                 planned.append(PlannedModel(name, "rebuild", [], [create_table(model, model.query)]))
                 continue
-            plan = plan_for(model, run)
+            plan = batched_plan(model, self.adapter, run)
             statements: list[exp.Expr] = []
             for number, batch in enumerate(plan.batches):
                 if plan.create and number == 0:

@@ -22,9 +22,18 @@ from sqlglot import exp
 from featuresql import checkpoints, state
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.errors import FeaturesqlError
-from featuresql.intervals import Interval
+from featuresql.intervals import BEGINNING, Interval
 from featuresql.models import CompiledModel
-from featuresql.plan import RunOptions, WindowPlan, batch_query, create_table, plan_window, replace_range
+from featuresql.plan import (
+    RunOptions,
+    WindowPlan,
+    batch_query,
+    create_table,
+    first_event_query,
+    plan_window,
+    rebatch_from_first_event,
+    replace_range,
+)
 
 Status = Literal["success", "error", "skipped"]
 
@@ -86,9 +95,18 @@ def plan_for(model: CompiledModel, run: RunState) -> WindowPlan:
     )  # fmt: skip
 
 
+def batched_plan(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> WindowPlan:
+    """``plan_for``, with a first run from the beginning cut into batches from the first event."""
+    plan = plan_for(model, run)
+    if plan.batches and plan.batches[0][0] == BEGINNING and model.settings.batch_size:
+        first = adapter.fetch_arrow(first_event_query(model)).column(0)[0].as_py()
+        plan = rebatch_from_first_event(plan, first, model)
+    return plan
+
+
 def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> ModelResult:
     started = time.perf_counter()
-    plan = plan_for(model, run)
+    plan = batched_plan(model, adapter, run)
     definition = run.definitions[model.name]
     total_rows = 0
     if plan.create and not plan.batches:  # nothing computable yet: an empty table, so readers find it

@@ -95,6 +95,33 @@ def plan_window(
     return WindowPlan(create=create, batches=batches(work, grain, settings.batch_size))
 
 
+def first_event_query(model: CompiledModel) -> exp.Select:
+    """The time of the model's first event (to batch a first run from its beginning)."""
+    assert model.window is not None
+    timestamp = exp.column(model.window.timestamp)
+    return exp.select(exp.func("MIN", timestamp)).from_(model.window.events.subquery("__rows"))
+
+
+def rebatch_from_first_event(plan: WindowPlan, first_event: datetime | None, model: CompiledModel) -> WindowPlan:
+    """A plan whose batch from the beginning is cut into ``batch_size`` batches from the first event.
+
+    Boundaries before the first event's tile have no rows, so the first batch still
+    starts at ``BEGINNING`` (that is what state records) and ends ``batch_size`` tiles
+    after the first boundary with data.
+    """
+    size = model.settings.batch_size
+    if not plan.batches or plan.batches[0][0] != BEGINNING or size is None or first_event is None:
+        return plan
+    grain = model.settings.grain
+    first = _floor(_utc_seconds(first_event), grain) + grain
+    end = plan.batches[0][1]
+    if first + size * grain >= end:
+        return plan
+    head = (BEGINNING, first + size * grain)
+    rest = batches([(head[1], end)], grain, size)
+    return WindowPlan(plan.create, [head, *rest, *plan.batches[1:]])
+
+
 def _floor(seconds: int, grain: int) -> int:
     return seconds // grain * grain
 

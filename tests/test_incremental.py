@@ -287,3 +287,16 @@ def test_incremental_runs_equal_the_oracle(project: Project, schedule: Schedule)
     start = BEGINNING if schedule.setup.start is None else -(-_s(schedule.setup.start) // DAY) * DAY
     expected = [(start, end)] if end > start else []
     assert merge((lo, hi) for lo, hi, _ in project.intervals()) == expected
+
+
+def test_a_first_run_without_start_is_batched_from_the_first_event(project: Project) -> None:
+    setup = Setup(COUNT_SUM, batch_size=3)
+    project.reset(setup)
+    events = [ev(1, day(4, 5)), ev(2, day(9, 1)), ev(1, day(12, 23))]
+    project.load(events)
+    project.run(day(14))
+    spans = [(lo, hi) for lo, hi, _ in project.intervals()]
+    # The first boundary with data is Jan 5: the first batch ends 3 tiles later.
+    assert spans == [(BEGINNING, _s(day(8))), (_s(day(8)), _s(day(11))), (_s(day(11)), _s(day(14))),
+                     (_s(day(14)), _s(day(15)))]  # fmt: skip
+    assert_oracle(project, setup, events, day(14))
