@@ -153,9 +153,10 @@ matched AS (
 
 
 def join_row_number_30d(spine: str, features: Sequence[str], counts: frozenset[str]) -> str:
-    # Exact for this window table only: its longest window is 30 days, so a row more than 30
-    # days before the spine time can only be one whose windows are all empty, which gives
-    # the same values as no match (0 for counts, NULL for the rest).
+    # Exact for this window table only (featuresql bounds its join the same way): its longest
+    # window is 30 days and it is computed past every spine time, so a row more than 30 days
+    # before the spine time can only be one whose windows are all empty, which gives the
+    # same values as no match (0 for counts, NULL for the rest).
     bounded = join_row_number(spine, features, counts)
     return bounded.replace(
         "AND f.ts <= s.ts", "AND f.ts <= s.ts AND f.ts >= s.ts - INTERVAL 30 DAY"
@@ -267,7 +268,13 @@ BASELINES: dict[str, Formulation] = {
         union_last_value,
     ),
 }
-DEFAULT_BASELINES = ("asof", "join_row_number", "join_row_number_points", "join_arg_max")
+DEFAULT_BASELINES = (
+    "asof",
+    "join_row_number",
+    "join_row_number_30d",
+    "join_row_number_points",
+    "join_arg_max",
+)
 
 
 # -- timed entries --------------------------------------------------------------------------
@@ -337,8 +344,9 @@ class Bench:
         """The example project, with a profile on bench.duckdb in the same folder."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / "project.yml", self.workdir / "project.yml")
-        for folder in ("features", "macros"):
-            shutil.copytree(REPO / folder, self.workdir / folder, dirs_exist_ok=True)
+        for folder in ("features", "macros"):  # replaced whole: no stale model stays behind
+            shutil.rmtree(self.workdir / folder, ignore_errors=True)
+            shutil.copytree(REPO / folder, self.workdir / folder)
         profile = {
             "target": "dev",
             "targets": {"dev": {"type": "duckdb", "path": str(self.database)}},
@@ -823,7 +831,7 @@ def feast_status(record: dict[str, Any]) -> str:
 
 
 def describe_feast(record: dict[str, Any], featuresql: float) -> str:
-    """Feast's time (spine load + join + write, as featuresql_baseline.py times it) and rows."""
+    """Feast's time (spine load + join + write, as feast_baseline.py times it) and rows."""
     if record.get("status") != "ok":
         return feast_status(record)
     seconds = float(record["seconds_total"])
