@@ -55,6 +55,21 @@ class WarehouseAdapter(ABC):
         its own schema: use the returned name).
         """
 
+    def load_parquet(self, table: exp.Table, path: Path, row_column: str) -> exp.Table | None:
+        """Load a local parquet file into a temporary table, its row order in ``row_column``.
+
+        Optional: None means this engine cannot read local files, and the caller
+        loads the file through Arrow and ``load_table`` instead.
+        """
+        return None
+
+    def export_parquet(self, query: exp.Expr, path: Path) -> int | None:
+        """Write a query's result to a local parquet file and return its row count.
+
+        Optional: None means unsupported, and the caller fetches Arrow and writes it.
+        """
+        return None
+
     @abstractmethod
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -115,6 +115,19 @@ class DuckDBAdapter(WarehouseAdapter):
             self.connection.unregister(view)
         return table
 
+    def load_parquet(self, table: exp.Table, path: Path, row_column: str) -> exp.Table:
+        # read_parquet numbers the rows as they are in the file; no copy through Python.
+        table = exp.table_(table.name, db="main", catalog="temp")
+        source = f"read_parquet({_string(path)}, file_row_number = true)"
+        self.execute(
+            f"CREATE OR REPLACE TEMPORARY TABLE {self.sql(table)} AS "
+            f"SELECT * EXCLUDE (file_row_number), file_row_number AS {row_column} FROM {source}"
+        )
+        return table
+
+    def export_parquet(self, query: exp.Expr, path: Path) -> int | None:
+        return self.execute(f"COPY ({self.sql(query)}) TO {_string(path)} (FORMAT parquet)")
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.execute("BEGIN TRANSACTION")
@@ -143,6 +156,10 @@ class DuckDBAdapter(WarehouseAdapter):
         if self._connection is not None and self._owner:
             self._connection.close()
         self._connection = None
+
+
+def _string(path: Path) -> str:
+    return exp.Literal.string(str(path)).sql("duckdb")
 
 
 def _first_line(exc: BaseException) -> str:

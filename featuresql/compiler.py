@@ -41,9 +41,14 @@ def compile_project(
     schema: str = "main",
     variables: dict[str, Any] | None = None,
     columns_of: ColumnsOf | None = None,
+    only: set[str] | None = None,
 ) -> CompiledProject:
-    """Compile every model of ``project`` for a target; raises CompileError on the first problem."""
-    return _Compiler(project, target, target_type, schema, variables or {}, columns_of).run()
+    """Compile the models of ``project`` for a target; raises CompileError on the first problem.
+
+    Every model is rendered (the graph needs every ref); with ``only``, just those
+    models and their ancestors are parsed and checked (an extract needs no more).
+    """
+    return _Compiler(project, target, target_type, schema, variables or {}, columns_of).run(only)
 
 
 class _Compiler:
@@ -69,7 +74,7 @@ class _Compiler:
         self.macros.namespace.setdefault("as_of_join", render_as_of_join)  # a project macro may replace it
         self.compiled: dict[str, CompiledModel] = {}
 
-    def run(self) -> CompiledProject:
+    def run(self, only: set[str] | None = None) -> CompiledProject:
         contexts = {name: self._render(model) for name, model in self.project.models.items()}
         configs = {name: self._config(self.project.models[name], ctx) for name, ctx in contexts.items()}
         enabled = {name for name, config in configs.items() if config.enabled}
@@ -87,8 +92,14 @@ class _Compiler:
             first, second = exc.models[0], exc.models[1]
             path, line = self.project.models[first].path, contexts[first].ref_lines.get(second)
             raise CycleError(exc.models, path=path, line=line) from None
+        needed = (
+            set(order)
+            if only is None
+            else {n for name in only & set(order) for n in graph.ancestors(name)} | (only & set(order))
+        )
         for name in order:
-            self.compiled[name] = self._compile(self.project.models[name], contexts[name])
+            if name in needed:
+                self.compiled[name] = self._compile(self.project.models[name], contexts[name])
         children = {name: tuple(graph.children.get(name, ())) for name in self.compiled}
         hooks = {
             "on_run_start": [self._hook(h, "on_run_start") for h in self.project.config.on_run_start],

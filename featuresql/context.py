@@ -74,6 +74,19 @@ class Context:
             variables=self.variables,
         )
 
+    def compiled_for(self, models: Sequence[str]) -> CompiledProject:
+        """Just ``models`` and their ancestors compiled (everything, if already compiled)."""
+        if "compiled" in self.__dict__:
+            return self.compiled
+        return compile_project(
+            self.project,
+            target=self.target_name,
+            target_type=self.target_config.type,
+            schema=self.target_config.schema_,
+            variables=self.variables,
+            only={m.lower() for m in models},
+        )
+
     def graph(self) -> Graph:
         models = self.compiled.models
         return Graph({n: m.refs for n, m in models.items()}, {n: m.settings.tags for n, m in models.items()})

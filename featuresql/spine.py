@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,8 +70,14 @@ def stage_spine(
         return _stage_local(_as_arrow(source), "the spine DataFrame", adapter, keys, time_candidates, timestamp_column)
     if isinstance(source, Path) or (isinstance(source, str) and _looks_like_path(source)):
         path = Path(source)
+        description = f"spine file {path}"
+        if path.suffix.lower() == ".parquet" and path.is_file():
+            name = exp.table_(f"__featuresql_spine_{uuid.uuid4().hex[:12]}")
+            loaded = adapter.load_parquet(name, path.resolve(), SPINE_ROW)
+            if loaded is not None:
+                return _stage_loaded(loaded, description, adapter, keys, time_candidates, timestamp_column)
         data = read_spine_file(path)
-        return _stage_local(data, f"spine file {path}", adapter, keys, time_candidates, timestamp_column)
+        return _stage_local(data, description, adapter, keys, time_candidates, timestamp_column)
     if isinstance(source, str):
         return _stage_table(source, adapter, keys, time_candidates, timestamp_column)
     raise ConfigError(
@@ -167,18 +173,42 @@ def arrow_family(kind: pa.DataType) -> str:
 # -- warehouse tables ----------------------------------------------------------------
 
 
-def _stage_table(
-    name: str,
+def _stage_loaded(
+    table: exp.Table,
+    description: str,
     adapter: WarehouseAdapter,
     keys: Sequence[KeyColumn],
     time_candidates: Sequence[str],
     timestamp_column: str | None,
 ) -> StagedSpine:
-    table = exp.to_table(name, dialect=adapter.dialect)
+    """A spine file the engine loaded itself into ``table``, its order in ``SPINE_ROW``."""
+    try:
+        staged = _stage_table(table, adapter, keys, time_candidates, timestamp_column, description=description,
+                              exclude=SPINE_ROW)  # fmt: skip
+    except BaseException:
+        adapter.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
+        raise
+    relation = replace(staged.relation, row=exp.column(SPINE_ROW))
+    return replace(staged, relation=relation, temporary=table)
+
+
+def _stage_table(
+    name: str | exp.Table,
+    adapter: WarehouseAdapter,
+    keys: Sequence[KeyColumn],
+    time_candidates: Sequence[str],
+    timestamp_column: str | None,
+    *,
+    description: str = "",
+    exclude: str | None = None,
+) -> StagedSpine:
+    table = name if isinstance(name, exp.Table) else exp.to_table(name, dialect=adapter.dialect)
     if not table.db:
         table.set("db", exp.to_identifier(adapter.schema))
-    description = f"spine table {table.sql(adapter.dialect)}"
+    description = description or f"spine table {table.sql(adapter.dialect)}"
     types = adapter.table_columns(table)
+    if types is not None and exclude:
+        types = {column: kind for column, kind in types.items() if column != exclude}
     if types is None:
         raise ConfigError(f"{description} does not exist on the target: check the name, or pass a .parquet/.csv path")
     columns: dict[str, str | None] = {column: sql_family(kind, adapter.dialect) for column, kind in types.items()}
@@ -193,6 +223,10 @@ def _stage_table(
 
 def sql_family(kind: str, dialect: str) -> str:
     """The type family of a SQL type name (as a warehouse or project.yml spells it)."""
+    spelled = kind.upper()
+    if spelled.startswith("TIMESTAMP"):  # every precision, with or without a zone (TIMESTAMPTZ_NS, ...)
+        zoned = "TIME ZONE" in spelled or spelled.startswith(("TIMESTAMPTZ", "TIMESTAMP_TZ", "TIMESTAMP_LTZ"))
+        return "timestamptz" if zoned else "timestamp"
     try:
         data_type = exp.DataType.build(kind, dialect=dialect)
     except Exception:
@@ -202,7 +236,6 @@ def sql_family(kind: str, dialect: str) -> str:
         ("float", exp.DataType.REAL_TYPES - {exp.DataType.Type.DECIMAL}),
         ("decimal", {exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL}),
         ("string", exp.DataType.TEXT_TYPES),
-        ("timestamptz", {exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPLTZ}),
         ("timestamp", exp.DataType.TEMPORAL_TYPES - {exp.DataType.Type.DATE, exp.DataType.Type.DATE32}),
         ("date", {exp.DataType.Type.DATE, exp.DataType.Type.DATE32}),
         ("boolean", {exp.DataType.Type.BOOLEAN}),

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from sqlglot import exp
 
-from featuresql.errors import ConfigError
-from featuresql.point_in_time import JoinedModel, point_in_time_query, resolve_features
+from featuresql.adapters.base import WarehouseAdapter
+from featuresql.errors import ConfigError, closest
+from featuresql.models import CompiledProject
+from featuresql.point_in_time import JoinedModel, feature_names, point_in_time_query, resolve_features
 from featuresql.spine import KeyColumn, SpineInput, StagedSpine, sql_family, stage_spine
 
 if TYPE_CHECKING:
@@ -76,11 +78,17 @@ def run_extract(
     """Join ``features`` onto ``spine`` as of each row's time, in the warehouse."""
     started = time.perf_counter()
     destination = Destination.parse(out)
-    models = resolve_features(context.compiled.models, features)
+    names = [name.partition(".")[0] for name in feature_names(features)]
+    for name in names:
+        if name.lower() not in context.project.models:
+            known = list(context.project.models)
+            raise ConfigError(f"unknown model {name!r} in --features{closest(name, known)}")
+    compiled = context.compiled_for(names)
+    models = resolve_features(compiled.models, features)
     adapter = context.adapter
     for model in models:
         _check_built(context, model)
-    keys = _key_columns(context, models)
+    keys = _key_columns(context, models, compiled)
     candidates = [m.timestamp for m in models]
     staged = stage_spine(spine, adapter, keys, candidates, timestamp_column=timestamp_column)
     try:
@@ -110,12 +118,12 @@ def _check_built(context: Context, model: JoinedModel) -> None:
         )
 
 
-def _key_columns(context: Context, models: Sequence[JoinedModel]) -> list[KeyColumn]:
+def _key_columns(context: Context, models: Sequence[JoinedModel], compiled: CompiledProject) -> list[KeyColumn]:
     entities = context.project.config.entities
     dialect = context.project.config.dialect
     keys: dict[str, KeyColumn] = {}
     for model in models:
-        entity_name = context.compiled.models[model.name].settings.entity or ""
+        entity_name = compiled.models[model.name].settings.entity or ""
         declared = {k.lower(): v for k, v in entities[entity_name].keys.items()}
         for key in model.keys:
             family = sql_family(declared[key], dialect) if declared.get(key) else None
@@ -142,10 +150,27 @@ def _deliver(context: Context, query: exp.Select, destination: Destination) -> t
         adapter.execute(exp.Create(this=table, kind="TABLE", replace=True, expression=query))
         count = adapter.fetch_arrow(exp.select(exp.func("COUNT", exp.Star())).from_(table)).column(0)[0].as_py()
         return None, int(count)
+    if destination.kind == "parquet" and destination.path is not None:
+        exported = _export_parquet(adapter, query, destination.path)
+        if exported is not None:
+            return None, exported
     result = adapter.fetch_arrow(query)
     if destination.path is not None:
         write_atomically(result, destination.path, destination.kind)
     return result, result.num_rows
+
+
+def _export_parquet(adapter: WarehouseAdapter, query: exp.Select, path: Path) -> int | None:
+    """The engine writes the file itself where it can (DuckDB: in parallel), whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        rows: int | None = adapter.export_parquet(query, partial.resolve())
+        if rows is not None:
+            os.replace(partial, path)
+        return rows
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def write_atomically(table: pa.Table, path: Path, kind: str) -> None:
