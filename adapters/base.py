@@ -12,11 +12,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import pyarrow as pa
 from pydantic import BaseModel
 from sqlglot import exp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class WarehouseAdapter(ABC):

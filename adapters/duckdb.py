@@ -7,14 +7,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pyarrow as pa
 from featuresql.adapters.base import WarehouseAdapter
 from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
 from featuresql.errors import ExecutionError, TargetBusyError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class DuckDBTarget(BaseModel):
@@ -67,6 +69,7 @@ class DuckDBAdapter(WarehouseAdapter):
         try:
             connection = duckdb.connect(self.database_path, config=settings)
             connection.execute("SET TimeZone = 'UTC'")  # timestamps are UTC everywhere
+            connection.execute("SET enable_progress_bar = false")  # featuresql prints its own progress
             return connection
         except duckdb.Error as exc:
             holder = _LOCK_HOLDER.search(str(exc))
@@ -146,8 +149,12 @@ class DuckDBAdapter(WarehouseAdapter):
             .where(exp.column("table_schema").eq(exp.Literal.string(table.db or self.schema)))
             .order_by("ordinal_position")
         )
-        rows = self.fetch_arrow(query).to_pylist()
-        return {row["column_name"].lower(): row["data_type"] for row in rows} or None
+        connection = self.connection
+        try:  # plain rows: no Arrow (and no pyarrow import) for a lookup
+            rows = connection.execute(self.sql(query)).fetchall()
+        except Exception as exc:
+            raise ExecutionError(f"DuckDB rejected a query: {_first_line(exc)}") from exc
+        return {name.lower(): kind for name, kind in rows} or None
 
     def describe(self) -> str:
         return f"duckdb path={self.database_path} schema={self.schema}"

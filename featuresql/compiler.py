@@ -75,7 +75,7 @@ class _Compiler:
         self.compiled: dict[str, CompiledModel] = {}
 
     def run(self, only: set[str] | None = None) -> CompiledProject:
-        contexts = {name: self._render(model) for name, model in self.project.models.items()}
+        contexts = self._render_all() if only is None else self._render_closure(only)
         configs = {name: self._config(self.project.models[name], ctx) for name, ctx in contexts.items()}
         enabled = {name for name, config in configs.items() if config.enabled}
         for name in sorted(enabled):
@@ -92,20 +92,30 @@ class _Compiler:
             first, second = exc.models[0], exc.models[1]
             path, line = self.project.models[first].path, contexts[first].ref_lines.get(second)
             raise CycleError(exc.models, path=path, line=line) from None
-        needed = (
-            set(order)
-            if only is None
-            else {n for name in only & set(order) for n in graph.ancestors(name)} | (only & set(order))
-        )
         for name in order:
-            if name in needed:
-                self.compiled[name] = self._compile(self.project.models[name], contexts[name])
+            self.compiled[name] = self._compile(self.project.models[name], contexts[name])
         children = {name: tuple(graph.children.get(name, ())) for name in self.compiled}
-        hooks = {
-            "on_run_start": [self._hook(h, "on_run_start") for h in self.project.config.on_run_start],
-            "on_run_end": [self._hook(h, "on_run_end") for h in self.project.config.on_run_end],
-        }
+        hooks = {}
+        if only is None:  # a partial compile serves extracts, which run no hooks
+            hooks = {
+                "on_run_start": [self._hook(h, "on_run_start") for h in self.project.config.on_run_start],
+                "on_run_end": [self._hook(h, "on_run_end") for h in self.project.config.on_run_end],
+            }
         return CompiledProject(self.project.name, self.target, self.target_type, self.compiled, children, hooks)
+
+    def _render_all(self) -> dict[str, ModelContext]:
+        return {name: self._render(model) for name, model in self.project.models.items()}
+
+    def _render_closure(self, only: set[str]) -> dict[str, ModelContext]:
+        """``only`` and every model they ref, transitively (unknown names are left out)."""
+        contexts: dict[str, ModelContext] = {}
+        pending = [name for name in sorted(only) if name in self.project.models]
+        while pending:
+            name = pending.pop()
+            if name not in contexts:
+                contexts[name] = self._render(self.project.models[name])
+                pending.extend(ref for ref in contexts[name].refs if ref in self.project.models)
+        return contexts
 
     def _hook(self, text: str, name: str) -> list[exp.Expr]:
         """A project hook rendered and parsed in the project dialect (run before/after the models)."""

@@ -15,6 +15,7 @@ that the spine has. Timestamps without a zone are UTC; zoned ones are converted.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -64,9 +65,7 @@ def stage_spine(
     timestamp_column: str | None = None,
 ) -> StagedSpine:
     """Load ``source`` (if local) and check it has the keys and a time column of the right types."""
-    import pyarrow as pa
-
-    if isinstance(source, pa.Table) or _is_dataframe(source):
+    if _is_arrow(source) or _is_dataframe(source):
         return _stage_local(_as_arrow(source), "the spine DataFrame", adapter, keys, time_candidates, timestamp_column)
     if isinstance(source, Path) or (isinstance(source, str) and _looks_like_path(source)):
         path = Path(source)
@@ -109,6 +108,11 @@ def read_spine_file(path: Path) -> pa.Table:
 
 def _looks_like_path(text: str) -> bool:
     return text.lower().endswith(FILE_SUFFIXES) or "/" in text or "\\" in text or Path(text).is_file()
+
+
+def _is_arrow(value: object) -> bool:
+    pyarrow = sys.modules.get("pyarrow")  # not imported: the value cannot be an Arrow table
+    return pyarrow is not None and isinstance(value, pyarrow.Table)
 
 
 def _is_dataframe(value: object) -> bool:

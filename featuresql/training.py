@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from sqlglot import exp
 
 from featuresql.adapters.base import WarehouseAdapter
@@ -28,6 +27,8 @@ from featuresql.point_in_time import JoinedModel, feature_names, point_in_time_q
 from featuresql.spine import KeyColumn, SpineInput, StagedSpine, sql_family, stage_spine
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from featuresql.context import Context
 
 TABLE_PREFIX = "table:"
