@@ -31,5 +31,7 @@ if [ "$status" -eq 5 ]; then
 fi
 [ "$status" -eq 0 ] || exit "$status"
 
-echo "== benchmark smoke run"
+echo "== benchmark smoke runs (timings at full size are run by hand: bench/README.md)"
 python bench/windows.py --smoke
+python bench/extract.py --smoke --no-feast
+python bench/incremental.py --smoke
