@@ -105,14 +105,10 @@ class _Builder:
         self.distinct_features = [f for f in model.features if f.family == "distinct"]
 
     def build(self) -> exp.Select:
-        ctes: list[tuple[str, exp.Query]] = [
-            ("events", self.events()),
-            ("tiles", self.tiles()),
-            ("points", self.points()),
-            ("series", self.series()),
-        ]
+        ctes: list[tuple[str, exp.Query]] = [("events", self.events()), ("tiles", self.tiles())]
         if self.distinct_features:
             ctes += self.distinct_ctes()
+        ctes += [("points", self.points()), ("series", self.series())]
         if self.spread_features:
             ctes += self.spread_ctes()
         ctes.append(("windowed", self.windowed()))
@@ -228,11 +224,22 @@ class _Builder:
     # -- change points -------------------------------------------------------
 
     def points(self) -> exp.Query:
+        """Change points below ``hi``: after each tile, where it leaves each window, at the start.
+
+        With ``lo`` set, an expiry point before ``lo`` is neither output nor frame input
+        (it carries no tile), so it is left out: frames then run over about half as many
+        rows in a short batch. The points where a distinct value leaves a window stay, as
+        the running distinct count sums their deltas.
+        """
         offsets = [1] + [n + 1 for n in self.model.window_sizes()]
         parts: list[exp.Select] = []
+        lo = self.bounds.lo
         for offset in sorted(set(offsets)):
-            point = exp.alias_(exp.Add(this=_col(TILE), expression=_num(offset)), POINT)
-            parts.append(exp.select(*map(_col, self.keys), point).from_("tiles"))
+            point = exp.Add(this=_col(TILE), expression=_num(offset))
+            part = exp.select(*map(_col, self.keys), exp.alias_(point, POINT)).from_("tiles")
+            parts.append(part if offset == 1 or lo is None else part.where(point.copy() >= _num(lo)))
+        if self.distinct_features and lo is not None:
+            parts.append(exp.select(*map(_col, self.keys), _col(POINT)).from_("distinct_deltas"))
         if self.bounds.initial and self.bounds.lo is not None:
             start = self.bounds.lo
             parts.append(

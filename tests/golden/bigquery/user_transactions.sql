@@ -52,46 +52,6 @@ WITH events AS (
   GROUP BY
     user_id,
     __tile
-), points AS (
-  SELECT
-    *
-  FROM (
-    SELECT
-      user_id,
-      __tile + 1 AS __b
-    FROM tiles
-    UNION DISTINCT
-    SELECT
-      user_id,
-      __tile + 2 AS __b
-    FROM tiles
-    UNION DISTINCT
-    SELECT
-      user_id,
-      __tile + 8 AS __b
-    FROM tiles
-    UNION DISTINCT
-    SELECT
-      user_id,
-      __tile + 31 AS __b
-    FROM tiles
-  ) AS __points
-  WHERE
-    __b < 20636
-), series AS (
-  SELECT
-    p.user_id,
-    p.__b,
-    t.__rows,
-    t.__n_in_amount,
-    t.__sum_in_amount,
-    t.__max_in_amount,
-    t.__last_in_amount_in_transaction_id
-  FROM points AS p
-  LEFT JOIN tiles AS t
-    ON p.user_id = t.user_id AND t.__tile = (
-      p.__b - 1
-    )
 ), distinct_in_merchant_category AS (
   SELECT
     user_id,
@@ -132,6 +92,46 @@ WITH events AS (
   GROUP BY
     user_id,
     __b
+), points AS (
+  SELECT
+    *
+  FROM (
+    SELECT
+      user_id,
+      __tile + 1 AS __b
+    FROM tiles
+    UNION DISTINCT
+    SELECT
+      user_id,
+      __tile + 2 AS __b
+    FROM tiles
+    UNION DISTINCT
+    SELECT
+      user_id,
+      __tile + 8 AS __b
+    FROM tiles
+    UNION DISTINCT
+    SELECT
+      user_id,
+      __tile + 31 AS __b
+    FROM tiles
+  ) AS __points
+  WHERE
+    __b < 20636
+), series AS (
+  SELECT
+    p.user_id,
+    p.__b,
+    t.__rows,
+    t.__n_in_amount,
+    t.__sum_in_amount,
+    t.__max_in_amount,
+    t.__last_in_amount_in_transaction_id
+  FROM points AS p
+  LEFT JOIN tiles AS t
+    ON p.user_id = t.user_id AND t.__tile = (
+      p.__b - 1
+    )
 ), spread_pairs AS (
   SELECT
     p.user_id,

@@ -39,41 +39,6 @@ WITH events AS (
   GROUP BY
     merchant_id,
     __tile
-), points AS (
-  SELECT
-    *
-  FROM (
-    SELECT
-      merchant_id,
-      __tile + 1 AS __b
-    FROM tiles
-    UNION
-    SELECT
-      merchant_id,
-      __tile + 2 AS __b
-    FROM tiles
-    UNION
-    SELECT
-      merchant_id,
-      __tile + 8 AS __b
-    FROM tiles
-  ) AS __points
-  WHERE
-    __b < 20636
-), series AS (
-  SELECT
-    p.merchant_id,
-    p.__b,
-    t.__rows,
-    t.__n_in_amount,
-    t.__sum_in_amount,
-    t.__n_in_2,
-    t.__sum_in_2
-  FROM points AS p
-  LEFT JOIN tiles AS t
-    ON p.merchant_id = t.merchant_id AND t.__tile = (
-      p.__b - 1
-    )
 ), distinct_in_user_id AS (
   SELECT
     merchant_id,
@@ -114,6 +79,41 @@ WITH events AS (
   GROUP BY
     merchant_id,
     __b
+), points AS (
+  SELECT
+    *
+  FROM (
+    SELECT
+      merchant_id,
+      __tile + 1 AS __b
+    FROM tiles
+    UNION
+    SELECT
+      merchant_id,
+      __tile + 2 AS __b
+    FROM tiles
+    UNION
+    SELECT
+      merchant_id,
+      __tile + 8 AS __b
+    FROM tiles
+  ) AS __points
+  WHERE
+    __b < 20636
+), series AS (
+  SELECT
+    p.merchant_id,
+    p.__b,
+    t.__rows,
+    t.__n_in_amount,
+    t.__sum_in_amount,
+    t.__n_in_2,
+    t.__sum_in_2
+  FROM points AS p
+  LEFT JOIN tiles AS t
+    ON p.merchant_id = t.merchant_id AND t.__tile = (
+      p.__b - 1
+    )
 ), windowed AS (
   SELECT
     s.merchant_id,
