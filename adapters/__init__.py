@@ -8,7 +8,6 @@ Third-party adapters register under the entry-point group ``featuresql.adapters`
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from featuresql.errors import ConfigError, closest
@@ -25,6 +24,8 @@ def adapter_class(type_name: str) -> type[WarehouseAdapter]:
     """The adapter class for a profile ``type``, imported lazily."""
     target = BUILTIN_ADAPTERS.get(type_name)
     if target is None:
+        from importlib.metadata import entry_points  # only for third-party adapters: it is slow to import
+
         plugins = {ep.name: ep.value for ep in entry_points(group="featuresql.adapters")}
         target = plugins.get(type_name)
         if target is None:

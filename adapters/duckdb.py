@@ -88,7 +88,8 @@ class DuckDBAdapter(WarehouseAdapter):
         sql = statement if isinstance(statement, str) else self.sql(statement)
         connection = self.connection  # opening it has its own errors (a busy file)
         try:
-            result = connection.execute(sql).fetchall()
+            cursor = connection.execute(sql)
+            result = cursor.fetchall() if cursor is not None else []  # None: a statement of comments only
         except Exception as exc:
             raise ExecutionError(f"DuckDB rejected a statement: {_first_line(exc)}") from exc
         if result and len(result[0]) == 1 and isinstance(result[0][0], int) and len(result) == 1:

@@ -49,7 +49,9 @@ select
     cast(round(1 + power({{ demo_uniform('i', 9) }}, 3) * 400, 2) as decimal(12, 2)) as amount,
     case when {{ demo_uniform('i', 10) }} < 0.06 then 'declined' else 'settled' end as status,
     {{ window_start }} + to_seconds(cast(floor({{ demo_uniform('i', 11) }} * {{ seconds }}) as bigint)) as ts
-from ({{ demo_numbers(var('demo_transactions') | int) }}) as numbers;
+from ({{ demo_numbers(var('demo_transactions') | int) }}) as numbers
+-- stored in time order, as an append-only ledger is
+order by ts, transaction_id;
 
 create table if not exists raw.balance_events as
 select
@@ -60,5 +62,6 @@ select
     cast(round(5 + {{ demo_uniform('i', 14) }} * 250, 2) as decimal(12, 2)) as amount,
     cast(round({{ demo_uniform('i', 15) }} * 2000 - 200, 2) as decimal(12, 2)) as balance,
     {{ window_start }} + to_seconds(cast(floor({{ demo_uniform('i', 16) }} * {{ seconds }}) as bigint)) as ts
-from ({{ demo_numbers(var('demo_balance_events') | int) }}) as numbers;
+from ({{ demo_numbers(var('demo_balance_events') | int) }}) as numbers
+order by ts, user_id;
 {% endmacro %}
