@@ -87,9 +87,10 @@ def plan_window(
         work = intersect([(low, high)], (start, end))
     else:
         work = to_compute([] if create else computed, start, end, settings.lookback, grain)
-        if upstream and not create and model.window is not None:
-            reach = model.window.max_tiles * grain + grain
-            work = merge([*work, *intersect(affected(upstream, reach), (start, end))])
+    if upstream and not create and model.window is not None:
+        # Upstream rows recomputed in this run reach this model's windows up to its widest one later.
+        reach = model.window.max_tiles * grain + grain
+        work = merge([*work, *intersect(affected(upstream, reach), (start, end))])
     if create and work and work[0][0] != start:
         work = merge([(start, work[-1][1]), *work])  # a new table starts from the model start
     return WindowPlan(create=create, batches=batches(work, grain, settings.batch_size))
