@@ -103,6 +103,11 @@ class _Builder:
         self.frame_features = [f for f in model.features if f.family == "frame"]
         self.spread_features = [f for f in model.features if f.family == "spread"]
         self.distinct_features = [f for f in model.features if f.family == "distinct"]
+        # A batch shorter than the widest window (an incremental run) merges its frame
+        # partials by joining each output point to its tiles: framing every point of the
+        # month before it would cost more than the batch itself.
+        short = bounds.lo is not None and bounds.hi - bounds.lo <= model.max_tiles
+        self.joined = self._joined_partials() if short else {}
 
     def build(self) -> exp.Select:
         ctes: list[tuple[str, exp.Query]] = [("events", self.events()), ("tiles", self.tiles())]
@@ -111,6 +116,8 @@ class _Builder:
         ctes += [("points", self.points()), ("series", self.series())]
         if self.spread_features:
             ctes += self.spread_ctes()
+        if self.joined:
+            ctes.append(("frames", self.frames()))
         ctes.append(("windowed", self.windowed()))
         query = self.final()
         for name, cte in ctes:
@@ -420,11 +427,58 @@ class _Builder:
             ),
         )
 
+    # -- merging partials by joining points to tiles (short batches) ---------------
+
+    _MERGES = {"count": exp.Sum, "sum": exp.Sum, "min": exp.Min, "max": exp.Max}
+
+    def _joined_partials(self) -> dict[str, tuple[type[exp.Func], str, int]]:
+        """Merged partials of the frame features over more than one tile: name -> (merge, partial, tiles)."""
+        joined: dict[str, tuple[type[exp.Func], str, int]] = {}
+        for feature in self.frame_features:
+            n = self.model.tiles_of(feature)
+            if n == 1 or feature.function in ("first", "last"):
+                continue
+            column = feature.column
+            for function, partial in self._merged_partials(feature.function, column):
+                joined[f"__joined_{partial}_{function}_{n}"] = (self._MERGES[function], partial, n)
+        return joined
+
+    @staticmethod
+    def _merged_partials(function: str, column: str | None) -> list[tuple[str, str]]:
+        if function == "count":
+            return [("count", "__rows" if column is None else f"__n_{column}")]
+        if function == "avg":
+            return [("sum", f"__sum_{column}"), ("count", f"__n_{column}")]
+        return [(function, f"__{function}_{column}")]
+
+    def frames(self) -> exp.Select:
+        """Per output point, each joined partial merged over the tiles of its window."""
+        on: list[exp.Expr] = [_col(k, "p").eq(_col(k, "t")) for k in self.keys]
+        on.append(_col(TILE, "t") < _col(POINT, "p"))
+        on.append(_col(TILE, "t") >= exp.Sub(this=_col(POINT, "p"), expression=_num(self.model.max_tiles)))
+        merged = []
+        for name, (merge, partial, n) in self.joined.items():
+            inside = _col(TILE, "t") >= exp.Sub(this=_col(POINT, "p"), expression=_num(n))
+            merged.append(exp.alias_(merge(this=exp.Case(ifs=[exp.If(this=inside, true=_col(partial, "t"))])), name))
+        keys = [*(_col(k, "p") for k in self.keys), _col(POINT, "p")]
+        query = exp.select(*keys, *merged).from_(exp.to_table("points").as_("p"))
+        query = query.join(exp.to_table("tiles").as_("t"), on=exp.and_(*on))
+        assert self.bounds.lo is not None
+        return query.where(_col(POINT, "p") >= _num(self.bounds.lo)).group_by(*[k.copy() for k in keys])
+
+    def _merged(self, function: str, partial: str, n: int, aggregate: exp.Expr) -> exp.Expr:
+        """A partial merged over ``n`` tiles: from ``frames`` when joined, else a window frame."""
+        name = f"__joined_{partial}_{function}_{n}"
+        if name in self.joined:
+            return _col(name, "frames")
+        return self._frame(aggregate, n)
+
     # -- merging partials over windows -------------------------------------------
 
     def windowed(self) -> exp.Select:
         query = exp.select(*(_col(k, "s") for k in self.keys), _col(POINT, "s")).from_(exp.to_table("series").as_("s"))
-        for name, extra in (("distinct_deltas", self.distinct_features), ("spread", self.spread_features)):
+        for name, extra in (("distinct_deltas", self.distinct_features), ("spread", self.spread_features),
+                            ("frames", self.joined)):  # fmt: skip
             if extra:
                 on = [_col(k, "s").eq(_col(k, name)) for k in self.keys] + [_col(POINT, "s").eq(_col(POINT, name))]
                 query = query.join(exp.to_table(name), on=exp.and_(*on), join_type="left")
@@ -452,17 +506,21 @@ class _Builder:
         zero = _num(0)
         if function == "count":
             counted = "__rows" if column is None else f"__n_{column}"
-            return _bigint(exp.Coalesce(this=self._frame(_sum(_col(counted, "s")), n), expressions=[zero]))
+            merged = self._merged("count", counted, n, _sum(_col(counted, "s")))
+            return _bigint(exp.Coalesce(this=merged, expressions=[zero]))
         assert column is not None
         if function == "sum":
-            return self._frame(_sum(_col(f"__sum_{column}", "s")), n)
+            return self._merged("sum", f"__sum_{column}", n, _sum(_col(f"__sum_{column}", "s")))
         if function == "avg":
-            total = exp.cast(self._frame(_sum(_col(f"__sum_{column}", "s")), n), exp.DataType.build("DOUBLE"))
-            count = self._frame(_sum(_col(f"__n_{column}", "s")), n)
-            return exp.Div(this=total, expression=exp.Nullif(this=count, expression=zero))
+            total = self._merged("sum", f"__sum_{column}", n, _sum(_col(f"__sum_{column}", "s")))
+            count = self._merged("count", f"__n_{column}", n, _sum(_col(f"__n_{column}", "s")))
+            return exp.Div(
+                this=exp.cast(total, exp.DataType.build("DOUBLE")), expression=exp.Nullif(this=count, expression=zero)
+            )
         if function in ("min", "max"):
             aggregate = exp.Min if function == "min" else exp.Max
-            return self._frame(aggregate(this=_col(f"__{function}_{column}", "s")), n)
+            partial = f"__{function}_{column}"
+            return self._merged(function, partial, n, aggregate(this=_col(partial, "s")))
         if function in ("first", "last"):
             pick = exp.FirstValue if function == "first" else exp.LastValue
             return self._frame(exp.IgnoreNulls(this=pick(this=_col(self._pick_name(feature), "s"))), n)
