@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     day = bench.last_day
+    bench.move_day(append=False)  # a reused folder may hold the day from its last run
     full_times, incremental_times = [], []
     for round_number in range(1, args.repeat + 1):
         full = bench.cli("--full-refresh", "--now", day.isoformat())
