@@ -66,25 +66,22 @@ class Context:
     @cached_property
     def compiled(self) -> CompiledProject:
         """Every model compiled for this target (no connection needed when sources declare columns)."""
-        return compile_project(
-            self.project,
-            target=self.target_name,
-            target_type=self.target_config.type,
-            schema=self.target_config.schema_,
-            variables=self.variables,
-        )
+        return self._compile()
 
     def compiled_for(self, models: Sequence[str]) -> CompiledProject:
         """Just ``models`` and their ancestors compiled (everything, if already compiled)."""
         if "compiled" in self.__dict__:
             return self.compiled
+        return self._compile({m.lower() for m in models})
+
+    def _compile(self, only: set[str] | None = None) -> CompiledProject:
         return compile_project(
             self.project,
             target=self.target_name,
             target_type=self.target_config.type,
             schema=self.target_config.schema_,
             variables=self.variables,
-            only={m.lower() for m in models},
+            only=only,
         )
 
     def graph(self) -> Graph:
