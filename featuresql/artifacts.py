@@ -8,12 +8,12 @@ and tools read results without parsing logs. Intervals are ISO 8601 UTC times
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featuresql.durations import format_duration
+from featuresql.files import atomic_path
 from featuresql.intervals import BEGINNING, Interval
 
 if TYPE_CHECKING:
@@ -88,8 +88,6 @@ def write_manifest(folder: Path, compiled: CompiledProject, definitions: dict[st
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(document, indent=2, default=str) + "\n")
-    os.replace(partial, path)
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return path

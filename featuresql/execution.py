@@ -108,7 +108,6 @@ def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState
     started = time.perf_counter()
     plan = batched_plan(model, adapter, run)
     definition = run.definitions[model.name]
-    total_rows = 0
     if plan.create and not plan.batches:  # nothing computable yet: an empty table, so readers find it
         adapter.execute(create_table(model, batch_query(model, (0, 0), run.dialect)))
     for number, batch in enumerate(plan.batches, start=1):
@@ -131,7 +130,6 @@ def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState
         if run.heartbeat:
             run.heartbeat(adapter)
         seconds = time.perf_counter() - batch_started
-        total_rows += rows or 0
         _log(adapter, run, model.name, batch, rows, seconds, "success", "")
         if run.on_batch:
             run.on_batch(model.name, number, len(plan.batches), batch, rows, seconds)

@@ -11,7 +11,6 @@ pandas.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from sqlglot import exp
 
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.errors import ConfigError, closest
+from featuresql.files import atomic_path
 from featuresql.models import CompiledProject
 from featuresql.point_in_time import JoinedModel, feature_names, point_in_time_query, resolve_features
 from featuresql.spine import KeyColumn, SpineInput, StagedSpine, sql_family, stage_spine
@@ -163,22 +163,14 @@ def _deliver(context: Context, query: exp.Select, destination: Destination) -> t
 
 def _export_parquet(adapter: WarehouseAdapter, query: exp.Select, path: Path) -> int | None:
     """The engine writes the file itself where it can (DuckDB: in parallel), whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_path(path) as partial:
         rows: int | None = adapter.export_parquet(query, partial.resolve())
-        if rows is not None:
-            os.replace(partial, path)
-        return rows
-    finally:
-        partial.unlink(missing_ok=True)
+    return rows
 
 
 def write_atomically(table: pa.Table, path: Path, kind: str) -> None:
-    """Write a parquet or csv file whole or not at all: a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
+    """Write a parquet or csv file whole or not at all."""
+    with atomic_path(path) as partial:
         if kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -187,6 +179,3 @@ def write_atomically(table: pa.Table, path: Path, kind: str) -> None:
             import pyarrow.csv as pcsv
 
             pcsv.write_csv(table, partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
