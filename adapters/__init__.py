@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 BUILTIN_ADAPTERS = {
     "duckdb": "featuresql.adapters.duckdb:DuckDBAdapter",
+    "snowflake": "featuresql.adapters.snowflake:SnowflakeAdapter",
+    "bigquery": "featuresql.adapters.bigquery:BigQueryAdapter",
 }
 
 

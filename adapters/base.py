@@ -8,14 +8,18 @@ knows how to talk to its engine.
 
 from __future__ import annotations
 
+import importlib
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 from sqlglot import exp
+
+from featuresql.errors import ConfigError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -95,3 +99,25 @@ class WarehouseAdapter(ABC):
 
     def ensure_schema(self, name: str) -> None:
         self.execute(exp.Create(this=exp.Table(this=exp.to_identifier(name)), kind="SCHEMA", exists=True))
+
+
+def import_driver(module: str, extra: str) -> Any:
+    """Import a warehouse driver, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f"target type {extra} needs its driver ({module}): pip install 'featuresql[{extra}]'"
+        ) from None
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
+
+
+def redact(exc: BaseException, secrets: Sequence[str] = ()) -> str:
+    """The first line of a driver's message, without secrets or quoted row values."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    for secret in secrets:
+        first = first.replace(secret, "***")
+    return _QUOTED.sub("'...'", first)

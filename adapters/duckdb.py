@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from featuresql.adapters.base import WarehouseAdapter
+from featuresql.adapters.base import WarehouseAdapter, redact
 from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
@@ -78,7 +78,7 @@ class DuckDBAdapter(WarehouseAdapter):
                     f"DuckDB database {self.database_path} is open in another process (PID {holder.group(1)}): "
                     "wait for it to finish, or pass --lock-timeout SECONDS to wait for it"
                 ) from None
-            raise ExecutionError(f"cannot open DuckDB database {self.database_path}: {_first_line(exc)}") from None
+            raise ExecutionError(f"cannot open DuckDB database {self.database_path}: {redact(exc)}") from None
 
     def for_thread(self) -> DuckDBAdapter:
         # A DuckDB cursor is a separate connection to the same database, safe in its own thread.
@@ -91,7 +91,7 @@ class DuckDBAdapter(WarehouseAdapter):
             cursor = connection.execute(sql)
             result = cursor.fetchall() if cursor is not None else []  # None: a statement of comments only
         except Exception as exc:
-            raise ExecutionError(f"DuckDB rejected a statement: {_first_line(exc)}") from exc
+            raise ExecutionError(f"DuckDB rejected a statement: {redact(exc)}") from exc
         if result and len(result[0]) == 1 and isinstance(result[0][0], int) and len(result) == 1:
             return int(result[0][0])
         return None
@@ -102,7 +102,7 @@ class DuckDBAdapter(WarehouseAdapter):
         try:
             table: pa.Table = connection.sql(sql).to_arrow_table()
         except Exception as exc:
-            raise ExecutionError(f"DuckDB rejected a query: {_first_line(exc)}") from exc
+            raise ExecutionError(f"DuckDB rejected a query: {redact(exc)}") from exc
         return table
 
     def load_table(self, table: exp.Table, data: pa.Table, *, temporary: bool = False) -> exp.Table:
@@ -154,7 +154,7 @@ class DuckDBAdapter(WarehouseAdapter):
         try:  # plain rows: no Arrow (and no pyarrow import) for a lookup
             rows = connection.execute(self.sql(query)).fetchall()
         except Exception as exc:
-            raise ExecutionError(f"DuckDB rejected a query: {_first_line(exc)}") from exc
+            raise ExecutionError(f"DuckDB rejected a query: {redact(exc)}") from exc
         return {name.lower(): kind for name, kind in rows} or None
 
     def describe(self) -> str:
@@ -170,12 +170,4 @@ def _string(path: Path) -> str:
     return exp.Literal.string(str(path)).sql("duckdb")
 
 
-def _first_line(exc: BaseException) -> str:
-    """The driver's message without row values: quoted literals become '...'."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return _QUOTED.sub("'...'", first)
-
-
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in .*\(PID (\d+)\)")
-_QUOTED = re.compile(r"'(?:[^']|'')*'")

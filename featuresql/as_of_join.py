@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from featuresql import dialects
 from featuresql.errors import CompileError, FeaturesqlError
 from featuresql.jinja import ref
 from featuresql.models import CompiledModel
@@ -78,7 +79,7 @@ def expand_as_of_join(
         time = find_time_column(columns, [m.timestamp for m in joined], payload["timestamp"], description)
     except FeaturesqlError as exc:
         raise CompileError(exc.message) from None
-    spine = SpineRelation(spine_table, tuple(types), exp.column(time, quoted=True), ordered=False)
+    spine = SpineRelation(spine_table, tuple(types), exp.column(dialects.identifier(time)), ordered=False)
     with_keys = [m.with_spine_keys(spine_keys) for m in joined]
     query = point_in_time_query(spine, with_keys, dialect)
     return exp.Subquery(this=query, alias=marker.args.get("alias") or exp.TableAlias(this=exp.to_identifier("as_of")))

@@ -55,10 +55,10 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     return value
 
 
-def _context(obj: dict[str, Any], target: str | None = None) -> Any:
+def _context(obj: dict[str, Any], target: str | None = None, *, offline: bool = False) -> Any:
     from featuresql.context import Context
 
-    return Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"])
+    return Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"], offline=offline)
 
 
 class MultiValueOption(click.Option):
@@ -133,8 +133,8 @@ def init(name: str) -> None:
 @click.pass_obj
 @_handle_errors
 def compile_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...]) -> None:
-    """Render and validate models; write the SQL a run executes to target/compiled/."""
-    with _context(obj, target) as context:
+    """Render and validate models; write the SQL a run executes to target/compiled/ (no connection)."""
+    with _context(obj, target, offline=True) as context:
         selected = context.select(select, exclude)
         paths = context.write_compiled(selected)
         for path in paths:
@@ -216,7 +216,7 @@ def ls_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...],
     """List models with their features, and sources."""
     from featuresql.output import describe_project
 
-    with _context(obj, target) as context:
+    with _context(obj, target, offline=True) as context:
         listing = describe_project(context.project, context.compiled, context.select(select, exclude))
         if output_format == "json":
             click.echo(json.dumps(listing, indent=2))

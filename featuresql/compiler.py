@@ -20,6 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
+from featuresql import dialects
 from featuresql.as_of_join import expand_as_of_join, find_markers, render_as_of_join
 from featuresql.config import ModelConfig, validate
 from featuresql.errors import CompileError, closest
@@ -121,7 +122,8 @@ class _Compiler:
         """A project hook rendered and parsed in the project dialect (run before/after the models)."""
         path = self.project.root / "project.yml"
         sql = self.macros.render(text, self._context(name, path, f"the {name} hook"))
-        return parse_sql(sql, self.read_dialect, path, f"the {name} hook", report_line=False)
+        statements = parse_sql(sql, self.read_dialect, path, f"the {name} hook", report_line=False)
+        return [dialects.float_division(s, self.read_dialect, self.target_type) for s in statements]
 
     # -- rendering ------------------------------------------------------------
 
@@ -200,7 +202,7 @@ class _Compiler:
         statements = parse_sql(sql, self.read_dialect, model.path, f"model {model.name!r}")
         if len(statements) != 1 or not isinstance(statements[0], exp.Query):
             raise CompileError(f"model {model.name!r} must be exactly one SELECT statement", path=model.path)
-        return statements[0]
+        return dialects.float_division(statements[0], self.read_dialect, self.target_type)
 
     def _known_columns(self, table: exp.Table) -> dict[str, str] | None:
         for source in self.project.sources.values():

@@ -45,13 +45,25 @@ class Context:
     """Project + target: compile, run, and (lazily) the warehouse connection."""
 
     def __init__(
-        self, project_dir: Path | str = ".", target: str | None = None, variables: dict[str, Any] | None = None
+        self,
+        project_dir: Path | str = ".",
+        target: str | None = None,
+        variables: dict[str, Any] | None = None,
+        *,
+        offline: bool = False,
     ):
+        """``offline``: never connect (``compile``, ``ls``): unset secrets are allowed, and
+        sources without declared columns are not introspected."""
         self.project: Project = load_project(find_project_root(Path(project_dir)))
-        self.target_name, self.target_config = resolve_target(self.project.root, self.project.name, target)
+        self.offline = offline
+        self._missing_env: list[str] = []
+        self.target_name, self.target_config = resolve_target(
+            self.project.root, self.project.name, target, missing_env=self._missing_env if offline else None
+        )
         self.adapter_class = adapter_class(self.target_config.type)
         self.variables = variables or {}
         self._adapter: WarehouseAdapter | None = None
+        self._introspected: dict[str, dict[str, str] | None] = {}
 
     @property
     def dialect(self) -> str:
@@ -60,6 +72,8 @@ class Context:
     @property
     def adapter(self) -> WarehouseAdapter:
         if self._adapter is None:
+            if self.offline:
+                raise ConfigError("this command works offline and cannot connect to the target")
             self._adapter = self.adapter_class(self.target_config, self.project.root)
         return self._adapter
 
@@ -81,8 +95,21 @@ class Context:
             target_type=self.target_config.type,
             schema=self.target_config.schema_,
             variables=self.variables,
+            columns_of=None if self.offline else self._introspect,
             only=only,
         )
+
+    def _introspect(self, table: exp.Table) -> dict[str, str] | None:
+        """The column names of a table sources.yml does not describe, from the warehouse.
+
+        Their types are left unknown: they are spelled in the target's dialect, and
+        checking names is what compiling needs.
+        """
+        key = table.sql()
+        if key not in self._introspected:
+            columns = None if table.catalog else self.adapter.table_columns(table)
+            self._introspected[key] = None if columns is None else dict.fromkeys(columns, "UNKNOWN")
+        return self._introspected[key]
 
     def graph(self) -> Graph:
         models = self.compiled.models

@@ -7,11 +7,26 @@ the reason it exists.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlglot import exp
 
 MICROS = 1_000_000
+E = TypeVar("E", bound=exp.Expr)
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def identifier(name: str) -> exp.Identifier:
+    """A column name as written by a user, quoted only when it must be.
+
+    Plain lower-case names stay unquoted, so each engine resolves them its own way
+    (Snowflake folds them to upper case, as it did when the table was created);
+    names with capitals or other characters are quoted to keep them exact (sqlglot's
+    generators quote reserved words by themselves).
+    """
+    return exp.to_identifier(name, quoted=not _PLAIN_NAME.fullmatch(name))
 
 
 def epoch_micros(timestamp: exp.Expr, dialect: str) -> exp.Expr:
@@ -67,10 +82,16 @@ def timestamp_literal(value: datetime, dialect: str) -> exp.Expr:
     """A UTC timestamp constant of the engine's event-time type; naive datetimes are read as UTC."""
     value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     text = value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    # BigQuery's TIMESTAMP is the zoned type (sqlglot spells it TIMESTAMPTZ); its DATETIME
-    # does not compare with TIMESTAMP columns. Elsewhere a zone-less UTC TIMESTAMP.
-    kind = "TIMESTAMPTZ" if dialect == "bigquery" else "TIMESTAMP"
-    return exp.cast(exp.Literal.string(text), exp.DataType.build(kind))
+    return exp.cast(exp.Literal.string(text), event_time_type(dialect))
+
+
+def event_time_type(dialect: str) -> exp.DataType:
+    """The type of event times and boundaries: a zone-less UTC TIMESTAMP, except on BigQuery.
+
+    BigQuery's TIMESTAMP is the zoned type (sqlglot spells it TIMESTAMPTZ), and its
+    DATETIME does not compare with TIMESTAMP columns, so TIMESTAMP it is there.
+    """
+    return exp.DataType.build("TIMESTAMPTZ" if dialect == "bigquery" else "TIMESTAMP")
 
 
 def ordered(expression: exp.Expr, dialect: str, *, desc: bool = False) -> exp.Ordered:
@@ -79,3 +100,22 @@ def ordered(expression: exp.Expr, dialect: str, *, desc: bool = False) -> exp.Or
     # (or adds NULLS FIRST/LAST) when they differ, so state each engine's default.
     nulls_first = {"snowflake": desc, "bigquery": not desc}.get(dialect, False)
     return exp.Ordered(this=expression, desc=desc or None, nulls_first=nulls_first)
+
+
+def float_division(expression: E, read: str, write: str) -> E:
+    """Give ``/`` of a model written for DuckDB the same result type on the target.
+
+    DuckDB's ``/`` always returns DOUBLE, for integers and decimals alike, where
+    Snowflake returns a fixed-point NUMBER (``3 / 7`` is 0.428571) and BigQuery
+    NUMERIC for NUMERIC operands; sqlglot copies ``/`` unchanged. So the dividend
+    becomes DOUBLE on those targets, and a ratio of decimal sums agrees to the last
+    digits on every engine (tests/test_conformance.py, ``user_spend_ratios``).
+    """
+    if read != "duckdb" or write == "duckdb":
+        return expression
+    double = exp.DataType.build("DOUBLE")
+    for division in list(expression.find_all(exp.Div)):
+        dividend = division.this
+        if not (isinstance(dividend, exp.Cast) and dividend.to.is_type(*exp.DataType.REAL_TYPES)):
+            division.set("this", exp.cast(dividend, double))
+    return expression

@@ -1,10 +1,13 @@
 """Build one model: its planned batches, each replacing its range with the state update.
 
-Each batch of a window model is one transaction: delete the rows of its
-boundary interval, insert them anew, append the interval to the state. A run
-killed at any point leaves every batch either committed with its state row or
-not at all, so the next run's plan (``featuresql.plan``) picks up exactly what
-is missing. Snapshot models are rebuilt whole, also in one transaction.
+Each incremental batch of a window model is one transaction: delete the rows
+of its boundary interval, insert them anew, append the interval to the state.
+A first batch that creates the table (DDL, which Snowflake and BigQuery keep
+out of transactions) is ordered instead: forget the state, replace the table,
+record the state. A run killed at any point leaves every batch either recorded
+with its rows or not at all, so the next run's plan (``featuresql.plan``) picks
+up exactly what is missing. Snapshot models are replaced whole by one
+``CREATE OR REPLACE``.
 """
 
 from __future__ import annotations
@@ -107,25 +110,21 @@ def batched_plan(model: CompiledModel, adapter: WarehouseAdapter, run: RunState)
 def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> ModelResult:
     started = time.perf_counter()
     plan = batched_plan(model, adapter, run)
-    definition = run.definitions[model.name]
     if plan.create and not plan.batches:  # nothing computable yet: an empty table, so readers find it
         adapter.execute(create_table(model, batch_query(model, (0, 0), run.dialect)))
     for number, batch in enumerate(plan.batches, start=1):
         batch_started = time.perf_counter()
         checkpoints.reach("before_batch")
-        with adapter.transaction():
-            if plan.create and number == 1:
-                adapter.execute(state.forget_model(run.project, model.name))
-                adapter.execute(create_table(model, batch_query(model, batch, run.dialect)))
-                rows = _count(adapter, model)
-            else:
+        if plan.create and number == 1:
+            rows = _create(model, batch, adapter, run)
+        else:
+            with adapter.transaction():
                 delete, insert = replace_range(model, batch, run.dialect)
                 adapter.execute(delete)
                 checkpoints.reach("after_delete")
                 rows = adapter.execute(insert)
-            checkpoints.reach("before_commit")
-            adapter.execute(state.record_interval(run.project, model.name, batch, run.run_id, rows, definition,
-                                                  run.dialect))  # fmt: skip
+                checkpoints.reach("before_commit")
+                adapter.execute(_record(model, batch, rows, run))
         checkpoints.reach("after_commit")
         if run.heartbeat:
             run.heartbeat(adapter)
@@ -141,12 +140,33 @@ def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState
     )  # fmt: skip
 
 
+def _create(model: CompiledModel, batch: Interval, adapter: WarehouseAdapter, run: RunState) -> int:
+    """Replace the table with the first batch: a first run, or a full refresh.
+
+    Snowflake commits DDL on its own and BigQuery refuses it in a transaction, so
+    the order makes this safe instead of a transaction: the state is forgotten
+    first, and the new table (replaced atomically) is recorded last. A run killed
+    in between leaves no state, and the next run creates the table again.
+    """
+    adapter.execute(state.forget_model(run.project, model.name))
+    checkpoints.reach("after_delete")
+    adapter.execute(create_table(model, batch_query(model, batch, run.dialect)))
+    rows = _count(adapter, model)
+    checkpoints.reach("before_commit")
+    adapter.execute(_record(model, batch, rows, run))
+    return rows
+
+
+def _record(model: CompiledModel, batch: Interval, rows: int | None, run: RunState) -> exp.Insert:
+    definition = run.definitions[model.name]
+    return state.record_interval(run.project, model.name, batch, run.run_id, rows, definition, run.dialect)
+
+
 def _build_snapshot(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> ModelResult:
     started = time.perf_counter()
     checkpoints.reach("before_batch")
-    with adapter.transaction():
-        adapter.execute(create_table(model, model.query))
-        checkpoints.reach("before_commit")
+    adapter.execute(create_table(model, model.query))  # CREATE OR REPLACE: atomic on its own
+    checkpoints.reach("before_commit")
     checkpoints.reach("after_commit")
     rows = _count(adapter, model)
     _log(adapter, run, model.name, None, rows, time.perf_counter() - started, "success", "")

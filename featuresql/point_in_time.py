@@ -160,13 +160,13 @@ def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dia
     """Every spine column, then each model's columns named ``<model>__<column>``."""
     row = spine.row.copy() if spine.row else exp.Window(this=exp.RowNumber())
     staged = exp.select(
-        *(exp.column(c, quoted=True) for c in spine.columns),
+        *(exp.column(dialects.identifier(c)) for c in spine.columns),
         exp.alias_(row, SPINE_ROW),
         exp.alias_(spine.time, SPINE_TIME),
         *(bound for number, model in enumerate(models) for bound in _bounds(model, f"__m{number}", spine.time)),
     ).from_(spine.relation.copy())
     query = (
-        exp.select(*(exp.column(exp.to_identifier(c, quoted=True), _SPINE) for c in spine.columns))
+        exp.select(*(exp.column(dialects.identifier(c), _SPINE) for c in spine.columns))
         .from_(_SPINE)
         .with_(_SPINE, as_=staged)
     )
@@ -210,7 +210,7 @@ def _matches(model: JoinedModel, alias: str, dialect: str) -> exp.Select:
     latest = f"{alias}_latest" if model.data_delay else SPINE_TIME
     spine_keys = model.spine_keys or model.keys
     condition: list[exp.Expr] = [
-        exp.column(k, rows).eq(exp.column(exp.to_identifier(s, quoted=True), _SPINE))
+        exp.column(k, rows).eq(exp.column(dialects.identifier(s), _SPINE))
         for k, s in zip(model.keys, spine_keys, strict=True)
     ]
     condition.append(ts.copy() <= exp.column(latest, _SPINE))

@@ -10,6 +10,7 @@ settings with a ``type``). String values are rendered with Jinja so
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,27 @@ from featuresql.yamlfile import LineDict, line_of, load_yaml
 PROFILES_FILE = "profiles.yml"
 
 
+_missing: ContextVar[list[str] | None] = ContextVar("featuresql_missing_env", default=None)
+
+
 def env_var(name: str, default: str | None = None) -> str:
-    """The value of an environment variable, or ``default``; an error if neither exists."""
+    """The value of an environment variable, or ``default``; an error if neither exists.
+
+    While a target is resolved offline (``featuresql compile`` needs no secrets), a
+    missing variable is recorded and renders as ``<NAME>`` instead.
+    """
     value = os.environ.get(name, default)
     if value is None:
-        raise ConfigError(
-            f"environment variable {name} is not set: export it, or give a default with env_var('{name}', 'value')"
-        )
+        missing = _missing.get()
+        if missing is not None:
+            missing.append(name)
+            return f"<{name}>"
+        raise ConfigError(missing_env_message(name))
     return value
+
+
+def missing_env_message(name: str) -> str:
+    return f"environment variable {name} is not set: export it, or give a default with env_var('{name}', 'value')"
 
 
 def profiles_path(project_root: Path) -> Path | None:
@@ -41,8 +55,22 @@ def profiles_path(project_root: Path) -> Path | None:
     return None
 
 
-def resolve_target(project_root: Path, project_name: str, target: str | None) -> tuple[str, Any]:
-    """Return (target name, validated target config) for ``target`` or the default one."""
+def resolve_target(
+    project_root: Path, project_name: str, target: str | None, *, missing_env: list[str] | None = None
+) -> tuple[str, Any]:
+    """Return (target name, validated target config) for ``target`` or the default one.
+
+    With a ``missing_env`` list, unset environment variables are appended to it
+    (rendered as ``<NAME>``) instead of failing: enough to compile for the target.
+    """
+    token = _missing.set(missing_env)
+    try:
+        return _resolve_target(project_root, project_name, target)
+    finally:
+        _missing.reset(token)
+
+
+def _resolve_target(project_root: Path, project_name: str, target: str | None) -> tuple[str, Any]:
     path = profiles_path(project_root)
     if path is None:
         if target not in (None, "dev"):

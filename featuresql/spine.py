@@ -218,7 +218,7 @@ def _stage_table(
     columns: dict[str, str | None] = {column: sql_family(kind, adapter.dialect) for column, kind in types.items()}
     key_columns = check_keys(columns, keys, description)
     time_column = find_time_column(columns, time_candidates, timestamp_column, description)
-    time: exp.Expr = exp.column(time_column, quoted=True)
+    time: exp.Expr = exp.column(dialects.identifier(time_column))
     if columns[time_column] == "timestamptz":
         time = dialects.utc_timestamp(time, adapter.dialect)
     relation = SpineRelation(relation=table, columns=tuple(types), time=time)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from engines import bigquery_server, engine, fakesnow_server  # noqa: F401  (fixtures)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_FILES = ("project.yml", "profiles.yml", "features", "macros")

@@ -6,18 +6,18 @@ SELECT
 FROM (
   WITH __spine AS (
     SELECT
-      `user_id`,
-      `ts`,
-      `advance_amount`,
-      `repaid_14d`,
+      user_id,
+      ts,
+      advance_amount,
+      repaid_14d,
       ROW_NUMBER() OVER () AS __featuresql_row,
-      `ts` AS __featuresql_t,
-      TIMESTAMP_SUB(LEAST(`ts`, (
+      ts AS __featuresql_t,
+      TIMESTAMP_SUB(LEAST(ts, (
         SELECT
           MAX(ts)
         FROM features.user_transactions
       )), INTERVAL 2678400 SECOND) AS __m0_recent,
-      TIMESTAMP_SUB(`ts`, INTERVAL 2592000 SECOND) AS __m1_oldest
+      TIMESTAMP_SUB(ts, INTERVAL 2592000 SECOND) AS __m1_oldest
     FROM features.advance_labels
   ), __m0 AS (
     SELECT
@@ -36,7 +36,7 @@ FROM (
       __f.amount_last_7d AS user_transactions__amount_last_7d
     FROM __spine
     JOIN features.user_transactions AS __f
-      ON __f.user_id = __spine.`user_id`
+      ON __f.user_id = __spine.user_id
       AND __f.ts <= __spine.__featuresql_t
       AND __f.ts > __spine.__m0_recent
     QUALIFY
@@ -47,7 +47,7 @@ FROM (
       __f.balance AS user_balances__balance
     FROM __spine
     JOIN features.user_balances AS __f
-      ON __f.user_id = __spine.`user_id`
+      ON __f.user_id = __spine.user_id
       AND __f.ts <= __spine.__featuresql_t
       AND __f.ts >= __spine.__m1_oldest
     QUALIFY
@@ -63,7 +63,7 @@ FROM (
       __f.credit_limit AS user_profile__credit_limit
     FROM __spine
     JOIN features.user_profile AS __f
-      ON __f.user_id = __spine.`user_id` AND __f.ts <= __spine.__featuresql_t
+      ON __f.user_id = __spine.user_id AND __f.ts <= __spine.__featuresql_t
     QUALIFY
       ROW_NUMBER() OVER (
         PARTITION BY __spine.__featuresql_row
@@ -71,10 +71,10 @@ FROM (
       ) = 1
   )
   SELECT
-    __spine.`user_id`,
-    __spine.`ts`,
-    __spine.`advance_amount`,
-    __spine.`repaid_14d`,
+    __spine.user_id,
+    __spine.ts,
+    __spine.advance_amount,
+    __spine.repaid_14d,
     CASE
       WHEN NOT __spine.__featuresql_t IS NULL
       THEN COALESCE(__m0.user_transactions__count_1d, 0)
