@@ -13,7 +13,11 @@ fi
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e '.[dev]'
+python -m pip install --quiet -e '.[dev,snowflake,bigquery]'
+
+echo "== test servers (each in its own virtual environment; started by the tests)"
+bash ci/fakesnow_server.sh install
+bash ci/bigquery_emulator.sh install
 
 echo "== lint"
 ruff check .

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, ParseError, TokenError
+from sqlglot.errors import ErrorLevel, OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
 from featuresql import dialects
@@ -27,6 +27,7 @@ from featuresql.errors import CompileError, closest
 from featuresql.graph import CycleError, Graph
 from featuresql.jinja import MacroEnvironment, ModelContext
 from featuresql.models import CompiledModel, CompiledProject, ModelSettings
+from featuresql.portability import INVALID, unportable
 from featuresql.project import ModelFile, Project
 from featuresql.window_query import WindowModel
 from featuresql.windows import WindowFeature, features_of_marker, is_marker, render_marker
@@ -202,7 +203,30 @@ class _Compiler:
         statements = parse_sql(sql, self.read_dialect, model.path, f"model {model.name!r}")
         if len(statements) != 1 or not isinstance(statements[0], exp.Query):
             raise CompileError(f"model {model.name!r} must be exactly one SELECT statement", path=model.path)
-        return dialects.float_division(statements[0], self.read_dialect, self.target_type)
+        query = dialects.float_division(statements[0], self.read_dialect, self.target_type)
+        self._check_portable(model, query)
+        return query
+
+    def _check_portable(self, model: ModelFile, query: exp.Query) -> None:
+        """A model written in one dialect must come out valid in the target's (see featuresql.portability)."""
+        if self.target_type == self.read_dialect or self.target_type not in INVALID:
+            return
+        try:
+            sql = query.sql(self.target_type, unsupported_level=ErrorLevel.RAISE)
+        except Exception as exc:  # sqlglot cannot write the construct for this engine at all
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CompileError(
+                f"model {model.name!r} cannot be written for {self.target_type}: {problem}; "
+                "rewrite that part, or dispatch it per engine with a macro",
+                path=model.path,
+            ) from None
+        problems = unportable(sql, self.target_type)
+        if problems:
+            raise CompileError(
+                f"model {model.name!r} does not transpile from {self.read_dialect} to {self.target_type}: "
+                f"{problems[0]}; rewrite it portably, or dispatch it per engine with a macro",
+                path=model.path,
+            )
 
     def _known_columns(self, table: exp.Table) -> dict[str, str] | None:
         for source in self.project.sources.values():
