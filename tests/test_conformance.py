@@ -23,6 +23,7 @@ from oracle import Macro, WindowModelSpec, expected_rows, row_differences
 from sqlglot import exp
 
 from featuresql.context import Context
+from featuresql.errors import CompileError
 from featuresql.plan import RunOptions
 
 NOW = datetime(2026, 7, 1, 6, tzinfo=UTC)
@@ -229,3 +230,15 @@ def test_window_values_equal_the_oracle(engine, tmp_path, seed):
     expected = expected_rows(WindowModelSpec(features, DAY), events, ORACLE_NOW)
     problems = row_differences(actual, expected, "user_id", "ts")
     assert not problems, f"{engine.name} differs from the oracle:\n" + "\n".join(problems[:20])
+
+
+def test_undeclared_source_columns_are_read_from_the_warehouse(engine, tmp_path):
+    project = oracle_project(engine, tmp_path, _events(20, 3))  # its sources.yml lists no columns
+    (project / "features" / "typo.sql").write_text(
+        "{{ config(entity='user', timestamp='ts') }}\nselect user_id, ts, amout from {{ source('raw', 'events') }}\n"
+    )
+    with Context(project) as context, pytest.raises(CompileError) as raised:
+        context.run(now=ORACLE_NOW)
+    assert "unknown column 'amout'" in raised.value.message and "did you mean amount?" in raised.value.message
+    with Context(project, offline=True) as context:
+        assert "typo" in context.compiled.models  # offline, nothing to check it against
