@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +51,18 @@ class SnowflakeEndpoint:
     log_path: Path
     db_dir: Path | None = None
 
-    def connect_kwargs(self, database: str | None = None, schema: str | None = None) -> dict[str, Any]:
+    def connect_kwargs(
+        self,
+        database: str | None = None,
+        schema: str | None = None,
+        nop_regexes: Sequence[str] = (),
+    ) -> dict[str, Any]:
         """Keyword arguments for ``snowflake.connector.connect`` to this server.
 
         fakesnow accepts any account, user and password. A database and schema
         given here are created on login if missing (and the session uses them).
+        Statements matching one of ``nop_regexes`` (case-insensitive) succeed
+        without running: eg ``[r"^ALTER SESSION"]``, which fakesnow cannot run.
         """
         kwargs: dict[str, Any] = {
             "account": "fakesnow",
@@ -65,7 +72,8 @@ class SnowflakeEndpoint:
             "port": self.port,
             "protocol": "http",
             # no telemetry requests to a server that has nowhere to send them
-            "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
+            "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}
+            | ({"nop_regexes": list(nop_regexes)} if nop_regexes else {}),
             # fakesnow answers HTTP 500 to SQL it fails on unexpectedly, and the
             # connector retries (re-sends the statement) until network_timeout
             # runs out: 1 s makes that one retry. It bounds retries only, not a
