@@ -35,6 +35,13 @@ class WarehouseAdapter(ABC):
     def __init__(self, config: Any, project_root: Path):
         self.config = config
         self.project_root = project_root
+        self.sent_statements = 0  # round trips to the engine, and the bytes of SQL they carried
+        self.sent_bytes = 0
+
+    def _sent(self, sql: str) -> None:
+        """Count one statement sent (adapters call it where they hand SQL to the driver)."""
+        self.sent_statements += 1
+        self.sent_bytes += len(sql.encode())
 
     @property
     def schema(self) -> str:

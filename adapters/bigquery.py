@@ -154,6 +154,7 @@ class BigQueryAdapter(WarehouseAdapter):
 
     def _run(self, sql: str, **settings: Any) -> Any:
         """Run one statement as a query job and wait for it."""
+        self._sent(sql)
         try:
             job = self.client.query(sql, job_config=self._job_config(**settings))
             job.result(timeout=self.config.job_timeout_seconds)
@@ -196,6 +197,7 @@ class BigQueryAdapter(WarehouseAdapter):
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
         )
         reference = f"{self.config.project}.{table.db}.{table.name}"
+        self._sent("")  # a load job: one round trip, rows as parquet
         try:
             self.client.load_table_from_file(buffer, reference, job_config=job_config).result(
                 timeout=self.config.job_timeout_seconds

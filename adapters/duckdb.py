@@ -87,6 +87,7 @@ class DuckDBAdapter(WarehouseAdapter):
     def execute(self, statement: exp.Expr | str) -> int | None:
         sql = statement if isinstance(statement, str) else self.sql(statement)
         connection = self.connection  # opening it has its own errors (a busy file)
+        self._sent(sql)
         try:
             cursor = connection.execute(sql)
             result = cursor.fetchall() if cursor is not None else []  # None: a statement of comments only
@@ -99,6 +100,7 @@ class DuckDBAdapter(WarehouseAdapter):
     def fetch_arrow(self, query: exp.Expr | str) -> pa.Table:
         sql = query if isinstance(query, str) else self.sql(query)
         connection = self.connection
+        self._sent(sql)
         try:
             table: pa.Table = connection.sql(sql).to_arrow_table()
         except Exception as exc:
@@ -151,8 +153,10 @@ class DuckDBAdapter(WarehouseAdapter):
             .order_by("ordinal_position")
         )
         connection = self.connection
+        sql = self.sql(query)
+        self._sent(sql)
         try:  # plain rows: no Arrow (and no pyarrow import) for a lookup
-            rows = connection.execute(self.sql(query)).fetchall()
+            rows = connection.execute(sql).fetchall()
         except Exception as exc:
             raise ExecutionError(f"DuckDB rejected a query: {redact(exc)}") from exc
         return {name.lower(): kind for name, kind in rows} or None

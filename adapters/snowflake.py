@@ -131,6 +131,7 @@ class SnowflakeAdapter(WarehouseAdapter):
 
     def _cursor(self, sql: str, parameters: Any = None) -> Any:
         cursor = self.connection.cursor()
+        self._sent(sql)
         try:
             cursor.execute(sql, parameters)
         except Exception as exc:
@@ -178,6 +179,7 @@ class SnowflakeAdapter(WarehouseAdapter):
             cursor = self.connection.cursor()
             try:
                 for rows in python_rows(data, INSERT_CHUNK):
+                    self._sent(insert)  # the driver sends one multi-row INSERT per chunk
                     cursor.executemany(insert, rows)
             except Exception as exc:
                 raise ExecutionError(f"Snowflake rejected the rows of {table.name}: {self._redact(exc)}") from None

@@ -39,3 +39,4 @@ echo "== benchmark smoke runs (timings at full size are run by hand: bench/READM
 python bench/windows.py --smoke
 python bench/extract.py --smoke --no-feast
 python bench/incremental.py --smoke
+python bench/engines.py --smoke

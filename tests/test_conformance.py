@@ -127,6 +127,7 @@ def _spine(transactions: pa.Table) -> pa.Table:
         spine.append({**row, "ts": ts, "label": number % 2})
     spine.append({"user_id": 10**9, "merchant_id": 1, "ts": datetime(2026, 6, 1), "label": 0})  # unknown user
     spine.append({"user_id": 1, "merchant_id": 1, "ts": datetime(2020, 1, 1), "label": 1})  # before any data
+    spine.append({"user_id": 2, "merchant_id": 3, "ts": None, "label": 0})  # no time: every feature NULL
     spine.append(dict(spine[0]))  # a duplicate row
     schema = pa.schema([("user_id", pa.int64()), ("merchant_id", pa.int64()), ("ts", pa.timestamp("us")),
                         ("label", pa.int64())])  # fmt: skip
@@ -242,3 +243,13 @@ def test_undeclared_source_columns_are_read_from_the_warehouse(engine, tmp_path)
     assert "unknown column 'amout'" in raised.value.message and "did you mean amount?" in raised.value.message
     with Context(project, offline=True) as context:
         assert "typo" in context.compiled.models  # offline, nothing to check it against
+
+
+def test_models_built_in_parallel_equal_the_serial_build(engine, tmp_path, reference):
+    project = engine_project(engine, tmp_path, reference["raw"])
+    with Context(project, variables=SMALL_VARS) as context:
+        for now in (NOW - timedelta(days=9), NOW):  # a first build, then incremental transactions in parallel
+            result = context.run(now=now, threads=3)  # each thread on its own connection or session
+            assert result.ok, [(r.model, r.message) for r in result.results if r.status != "success"]
+        for name in ("user_transactions", "merchant_transactions", "user_balances", "user_spend_ratios"):
+            assert not differences(table_rows(context, name), reference["models"][name]), name
