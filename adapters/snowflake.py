@@ -193,7 +193,8 @@ class SnowflakeAdapter(WarehouseAdapter):
         try:
             yield
         except BaseException:
-            self.execute("ROLLBACK")
+            with contextlib.suppress(ExecutionError):  # the first error is the one to report
+                self.execute("ROLLBACK")
             raise
         self.execute("COMMIT")
 

@@ -158,7 +158,7 @@ class Context:
         run_id = uuid.uuid4().hex[:12]
         with locks.hold(self.adapter, self.project.name, run_id, timeout=max(0.0, deadline - time.monotonic())):
             run = self._run_state(selected, now, options, on_batch, run_id)
-            run.heartbeat = lambda adapter: locks.heartbeat(adapter, self.project.name, run_id)
+            run.heartbeat = locks.Heartbeat(self.project.name, run_id)
             self._run_hooks("on_run_start")
             result = run_models(self.compiled, self.adapter, selected, run=run, threads=threads, report=report)
             self._run_hooks("on_run_end")

@@ -14,8 +14,10 @@ into a ``TargetBusyError`` naming the process, and ``Context`` retries the same 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,10 +28,11 @@ from sqlglot import exp
 
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.dialects import timestamp_literal
-from featuresql.errors import TargetBusyError
+from featuresql.errors import FeaturesqlError, TargetBusyError
 from featuresql.state import table
 
 STALE_AFTER = timedelta(hours=1)
+HEARTBEAT_EVERY = 60.0  # seconds between beats: far below STALE_AFTER
 POLL_SECONDS = 0.5
 
 
@@ -86,9 +89,32 @@ def _try_acquire(adapter: WarehouseAdapter, project: str, run_id: str) -> Holder
 
 
 def heartbeat(adapter: WarehouseAdapter, project: str, run_id: str) -> None:
-    """Tell other runs this one is alive (after each batch)."""
+    """Tell other runs this one is alive."""
     stamp = timestamp_literal(datetime.now(UTC), adapter.dialect)
     adapter.execute(exp.update(table("locks"), {"heartbeat_at": stamp}, where=_is(project, run_id)))
+
+
+class Heartbeat:
+    """``heartbeat`` after a committed batch, at most once every ``every`` seconds.
+
+    Threads building models in parallel share it: one beat at a time (two updates of
+    the lock row at once conflict on DuckDB and BigQuery), and no more often than
+    needed against ``STALE_AFTER`` (each beat is a DML statement on the warehouse).
+    A failed beat is ignored: the next one, or the run's end, follows.
+    """
+
+    def __init__(self, project: str, run_id: str, every: float = HEARTBEAT_EVERY):
+        self.project, self.run_id, self.every = project, run_id, every
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    def __call__(self, adapter: WarehouseAdapter) -> None:
+        with self._lock:
+            if time.monotonic() - self._last < self.every:
+                return
+            self._last = time.monotonic()
+            with contextlib.suppress(FeaturesqlError):
+                heartbeat(adapter, self.project, self.run_id)
 
 
 def _holders(adapter: WarehouseAdapter, project: str) -> list[Holder]:

@@ -143,7 +143,7 @@ CASES = {
         # the line of the target (the message names the variable)
         [], "profiles.yml", "prod_snowflake:\n",
         ["SNOWFLAKE_ACCOUNT", "not set"],
-        args=["compile", "--target", "prod_snowflake"],
+        args=["run", "--target", "prod_snowflake"],  # compile works offline, without secrets
     ),
     "unknown_key_in_model_config_call": Case(
         [(USER_PROFILE, "tags=['profile']", "tags=['profile'], grian='1d'")],
