@@ -113,7 +113,7 @@ class BigQueryAdapter(WarehouseAdapter):
         if config.method == "anonymous":
             from google.auth.credentials import AnonymousCredentials
 
-            return AnonymousCredentials()
+            return AnonymousCredentials()  # type: ignore[no-untyped-call]
         if config.method == "oauth":
             return None  # application default credentials, found by the client
         import json
@@ -125,13 +125,13 @@ class BigQueryAdapter(WarehouseAdapter):
             path = Path(config.keyfile or "").expanduser()
             if not path.is_file():
                 raise ConfigError(f"BigQuery keyfile {path} does not exist: check the path in profiles.yml")
-            return service_account.Credentials.from_service_account_file(str(path), scopes=scopes)
+            return service_account.Credentials.from_service_account_file(str(path), scopes=scopes)  # type: ignore[no-untyped-call]
         assert config.keyfile_json is not None
         try:
             info = json.loads(config.keyfile_json.get_secret_value())
         except ValueError:
             raise ConfigError("BigQuery keyfile_json is not valid JSON: give the service-account key itself") from None
-        return service_account.Credentials.from_service_account_info(info, scopes=scopes)
+        return service_account.Credentials.from_service_account_info(info, scopes=scopes)  # type: ignore[no-untyped-call]
 
     def _redact(self, exc: BaseException) -> str:
         return redact(exc, self.config.secrets())

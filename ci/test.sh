@@ -22,7 +22,7 @@ bash ci/bigquery_emulator.sh install
 echo "== lint"
 ruff check .
 ruff format --check featuresql adapters
-mypy
+bash ci/mypy.sh
 
 echo "== tests"
 set +e

@@ -115,6 +115,7 @@ def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState
     for number, batch in enumerate(plan.batches, start=1):
         batch_started = time.perf_counter()
         checkpoints.reach("before_batch")
+        rows: int | None
         if plan.create and number == 1:
             rows = _create(model, batch, adapter, run)
         else:
