@@ -118,3 +118,18 @@ def test_bigquery_accepts_dataset_or_schema():
     for key in ("dataset", "schema"):
         config = BigQueryTarget.model_validate({"project": "p", key: "features"})
         assert config.schema_ == "features"
+
+
+@pytest.mark.parametrize(("dialect", "double"), [("snowflake", "DOUBLE"), ("bigquery", "FLOAT64")])
+def test_duckdb_division_stays_double_on_the_warehouse(example_project, no_secrets, dialect, double):
+    """sqlglot copies DuckDB's '/' as is, but it is fixed-point on Snowflake and BigQuery NUMERIC.
+
+    tests/test_conformance.py proves the values equal (the ratios of user_spend_ratios).
+    """
+    result = CliRunner().invoke(cli, ["--project-dir", str(example_project), "compile", "-t", f"prod_{dialect}"])
+    assert result.exit_code == 0, result.output
+    compiled = (example_project / "target" / "compiled" / f"prod_{dialect}" / "user_spend_ratios.sql").read_text()
+    assert f"CAST(amount_sum_1d AS {double}) / NULLIF(amount_sum_30d, 0)" in compiled
+    on_duckdb = CliRunner().invoke(cli, ["--project-dir", str(example_project), "compile"])
+    assert on_duckdb.exit_code == 0
+    assert "amount_sum_1d / NULLIF" in (example_project / "target/compiled/dev/user_spend_ratios.sql").read_text()

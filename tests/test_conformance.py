@@ -143,6 +143,19 @@ def test_extract_returns_the_same_training_set(engine, tmp_path, reference):
     assert not problems, f"{engine.name}: extract differs from DuckDB:\n" + "\n".join(problems)
 
 
+def test_extract_from_a_local_file_to_a_local_file(engine, tmp_path, reference):
+    import pyarrow.parquet as pq
+
+    project = engine_project(engine, tmp_path, reference["raw"])
+    spine, out = tmp_path / "spine.parquet", tmp_path / "training.parquet"
+    pq.write_table(reference["spine"], spine)
+    with Context(project, variables=SMALL_VARS) as context:
+        build(context)
+        context.extract(str(spine), EXTRACT_FEATURES, out=out)  # loaded into the warehouse, joined there
+    problems = differences(canonical_rows(pq.read_table(out)), reference["extract"])
+    assert not problems, f"{engine.name}: extract differs from DuckDB:\n" + "\n".join(problems)
+
+
 def test_extract_from_a_spine_table_in_the_warehouse(engine, tmp_path, reference):
     project = engine_project(engine, tmp_path, reference["raw"])
     with Context(project, variables=SMALL_VARS) as context:
