@@ -10,7 +10,8 @@ Choices worth knowing:
   adapter's own session. DDL commits implicitly in Snowflake, so the core never
   puts a ``CREATE`` inside a transaction (see ``featuresql.execution``).
 - Local rows (a spine file) are inserted with the driver's bulk ``executemany``
-  in chunks: one multi-row ``INSERT`` per chunk, escaped by the driver.
+  in chunks: one multi-row ``INSERT`` per chunk (at most 10,000 rows and about
+  500 KB of SQL: Snowflake caps a statement at 1 MB), escaped by the driver.
 - Driver errors become one-line ``ExecutionError``s without credentials or
   quoted row values.
 """
@@ -33,7 +34,8 @@ from featuresql.errors import ExecutionError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-INSERT_CHUNK = 10_000  # rows per multi-row INSERT when loading local data
+INSERT_ROWS = 10_000  # at most this many rows per multi-row INSERT when loading local data
+INSERT_BYTES = 500_000  # and about this much SQL: Snowflake caps a statement at 1 MB
 
 
 class SnowflakeTarget(BaseModel):
@@ -178,7 +180,8 @@ class SnowflakeAdapter(WarehouseAdapter):
             insert = f"INSERT INTO {self.sql(table)} VALUES ({placeholders})"
             cursor = self.connection.cursor()
             try:
-                for rows in python_rows(data, INSERT_CHUNK):
+                chunk = max(1, min(INSERT_ROWS, INSERT_BYTES // (24 * data.num_columns)))
+                for rows in python_rows(data, chunk):
                     self._sent(insert)  # the driver sends one multi-row INSERT per chunk
                     cursor.executemany(insert, rows)
             except Exception as exc:
