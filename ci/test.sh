@@ -13,11 +13,12 @@ fi
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e '.[dev,snowflake,bigquery]'
+python -m pip install --quiet -e '.[dev,snowflake,bigquery,dynamodb]'
 
 echo "== test servers (each in its own virtual environment; started by the tests)"
 bash ci/fakesnow_server.sh install
 bash ci/bigquery_emulator.sh install
+bash ci/dynamodb_local.sh install
 
 echo "== lint"
 ruff check .
@@ -26,7 +27,9 @@ bash ci/mypy.sh
 
 echo "== tests"
 set +e
-python -m pytest -q "$@"
+# In a network namespace with loopback only: DynamoDB Local listens on every
+# interface, so it must see no other (ci/in_private_network.sh says more).
+bash ci/in_private_network.sh python -m pytest -q "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
