@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,11 +33,25 @@ class WarehouseAdapter(ABC):
     dialect: ClassVar[str]
     config_model: ClassVar[type[BaseModel]]
 
-    def __init__(self, config: Any, project_root: Path):
+    def __init__(self, config: Any, project_root: Path, *, driver: Any = None):
         self.config = config
         self.project_root = project_root
         self.sent_statements = 0  # round trips to the engine, and the bytes of SQL they carried
         self.sent_bytes = 0
+        self._driver = driver  # the driver's connection or client, opened on first use
+        self._driver_lock = threading.Lock()
+
+    @property
+    def driver(self) -> Any:
+        """The driver's connection (or client): opened by ``_connect`` on first use, once across threads."""
+        with self._driver_lock:
+            if self._driver is None:
+                self._driver = self._connect()
+            return self._driver
+
+    def _connect(self) -> Any:
+        """Open the driver's connection (adapters that use ``driver`` implement it)."""
+        raise NotImplementedError
 
     def _sent(self, sql: str) -> None:
         """Count one statement sent (adapters call it where they hand SQL to the driver)."""

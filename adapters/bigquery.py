@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,16 +84,11 @@ class BigQueryAdapter(WarehouseAdapter):
 
     def __init__(self, config: BigQueryTarget, project_root: Path):
         super().__init__(config, project_root)
-        self._client: Any = None
-        self._lock = threading.Lock()
         self._session: str | None = None  # the open transaction's session
 
     @property
     def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = self._connect()
-            return self._client
+        return self.driver
 
     def _connect(self) -> Any:
         bigquery = import_driver("google.cloud.bigquery", "bigquery")
@@ -252,6 +246,6 @@ class BigQueryAdapter(WarehouseAdapter):
         return f"bigquery project={self.config.project} dataset={self.schema}"
 
     def close(self) -> None:
-        client, self._client = self._client, None
+        client, self._driver = self._driver, None
         if client is not None:
             client.close()

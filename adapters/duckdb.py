@@ -37,10 +37,8 @@ class DuckDBAdapter(WarehouseAdapter):
     config: DuckDBTarget
 
     def __init__(self, config: DuckDBTarget, project_root: Path, *, connection: Any = None):
-        super().__init__(config, project_root)
-        self._connection = connection
+        super().__init__(config, project_root, driver=connection)
         self._owner = connection is None
-        self._lock = threading.Lock()
 
     @property
     def database_path(self) -> str:
@@ -51,10 +49,7 @@ class DuckDBAdapter(WarehouseAdapter):
 
     @property
     def connection(self) -> Any:
-        with self._lock:
-            if self._connection is None:
-                self._connection = self._connect()
-            return self._connection
+        return self.driver
 
     def _connect(self) -> Any:
         import duckdb
@@ -165,9 +160,9 @@ class DuckDBAdapter(WarehouseAdapter):
         return f"duckdb path={self.database_path} schema={self.schema}"
 
     def close(self) -> None:
-        if self._connection is not None and self._owner:
-            self._connection.close()
-        self._connection = None
+        if self._driver is not None and self._owner:
+            self._driver.close()
+        self._driver = None
 
 
 def _string(path: Path) -> str:

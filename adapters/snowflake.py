@@ -19,10 +19,8 @@ Choices worth knowing:
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from featuresql.adapters.base import WarehouseAdapter, import_driver, redact
@@ -82,17 +80,9 @@ class SnowflakeAdapter(WarehouseAdapter):
     config_model = SnowflakeTarget
     config: SnowflakeTarget
 
-    def __init__(self, config: SnowflakeTarget, project_root: Path):
-        super().__init__(config, project_root)
-        self._connection: Any = None
-        self._lock = threading.Lock()
-
     @property
     def connection(self) -> Any:
-        with self._lock:
-            if self._connection is None:
-                self._connection = self._connect()
-            return self._connection
+        return self.driver
 
     def _connect(self) -> Any:
         connector = import_driver("snowflake.connector", "snowflake")
@@ -222,7 +212,7 @@ class SnowflakeAdapter(WarehouseAdapter):
         return f"snowflake account={config.account} database={config.database} schema={self.schema}"
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
+        connection, self._driver = self._driver, None
         if connection is not None:
             with contextlib.suppress(Exception):  # a failed close must not hide the outcome of a run
                 connection.close()

@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import server_process
+
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "ci" / "bigquery_emulator.sh"
 PROJECT = "featuresql-test"
-STARTUP_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -50,19 +47,6 @@ def emulator_venv() -> Path:
 
 def emulator_installed() -> bool:
     return (emulator_venv() / ".installed-v1").is_file()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an http_proxy
@@ -87,49 +71,23 @@ def running_bigquery_emulator(data_dir: Path, project: str = PROJECT) -> Iterato
             f"BigQuery emulator not installed in {emulator_venv()}; run: bash ci/bigquery_emulator.sh install"
         )
     data_dir.mkdir(parents=True, exist_ok=True)
-    port, grpc_port = _free_port(), _free_port()
-    while grpc_port == port:
-        grpc_port = _free_port()
     log_path = data_dir / "emulator.log"
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            ["bash", str(SCRIPT), "serve", str(port), str(grpc_port), str(data_dir), "--project", project],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group, so the whole group can be signalled
-        )
+    grpc: list[int] = []
+
+    def command(port: int) -> list[str]:
+        grpc[:] = [server_process.free_port()]
+        return ["bash", str(SCRIPT), "serve", str(port), str(grpc[0]), str(data_dir), "--project", project]
+
+    def answers(port: int) -> bool:
+        return _answers(f"http://127.0.0.1:{port}/bigquery/v2/projects")
+
+    process, port = server_process.start("BigQuery emulator", command, log_path, answers)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _answers(f"{url}/bigquery/v2/projects"):
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"BigQuery emulator exited with status {process.returncode}; log {log_path}:\n"
-                    + _log_tail(log_path)
-                )
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"BigQuery emulator did not answer on {url} within {STARTUP_TIMEOUT:.0f} s; "
-                    f"log {log_path}:\n" + _log_tail(log_path)
-                )
-            time.sleep(0.1)
-        yield BigQueryEndpoint(api_endpoint=url, grpc_port=grpc_port, project=project, log_path=log_path)
+        yield BigQueryEndpoint(
+            api_endpoint=f"http://127.0.0.1:{port}", grpc_port=grpc[0], project=project, log_path=log_path
+        )
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        server_process.stop(process)
 
 
 def bigquery_client(endpoint: BigQueryEndpoint) -> bigquery.Client:

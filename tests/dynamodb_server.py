@@ -20,16 +20,15 @@ import fcntl
 import http.client
 import json
 import os
-import signal
 import socket
 import struct
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import server_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "ci" / "dynamodb_local.sh"
@@ -39,9 +38,6 @@ REGION = "us-east-1"
 # DynamoDB Local accepts any credentials; these only have to be well-formed.
 ACCESS_KEY_ID = "AKIAFEATURESQLTEST00"
 SECRET_ACCESS_KEY = "featuresql-dynamodb-local-not-a-secret"
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
-LOG_TAIL_LINES = 40
 _SIOCGIFFLAGS = 0x8913
 _IFF_UP = 0x1
 
@@ -103,12 +99,6 @@ def private_network_problem() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def _answers(port: int) -> bool:
     """Whether DynamoDB Local answers a ListTables (raw HTTP: boto3 is not needed here)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=2)
@@ -141,66 +131,6 @@ def _answers(port: int) -> bool:
     return False
 
 
-def _log_tail(log_path: Path) -> str:
-    try:
-        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(lines[-LOG_TAIL_LINES:]) or "(empty log)"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server's process group: SIGTERM, then SIGKILL."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _start(data_dir: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
-    log_path = data_dir / "dynamodb-local.log"
-    for attempt in range(3):
-        port = _free_port()
-        command = ["bash", str(SCRIPT), "serve", str(port)]
-        with log_path.open("ab") as log:
-            log.write(f"== {' '.join(command)}\n".encode())
-            log.flush()
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
-                start_new_session=True,  # own process group, stopped as a whole
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            if _answers(port):
-                return process, port, log_path
-            time.sleep(0.1)
-        _stop(process)
-        tail = _log_tail(log_path)
-        # another process may have taken the port between choosing and binding it
-        if process.returncode is not None and "address already in use" in tail.lower() and attempt < 2:
-            continue
-        state = f"exited with {process.returncode}" if process.returncode is not None else "timed out"
-        raise RuntimeError(
-            f"DynamoDB Local on {HOST}:{port} did not start ({state}; limit {START_TIMEOUT:.0f}s). "
-            f"Log {log_path}:\n{tail}"
-        )
-    raise AssertionError("unreachable")
-
-
 @contextmanager
 def running_dynamodb_local(data_dir: Path) -> Iterator[DynamoEndpoint]:
     """Run DynamoDB Local (in memory, one shared database) for the duration of the block.
@@ -220,11 +150,14 @@ def running_dynamodb_local(data_dir: Path) -> Iterator[DynamoEndpoint]:
             f"({WRAPPER.relative_to(REPO_ROOT)}; needs root or user namespaces)."
         )
     data_dir.mkdir(parents=True, exist_ok=True)
-    process, port, log_path = _start(data_dir)
+    log_path = data_dir / "dynamodb-local.log"
+    process, port = server_process.start(
+        "DynamoDB Local", lambda port: ["bash", str(SCRIPT), "serve", str(port)], log_path, _answers
+    )
     try:
         yield DynamoEndpoint(endpoint_url=f"http://{HOST}:{port}", region=REGION, port=port, log_path=log_path)
     finally:
-        _stop(process)
+        server_process.stop(process)
 
 
 def _isolated_boto3_session(region: str) -> Any:

@@ -13,22 +13,17 @@ the server's packages are never imported here.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import server_process
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = REPO_ROOT / "ci" / "fakesnow_server.sh"
 HOST = "127.0.0.1"
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
-LOG_TAIL_LINES = 40
 
 
 def fakesnow_venv() -> Path:
@@ -88,83 +83,6 @@ class SnowflakeEndpoint:
         return kwargs
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _log_tail(log_path: Path) -> str:
-    try:
-        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(lines[-LOG_TAIL_LINES:]) or "(empty log)"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server's process group: SIGTERM (a clean shutdown), then SIGKILL."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _start(data_dir: Path, db_dir: Path | None) -> tuple[subprocess.Popen[bytes], int, Path]:
-    """Start the server on a free port and wait until it accepts connections."""
-    log_path = data_dir / "fakesnow.log"
-    for attempt in range(3):
-        port = _free_port()
-        command = ["bash", str(SERVER_SCRIPT), "serve", str(port)]
-        if db_dir is not None:
-            command.append(str(db_dir))
-        with log_path.open("ab") as log:
-            log.write(f"== {' '.join(command)}\n".encode())
-            log.flush()
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT,
-                start_new_session=True,  # own process group, stopped as a whole
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            if _accepts(port):
-                return process, port, log_path
-            time.sleep(0.1)
-        _stop(process)
-        tail = _log_tail(log_path)
-        # another process may have taken the port between choosing and binding it
-        if process.returncode is not None and "address already in use" in tail.lower() and attempt < 2:
-            continue
-        state = f"exited with {process.returncode}" if process.returncode is not None else "timed out"
-        raise RuntimeError(
-            f"fakesnow server on {HOST}:{port} did not start ({state}; "
-            f"limit {START_TIMEOUT:.0f}s). Log {log_path}:\n{tail}"
-        )
-    raise AssertionError("unreachable")
-
-
 @contextmanager
 def running_fakesnow(data_dir: Path, db_dir: Path | None = None) -> Iterator[SnowflakeEndpoint]:
     """Run a fakesnow server for the duration of the block.
@@ -177,8 +95,13 @@ def running_fakesnow(data_dir: Path, db_dir: Path | None = None) -> Iterator[Sno
     if not fakesnow_installed():
         raise RuntimeError(f"fakesnow is not installed in {fakesnow_venv()}: run 'bash ci/fakesnow_server.sh install'")
     data_dir.mkdir(parents=True, exist_ok=True)
-    process, port, log_path = _start(data_dir, db_dir)
+    log_path = data_dir / "fakesnow.log"
+
+    def command(port: int) -> list[str]:
+        return ["bash", str(SERVER_SCRIPT), "serve", str(port), *([str(db_dir)] if db_dir is not None else [])]
+
+    process, port = server_process.start("fakesnow server", command, log_path, server_process.accepts)
     try:
         yield SnowflakeEndpoint(host=HOST, port=port, log_path=log_path, db_dir=db_dir)
     finally:
-        _stop(process)
+        server_process.stop(process)
