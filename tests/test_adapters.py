@@ -133,3 +133,31 @@ def test_duckdb_division_stays_double_on_the_warehouse(example_project, no_secre
     on_duckdb = CliRunner().invoke(cli, ["--project-dir", str(example_project), "compile"])
     assert on_duckdb.exit_code == 0
     assert "amount_sum_1d / NULLIF" in (example_project / "target/compiled/dev/user_spend_ratios.sql").read_text()
+
+
+@pytest.mark.snowflake
+def test_snowflake_key_pair_login_and_a_wrong_passphrase(fakesnow_server, tmp_path):
+    """The connector reads and decrypts the key and signs its JWT (fakesnow accepts any signature)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encryption = serialization.BestAvailableEncryption(b"right-passphrase")
+    path = tmp_path / "rsa_key.p8"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
+    settings = {
+        "account": "acme", "user": "svc_features", "private_key_path": str(path), "database": "KEYPAIR",
+        "host": fakesnow_server.host, "port": fakesnow_server.port, "protocol": "http",
+        "connect_args": {"session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}, "network_timeout": 1},
+    }  # fmt: skip
+    good = SnowflakeAdapter(SnowflakeTarget.model_validate({**settings, "private_key_passphrase": "right-passphrase"}),
+                            tmp_path)  # fmt: skip
+    try:
+        assert good.fetch_arrow("select 1 as one").column("one").to_pylist() == [1]
+    finally:
+        good.close()
+    wrong = SnowflakeTarget.model_validate({**settings, "private_key_passphrase": "wrong-passphrase"})
+    with pytest.raises(ExecutionError) as raised:
+        SnowflakeAdapter(wrong, tmp_path).execute("select 1")
+    assert "cannot connect to Snowflake account 'acme'" in raised.value.message
+    assert "wrong-passphrase" not in raised.value.message
