@@ -62,3 +62,12 @@ def test_compile_needs_no_warehouse_driver(example_project):
     loaded = imported_after(code, cwd=example_project)
     assert "sqlglot" in loaded
     assert loaded & {"duckdb", "snowflake", "google", "pandas"} == set()
+
+
+def test_the_serving_package_imports_only_the_standard_library():
+    """The Lambda reader's shared item layout: no featuresql core, no SQL stack, no boto3 needed."""
+    loaded = imported_after("import featuresql.serving.items")
+    assert loaded & (HEAVY | {"boto3", "botocore", "click"}) == set()
+    code = "import featuresql.serving.items, sys; print(sorted(m for m in sys.modules if m.startswith('featuresql')))"
+    listed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert listed.stdout.strip() == "['featuresql', 'featuresql.serving', 'featuresql.serving.items']"
