@@ -27,10 +27,8 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from featuresql import dialects
+from featuresql.window_parts import POINT, TILE, DistinctCounts, Spreads, col, num, total
 from featuresql.windows import WindowFeature
-
-TILE = "__tile"
-POINT = "__b"
 
 
 @dataclass(frozen=True)
@@ -77,18 +75,6 @@ def window_query(model: WindowModel, bounds: BoundaryRange, dialect: str) -> exp
     return _Builder(model, bounds, dialect).build()
 
 
-def _col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table)
-
-
-def _num(value: int) -> exp.Expr:
-    return exp.Literal.number(value)
-
-
-def _sum(expression: exp.Expr) -> exp.Sum:
-    return exp.Sum(this=expression)
-
-
 def _bigint(expression: exp.Expr) -> exp.Expr:
     # Engines widen SUM of integers (DuckDB to HUGEINT, Snowflake to NUMBER(38)); counts fit BIGINT.
     return exp.cast(expression, exp.DataType.build("BIGINT"))
@@ -103,6 +89,7 @@ class _Builder:
         self.frame_features = [f for f in model.features if f.family == "frame"]
         self.spread_features = [f for f in model.features if f.family == "spread"]
         self.distinct_features = [f for f in model.features if f.family == "distinct"]
+        self.distinct = DistinctCounts(model, self.distinct_features, dialect)
         # A batch shorter than the widest window (an incremental run) merges its frame
         # partials by joining each output point to its tiles: framing every point of the
         # month before it would cost more than the batch itself.
@@ -112,10 +99,10 @@ class _Builder:
     def build(self) -> exp.Select:
         ctes: list[tuple[str, exp.Query]] = [("events", self.events()), ("tiles", self.tiles())]
         if self.distinct_features:
-            ctes += self.distinct_ctes()
+            ctes += self.distinct.ctes()
         ctes += [("points", self.points()), ("series", self.series())]
         if self.spread_features:
-            ctes += self.spread_ctes()
+            ctes += Spreads(self.model, self.spread_features, self.bounds).ctes()
         if self.joined:
             ctes.append(("frames", self.frames()))
         ctes.append(("windowed", self.windowed()))
@@ -127,10 +114,10 @@ class _Builder:
     # -- events and tiles ---------------------------------------------------
 
     def events(self) -> exp.Select:
-        timestamp = _col(self.model.timestamp)
-        columns: list[exp.Expr] = [*map(_col, self.keys), timestamp]
+        timestamp = col(self.model.timestamp)
+        columns: list[exp.Expr] = [*map(col, self.keys), timestamp]
         columns.append(exp.alias_(self._tile(), TILE))
-        columns += [_col(c) for c in self._input_columns()]
+        columns += [col(c) for c in self._input_columns()]
         columns += [exp.alias_(self._rank(f), self._rank_name(f)) for f in self._ranked_features()]
         columns += [exp.alias_(self._shifted(c), f"__shifted_{c}") for c in self._spread_columns()]
         query = exp.select(*columns).from_(self.model.events.subquery("__rows"))
@@ -138,10 +125,10 @@ class _Builder:
         grain = self.model.grain
         if event_lo is not None:
             query = query.where(timestamp.copy() >= self._seconds_literal(event_lo * grain))
-        return query.where(_col(self.model.timestamp) < self._seconds_literal((self.bounds.hi - 1) * grain))
+        return query.where(col(self.model.timestamp) < self._seconds_literal((self.bounds.hi - 1) * grain))
 
     def _tile(self) -> exp.Expr:
-        return dialects.tile_index(_col(self.model.timestamp), self.model.grain, self.dialect)
+        return dialects.tile_index(col(self.model.timestamp), self.model.grain, self.dialect)
 
     def _seconds_literal(self, seconds: int) -> exp.Expr:
         from datetime import UTC, datetime
@@ -154,8 +141,8 @@ class _Builder:
     def _shifted(self, column: str) -> exp.Expr:
         """The input minus the entity's smallest value: variance is shift invariant, and
         values near the shift keep their full precision (1e8 + 0.25 - 1e8 is exact)."""
-        smallest = exp.Window(this=exp.Min(this=_col(column)), partition_by=list(map(_col, self.keys)))
-        return exp.Sub(this=_col(column), expression=smallest)
+        smallest = exp.Window(this=exp.Min(this=col(column)), partition_by=list(map(col, self.keys)))
+        return exp.Sub(this=col(column), expression=smallest)
 
     def _input_columns(self) -> list[str]:
         names: list[str] = []
@@ -179,16 +166,16 @@ class _Builder:
         """1 for the event a tile's first/last is taken from: non-NULL, then time, tie-break, value."""
         assert feature.column is not None
         desc = feature.function == "last"
-        value = _col(feature.column)
+        value = col(feature.column)
         order = [dialects.ordered(exp.Is(this=value.copy(), expression=exp.Null()), self.dialect)]
-        order.append(dialects.ordered(_col(self.model.timestamp), self.dialect, desc=desc))
+        order.append(dialects.ordered(col(self.model.timestamp), self.dialect, desc=desc))
         if feature.tie_break_column:
-            order.append(dialects.ordered(_col(feature.tie_break_column), self.dialect, desc=desc))
+            order.append(dialects.ordered(col(feature.tie_break_column), self.dialect, desc=desc))
         order.append(dialects.ordered(value, self.dialect, desc=desc))
         # The tile expression is repeated, not referenced by alias: BigQuery has no lateral aliases.
         return exp.Window(
             this=exp.RowNumber(),
-            partition_by=[*map(_col, self.keys), self._tile()],
+            partition_by=[*map(col, self.keys), self._tile()],
             order=exp.Order(expressions=order),
         )
 
@@ -196,27 +183,27 @@ class _Builder:
         partials: dict[str, exp.Expr] = {"__rows": exp.Count(this=exp.Star())}
         for feature in self.model.features:
             partials.update(self._partials(feature))
-        selects: list[exp.Expr] = [*map(_col, self.keys), _col(TILE)]
+        selects: list[exp.Expr] = [*map(col, self.keys), col(TILE)]
         selects += [exp.alias_(expression, name) for name, expression in partials.items()]
-        return exp.select(*selects).from_("events").group_by(*map(_col, self.keys), _col(TILE))
+        return exp.select(*selects).from_("events").group_by(*map(col, self.keys), col(TILE))
 
     def _partials(self, feature: WindowFeature) -> dict[str, exp.Expr]:
         column = feature.column
         if column is None:
             return {}
-        value = _col(column)
+        value = col(column)
         function = feature.function
         if function in ("count", "count_distinct"):
             return {f"__n_{column}": exp.Count(this=value)}
         if function in ("sum", "avg"):
-            return {f"__n_{column}": exp.Count(this=value), f"__sum_{column}": _sum(value)}
+            return {f"__n_{column}": exp.Count(this=value), f"__sum_{column}": total(value)}
         if function in ("min", "max"):
             aggregate = exp.Min if function == "min" else exp.Max
             return {f"__{function}_{column}": aggregate(this=value)}
         if function in ("first", "last"):
-            chosen = exp.If(this=_col(self._rank_name(feature)).eq(1), true=value)
+            chosen = exp.If(this=col(self._rank_name(feature)).eq(1), true=value)
             return {self._pick_name(feature): exp.Max(this=exp.Case(ifs=[chosen]))}
-        shifted = _col(f"__shifted_{column}")
+        shifted = col(f"__shifted_{column}")
         return {  # spread: count, mean and M2 per tile of the shifted input, computed stably by the engine
             f"__n_{column}": exp.Count(this=value),
             f"__mean_{column}": exp.Avg(this=shifted),
@@ -242,30 +229,30 @@ class _Builder:
         parts: list[exp.Select] = []
         lo = self.bounds.lo
         for offset in sorted(set(offsets)):
-            point = exp.Add(this=_col(TILE), expression=_num(offset))
-            part = exp.select(*map(_col, self.keys), exp.alias_(point, POINT)).from_("tiles")
-            parts.append(part if offset == 1 or lo is None else part.where(point.copy() >= _num(lo)))
+            point = exp.Add(this=col(TILE), expression=num(offset))
+            part = exp.select(*map(col, self.keys), exp.alias_(point, POINT)).from_("tiles")
+            parts.append(part if offset == 1 or lo is None else part.where(point.copy() >= num(lo)))
         if self.distinct_features and lo is not None:
-            parts.append(exp.select(*map(_col, self.keys), _col(POINT)).from_("distinct_deltas"))
+            parts.append(exp.select(*map(col, self.keys), col(POINT)).from_("distinct_deltas"))
         if self.bounds.initial and self.bounds.lo is not None:
             start = self.bounds.lo
             parts.append(
-                exp.select(*map(_col, self.keys), exp.alias_(_num(start), POINT))
+                exp.select(*map(col, self.keys), exp.alias_(num(start), POINT))
                 .from_("tiles")
-                .where(_col(TILE) >= _num(start - self.model.max_tiles))
-                .where(_col(TILE) < _num(start))
+                .where(col(TILE) >= num(start - self.model.max_tiles))
+                .where(col(TILE) < num(start))
             )
         union: exp.Query = parts[0]
         for part in parts[1:]:
             union = exp.union(union, part, distinct=True)
-        return exp.select("*").from_(union.subquery("__points")).where(_col(POINT) < _num(self.bounds.hi))
+        return exp.select("*").from_(union.subquery("__points")).where(col(POINT) < num(self.bounds.hi))
 
     def series(self) -> exp.Select:
         partial_names = [name for name in self._tile_partial_names()]
-        on = [_col(k, "p").eq(_col(k, "t")) for k in self.keys]
-        on.append(_col(TILE, "t").eq(exp.Sub(this=_col(POINT, "p"), expression=_num(1))))
+        on = [col(k, "p").eq(col(k, "t")) for k in self.keys]
+        on.append(col(TILE, "t").eq(exp.Sub(this=col(POINT, "p"), expression=num(1))))
         return (
-            exp.select(*(_col(k, "p") for k in self.keys), _col(POINT, "p"), *(_col(n, "t") for n in partial_names))
+            exp.select(*(col(k, "p") for k in self.keys), col(POINT, "p"), *(col(n, "t") for n in partial_names))
             .from_(exp.to_table("points").as_("p"))
             .join(exp.to_table("tiles").as_("t"), on=exp.and_(*on), join_type="left")
         )
@@ -277,155 +264,6 @@ class _Builder:
                 if name not in names:
                     names.append(name)
         return names
-
-    # -- count_distinct ---------------------------------------------------------
-
-    def distinct_ctes(self) -> list[tuple[str, exp.Query]]:
-        """Exact distinct counts: +1 when a value enters a window, -1 when it leaves.
-
-        A value seen in tile k is in the window of n tiles at boundaries k+1..k+n.
-        It enters at k+1 unless it was seen within the n tiles before; it leaves at
-        k+n+1 unless it is seen again within the n tiles after. The count at a
-        boundary is the running sum of these deltas.
-        """
-        ctes: list[tuple[str, exp.Query]] = []
-        parts: list[exp.Select] = []
-        columns = self._distinct_columns()
-        for column in sorted({f.column for f in self.distinct_features if f.column}):
-            ctes.append((f"distinct_{column}", self._distinct_gaps(column)))
-            parts += self._distinct_delta_parts(column, columns)
-        union: exp.Query = parts[0]
-        for part in parts[1:]:
-            union = exp.union(union, part, distinct=False)
-        sums = [exp.alias_(_sum(_col(name)), name) for name in columns]
-        deltas = exp.select(*map(_col, self.keys), _col(POINT), *sums).from_(union.subquery("__deltas"))
-        ctes.append(("distinct_deltas", deltas.group_by(*map(_col, self.keys), _col(POINT))))
-        return ctes
-
-    def _distinct_columns(self) -> list[str]:
-        return sorted({self._delta_name(f) for f in self.distinct_features})
-
-    def _delta_name(self, feature: WindowFeature) -> str:
-        return f"__delta_{feature.column}_{self.model.tiles_of(feature)}"
-
-    def _distinct_gaps(self, column: str) -> exp.Select:
-        occurrences = (
-            exp.select(*map(_col, self.keys), exp.alias_(_col(column), "__value"), _col(TILE))
-            .distinct()
-            .from_("events")
-            .where(exp.Not(this=exp.Is(this=_col(column), expression=exp.Null())))
-        )
-        over_value = {
-            "partition_by": [*map(_col, self.keys), _col("__value")],
-            "order": exp.Order(expressions=[dialects.ordered(_col(TILE), self.dialect)]),
-        }
-        since_previous = exp.Sub(this=_col(TILE), expression=exp.Window(this=exp.Lag(this=_col(TILE)), **over_value))
-        until_next = exp.Sub(this=exp.Window(this=exp.Lead(this=_col(TILE)), **over_value), expression=_col(TILE))
-        return exp.select(
-            *map(_col, self.keys), _col(TILE), exp.alias_(since_previous, "__since"), exp.alias_(until_next, "__until")
-        ).from_(occurrences.subquery("__occurrences"))
-
-    def _distinct_delta_parts(self, column: str, all_columns: list[str]) -> list[exp.Select]:
-        sizes = sorted({self.model.tiles_of(f) for f in self.distinct_features if f.column == column})
-        source = f"distinct_{column}"
-        parts = []
-        enters = {f"__delta_{column}_{n}": self._delta_case("__since", n, 1) for n in sizes}
-        # Rows whose deltas are all zero change nothing: keep only those far enough from a neighbour.
-        parts.append(self._delta_select(source, 1, enters, all_columns).where(self._far("__since", sizes[0])))
-        for n in sizes:
-            leaves = {f"__delta_{column}_{n}": self._delta_case("__until", n, -1)}
-            parts.append(self._delta_select(source, n + 1, leaves, all_columns).where(self._far("__until", n)))
-        return parts
-
-    def _far(self, gap: str, size: int) -> exp.Expr:
-        return exp.or_(exp.Is(this=_col(gap), expression=exp.Null()), _col(gap) > _num(size))
-
-    def _delta_case(self, gap: str, size: int, sign: int) -> exp.Expr:
-        return exp.Case(ifs=[exp.If(this=self._far(gap, size), true=_num(sign))], default=_num(0))
-
-    def _delta_select(
-        self, source: str, offset: int, deltas: dict[str, exp.Expr], all_columns: list[str]
-    ) -> exp.Select:
-        point = exp.alias_(exp.Add(this=_col(TILE), expression=_num(offset)), POINT)
-        values = [exp.alias_(deltas.get(name, _num(0)), name) for name in all_columns]
-        return exp.select(*map(_col, self.keys), point, *values).from_(source)
-
-    # -- variance and stddev -----------------------------------------------------
-
-    def spread_ctes(self) -> list[tuple[str, exp.Query]]:
-        """Exact window variance from tile (count, mean, M2) by Chan's formula.
-
-        M2 of a window = sum of tile M2 + sum of n_k * (mean_k - window mean)^2,
-        evaluated after joining each point to its window's tiles, so no large
-        sums of squares are ever subtracted (the textbook formula's failure).
-        """
-        widest = max(self.model.tiles_of(f) for f in self.spread_features)
-        on: list[exp.Expr] = [_col(k, "p").eq(_col(k, "t")) for k in self.keys]
-        on += [
-            _col(TILE, "t") >= exp.Sub(this=_col(POINT, "p"), expression=_num(widest)),
-            _col(TILE, "t") < _col(POINT, "p"),
-        ]
-        columns = self._spread_columns()
-        carried = [_col(f"__{part}_{c}", "t") for c in columns for part in ("n", "mean", "m2")]
-        pairs = (
-            exp.select(*(_col(k, "p") for k in self.keys), _col(POINT, "p"), _col(TILE, "t"), *carried)
-            .from_(exp.to_table("points").as_("p"))
-            .join(exp.to_table("tiles").as_("t"), on=exp.and_(*on))
-        )
-        if self.bounds.lo is not None:
-            pairs = pairs.where(_col(POINT, "p") >= _num(self.bounds.lo))
-        groups = self._spread_groups()
-        means = exp.select("*", *(exp.alias_(self._window_mean(c, n), f"__wmean_{c}_{n}") for c, n in groups))
-        sums = []
-        for column, n in groups:
-            inside = self._in_window(n)
-            count = exp.Case(ifs=[exp.If(this=inside, true=_col(f"__n_{column}"))])
-            spread = exp.Add(
-                this=_col(f"__m2_{column}"),
-                expression=exp.Mul(
-                    this=_col(f"__n_{column}"),
-                    expression=exp.Pow(
-                        this=exp.paren(
-                            exp.Sub(this=_col(f"__mean_{column}"), expression=_col(f"__wmean_{column}_{n}"))
-                        ),
-                        expression=_num(2),
-                    ),
-                ),
-            )
-            sums.append(exp.alias_(_sum(count), f"__sn_{column}_{n}"))
-            sums.append(
-                exp.alias_(_sum(exp.Case(ifs=[exp.If(this=inside.copy(), true=spread)])), f"__sm2_{column}_{n}")
-            )
-        spread_query = (
-            exp.select(*map(_col, self.keys), _col(POINT), *sums)
-            .from_("spread_means")
-            .group_by(*map(_col, self.keys), _col(POINT))
-        )
-        return [
-            ("spread_pairs", pairs),
-            ("spread_means", means.from_("spread_pairs")),
-            ("spread", spread_query),
-        ]
-
-    def _spread_groups(self) -> list[tuple[str, int]]:
-        return sorted({(f.column, self.model.tiles_of(f)) for f in self.spread_features if f.column})
-
-    def _in_window(self, size: int) -> exp.Expr:
-        return _col(TILE) >= exp.Sub(this=_col(POINT), expression=_num(size))
-
-    def _window_mean(self, column: str, size: int) -> exp.Expr:
-        partition = [*map(_col, self.keys), _col(POINT)]
-        inside = self._in_window(size)
-        weighted = exp.Case(
-            ifs=[exp.If(this=inside, true=exp.Mul(this=_col(f"__n_{column}"), expression=_col(f"__mean_{column}")))]
-        )
-        count = exp.Case(ifs=[exp.If(this=inside.copy(), true=_col(f"__n_{column}"))])
-        return exp.Div(
-            this=exp.Window(this=_sum(weighted), partition_by=partition),
-            expression=exp.Nullif(
-                this=exp.Window(this=_sum(count), partition_by=[p.copy() for p in partition]), expression=_num(0)
-            ),
-        )
 
     # -- merging partials by joining points to tiles (short batches) ---------------
 
@@ -453,34 +291,34 @@ class _Builder:
 
     def frames(self) -> exp.Select:
         """Per output point, each joined partial merged over the tiles of its window."""
-        on: list[exp.Expr] = [_col(k, "p").eq(_col(k, "t")) for k in self.keys]
-        on.append(_col(TILE, "t") < _col(POINT, "p"))
-        on.append(_col(TILE, "t") >= exp.Sub(this=_col(POINT, "p"), expression=_num(self.model.max_tiles)))
+        on: list[exp.Expr] = [col(k, "p").eq(col(k, "t")) for k in self.keys]
+        on.append(col(TILE, "t") < col(POINT, "p"))
+        on.append(col(TILE, "t") >= exp.Sub(this=col(POINT, "p"), expression=num(self.model.max_tiles)))
         merged = []
         for name, (merge, partial, n) in self.joined.items():
-            inside = _col(TILE, "t") >= exp.Sub(this=_col(POINT, "p"), expression=_num(n))
-            merged.append(exp.alias_(merge(this=exp.Case(ifs=[exp.If(this=inside, true=_col(partial, "t"))])), name))
-        keys = [*(_col(k, "p") for k in self.keys), _col(POINT, "p")]
+            inside = col(TILE, "t") >= exp.Sub(this=col(POINT, "p"), expression=num(n))
+            merged.append(exp.alias_(merge(this=exp.Case(ifs=[exp.If(this=inside, true=col(partial, "t"))])), name))
+        keys = [*(col(k, "p") for k in self.keys), col(POINT, "p")]
         query = exp.select(*keys, *merged).from_(exp.to_table("points").as_("p"))
         query = query.join(exp.to_table("tiles").as_("t"), on=exp.and_(*on))
         assert self.bounds.lo is not None
-        return query.where(_col(POINT, "p") >= _num(self.bounds.lo)).group_by(*[k.copy() for k in keys])
+        return query.where(col(POINT, "p") >= num(self.bounds.lo)).group_by(*[k.copy() for k in keys])
 
     def _merged(self, function: str, partial: str, n: int, aggregate: exp.Expr) -> exp.Expr:
         """A partial merged over ``n`` tiles: from ``frames`` when joined, else a window frame."""
         name = f"__joined_{partial}_{function}_{n}"
         if name in self.joined:
-            return _col(name, "frames")
+            return col(name, "frames")
         return self._frame(aggregate, n)
 
     # -- merging partials over windows -------------------------------------------
 
     def windowed(self) -> exp.Select:
-        query = exp.select(*(_col(k, "s") for k in self.keys), _col(POINT, "s")).from_(exp.to_table("series").as_("s"))
+        query = exp.select(*(col(k, "s") for k in self.keys), col(POINT, "s")).from_(exp.to_table("series").as_("s"))
         for name, extra in (("distinct_deltas", self.distinct_features), ("spread", self.spread_features),
                             ("frames", self.joined)):  # fmt: skip
             if extra:
-                on = [_col(k, "s").eq(_col(k, name)) for k in self.keys] + [_col(POINT, "s").eq(_col(POINT, name))]
+                on = [col(k, "s").eq(col(k, name)) for k in self.keys] + [col(POINT, "s").eq(col(POINT, name))]
                 query = query.join(exp.to_table(name), on=exp.and_(*on), join_type="left")
         values = [exp.alias_(self._value(f), f.name) for f in self.model.features]
         return query.select(*values)
@@ -491,59 +329,61 @@ class _Builder:
             inner: exp.Expr = aggregate.this
             own: exp.Expr = inner.this if isinstance(aggregate, exp.IgnoreNulls) else inner
             return own
-        partition = [_col(k, "s") for k in self.keys]
-        order = exp.Order(expressions=[dialects.ordered(_col(POINT, "s"), self.dialect)])
+        partition = [col(k, "s") for k in self.keys]
+        order = exp.Order(expressions=[dialects.ordered(col(POINT, "s"), self.dialect)])
         if size is None:
             spec = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
         else:
-            spec = exp.WindowSpec(kind="RANGE", start=_num(size - 1), start_side="PRECEDING", end="CURRENT ROW")
+            spec = exp.WindowSpec(kind="RANGE", start=num(size - 1), start_side="PRECEDING", end="CURRENT ROW")
         return exp.Window(this=aggregate, partition_by=partition, order=order, spec=spec)
 
     def _value(self, feature: WindowFeature) -> exp.Expr:
         n = self.model.tiles_of(feature)
         column = feature.column
         function = feature.function
-        zero = _num(0)
+        zero = num(0)
         if function == "count":
             counted = "__rows" if column is None else f"__n_{column}"
-            merged = self._merged("count", counted, n, _sum(_col(counted, "s")))
+            merged = self._merged("count", counted, n, total(col(counted, "s")))
             return _bigint(exp.Coalesce(this=merged, expressions=[zero]))
         assert column is not None
         if function == "sum":
-            return self._merged("sum", f"__sum_{column}", n, _sum(_col(f"__sum_{column}", "s")))
+            return self._merged("sum", f"__sum_{column}", n, total(col(f"__sum_{column}", "s")))
         if function == "avg":
-            total = self._merged("sum", f"__sum_{column}", n, _sum(_col(f"__sum_{column}", "s")))
-            count = self._merged("count", f"__n_{column}", n, _sum(_col(f"__n_{column}", "s")))
+            summed = self._merged("sum", f"__sum_{column}", n, total(col(f"__sum_{column}", "s")))
+            count = self._merged("count", f"__n_{column}", n, total(col(f"__n_{column}", "s")))
             return exp.Div(
-                this=exp.cast(total, exp.DataType.build("DOUBLE")), expression=exp.Nullif(this=count, expression=zero)
+                this=exp.cast(summed, exp.DataType.build("DOUBLE")), expression=exp.Nullif(this=count, expression=zero)
             )
         if function in ("min", "max"):
             aggregate = exp.Min if function == "min" else exp.Max
             partial = f"__{function}_{column}"
-            return self._merged(function, partial, n, aggregate(this=_col(partial, "s")))
+            return self._merged(function, partial, n, aggregate(this=col(partial, "s")))
         if function in ("first", "last"):
             pick = exp.FirstValue if function == "first" else exp.LastValue
-            return self._frame(exp.IgnoreNulls(this=pick(this=_col(self._pick_name(feature), "s"))), n)
+            return self._frame(exp.IgnoreNulls(this=pick(this=col(self._pick_name(feature), "s"))), n)
         if function == "count_distinct":
-            delta = exp.Coalesce(this=_col(self._delta_name(feature), "distinct_deltas"), expressions=[zero.copy()])
-            return _bigint(exp.Coalesce(this=self._frame(_sum(delta), None), expressions=[zero]))
+            delta = exp.Coalesce(
+                this=col(self.distinct.delta_name(feature), "distinct_deltas"), expressions=[zero.copy()]
+            )
+            return _bigint(exp.Coalesce(this=self._frame(total(delta), None), expressions=[zero]))
         return self._spread_value(feature, n)
 
     def _spread_value(self, feature: WindowFeature, n: int) -> exp.Expr:
-        count = _col(f"__sn_{feature.column}_{n}", "spread")
-        m2 = _col(f"__sm2_{feature.column}_{n}", "spread")
+        count = col(f"__sn_{feature.column}_{n}", "spread")
+        m2 = col(f"__sm2_{feature.column}_{n}", "spread")
         sample = feature.function in ("variance", "stddev")
         minimum = 2 if sample else 1
-        divisor = exp.paren(exp.Sub(this=count.copy(), expression=_num(1))) if sample else count.copy()
+        divisor = exp.paren(exp.Sub(this=count.copy(), expression=num(1))) if sample else count.copy()
         variance = exp.Div(this=exp.cast(m2, exp.DataType.build("DOUBLE")), expression=divisor)
         value: exp.Expr = exp.Sqrt(this=variance) if feature.function.startswith("stddev") else variance
-        return exp.Case(ifs=[exp.If(this=count >= _num(minimum), true=value)])
+        return exp.Case(ifs=[exp.If(this=count >= num(minimum), true=value)])
 
     def final(self) -> exp.Select:
-        seconds = exp.Mul(this=_col(POINT), expression=_num(self.model.grain))
+        seconds = exp.Mul(this=col(POINT), expression=num(self.model.grain))
         boundary = exp.alias_(dialects.seconds_to_timestamp(seconds, self.dialect), self.model.timestamp)
         names = [f.name for f in self.model.features]
-        query = exp.select(*map(_col, self.keys), boundary, *map(_col, names)).from_("windowed")
+        query = exp.select(*map(col, self.keys), boundary, *map(col, names)).from_("windowed")
         if self.bounds.lo is not None:
-            query = query.where(_col(POINT) >= _num(self.bounds.lo))
+            query = query.where(col(POINT) >= num(self.bounds.lo))
         return query
