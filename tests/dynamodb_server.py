@@ -206,30 +206,23 @@ def dynamodb_client(endpoint: DynamoEndpoint, **config: Any) -> Any:
 
     Keyword arguments override the botocore ``Config`` settings.
     """
-    session = _isolated_boto3_session(endpoint.region)
-    return session.client(
-        "dynamodb",
-        endpoint_url=endpoint.endpoint_url,
-        region_name=endpoint.region,
-        aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-        aws_session_token=None,
-        config=_client_config(**config),
-    )
+    return _isolated_boto3_session(endpoint.region).client("dynamodb", **_connection(endpoint, config))
 
 
 def dynamodb_resource(endpoint: DynamoEndpoint, **config: Any) -> Any:
     """A boto3 DynamoDB service resource (``Table.batch_writer`` etc.), set up as :func:`dynamodb_client`."""
-    session = _isolated_boto3_session(endpoint.region)
-    return session.resource(
-        "dynamodb",
-        endpoint_url=endpoint.endpoint_url,
-        region_name=endpoint.region,
-        aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-        aws_session_token=None,
-        config=_client_config(**config),
-    )
+    return _isolated_boto3_session(endpoint.region).resource("dynamodb", **_connection(endpoint, config))
+
+
+def _connection(endpoint: DynamoEndpoint, config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "endpoint_url": endpoint.endpoint_url,
+        "region_name": endpoint.region,
+        "aws_access_key_id": ACCESS_KEY_ID,
+        "aws_secret_access_key": SECRET_ACCESS_KEY,
+        "aws_session_token": None,
+        "config": _client_config(**config),
+    }
 
 
 __all__ = [
