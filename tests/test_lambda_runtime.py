@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lambda_runtime import EVENTS_DIR, LambdaFunction, load_event, running_lambda
+from lambda_function import LambdaFunction, running_lambda
+from lambda_runtime import EVENTS_DIR, load_event
 
 ECHO_HANDLER = """
 import os
