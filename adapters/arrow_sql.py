@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from featuresql.dialects import event_time_type
+from featuresql.dialects import event_time_type, identifier
 from featuresql.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -45,8 +45,6 @@ def sql_type(arrow_type: pa.DataType, dialect: str) -> exp.DataType | None:
 
 
 def column_definitions(schema: pa.Schema, dialect: str) -> list[exp.ColumnDef]:
-    from featuresql.dialects import identifier
-
     definitions = []
     for field in schema:
         kind = sql_type(field.type, dialect)

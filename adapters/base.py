@@ -63,9 +63,9 @@ class WarehouseAdapter(ABC):
         """The schema models are built in."""
         return str(self.config.schema_)
 
-    def sql(self, expression: exp.Expr) -> str:
-        """Render an expression in this warehouse's dialect."""
-        return expression.sql(dialect=self.dialect)
+    def sql(self, expression: exp.Expr | str) -> str:
+        """Render an expression in this warehouse's dialect (SQL text is passed through)."""
+        return expression if isinstance(expression, str) else expression.sql(dialect=self.dialect)
 
     @abstractmethod
     def execute(self, statement: exp.Expr | str) -> int | None:

@@ -152,20 +152,18 @@ class BigQueryAdapter(WarehouseAdapter):
         try:
             job = self.client.query(sql, job_config=self._job_config(**settings))
             job.result(timeout=self.config.job_timeout_seconds)
-        except ExecutionError:
-            raise
         except Exception as exc:
             raise ExecutionError(f"BigQuery rejected a statement: {self._redact(exc)}") from None
         return job
 
     def execute(self, statement: exp.Expr | str) -> int | None:
-        sql = statement if isinstance(statement, str) else self.sql(statement)
+        sql = self.sql(statement)
         job = self._run(sql)
         rows = job.num_dml_affected_rows
         return int(rows) if rows is not None else None
 
     def fetch_arrow(self, query: exp.Expr | str) -> pa.Table:
-        sql = query if isinstance(query, str) else self.sql(query)
+        sql = self.sql(query)
         job = self._run(sql)
         try:
             table: pa.Table = job.result().to_arrow(create_bqstorage_client=self.config.storage_api)
@@ -174,6 +172,7 @@ class BigQueryAdapter(WarehouseAdapter):
         return table
 
     def load_table(self, table: exp.Table, data: pa.Table, *, temporary: bool = False) -> exp.Table:
+        import pyarrow.parquet as pq
         from featuresql.adapters.arrow_sql import instants
         from google.cloud import bigquery
 
@@ -182,8 +181,6 @@ class BigQueryAdapter(WarehouseAdapter):
         elif not table.db:
             table = exp.table_(table.name, db=self.schema)
         buffer = io.BytesIO()
-        import pyarrow.parquet as pq
-
         pq.write_table(instants(data), buffer)
         buffer.seek(0)
         job_config = bigquery.LoadJobConfig(

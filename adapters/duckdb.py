@@ -80,7 +80,7 @@ class DuckDBAdapter(WarehouseAdapter):
         return DuckDBAdapter(self.config, self.project_root, connection=self.connection.cursor())
 
     def execute(self, statement: exp.Expr | str) -> int | None:
-        sql = statement if isinstance(statement, str) else self.sql(statement)
+        sql = self.sql(statement)
         connection = self.connection  # opening it has its own errors (a busy file)
         self._sent(sql)
         try:
@@ -93,7 +93,7 @@ class DuckDBAdapter(WarehouseAdapter):
         return None
 
     def fetch_arrow(self, query: exp.Expr | str) -> pa.Table:
-        sql = query if isinstance(query, str) else self.sql(query)
+        sql = self.sql(query)
         connection = self.connection
         self._sent(sql)
         try:

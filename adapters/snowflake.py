@@ -132,7 +132,7 @@ class SnowflakeAdapter(WarehouseAdapter):
         return cursor
 
     def execute(self, statement: exp.Expr | str) -> int | None:
-        sql = statement if isinstance(statement, str) else self.sql(statement)
+        sql = self.sql(statement)
         cursor = self._cursor(sql)
         try:
             dml = isinstance(statement, exp.Insert | exp.Delete | exp.Update | exp.Merge)
@@ -143,14 +143,12 @@ class SnowflakeAdapter(WarehouseAdapter):
     def fetch_arrow(self, query: exp.Expr | str) -> pa.Table:
         import pyarrow as pa
 
-        sql = query if isinstance(query, str) else self.sql(query)
+        sql = self.sql(query)
         cursor = self._cursor(sql)
         try:
             table = cursor.fetch_arrow_all()
             if table is None:  # no rows: the connector returns None, so build the empty table
                 table = pa.table({d.name: pa.array([], pa.null()) for d in cursor.description})
-        except ExecutionError:
-            raise
         except Exception as exc:
             raise ExecutionError(f"Snowflake could not return a result: {self._redact(exc)}") from None
         finally:
