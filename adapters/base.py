@@ -75,6 +75,17 @@ class WarehouseAdapter(ABC):
     def fetch_arrow(self, query: exp.Expr | str) -> pa.Table:
         """Run a query and return its result as an Arrow table."""
 
+    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+        """A query's result as Arrow record batches of about ``rows`` rows, streamed where the engine can."""
+        yield from self.fetch_arrow(query).to_batches(max_chunksize=rows)
+
+    def create_temporary(self, name: str, query: exp.Query) -> exp.Table:
+        """A table of ``query``'s rows for this connection's own use: it goes with the session (or expires)."""
+        table = exp.to_table(name)
+        properties = exp.Properties(expressions=[exp.TemporaryProperty()])
+        self.execute(exp.Create(this=table, kind="TABLE", replace=True, expression=query, properties=properties))
+        return table
+
     @abstractmethod
     def load_table(self, table: exp.Table, data: pa.Table, *, temporary: bool = False) -> exp.Table:
         """Create or replace ``table`` with the rows of ``data``; return the table as created.

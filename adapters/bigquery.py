@@ -171,6 +171,20 @@ class BigQueryAdapter(WarehouseAdapter):
             raise ExecutionError(f"BigQuery could not return a result: {self._redact(exc)}") from None
         return table
 
+    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+        job = self._run(self.sql(query))
+        try:
+            yield from job.result(page_size=rows).to_arrow_iterable()
+        except Exception as exc:
+            raise ExecutionError(f"BigQuery could not return a result: {self._redact(exc)}") from None
+
+    def create_temporary(self, name: str, query: exp.Query) -> exp.Table:
+        # Temporary tables need a session or a script; an expiring table works everywhere.
+        table = exp.table_(f"{name}_{uuid.uuid4().hex[:8]}", db=self.schema)
+        expires = f"TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {TEMPORARY_TABLE_HOURS} HOUR)"
+        self.execute(f"CREATE TABLE {self.sql(table)} OPTIONS (expiration_timestamp = {expires}) AS {self.sql(query)}")
+        return table
+
     def load_table(self, table: exp.Table, data: pa.Table, *, temporary: bool = False) -> exp.Table:
         import pyarrow.parquet as pq
         from featuresql.adapters.arrow_sql import instants

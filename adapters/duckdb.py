@@ -102,6 +102,20 @@ class DuckDBAdapter(WarehouseAdapter):
             raise ExecutionError(f"DuckDB rejected a query: {redact(exc)}") from exc
         return table
 
+    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+        sql = self.sql(query)
+        connection = self.connection
+        self._sent(sql)
+        try:
+            reader = connection.sql(sql).to_arrow_reader(rows)
+        except Exception as exc:
+            raise ExecutionError(f"DuckDB rejected a query: {redact(exc)}") from exc
+        yield from reader
+
+    def create_temporary(self, name: str, query: exp.Query) -> exp.Table:
+        table = super().create_temporary(name, query)
+        return exp.table_(table.name, db="main", catalog="temp")  # where DuckDB keeps temporary tables
+
     def load_table(self, table: exp.Table, data: pa.Table, *, temporary: bool = False) -> exp.Table:
         if temporary:  # DuckDB keeps temporary tables in its own "temp" catalog
             table = exp.table_(table.name, db="main", catalog="temp")

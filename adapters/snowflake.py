@@ -155,6 +155,18 @@ class SnowflakeAdapter(WarehouseAdapter):
             cursor.close()
         return _microseconds(table.rename_columns([_folded(name) for name in table.column_names]))
 
+    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+        # The connector streams the result chunks Snowflake produced (their size is Snowflake's choice).
+        cursor = self._cursor(self.sql(query))
+        try:
+            for chunk in cursor.fetch_arrow_batches():
+                table = _microseconds(chunk.rename_columns([_folded(name) for name in chunk.column_names]))
+                yield from table.to_batches(max_chunksize=rows)
+        except Exception as exc:
+            raise ExecutionError(f"Snowflake could not return a result: {self._redact(exc)}") from None
+        finally:
+            cursor.close()
+
     def load_table(self, table: exp.Table, data: pa.Table, *, temporary: bool = False) -> exp.Table:
         from featuresql.adapters.arrow_sql import column_definitions, python_rows
 

@@ -12,7 +12,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -204,6 +204,105 @@ def extract(obj: dict[str, Any], target: str | None, spine: str, features: tuple
             f"to {result.destination.describe()} in {result.seconds:.2f}s.",
             fg="green",
         )
+
+
+@cli.command()
+@_apply(project_options + selection_options)
+@click.option("--now", "now", type=TIMES, default=None, help="Sync the values available at this UTC time.")
+@click.pass_obj
+@_handle_errors
+def sync(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
+         now: datetime | None) -> None:  # fmt: skip
+    """Write the online models' changed latest values to the online store."""
+    from featuresql.sync import ModelSync, run_sync
+
+    def report(model: ModelSync) -> None:
+        click.echo(f"  {model.model:<28} {model.changed:>9,} changed {model.written:>9,} written "
+                   f"{model.skipped:>6,} kept newer  {model.seconds:6.2f}s")  # fmt: skip
+
+    with _context(obj, target) as context:
+        click.echo(f"Syncing online models of {context.project.name} (target {context.target_name})")
+        result = run_sync(context, select, exclude, now=now, report=report)
+        written = sum(model.written for model in result.models)
+        click.secho(f"Synced {_plural(len(result.models), 'model')} to {result.store}: "
+                    f"{_plural(written, 'item')} written.", fg="green")  # fmt: skip
+
+
+@cli.command()
+@_apply(project_options)
+@click.argument("keys", nargs=-1, metavar="KEY=VALUE...")
+@click.option(
+    "--features", "-f", "features", multiple=True, required=True, help="model or model.feature, comma-separated."
+)
+@click.option("--now", "now", type=TIMES, default=None, help="Judge item expiry (TTL) as at this UTC time.")
+@click.pass_obj
+@_handle_errors
+def read(obj: dict[str, Any], target: str | None, keys: tuple[str, ...], features: tuple[str, ...],
+         now: datetime | None) -> None:  # fmt: skip
+    """Read online features as a service would: featuresql read user_id=1 -f user_transactions."""
+    from featuresql.online import read_manifest
+    from featuresql.serving.handler import reader_for
+
+    parameters: dict[str, list[str]] = {"features": list(features)}
+    for pair in keys:
+        name, separator, value = pair.partition("=")
+        if not separator:
+            raise click.BadParameter(f"{pair!r}: give entity keys as KEY=VALUE, e.g. user_id=1", param_hint="KEYS")
+        parameters.setdefault(name, []).append(value)
+    with _context(obj, target, offline=True) as context:
+        reader = reader_for(read_manifest(context))
+    if now is not None:
+        moment = now.replace(tzinfo=UTC).timestamp()
+        reader.clock = lambda: moment
+    status, body = reader.answer_query(parameters)
+    if status != 200:
+        message = json.loads(body)["error"]["message"]
+        click.secho(f"Error: {message}", fg="red", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(json.dumps(json.loads(body), indent=2))
+
+
+@cli.command()
+@_apply(project_options)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.pass_obj
+@_handle_errors
+def serve(obj: dict[str, Any], target: str | None, host: str, port: int) -> None:
+    """Serve online features over HTTP with the Lambda reader (POST /features)."""
+    from featuresql.online import read_manifest
+    from featuresql.serving.handler import reader_for
+    from featuresql.serving.http import make_server
+
+    with _context(obj, target, offline=True) as context:
+        manifest = read_manifest(context)
+    try:
+        server = make_server(reader_for(manifest), host, port)
+    except OSError as exc:
+        raise FeaturesqlError(f"cannot listen on {host}:{port}: {exc.strerror}: pass --port") from None
+    host_name, bound_port = server.server_address[:2]
+    address = f"http://{host_name!s}:{bound_port}"
+    click.echo(f"Serving {', '.join(manifest.models)} from the {manifest.store['type']} store on {address}/features "
+               "(Ctrl-C stops)", err=False)  # fmt: skip
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+@cli.command("package-lambda")
+@_apply(project_options)
+@click.option("--out", "-o", default="dist/reader.zip", show_default=True, type=click.Path(dir_okay=False))
+@click.pass_obj
+@_handle_errors
+def package_lambda_command(obj: dict[str, Any], target: str | None, out: str) -> None:
+    """Build the Lambda reader's zip (handler featuresql.serving.handler.handler) and its IAM policy."""
+    from featuresql.online import read_manifest
+    from featuresql.packaging import HANDLER, package_lambda
+
+    with _context(obj, target, offline=True) as context:
+        archive, policy = package_lambda(read_manifest(context), Path(out))
+    click.secho(f"Wrote {archive} (handler {HANDLER}) and {policy}.", fg="green")
 
 
 @cli.command("ls")

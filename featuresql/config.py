@@ -11,7 +11,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 from featuresql.durations import parse_duration
 from featuresql.errors import ConfigError, closest
@@ -56,10 +65,41 @@ class Defaults(Strict):
     batch_size: int | None = Field(None, gt=0)
 
 
-class OnlineConfig(Strict):
-    store: Literal["local", "dynamodb"] = "local"
-    table: str | None = None
-    ttl: Duration | None = None
+class LocalStoreConfig(Strict):
+    """The embedded online store: an SQLite file (default ``target/online/<target>.sqlite``)."""
+
+    store: Literal["local"] = "local"
+    path: str | None = None
+    ttl_attribute: str = "_ttl"
+    max_entities: int = Field(100, gt=0)  # per reader request
+
+
+class DynamoDBStoreConfig(Strict):
+    """DynamoDB. Credentials come from boto3's chain (environment, profile, role), never from here."""
+
+    store: Literal["dynamodb"]
+    table: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")  # default featuresql_<project>_<target>
+    region: str | None = None
+    endpoint_url: str | None = None
+    capacity: Literal["on_demand", "provisioned"] = "on_demand"
+    read_capacity: int = Field(5, gt=0)  # provisioned only
+    write_capacity: int = Field(5, gt=0)
+    ttl_attribute: str = "_ttl"
+    create_table: bool = True  # False: the table is managed elsewhere (Terraform...) and must exist
+    workers: int = Field(4, gt=0, le=64)  # parallel writes during sync, parallel reads in the reader
+    max_entities: int = Field(100, gt=0)
+
+
+def _store_type(value: Any) -> str:
+    return str(value.get("store", "local")) if isinstance(value, dict) else str(getattr(value, "store", "local"))
+
+
+OnlineConfig = Annotated[
+    Annotated[LocalStoreConfig, Tag("local")] | Annotated[DynamoDBStoreConfig, Tag("dynamodb")],
+    Discriminator(_store_type, custom_error_type="invalid_store",
+                  custom_error_message="'store' must be local or dynamodb"),
+]  # fmt: skip
+STORE_TAGS = ("local", "dynamodb")  # pydantic puts the chosen tag in error locations; messages drop it
 
 
 class ProjectConfig(Strict):
@@ -73,7 +113,7 @@ class ProjectConfig(Strict):
     vars: dict[str, Any] = {}
     defaults: Defaults = Defaults()
     entities: dict[str, EntityConfig] = {}
-    online: OnlineConfig = OnlineConfig()
+    online: OnlineConfig = LocalStoreConfig()
     on_run_start: list[str] = []
     on_run_end: list[str] = []
 
@@ -164,15 +204,17 @@ def validate(
         errors = exc.errors()
         error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple(error["loc"])
+        shown = _without_store_tag(loc)
         raise ConfigError(
             _describe(model, error, loc, loc_prefix),
             path=path,
-            line=(line_of(data, loc) or line) if path else None,
+            line=(line_of(data, shown) or line) if path else None,
         ) from None
 
 
 def _describe(model: type[BaseModel], error: Any, loc: tuple[Any, ...], prefix: tuple[Any, ...]) -> str:
-    key = ".".join(str(part) for part in prefix + loc) or "(top level)"
+    shown = _without_store_tag(loc)
+    key = ".".join(str(part) for part in prefix + shown) or "(top level)"
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
         return f"unknown key {key!r}{closest(str(loc[-1]), allowed)}; allowed keys: {', '.join(allowed)}"
@@ -182,9 +224,16 @@ def _describe(model: type[BaseModel], error: Any, loc: tuple[Any, ...], prefix: 
     return f"invalid value for {key!r}: {message}"
 
 
+def _without_store_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(part for n, part in enumerate(loc) if not (n and loc[n - 1] == "online" and part in STORE_TAGS))
+
+
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     current: Any = model
     for part in loc:
+        if part in STORE_TAGS:  # the member of the online store union that was chosen
+            current = LocalStoreConfig if part == "local" else DynamoDBStoreConfig
+            continue
         if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
             continue
         field = current.model_fields.get(part) or next(

@@ -18,11 +18,15 @@ import jinja2
 
 from featuresql.adapters import adapter_class
 from featuresql.adapters.base import WarehouseAdapter
-from featuresql.config import validate
+from featuresql.config import OnlineConfig, Strict, validate
 from featuresql.errors import ConfigError, closest
 from featuresql.yamlfile import LineDict, line_of, load_yaml
 
 PROFILES_FILE = "profiles.yml"
+
+
+class TargetOnline(Strict):
+    online: OnlineConfig
 
 
 _missing: ContextVar[list[str] | None] = ContextVar("featuresql_missing_env", default=None)
@@ -100,6 +104,7 @@ def _resolve_target(project_root: Path, project_name: str, target: str | None) -
             path=path,
             line=line_of(data, ("targets", name)),
         )
+    settings = _without_online(settings)
     rendered = _render(settings, path, line_of(data, ("targets", name)))
     try:
         config_model = adapter_class(str(settings["type"])).config_model
@@ -108,6 +113,32 @@ def _resolve_target(project_root: Path, project_name: str, target: str | None) -
     if isinstance(settings, LineDict):
         rendered = _with_lines(rendered, settings)
     return name, validate(config_model, rendered, path, loc_prefix=("targets", name))
+
+
+def resolve_online(project_root: Path, target: str, default: Any) -> Any:
+    """The online store settings of ``target``: its ``online:`` block in profiles.yml, else ``default``.
+
+    A target's block replaces the project's ``online:`` as a whole (so a
+    ``dev`` target can use the local store and ``prod`` DynamoDB).
+    """
+    path = profiles_path(project_root)
+    data = load_yaml(path) if path is not None else None
+    settings = data.get("targets", {}).get(target) if isinstance(data, dict) else None
+    if not isinstance(settings, dict) or "online" not in settings:
+        return default
+    assert path is not None
+    block = {"online": _render(settings["online"], path, line_of(data, ("targets", target, "online")))}
+    if isinstance(settings, LineDict):
+        block = _with_lines(block, settings)
+    return validate(TargetOnline, block, path, loc_prefix=("targets", target)).online
+
+
+def _without_online(settings: dict[str, Any]) -> dict[str, Any]:
+    """A target's warehouse settings: ``online`` is resolved on its own (``resolve_online``)."""
+    if "online" not in settings:
+        return settings
+    rest = {key: value for key, value in settings.items() if key != "online"}
+    return _with_lines(rest, settings) if isinstance(settings, LineDict) else rest
 
 
 def open_adapter(project_root: Path, project_name: str, target: str | None) -> tuple[str, WarehouseAdapter]:

@@ -12,19 +12,33 @@ Feature values, as DynamoDB attribute values: integers, decimals and doubles are
 numbers (``N``) written exactly (a double as its shortest repr, which reads back
 as the same double); strings ``S``; booleans ``BOOL``; NULL ``NULL``. DynamoDB
 numbers cannot hold NaN or infinities: those are the strings ``"NaN"``,
-``"Infinity"`` and ``"-Infinity"`` (``S``), read back as floats.
+``"Infinity"`` and ``"-Infinity"`` (``S``), read back as floats. Timestamps and
+dates are ISO-8601 strings (``2026-06-30T00:00:00Z``, ``2026-06-30``).
+
+Item attributes: ``pk`` (the partition key), one attribute per feature, ``_ts``
+(the row's feature timestamp, epoch microseconds), ``_v`` (the sync's version,
+which orders two writes of the same timestamp), ``_run`` (the sync's id) and the
+TTL attribute (epoch seconds; ``_ttl`` unless configured). Feature columns may not
+use these names.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 KEY_SEPARATOR = "#"
 MAX_KEY_BYTES = 2048  # DynamoDB's limit on a partition key
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+PARTITION_KEY = "pk"
+FEATURE_TS = "_ts"
+VERSION = "_v"
+RUN = "_run"
+DEFAULT_TTL_ATTRIBUTE = "_ttl"
+RESERVED = frozenset({PARTITION_KEY, FEATURE_TS, VERSION, RUN})
 
 KeyValue = int | str
 AttributeValue = dict[str, Any]
@@ -95,14 +109,20 @@ def to_attribute(value: Any) -> AttributeValue:
         return {"N": str(value)}
     if isinstance(value, str):
         return {"S": value}
+    if isinstance(value, datetime):
+        utc = value.astimezone(UTC) if value.tzinfo else value
+        return {"S": utc.replace(tzinfo=None).isoformat() + "Z"}
+    if isinstance(value, date):
+        return {"S": value.isoformat()}
     raise ItemError(f"feature values are numbers, strings, booleans or NULL, not {type(value).__name__}")
 
 
 def from_attribute(attribute: AttributeValue, kind: str | None = None) -> Any:
     """A DynamoDB attribute value as Python, given the feature's type family when known.
 
-    ``kind`` is ``integer``, ``float``, ``decimal``, ``string`` or ``boolean`` (the
-    online manifest records it). DynamoDB normalises numbers (``2.0`` is stored as
+    ``kind`` is ``integer``, ``float``, ``decimal``, ``string``, ``boolean``,
+    ``timestamp`` or ``date`` (the online manifest records it; the last two read
+    back as their ISO strings). DynamoDB normalises numbers (``2.0`` is stored as
     ``2``), so a double reads back as a float only when ``kind`` says so; without a
     kind, whole numbers are ints and others floats.
     """
@@ -123,3 +143,10 @@ def from_attribute(attribute: AttributeValue, kind: str | None = None) -> Any:
             return int(number)
         return float(number)
     raise ItemError(f"unsupported attribute value {attribute!r}")
+
+
+def micros_to_iso(micros: int) -> str:
+    """Epoch microseconds as an ISO-8601 UTC timestamp (``2026-06-30T00:00:00Z``)."""
+    seconds, fraction = divmod(micros, 1_000_000)
+    text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{fraction:06d}Z" if fraction else f"{text}Z"

@@ -1,0 +1,76 @@
+"""The local online store: one SQLite file, the embedded default (no server, no account).
+
+The table layout is ``featuresql.serving.tables.SQLITE_SCHEMA``, which the reader
+shares. The conditional write is an upsert whose update applies only to a newer
+``(ts, version)``; SQLite has one writer at a time, so batches are large and
+written by one thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from featuresql.adapters.online import OnlineStore, WriteResult
+
+from featuresql.serving.items import FEATURE_TS, PARTITION_KEY, VERSION
+from featuresql.serving.tables import Item, SQLiteTable
+
+_UPSERT = (
+    "INSERT INTO items (pk, ts, version, expires, item) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (pk) DO UPDATE SET ts = excluded.ts, version = excluded.version, "
+    "expires = excluded.expires, item = excluded.item "
+    "WHERE excluded.ts > items.ts OR (excluded.ts = items.ts AND excluded.version > items.version)"
+)
+
+
+class LocalStore(OnlineStore):
+    type_name = "local"
+    batch_size = 5000
+
+    @property
+    def path(self) -> Path:
+        return Path(self.table)
+
+    def ensure_table(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._sqlite.connection()  # creates the file and the table
+
+    def write_batch(self, items: Sequence[Item]) -> WriteResult:
+        ttl_attribute = self.config.ttl_attribute
+        rows = [
+            (item[PARTITION_KEY]["S"], int(item[FEATURE_TS]["N"]), int(item[VERSION]["N"]),
+             int(item[ttl_attribute]["N"]) if ttl_attribute in item else None,
+             json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+            for item in items
+        ]  # fmt: skip
+        connection = self._sqlite.connection()
+        before = connection.total_changes
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.executemany(_UPSERT, rows)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        written = connection.total_changes - before
+        return WriteResult(written=written, skipped=len(rows) - written)
+
+    def read_batch(self, keys: Sequence[str], attributes: Sequence[str]) -> dict[str, Item]:
+        return self._sqlite.get_many(keys, attributes)
+
+    def teardown(self) -> None:
+        self.path.unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+
+    def reader_settings(self) -> dict[str, Any]:
+        return {"type": "local", "path": str(self.path.resolve())}
+
+    @property
+    def _sqlite(self) -> SQLiteTable:
+        if not hasattr(self, "_table"):
+            self._table = SQLiteTable(str(self.path))
+        return self._table

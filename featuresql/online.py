@@ -1,0 +1,139 @@
+"""A project's online side on one target: which models are online, their store, and the manifest.
+
+The store comes from the target's ``online:`` block in profiles.yml, else the
+project's ``online:`` (default: the local SQLite store under ``target/online/``).
+The DynamoDB table defaults to ``featuresql_<project>_<target>``.
+
+The manifest (``featuresql.serving.manifest``) is built from the compiled models
+and the column types of their tables in the warehouse, and written to
+``target/online/<target>/manifest.json`` by every sync: ``featuresql serve`` and
+``package-lambda`` read it there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featuresql.adapters.online import OnlineStore, store_class
+from featuresql.errors import ConfigError, closest
+from featuresql.files import atomic_path
+from featuresql.models import CompiledModel, CompiledProject
+from featuresql.profiles import resolve_online
+from featuresql.serving.items import RESERVED
+from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel
+
+if TYPE_CHECKING:
+    from featuresql.context import Context
+
+_INTEGER = re.compile(r"^(TINYINT|SMALLINT|INT|INTEGER|BIGINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT|INT64|"
+                      r"BYTEINT|NUMBER\(\d+,\s*0\)|DECIMAL\(\d+,\s*0\)|NUMERIC\(\d+,\s*0\))$")  # fmt: skip
+_FLOAT = re.compile(r"^(DOUBLE|FLOAT|FLOAT4|FLOAT8|FLOAT64|REAL|DOUBLE PRECISION)$")
+_DECIMAL = re.compile(r"^(DECIMAL|NUMERIC|NUMBER|BIGNUMERIC|BIGDECIMAL)\b")
+
+
+def online_models(compiled: CompiledProject, selected: Sequence[str] | None = None) -> list[CompiledModel]:
+    """The online models among ``selected`` (all models when None), in dependency order."""
+    names = list(compiled.models) if selected is None else list(selected)
+    models = [compiled.models[name] for name in names if compiled.models[name].settings.online]
+    for model in models:
+        if not model.settings.keys or model.settings.timestamp is None:
+            raise ConfigError(f"online model {model.name!r} needs an entity and a timestamp: "
+                              "set config(entity=..., timestamp=...) or online=false", path=model.path)  # fmt: skip
+        clash = sorted(set(model.feature_columns) & RESERVED)
+        if clash:
+            raise ConfigError(f"online model {model.name!r} has a column named {clash[0]!r}, which online items "
+                              f"reserve ({', '.join(sorted(RESERVED))}): rename it", path=model.path)  # fmt: skip
+    return models
+
+
+def store_config(context: Context) -> Any:
+    return resolve_online(context.project.root, context.target_name, context.project.config.online)
+
+
+def open_store(context: Context) -> OnlineStore:
+    """The online store of the context's target (nothing is created until ``ensure_table``)."""
+    config = store_config(context)
+    if config.ttl_attribute in RESERVED:
+        raise ConfigError(f"ttl_attribute {config.ttl_attribute!r} is reserved for online items: choose another name")
+    if config.store == "local":
+        path = Path(config.path) if config.path else Path(context.project.config.target_path) / "online"
+        path = path if path.is_absolute() else context.project.root / path
+        table = str(path / f"{context.target_name}.sqlite") if not config.path else str(path)
+    else:
+        table = config.table or f"featuresql_{context.project.name}_{context.target_name}"
+    return store_class(config.store)(config, table, context.project.root)
+
+
+def manifest_path(context: Context) -> Path:
+    return context.project.target_dir / "online" / context.target_name / "manifest.json"
+
+
+def build_manifest(context: Context, store: OnlineStore, models: Sequence[CompiledModel]) -> Manifest:
+    """The manifest of ``models`` (the project's online models), typed from their tables."""
+    entity_types = {column: kind for entity in context.project.config.entities.values()
+                    for column, kind in entity.keys.items()}  # fmt: skip
+    online = {}
+    for model in models:
+        types = context.adapter.table_columns(model.relation) or {}
+        count_like = {feature.name for feature in model.features if feature.count_like}
+        features = {
+            column: OnlineFeature(column, feature_kind(types.get(column, "")), 0 if column in count_like else None)
+            for column in model.feature_columns
+        }
+        keys = tuple((key, "integer" if _INTEGER.match(entity_types.get(key, "").upper()) else "string")
+                     for key in model.settings.keys)  # fmt: skip
+        online[model.name] = OnlineModel(model.name, keys, features)
+    config = store.config
+    return Manifest(
+        project=context.project.name, target=context.target_name, store=store.reader_settings(), models=online,
+        ttl_attribute=config.ttl_attribute, max_entities=config.max_entities,
+    )  # fmt: skip
+
+
+def write_manifest(context: Context, manifest: Manifest) -> Path:
+    path = manifest_path(context)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(manifest.to_json(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_manifest(context: Context) -> Manifest:
+    """The manifest the last sync wrote for this target."""
+    path = manifest_path(context)
+    if not path.is_file():
+        raise ConfigError(
+            f"no online manifest for target {context.target_name!r} ({path}): run `featuresql sync` first"
+        )
+    return Manifest.load(path)
+
+
+def feature_kind(sql_type: str) -> str:
+    """A warehouse column type's family, as the reader returns it."""
+    name = sql_type.upper().strip()
+    if _INTEGER.match(name):
+        return "integer"
+    if _FLOAT.match(name):
+        return "float"
+    if _DECIMAL.match(name):
+        return "decimal"
+    if name.startswith(("BOOL",)):
+        return "boolean"
+    if name.startswith(("TIMESTAMP", "DATETIME")):
+        return "timestamp"
+    if name == "DATE":
+        return "date"
+    return "string"
+
+
+def check_requested(models: Sequence[CompiledModel], compiled: CompiledProject, requested: Sequence[str]) -> None:
+    """Fail on a ``--select`` naming no online model (a typo should not sync nothing silently)."""
+    online = {model.name for model in models}
+    for name in requested:
+        if name in compiled.models and name not in online and ":" not in name and "+" not in name:
+            raise ConfigError(f"model {name!r} is not online: set config(online=true) to sync it"
+                              f"{closest(name, sorted(online))}")  # fmt: skip

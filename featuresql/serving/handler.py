@@ -1,0 +1,87 @@
+"""The Lambda entry point: ``featuresql.serving.handler.handler`` (stdlib and boto3 only).
+
+It answers API Gateway REST (v1) and HTTP API (v2) events, function URL events
+(the v2 shape) and direct invocations (the request object itself as the event).
+HTTP events get ``{"statusCode", "headers", "body"}``: POST carries the JSON
+request in its body (base64 or not), GET in its query string. A direct
+invocation gets the response object, or ``{"error": {"status", "message"}}``.
+
+The manifest is read and the client built once per container, at the first
+request: ``FEATURESQL_MANIFEST`` names the manifest file (default:
+``online_manifest.json`` at the root of the deployment zip, next to the
+``featuresql`` folder). ``FEATURESQL_DYNAMODB_ENDPOINT`` overrides the endpoint
+(a local DynamoDB); the region and credentials are the Lambda's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from featuresql.serving.manifest import Manifest
+from featuresql.serving.reader import Reader
+from featuresql.serving.tables import DynamoDBTable, SQLiteTable
+
+MANIFEST_FILE = "online_manifest.json"
+_HEADERS = {"content-type": "application/json"}
+_reader: Reader | None = None
+
+
+def handler(event: Any, context: Any = None) -> Any:
+    """The Lambda handler."""
+    reader = _container_reader()
+    if isinstance(event, dict) and _is_http(event):
+        status, body = _answer_http(reader, event)
+        return {"statusCode": status, "headers": _HEADERS, "body": body, "isBase64Encoded": False}
+    _, body = reader.answer(event)
+    return json.loads(body)
+
+
+def _is_http(event: dict[str, Any]) -> bool:
+    return "httpMethod" in event or "http" in (event.get("requestContext") or {})
+
+
+def _answer_http(reader: Reader, event: dict[str, Any]) -> tuple[int, str]:
+    method = event.get("httpMethod") or event["requestContext"]["http"].get("method", "")
+    if method == "GET":
+        return reader.answer_query(_query_parameters(event))
+    if method != "POST":
+        return 405, json.dumps({"error": {"status": 405, "message": f"use POST (or GET), not {method}"}})
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body).decode("utf-8")
+        except ValueError:
+            return 400, json.dumps({"error": {"status": 400, "message": "the request body is not valid base64"}})
+    return reader.answer_body(body)
+
+
+def _query_parameters(event: dict[str, Any]) -> dict[str, list[str]]:
+    if "rawQueryString" in event:  # v2 and function URLs
+        return parse_qs(event["rawQueryString"] or "")
+    multi = event.get("multiValueQueryStringParameters")
+    if multi:
+        return {name: list(values) for name, values in multi.items()}
+    return {name: [value] for name, value in (event.get("queryStringParameters") or {}).items()}
+
+
+def _container_reader() -> Reader:
+    global _reader
+    if _reader is None:
+        path = os.environ.get("FEATURESQL_MANIFEST") or Path(__file__).resolve().parents[2] / MANIFEST_FILE
+        _reader = reader_for(Manifest.load(path))
+    return _reader
+
+
+def reader_for(manifest: Manifest, *, client: Any = None) -> Reader:
+    """A reader of the store the manifest names (``featuresql serve`` uses it too)."""
+    store = manifest.store
+    if store["type"] == "local":
+        return Reader(manifest, SQLiteTable(store["path"]))
+    endpoint = os.environ.get("FEATURESQL_DYNAMODB_ENDPOINT") or store.get("endpoint_url")
+    table = DynamoDBTable(store["table"], region=store.get("region"), endpoint_url=endpoint, client=client)
+    return Reader(manifest, table)

@@ -1,0 +1,58 @@
+"""``featuresql serve``: the reader behind a local HTTP server (stdlib only).
+
+``POST /features`` with the JSON request, or ``GET /features?user_id=1&features=...``;
+``GET /health`` answers ``{"status": "ok"}``. The answers are exactly the
+Lambda handler's.
+"""
+
+from __future__ import annotations
+
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from featuresql.serving.reader import Reader
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's own limit on a request payload
+
+
+def make_server(reader: Reader, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
+    """A server (not yet serving) answering with ``reader``; port 0 picks a free port."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway clients use
+
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path not in ("/", "/features"):
+                return self._send(404, _message(404, f"no such path {self.path}: POST /features"))
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                return self._send(413, _message(413, f"the request is over {MAX_BODY_BYTES} bytes"))
+            self._send(*reader.answer_body(self.rfile.read(length)))
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            if url.path == "/health":
+                return self._send(200, '{"status": "ok"}')
+            if url.path not in ("/", "/features"):
+                return self._send(404, _message(404, f"no such path {url.path}: GET /features?<keys>&features=..."))
+            self._send(*reader.answer_query(parse_qs(url.query)))
+
+        def _send(self, status: int, body: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # quiet: a load test would flood the terminal
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def _message(status: int, text: str) -> str:
+    return json.dumps({"error": {"status": status, "message": text}})

@@ -1,0 +1,100 @@
+"""The online manifest: what the reader needs to know about the online models (stdlib only).
+
+``featuresql sync`` writes it to ``target/online/<target>/manifest.json`` and
+``featuresql package-lambda`` puts it in the zip as ``online_manifest.json``.
+It names the store (type, table, region...), the TTL attribute, the request
+limit, and per online model its entity key columns with their kinds, and its
+features with their kinds and the value a missing item reads as: 0 for
+count-like window features (an empty window), NULL otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from featuresql.serving.items import DEFAULT_TTL_ATTRIBUTE
+
+FORMAT_VERSION = 1
+DEFAULT_MAX_ENTITIES = 100
+
+
+@dataclass(frozen=True)
+class OnlineFeature:
+    name: str
+    kind: str  # integer, float, decimal, string, boolean, timestamp or date
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class OnlineModel:
+    name: str
+    keys: tuple[tuple[str, str], ...]  # (column, kind) in project.yml's order; kind is integer or string
+    features: dict[str, OnlineFeature]
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return tuple(column for column, _ in self.keys)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    project: str
+    target: str
+    store: dict[str, Any]  # {"type": "dynamodb", "table": ..., "region": ..., "endpoint_url": ...} or local
+    models: dict[str, OnlineModel]
+    ttl_attribute: str = DEFAULT_TTL_ATTRIBUTE
+    max_entities: int = DEFAULT_MAX_ENTITIES
+    key_kinds: dict[str, str] = field(default_factory=dict)  # every entity key column -> its kind
+
+    def __post_init__(self) -> None:
+        if not self.key_kinds:
+            kinds = {column: kind for model in self.models.values() for column, kind in model.keys}
+            object.__setattr__(self, "key_kinds", kinds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "project": self.project,
+            "target": self.target,
+            "store": self.store,
+            "ttl_attribute": self.ttl_attribute,
+            "max_entities": self.max_entities,
+            "models": {
+                model.name: {
+                    "keys": [list(key) for key in model.keys],
+                    "features": {f.name: {"kind": f.kind, "default": f.default} for f in model.features.values()},
+                }
+                for model in self.models.values()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Manifest:
+        if data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"unsupported online manifest format {data.get('format')!r} (expected {FORMAT_VERSION})")
+        models = {
+            name: OnlineModel(
+                name=name,
+                keys=tuple((str(column), str(kind)) for column, kind in spec["keys"]),
+                features={
+                    feature: OnlineFeature(feature, str(value["kind"]), value.get("default"))
+                    for feature, value in spec["features"].items()
+                },
+            )
+            for name, spec in data["models"].items()
+        }
+        return cls(
+            project=str(data["project"]),
+            target=str(data["target"]),
+            store=dict(data["store"]),
+            models=models,
+            ttl_attribute=str(data.get("ttl_attribute", DEFAULT_TTL_ATTRIBUTE)),
+            max_entities=int(data.get("max_entities", DEFAULT_MAX_ENTITIES)),
+        )
+
+    @classmethod
+    def load(cls, path: Path | str) -> Manifest:
+        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))

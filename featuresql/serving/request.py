@@ -1,0 +1,184 @@
+"""Reading a feature request, and every way it can be wrong (stdlib only).
+
+A request names entities and features::
+
+    {"entities": {"user_id": [1, 2]}, "features": ["user_transactions", "user_spend_ratios.spend_ratio_7d_30d"]}
+
+``entities`` is either columns (as above, Feast's form) or a list of objects
+(``[{"user_id": 1}, {"user_id": 2}]``); ``features`` a list (or comma-separated
+string) of ``model`` (all its features) or ``model.feature``. Key values must
+have the key's kind: JSON integers for integer keys, strings for string keys
+(so ``7`` and ``"7"`` are never confused). A GET request carries the same in its
+query string: ``?user_id=1,2&features=user_transactions`` (keys parsed by kind).
+
+Mistakes raise ``RequestError`` with the HTTP status to answer: 400 for a
+malformed request, 404 for an unknown model or feature.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from featuresql.serving.manifest import Manifest
+
+KeyValue = int | str
+_TOP_LEVEL = ("entities", "features")
+
+
+class RequestError(Exception):
+    """A client mistake: ``status`` (400 or 404) and a one-line ``message``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FeatureRequest:
+    entities: tuple[dict[str, KeyValue], ...]  # key column -> value, one mapping per entity
+    features: dict[str, tuple[str, ...]]  # model -> its requested features, in request order
+
+
+def parse_request(payload: Any, manifest: Manifest) -> FeatureRequest:
+    """A JSON request body (already decoded) as a ``FeatureRequest``."""
+    if not isinstance(payload, dict):
+        raise RequestError(400, 'the request must be a JSON object such as {"entities": {...}, "features": [...]}')
+    unknown = sorted(set(payload) - set(_TOP_LEVEL))
+    if unknown:
+        raise RequestError(
+            400,
+            f"unknown key {unknown[0]!r}{_closest(unknown[0], _TOP_LEVEL)}; a request has 'entities' and 'features'",
+        )
+    features = _features(payload.get("features"), manifest)
+    rows = _entity_rows(payload.get("entities"))
+    return FeatureRequest(_checked_entities(rows, features, manifest, strict_types=True), features)
+
+
+def parse_query(parameters: Mapping[str, Sequence[str]], manifest: Manifest) -> FeatureRequest:
+    """A GET request's query parameters (name -> values, as ``urllib.parse.parse_qs`` gives them)."""
+    features = _features([v for value in parameters.get("features", ()) for v in value.split(",")], manifest)
+    columns: dict[str, list[KeyValue]] = {}
+    for name, values in parameters.items():
+        if name == "features":
+            continue
+        kind = manifest.key_kinds.get(name)
+        texts = [part for value in values for part in value.split(",")]
+        columns[name] = [_parse_key_text(name, text, kind) for text in texts]
+    rows = _entity_rows(columns)
+    return FeatureRequest(_checked_entities(rows, features, manifest, strict_types=False), features)
+
+
+def _features(value: Any, manifest: Manifest) -> dict[str, tuple[str, ...]]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",")]
+    if value is None or value == []:
+        raise RequestError(400, "no features requested: give 'features' as a list of model or model.feature")
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RequestError(400, '\'features\' must be a list of strings such as "model" or "model.feature"')
+    chosen: dict[str, list[str]] = {}
+    for item in (part.strip() for part in value):
+        model_name, _, feature = item.partition(".")
+        model = manifest.models.get(model_name)
+        if model is None:
+            raise RequestError(
+                404,
+                f"unknown online model {model_name!r}{_closest(model_name, manifest.models)}; "
+                f"online models: {', '.join(sorted(manifest.models)) or 'none'}",
+            )
+        columns = chosen.setdefault(model_name, [])
+        if not feature:
+            columns.extend(name for name in model.features if name not in columns)
+        elif feature not in model.features:
+            raise RequestError(
+                404,
+                f"model {model_name!r} has no feature {feature!r}"
+                f"{_closest(feature, model.features)}; its features: {', '.join(model.features)}",
+            )
+        elif feature not in columns:
+            columns.append(feature)
+    return {model: tuple(columns) for model, columns in chosen.items()}
+
+
+def _entity_rows(value: Any) -> list[dict[str, Any]]:
+    """Entities as one mapping per entity, from the columns form or the list-of-objects form."""
+    if isinstance(value, dict):
+        if not value:
+            raise RequestError(400, "'entities' is empty: give key columns, e.g. {\"user_id\": [1, 2]}")
+        columns = {name: values if isinstance(values, list) else [values] for name, values in value.items()}
+        lengths = {len(values) for values in columns.values()}
+        if len(lengths) > 1:
+            sizes = ", ".join(f"{name}: {len(values)}" for name, values in columns.items())
+            raise RequestError(400, f"the key columns in 'entities' have different lengths ({sizes})")
+        count = lengths.pop()
+        return [{name: values[row] for name, values in columns.items()} for row in range(count)]
+    if isinstance(value, list):
+        if not all(isinstance(row, dict) for row in value):
+            raise RequestError(400, "each entity in the 'entities' list must be an object such as {\"user_id\": 1}")
+        return list(value)
+    if value is None:
+        raise RequestError(400, "no entities given: add 'entities', e.g. {\"user_id\": [1, 2]}")
+    raise RequestError(400, "'entities' must be an object of key columns or a list of objects")
+
+
+def _checked_entities(
+    rows: list[dict[str, Any]], features: dict[str, tuple[str, ...]], manifest: Manifest, *, strict_types: bool
+) -> tuple[dict[str, KeyValue], ...]:
+    if not rows:
+        raise RequestError(400, "no entities given: 'entities' is empty")
+    if len(rows) > manifest.max_entities:
+        raise RequestError(400, f"too many entities: {len(rows)} (at most {manifest.max_entities} per request)")
+    needed = {column for model in features for column in manifest.models[model].key_columns}
+    for number, row in enumerate(rows):
+        for name, value in row.items():
+            kind = manifest.key_kinds.get(name)
+            if kind is None:
+                raise RequestError(
+                    400,
+                    f"unknown entity key {name!r}{_closest(name, manifest.key_kinds)}; "
+                    f"entity keys: {', '.join(sorted(manifest.key_kinds))}",
+                )
+            if strict_types:
+                _check_key_type(name, value, kind, number)
+        missing = sorted(needed - set(row))
+        if missing:
+            requested = sorted(m for m in features if missing[0] in manifest.models[m].key_columns)
+            raise RequestError(400, f"entity {number} has no {missing[0]!r}, the key of {', '.join(requested)}")
+    return tuple(rows)
+
+
+def _check_key_type(name: str, value: Any, kind: str, number: int) -> None:
+    if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise RequestError(400, f"{name} is an integer key: entity {number} has {value!r} ({_json_type(value)})")
+    if kind == "string" and not isinstance(value, str):
+        raise RequestError(400, f"{name} is a string key: entity {number} has {value!r} ({_json_type(value)})")
+
+
+def _parse_key_text(name: str, text: str, kind: str | None) -> KeyValue:
+    if kind == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            raise RequestError(400, f"{name} is an integer key: {text!r} is not an integer") from None
+    return text
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def _closest(name: str, candidates: Any) -> str:
+    match = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)" if match else ""
