@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-POINTS = ("before_batch", "after_delete", "before_commit", "after_commit")
+POINTS = ("before_batch", "after_delete", "before_commit", "after_commit", "sync_written", "sync_before_mirror")
 
 _counts: dict[str, int] = {}
 _lock = threading.Lock()

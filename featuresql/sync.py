@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from featuresql import state
+from featuresql import checkpoints, state
 from featuresql.adapters.online import OnlineStore, WriteResult
 from featuresql.errors import ConfigError, ExecutionError
 from featuresql.models import CompiledModel
@@ -73,8 +73,12 @@ def run_sync(
     *,
     now: datetime | None = None,
     report: Callable[[ModelSync], None] | None = None,
+    store: OnlineStore | None = None,
 ) -> SyncResult:
-    """Sync the selected online models (all of them by default); see the module docstring."""
+    """Sync the selected online models (all of them by default); see the module docstring.
+
+    ``store`` replaces the target's configured store (``online.open_store``).
+    """
     compiled = context.compiled
     every_online = online_models(compiled)
     selected = set(context.select(select, exclude))
@@ -82,7 +86,7 @@ def run_sync(
     if select and not models:
         raise ConfigError(f"no online model selected by --select {' '.join(select)}: online models are "
                           f"{', '.join(m.name for m in every_online) or 'none (set config(online=true))'}")  # fmt: skip
-    store = open_store(context)
+    store = store or open_store(context)
     adapter = context.adapter
     for model in every_online:
         if adapter.table_columns(model.relation) is None:
@@ -121,6 +125,7 @@ def _sync_model(
         counted = _Counter()
         batches = adapter.fetch_batches(exp.select("*").from_(pending.copy()), rows=10_000)
         outcome = write_items(store, (encode(row) for row in counted.rows(batches)))
+        checkpoints.reach("sync_before_mirror")
         with adapter.transaction():
             for statement in update_mirror(joined, pending):
                 adapter.execute(statement)
@@ -143,6 +148,12 @@ def write_items(store: OnlineStore, items: Iterable[Item]) -> WriteResult:
     """Write ``items`` in ``store.batch_size`` batches on ``store.workers`` threads, a bounded number in flight."""
     total = WriteResult()
     in_flight: deque[Future[WriteResult]] = deque()
+
+    def collect() -> None:
+        nonlocal total
+        total += in_flight.popleft().result()
+        checkpoints.reach("sync_written")
+
     with ThreadPoolExecutor(store.workers, thread_name_prefix="featuresql-sync") as pool:
         try:
             batch: list[Item] = []
@@ -152,11 +163,11 @@ def write_items(store: OnlineStore, items: Iterable[Item]) -> WriteResult:
                     in_flight.append(pool.submit(store.write_batch, batch))
                     batch = []
                     while len(in_flight) >= 2 * store.workers:
-                        total += in_flight.popleft().result()
+                        collect()
             if batch:
                 in_flight.append(pool.submit(store.write_batch, batch))
             while in_flight:
-                total += in_flight.popleft().result()
+                collect()
         except StoreUnavailable as exc:
             raise ExecutionError(str(exc)) from None
         finally:
