@@ -281,3 +281,45 @@ def test_models_built_in_parallel_equal_the_serial_build(engine, tmp_path, refer
             assert result.ok, [(r.model, r.message) for r in result.results if r.status != "success"]
         for name in ("user_transactions", "merchant_transactions", "user_balances", "user_spend_ratios"):
             assert not differences(table_rows(context, name), reference["models"][name]), name
+
+
+def test_sync_serves_what_the_extract_returns(engine, tmp_path, reference):
+    """The mirror's SQL (temporary table, IS DISTINCT FROM, guarded DELETE/INSERT) on every engine."""
+    import json
+    from decimal import Decimal
+
+    from featuresql.online import read_manifest
+    from featuresql.serving.handler import reader_for
+    from featuresql.sync import run_sync
+
+    project = engine_project(engine, tmp_path, reference["raw"])
+    users = [*range(1, 501, 9), 10**9]
+    spine = pa.table({"user_id": users, "ts": [NOW.replace(tzinfo=None)] * len(users)})
+    with Context(project, variables=SMALL_VARS) as context:
+        build(context)
+        first = run_sync(context, now=NOW)
+        assert all(m.written == m.changed > 100 for m in first.models), first
+        again = run_sync(context, now=NOW)
+        assert [(m.changed, m.written) for m in again.models] == [(0, 0)] * len(again.models)
+        models = [m.model for m in first.models]
+        offline = context.extract(spine, models).table
+        reader = reader_for(read_manifest(context))
+    reader.clock = NOW.timestamp
+    status, body = reader.answer({"entities": {"user_id": users}, "features": models})
+    assert status == 200, body
+    online = json.loads(body, parse_float=Decimal)["results"]
+    problems = [
+        f"user {row['user_id']} {name}: online {result['features'][name]!r}, offline {row[name]!r}"
+        for result, row in zip(online, offline.to_pylist(), strict=True)
+        for name in result["features"]
+        if not _same_number(result["features"][name], row[name])
+    ]
+    assert not problems, f"{engine.name}:\n" + "\n".join(problems[:20])
+
+
+def _same_number(online: Any, offline: Any) -> bool:
+    if online is None or offline is None:
+        return online is offline
+    if isinstance(offline, float) or isinstance(online, float):
+        return abs(float(online) - float(offline)) <= 1e-9 * max(1.0, abs(float(offline)))
+    return bool(online == offline)
