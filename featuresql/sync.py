@@ -83,6 +83,9 @@ def run_sync(
     every_online = online_models(compiled)
     selected = set(context.select(select, exclude))
     models = [model for model in every_online if model.name in selected]
+    if not every_online:
+        raise ConfigError("no model is online, so there is nothing to sync: set config(online=true) on the models "
+                          "services read")  # fmt: skip
     if select and not models:
         raise ConfigError(f"no online model selected by --select {' '.join(select)}: online models are "
                           f"{', '.join(m.name for m in every_online) or 'none (set config(online=true))'}")  # fmt: skip
