@@ -209,10 +209,11 @@ def extract(obj: dict[str, Any], target: str | None, spine: str, features: tuple
 @cli.command()
 @_apply(project_options + selection_options)
 @click.option("--now", "now", type=TIMES, default=None, help="Sync the values available at this UTC time.")
+@click.option("--lock-timeout", type=click.FloatRange(0), default=0.0, help="Seconds to wait for a busy target.")
 @click.pass_obj
 @_handle_errors
 def sync(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
-         now: datetime | None) -> None:  # fmt: skip
+         now: datetime | None, lock_timeout: float) -> None:  # fmt: skip
     """Write the online models' changed latest values to the online store."""
     from featuresql.sync import ModelSync, run_sync
 
@@ -222,7 +223,7 @@ def sync(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclu
 
     with _context(obj, target) as context:
         click.echo(f"Syncing online models of {context.project.name} (target {context.target_name})")
-        result = run_sync(context, select, exclude, now=now, report=report)
+        result = run_sync(context, select, exclude, now=now, report=report, lock_timeout=lock_timeout)
         written = sum(model.written for model in result.models)
         click.secho(f"Synced {_plural(len(result.models), 'model')} to {result.store}: "
                     f"{_plural(written, 'item')} written.", fg="green")  # fmt: skip

@@ -153,7 +153,7 @@ class Context:
         now = now or datetime.now(UTC)
         options = options or RunOptions()
         deadline = time.monotonic() + lock_timeout
-        self._connect_waiting(deadline)
+        self.connect_waiting(deadline)
         state.ensure_tables(self.adapter)
         run_id = uuid.uuid4().hex[:12]
         with locks.hold(self.adapter, self.project.name, run_id, timeout=max(0.0, deadline - time.monotonic())):
@@ -191,7 +191,7 @@ class Context:
             planned.append(PlannedModel(name, "create" if plan.create else "incremental", plan.batches, statements))
         return planned
 
-    def _connect_waiting(self, deadline: float) -> None:
+    def connect_waiting(self, deadline: float) -> None:
         """Open the target (creating the model schema), waiting while another process holds it."""
         while True:
             try:

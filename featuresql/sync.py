@@ -74,10 +74,12 @@ def run_sync(
     now: datetime | None = None,
     report: Callable[[ModelSync], None] | None = None,
     store: OnlineStore | None = None,
+    lock_timeout: float = 0.0,
 ) -> SyncResult:
     """Sync the selected online models (all of them by default); see the module docstring.
 
-    ``store`` replaces the target's configured store (``online.open_store``).
+    ``store`` replaces the target's configured store (``online.open_store``);
+    ``lock_timeout``: seconds to wait for a target another process holds (a DuckDB file).
     """
     compiled = context.compiled
     every_online = online_models(compiled)
@@ -90,6 +92,7 @@ def run_sync(
         raise ConfigError(f"no online model selected by --select {' '.join(select)}: online models are "
                           f"{', '.join(m.name for m in every_online) or 'none (set config(online=true))'}")  # fmt: skip
     store = store or open_store(context)
+    context.connect_waiting(time.monotonic() + lock_timeout)
     adapter = context.adapter
     for model in every_online:
         if adapter.table_columns(model.relation) is None:
