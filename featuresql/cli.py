@@ -260,7 +260,7 @@ def read(obj: dict[str, Any], target: str | None, keys: tuple[str, ...], feature
         message = json.loads(body)["error"]["message"]
         click.secho(f"Error: {message}", fg="red", err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(json.dumps(json.loads(body), indent=2))
+    click.echo(body)  # exactly what a service receives (decimals digit for digit)
 
 
 @cli.command()

@@ -2,7 +2,9 @@
 
 The zip holds the reader's modules (``featuresql/serving/``, standard library
 only; boto3 comes with Lambda's Python runtime), a stub ``featuresql/__init__.py``
-(the full package is not needed to read), and ``online_manifest.json``; nothing
+(the full package is not needed to read), and ``online_manifest.json`` (without
+the target's ``endpoint_url``: set ``FEATURESQL_DYNAMODB_ENDPOINT`` to point a
+deployed reader elsewhere); nothing
 else: no project files, no profiles, no credentials. Its handler is
 ``featuresql.serving.handler.handler``. Entries carry a fixed timestamp, so the
 same manifest always gives the same zip (and the same code hash in Lambda).
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from featuresql.errors import ConfigError
@@ -33,6 +36,9 @@ def package_lambda(manifest: Manifest, out: Path) -> tuple[Path, Path]:
     if manifest.store.get("type") != "dynamodb":
         raise ConfigError(f"target {manifest.target!r} uses the {manifest.store.get('type')} online store: the "
                           "Lambda reader reads DynamoDB; package a target whose online store is dynamodb")  # fmt: skip
+    # A development endpoint (DynamoDB Local) must not ship: Lambda uses its region's endpoint.
+    store = {key: value for key, value in manifest.store.items() if key != "endpoint_url"}
+    manifest = replace(manifest, store=store)
     serving = Path(__file__).parent / "serving"
     with atomic_path(out) as partial, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         _add(archive, "featuresql/__init__.py", _STUB)

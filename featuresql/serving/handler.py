@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -38,35 +39,58 @@ def handler(event: Any, context: Any = None) -> Any:
         status, body = _answer_http(reader, event)
         return {"statusCode": status, "headers": _HEADERS, "body": body, "isBase64Encoded": False}
     _, body = reader.answer(event)
-    return json.loads(body)
+    return json.loads(body, parse_float=Decimal)  # the runtime writes Decimals as exact JSON numbers
 
 
 def _is_http(event: dict[str, Any]) -> bool:
-    return "httpMethod" in event or "http" in (event.get("requestContext") or {})
+    return "httpMethod" in event or isinstance(_http_context(event), dict)
+
+
+def _http_context(event: dict[str, Any]) -> Any:
+    context = event.get("requestContext")
+    return context.get("http") if isinstance(context, dict) else None
 
 
 def _answer_http(reader: Reader, event: dict[str, Any]) -> tuple[int, str]:
-    method = event.get("httpMethod") or event["requestContext"]["http"].get("method", "")
+    method = event["httpMethod"] if "httpMethod" in event else _http_context(event).get("method")
     if method == "GET":
-        return reader.answer_query(_query_parameters(event))
+        parameters = _query_parameters(event)
+        if parameters is None:
+            return _error(400, "the event's query string parameters are malformed")
+        return reader.answer_query(parameters)
     if method != "POST":
-        return 405, json.dumps({"error": {"status": 405, "message": f"use POST (or GET), not {method}"}})
+        return _error(405, f"use POST (or GET), not {method}")
     body = event.get("body") or ""
+    if not isinstance(body, str):
+        return _error(400, "the event's body is not a string")
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body).decode("utf-8")
         except ValueError:
-            return 400, json.dumps({"error": {"status": 400, "message": "the request body is not valid base64"}})
+            return _error(400, "the request body is not valid base64")
     return reader.answer_body(body)
 
 
-def _query_parameters(event: dict[str, Any]) -> dict[str, list[str]]:
+def _query_parameters(event: dict[str, Any]) -> dict[str, list[str]] | None:
+    """The query string as ``parse_qs`` gives it, or None when the event's fields have other types."""
     if "rawQueryString" in event:  # v2 and function URLs
-        return parse_qs(event["rawQueryString"] or "")
+        raw = event["rawQueryString"] or ""
+        return parse_qs(raw) if isinstance(raw, str) else None
     multi = event.get("multiValueQueryStringParameters")
     if multi:
-        return {name: list(values) for name, values in multi.items()}
-    return {name: [value] for name, value in (event.get("queryStringParameters") or {}).items()}
+        parameters = multi
+    else:
+        single = event.get("queryStringParameters") or {}
+        parameters = {name: [value] for name, value in single.items()} if isinstance(single, dict) else None
+    if not isinstance(parameters, dict) or not all(
+        isinstance(values, list) and all(isinstance(value, str) for value in values) for values in parameters.values()
+    ):
+        return None
+    return {name: list(values) for name, values in parameters.items()}
+
+
+def _error(status: int, message: str) -> tuple[int, str]:
+    return status, json.dumps({"error": {"status": status, "message": message}})
 
 
 def _container_reader() -> Reader:

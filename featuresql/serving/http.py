@@ -23,12 +23,26 @@ def make_server(reader: Reader, host: str = "127.0.0.1", port: int = 8080) -> Th
         protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway clients use
 
         def do_POST(self) -> None:
+            length = self._content_length()
+            if length is None:  # answered already; the connection closes (the body's end is unknown)
+                return
+            body = self.rfile.read(length)  # read even when unused, or keep-alive reads it as the next request
             if urlsplit(self.path).path not in ("/", "/features"):
                 return self._send(404, _message(404, f"no such path {self.path}: POST /features"))
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                return self._send(413, _message(413, f"the request is over {MAX_BODY_BYTES} bytes"))
-            self._send(*reader.answer_body(self.rfile.read(length)))
+            self._send(*reader.answer_body(body))
+
+        def _content_length(self) -> int | None:
+            """The body's length, or None after answering a request whose body cannot be read."""
+            text = self.headers.get("Content-Length") or "0"
+            if self.headers.get("Transfer-Encoding"):
+                self._send(411, _message(411, "send the request body with a Content-Length"), close=True)
+            elif not (text.isascii() and text.isdigit()):
+                self._send(400, _message(400, f"invalid Content-Length {text!r}"), close=True)
+            elif int(text) > MAX_BODY_BYTES:
+                self._send(413, _message(413, f"the request is over {MAX_BODY_BYTES} bytes"), close=True)
+            else:
+                return int(text)
+            return None
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
@@ -38,11 +52,13 @@ def make_server(reader: Reader, host: str = "127.0.0.1", port: int = 8080) -> Th
                 return self._send(404, _message(404, f"no such path {url.path}: GET /features?<keys>&features=..."))
             self._send(*reader.answer_query(parse_qs(url.query)))
 
-        def _send(self, status: int, body: str) -> None:
+        def _send(self, status: int, body: str, *, close: bool = False) -> None:
             data = body.encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if close:
+                self.send_header("Connection", "close")  # also makes the server close it after this answer
             self.end_headers()
             self.wfile.write(data)
 

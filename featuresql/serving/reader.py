@@ -48,6 +48,8 @@ class Reader:
             payload = json.loads(body or b"null")
         except ValueError as exc:
             return _error(400, f"the request body is not valid JSON: {exc}")
+        except RecursionError:
+            return _error(400, "the request body is not valid JSON: nested too deeply")
         return self.answer(payload)
 
     def answer(self, payload: Any) -> tuple[int, str]:

@@ -18,6 +18,7 @@ malformed request, 404 for an unknown model or feature.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from featuresql.serving.manifest import Manifest
 
 KeyValue = int | str
 _TOP_LEVEL = ("entities", "features")
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
 
 
 class RequestError(Exception):
@@ -81,6 +83,8 @@ def _features(value: Any, manifest: Manifest) -> dict[str, tuple[str, ...]]:
         raise RequestError(400, '\'features\' must be a list of strings such as "model" or "model.feature"')
     chosen: dict[str, list[str]] = {}
     for item in (part.strip() for part in value):
+        if not item:
+            raise RequestError(400, "an empty feature name in 'features': give model or model.feature")
         model_name, _, feature = item.partition(".")
         model = manifest.models.get(model_name)
         if model is None:
@@ -155,14 +159,18 @@ def _check_key_type(name: str, value: Any, kind: str, number: int) -> None:
         raise RequestError(400, f"{name} is an integer key: entity {number} has {value!r} ({_json_type(value)})")
     if kind == "string" and not isinstance(value, str):
         raise RequestError(400, f"{name} is a string key: entity {number} has {value!r} ({_json_type(value)})")
+    if kind == "string" and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON): no key, and no UTF-8 answer
+            raise RequestError(400, f"{name} of entity {number} is not valid Unicode text: {value!r}") from None
 
 
 def _parse_key_text(name: str, text: str, kind: str | None) -> KeyValue:
     if kind == "integer":
-        try:
-            return int(text)
-        except ValueError:
-            raise RequestError(400, f"{name} is an integer key: {text!r} is not an integer") from None
+        if not _INTEGER_TEXT.fullmatch(text):  # int() would also take " 7", "1_000" and other scripts' digits
+            raise RequestError(400, f"{name} is an integer key: {text!r} is not an integer")
+        return int(text)
     return text
 
 
