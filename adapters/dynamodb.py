@@ -39,6 +39,7 @@ from featuresql.serving.tables import (
 )
 
 TRANSACTION_LIMIT = 100
+TRANSACTION_BYTES = 3_500_000  # DynamoDB refuses a TransactWriteItems request over 4 MB
 CONDITION = "attribute_not_exists(#pk) OR #ts < :ts OR (#ts = :ts AND #v < :v)"
 _NAMES = {"#pk": PARTITION_KEY, "#ts": FEATURE_TS, "#v": VERSION}
 _RETRYABLE_REASONS = frozenset(
@@ -131,6 +132,13 @@ class DynamoDBStore(OnlineStore):
         )
 
     def write_batch(self, items: Sequence[Item]) -> WriteResult:
+        """Up to 100 items as one transaction, or several when they are large (4 MB per transaction)."""
+        total = WriteResult()
+        for transaction in _by_size(items, TRANSACTION_BYTES):
+            total += self._write_transaction(transaction)
+        return total
+
+    def _write_transaction(self, items: Sequence[Item]) -> WriteResult:
         pending = list(items)
         skipped = 0
         for attempt in range(MAX_ATTEMPTS):
@@ -153,7 +161,7 @@ class DynamoDBStore(OnlineStore):
                     pending = [item for n, item in enumerate(pending) if n not in refused]
                     if not pending:
                         return WriteResult(written=0, skipped=skipped)
-                    if not others:
+                    if refused and not others:
                         continue  # only condition failures: send the rest at once
                 elif code not in RETRYABLE:
                     raise ExecutionError(f"DynamoDB refused a write to {self.table}: {error_text(exc)}") from None
@@ -197,3 +205,23 @@ class DynamoDBStore(OnlineStore):
         if self.config.endpoint_url:
             settings["endpoint_url"] = self.config.endpoint_url
         return settings
+
+
+def _by_size(items: Sequence[Item], limit: int) -> list[list[Item]]:
+    """``items`` in consecutive groups whose estimated request size stays under ``limit`` bytes."""
+    groups: list[list[Item]] = [[]]
+    size = 0
+    for item in items:
+        estimate = _item_bytes(item)
+        if groups[-1] and size + estimate > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += estimate
+    return groups
+
+
+def _item_bytes(item: Item) -> int:
+    """An upper estimate of an item's bytes in a request: names, values and the condition's share."""
+    values = sum(len(name) + len(str(next(iter(value.values()))).encode()) + 8 for name, value in item.items())
+    return values + 200

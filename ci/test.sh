@@ -43,3 +43,5 @@ python bench/windows.py --smoke
 python bench/extract.py --smoke --no-feast
 python bench/incremental.py --smoke
 python bench/engines.py --smoke
+# DynamoDB Local again: inside the private network namespace
+bash ci/in_private_network.sh python bench/online.py --smoke --no-feast

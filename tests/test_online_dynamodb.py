@@ -237,3 +237,16 @@ def test_unprocessed_keys_are_read_again(project: Path) -> None:
     Faults(client, "BatchGetItem", error("ProvisionedThroughputExceededException"), 10**6)
     status, body = reader.answer({"entities": {"user_id": [1]}, "features": ["user_spend_ratios"]})
     assert status == 503 and "unread" in json.loads(body)["error"]["message"]
+
+
+def test_large_items_are_split_across_transactions(project: Path) -> None:
+    """100 items of 50 KB are over a transaction's 4 MB: the batch goes as several transactions."""
+    with Context(project, variables=VARS) as context:
+        store = open_store(context)
+    store.ensure_table()
+    text = "x" * 50_000
+    batch = [{"pk": {"S": f"big#[{n}]"}, FEATURE_TS: {"N": "1"}, VERSION: {"N": "1"}, "note": {"S": text}}
+             for n in range(100)]  # fmt: skip
+    assert store.write_batch(batch).written == 100
+    stored = store.read_batch([f"big#[{n}]" for n in range(100)], ["note"])
+    assert len(stored) == 100 and all(item["note"]["S"] == text for item in stored.values())
