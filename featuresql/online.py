@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featuresql.adapters.online import OnlineStore, store_class
-from featuresql.errors import ConfigError, closest
+from featuresql.errors import ConfigError
 from featuresql.files import atomic_path
 from featuresql.models import CompiledModel, CompiledProject
 from featuresql.profiles import resolve_online
@@ -128,12 +128,3 @@ def feature_kind(sql_type: str) -> str:
     if name == "DATE":
         return "date"
     return "string"
-
-
-def check_requested(models: Sequence[CompiledModel], compiled: CompiledProject, requested: Sequence[str]) -> None:
-    """Fail on a ``--select`` naming no online model (a typo should not sync nothing silently)."""
-    online = {model.name for model in models}
-    for name in requested:
-        if name in compiled.models and name not in online and ":" not in name and "+" not in name:
-            raise ConfigError(f"model {name!r} is not online: set config(online=true) to sync it"
-                              f"{closest(name, sorted(online))}")  # fmt: skip
