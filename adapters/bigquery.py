@@ -181,8 +181,10 @@ class BigQueryAdapter(WarehouseAdapter):
     def create_temporary(self, name: str, query: exp.Query) -> exp.Table:
         # Temporary tables need a session or a script; an expiring table works everywhere.
         table = exp.table_(f"{name}_{uuid.uuid4().hex[:8]}", db=self.schema)
-        expires = f"TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL {TEMPORARY_TABLE_HOURS} HOUR)"
-        self.execute(f"CREATE TABLE {self.sql(table)} OPTIONS (expiration_timestamp = {expires}) AS {self.sql(query)}")
+        expires = exp.TimestampAdd(this=exp.CurrentTimestamp(), expression=exp.Literal.number(TEMPORARY_TABLE_HOURS),
+                                   unit=exp.var("HOUR"))  # fmt: skip
+        options = exp.Properties(expressions=[exp.Property(this=exp.var("expiration_timestamp"), value=expires)])
+        self.execute(exp.Create(this=table, kind="TABLE", expression=query, properties=options))
         return table
 
     def load_table(self, table: exp.Table, data: pa.Table, *, temporary: bool = False) -> exp.Table:

@@ -60,9 +60,10 @@ def open_store(context: Context) -> OnlineStore:
     if config.ttl_attribute in RESERVED:
         raise ConfigError(f"ttl_attribute {config.ttl_attribute!r} is reserved for online items: choose another name")
     if config.store == "local":
-        path = Path(config.path) if config.path else Path(context.project.config.target_path) / "online"
-        path = path if path.is_absolute() else context.project.root / path
-        table = str(path / f"{context.target_name}.sqlite") if not config.path else str(path)
+        path = Path(
+            config.path or Path(context.project.config.target_path) / "online" / f"{context.target_name}.sqlite"
+        )
+        table = str(path if path.is_absolute() else context.project.root / path)
     else:
         table = config.table or f"featuresql_{context.project.name}_{context.target_name}"
     return store_class(config.store)(config, table, context.project.root)
@@ -72,13 +73,15 @@ def manifest_path(context: Context) -> Path:
     return context.project.target_dir / "online" / context.target_name / "manifest.json"
 
 
-def build_manifest(context: Context, store: OnlineStore, models: Sequence[CompiledModel]) -> Manifest:
-    """The manifest of ``models`` (the project's online models), typed from their tables."""
+def build_manifest(
+    context: Context, store: OnlineStore, models: Sequence[CompiledModel], column_types: dict[str, dict[str, str]]
+) -> Manifest:
+    """The manifest of ``models`` (the project's online models), typed from their tables' ``column_types``."""
     entity_types = {column: kind for entity in context.project.config.entities.values()
                     for column, kind in entity.keys.items()}  # fmt: skip
     online = {}
     for model in models:
-        types = context.adapter.table_columns(model.relation) or {}
+        types = column_types[model.name]
         count_like = {feature.name for feature in model.features if feature.count_like}
         features = {
             column: OnlineFeature(column, feature_kind(types.get(column, "")), 0 if column in count_like else None)

@@ -94,12 +94,15 @@ def run_sync(
     store = store or open_store(context)
     context.connect_waiting(time.monotonic() + lock_timeout)
     adapter = context.adapter
+    column_types: dict[str, dict[str, str]] = {}
     for model in every_online:
-        if adapter.table_columns(model.relation) is None:
+        types = adapter.table_columns(model.relation)
+        if types is None:
             raise ConfigError(f"online model {model.name!r} has no table on target {context.target_name!r}: "
                               f"run `featuresql run --select {model.name}` first", path=model.path)  # fmt: skip
+        column_types[model.name] = types
     store.ensure_table()
-    write_manifest(context, build_manifest(context, store, every_online))
+    write_manifest(context, build_manifest(context, store, every_online, column_types))
     adapter.ensure_schema(state.SCHEMA)
     now = now or datetime.now(UTC)
     sync_id, version = uuid.uuid4().hex[:12], time.time_ns() // 1000

@@ -102,7 +102,7 @@ class Reader:
         if item is None:
             return None
         expires = item.get(self.manifest.ttl_attribute)
-        if expires is not None and "N" in expires and Decimal(expires["N"]) < Decimal(repr(now)):
+        if expires is not None and "N" in expires and float(expires["N"]) < now:
             return None
         return item
 
