@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from featuresql.execution import ModelResult
     from featuresql.models import CompiledProject
     from featuresql.runner import RunResult
+    from featuresql.testing.cases import TestResult
+    from featuresql.testing.runner import TestRun
 
 
 def interval_record(interval: Interval) -> list[str | None]:
@@ -40,6 +42,7 @@ def result_record(result: ModelResult) -> dict[str, Any]:
 
 def write_run_results(folder: Path, result: RunResult, target: str, arguments: dict[str, Any]) -> Path:
     document = {
+        "command": "run",
         "run_id": result.run_id,
         "generated_at": datetime.now(UTC).isoformat(),
         "target": target,
@@ -47,6 +50,32 @@ def write_run_results(folder: Path, result: RunResult, target: str, arguments: d
         "seconds": round(result.seconds, 3),
         "arguments": arguments,
         "results": [result_record(r) for r in result.results],
+    }
+    return _write_json(folder / "run_results.json", document)
+
+
+def test_record(result: TestResult) -> dict[str, Any]:
+    return {
+        "test": result.name, "kind": result.kind, "test_type": result.test_type, "status": result.status,
+        "failures": result.failures, "seconds": round(result.seconds, 3), "message": result.message,
+        "details": result.details, "models": list(result.models), "sources": list(result.sources), "sql": result.sql,
+    }  # fmt: skip
+
+
+def write_test_results(
+    folder: Path, run: TestRun, target: str, arguments: dict[str, Any], command: str = "test"
+) -> Path:
+    """``run_results.json`` of ``featuresql test`` (or ``freshness``): every test's status, failures and time."""
+    document = {
+        "command": command,
+        "run_id": run.run_id,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "target": target,
+        "status": "success" if run.ok else "error",
+        "seconds": round(run.seconds, 3),
+        "arguments": arguments,
+        "counts": {status: run.count(status) for status in ("pass", "warn", "fail", "error", "skipped")},
+        "results": [test_record(r) for r in run.results],
     }
     return _write_json(folder / "run_results.json", document)
 

@@ -229,6 +229,49 @@ def sync(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclu
                     f"{_plural(written, 'item')} written.", fg="green")  # fmt: skip
 
 
+@cli.command("test")
+@_apply(project_options + selection_options)
+@click.option("--fail-fast", "-x", is_flag=True, help="Stop at the first failure or error.")
+@click.option("--online", is_flag=True, help="Also compare a sample of the online store with the warehouse.")
+@click.option("--sample", default=100, show_default=True, type=click.IntRange(1), help="Entities per online model.")
+@click.option("--now", "now", type=TIMES, default=None, help="Judge freshness and the online store at this UTC time.")
+@click.pass_obj
+@_handle_errors
+def test_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
+                 fail_fast: bool, online: bool, sample: int, now: datetime | None) -> None:  # fmt: skip
+    """Run data tests, unit tests, freshness and point-in-time checks (-s test_type:unit|data ...)."""
+    _run_tests(obj, target, select, exclude, command="test", fail_fast=fail_fast, online=online,
+               online_sample=sample, now=now)  # fmt: skip
+
+
+@cli.command()
+@_apply(project_options + selection_options)
+@click.option("--now", "now", type=TIMES, default=None, help="Judge freshness at this UTC time.")
+@click.pass_obj
+@_handle_errors
+def freshness(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
+              now: datetime | None) -> None:  # fmt: skip
+    """Check how old the newest rows of sources (and models) with freshness: are (-s source:bank)."""
+    _run_tests(obj, target, select, exclude, command="freshness", only_kind="freshness", now=now)
+
+
+def _run_tests(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
+               *, command: str, **options: Any) -> None:  # fmt: skip
+    from featuresql.testing.printer import TestPrinter
+    from featuresql.testing.runner import test_project
+
+    printer = TestPrinter()
+    with _context(obj, target) as context:
+
+        def announce(count: int) -> None:
+            click.echo(f"Testing {context.project.name} on target {context.target_name}: {_plural(count, 'test')}")
+
+        run = test_project(context, select, exclude, report=printer, announce=announce, command=command, **options)
+    printer.summary(run)
+    if not run.ok:
+        sys.exit(EXIT_MODEL_FAILURE)
+
+
 @cli.command()
 @_apply(project_options)
 @click.argument("keys", nargs=-1, metavar="KEY=VALUE...")

@@ -125,6 +125,20 @@ class ProjectConfig(Strict):
         return value
 
 
+class Freshness(Strict):
+    """How old a source's (or model's) newest row may be, as dbt's source freshness.
+
+    The age is ``now - max(loaded_at_field)``; the field defaults to the source's
+    ``event_time`` (a model's timestamp). Past ``warn_after`` the check warns, past
+    ``error_after`` it fails; ``filter`` is a SQL condition limiting the rows read.
+    """
+
+    warn_after: Duration | None = None
+    error_after: Duration | None = None
+    loaded_at_field: str | None = None
+    filter: str | None = None
+
+
 class ModelConfig(Strict):
     """Settings of one model; ``None`` means 'inherit from the project defaults'."""
 
@@ -143,13 +157,15 @@ class ModelConfig(Strict):
     owner: str | None = None
     enabled: bool = True
     on_change: Literal["fail", "rebuild"] = "fail"  # a changed window model: refuse, or rebuild from start
+    freshness: Freshness | None = None
 
 
 class ColumnSpec(Strict):
     name: str
     type: str | None = None
     description: str = ""
-    tests: list[Any] = []
+    tests: list[Any] = []  # data tests (see featuresql.testing.generic); dbt's newer spelling data_tests works too
+    data_tests: list[Any] = []
 
 
 class ModelSpec(Strict):
@@ -158,6 +174,7 @@ class ModelSpec(Strict):
     config: dict[str, Any] = {}
     columns: list[ColumnSpec] = []
     tests: list[Any] = []
+    data_tests: list[Any] = []
 
 
 class SourceTable(Strict):
@@ -167,8 +184,10 @@ class SourceTable(Strict):
     event_time: str | None = None
     data_delay: Duration | None = None
     columns: list[ColumnSpec] = []
-    freshness: dict[str, Any] | None = None
+    freshness: Freshness | None = None  # default: the source's freshness
+    loaded_at_field: str | None = None
     tests: list[Any] = []
+    data_tests: list[Any] = []
 
 
 class SourceSpec(Strict):
@@ -177,6 +196,8 @@ class SourceSpec(Strict):
     schema_: str | None = Field(None, alias="schema")
     description: str = ""
     data_delay: Duration = 0
+    freshness: Freshness | None = None
+    loaded_at_field: str | None = None
     tables: list[SourceTable] = Field(min_length=1)
 
 
@@ -184,6 +205,7 @@ class SchemaFile(Strict):
     version: int | None = None
     sources: list[SourceSpec] = []
     models: list[ModelSpec] = []
+    unit_tests: list[Any] = []  # read by featuresql.testing.unit
 
 
 M = TypeVar("M", bound=BaseModel)

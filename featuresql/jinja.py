@@ -10,6 +10,7 @@ the target's type. Output of every model is parsed in the project dialect.
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -129,7 +130,7 @@ class MacroEnvironment:
         self._add_dispatchers()
 
     def _load(self, path: Path) -> None:
-        template = self._compile(path.read_text(encoding="utf-8"), path)
+        template = self._compile(test_blocks_as_macros(path.read_text(encoding="utf-8")), path)
         try:
             module = template.make_module(vars=self.namespace, shared=True)
         except FeaturesqlError:
@@ -200,6 +201,19 @@ class MacroEnvironment:
 
 
 _DIALECTS = ("duckdb", "snowflake", "bigquery")
+_TEST_BLOCK = re.compile(r"(\{%-?\s*)test(\s+)([A-Za-z_]\w*)(\s*\()")
+_END_TEST_BLOCK = re.compile(r"(\{%-?\s*)endtest(\s*-?%\})")
+
+
+def test_blocks_as_macros(text: str) -> str:
+    """dbt's ``{% test name(model, column_name) %}...{% endtest %}`` as the macro ``test_name``.
+
+    A custom generic test is a macro named ``test_<name>``; dbt users write it
+    as a test block, so both spellings work. Lines are kept, so errors point at
+    the same line.
+    """
+    text = _TEST_BLOCK.sub(lambda m: f"{m[1]}macro{m[2]}test_{m[3]}{m[4]}", text)
+    return _END_TEST_BLOCK.sub(lambda m: f"{m[1]}endmacro{m[2]}", text)
 
 
 def template_line(path: Path) -> int | None:

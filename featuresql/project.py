@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from featuresql.config import (
     IDENTIFIER,
+    Freshness,
     ModelSpec,
     ProjectConfig,
     SchemaFile,
@@ -36,6 +38,10 @@ class Source:
     description: str
     path: Path
     line: int | None
+    freshness: Freshness | None = None
+    loaded_at_field: str | None = None  # freshness: default event_time
+    spec: SourceTable | None = None  # the YAML entry (its tests)
+    raw: Any = None  # the YAML mapping of the table, with line numbers
 
     @property
     def key(self) -> str:
@@ -53,6 +59,16 @@ class ModelFile:
     spec_path: Path | None = None
     spec_line: int | None = None
     spec_config: Any = None  # the YAML mapping under config:, with line numbers
+    spec_raw: Any = None  # the model's whole YAML mapping, with line numbers
+
+
+@dataclass(frozen=True)
+class YamlEntry:
+    """One item of a YAML list (a unit test...), with the file it came from; its lines are in ``data``."""
+
+    data: Any
+    path: Path
+    line: int | None
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,12 @@ class Project:
     sources: dict[str, Source]
     models: dict[str, ModelFile]
     macro_files: tuple[Path, ...] = field(default=())
+    unit_tests: tuple[YamlEntry, ...] = field(default=())  # from schema files and test_paths YAML
+    test_files: tuple[Path, ...] = field(default=())  # singular tests: test_paths/**/*.sql
+
+    @property
+    def test_dirs(self) -> list[Path]:
+        return [self.root / p for p in self.config.test_paths]
 
     @property
     def name(self) -> str:
@@ -97,12 +119,18 @@ def load_project(root: Path) -> Project:
     _check_entities(config, data, project_path)
     sources: dict[str, Source] = {}
     specs: dict[str, tuple[ModelSpec, Path, int | None, Any]] = {}
+    unit_tests: list[YamlEntry] = []
     model_paths = [root / p for p in config.model_paths]
-    for yml in _files(model_paths, ("*.yml", "*.yaml")):
-        _read_schema_file(yml, sources, specs)
-    models = _read_models(model_paths, specs)
+    test_paths = [root / p for p in config.test_paths]
+    # Tests may live inside a model folder (features/tests/): they are not models.
+    for yml in _files(model_paths, ("*.yml", "*.yaml"), skip=test_paths):
+        _read_schema_file(yml, sources, specs, unit_tests)
+    for yml in _files(test_paths, ("*.yml", "*.yaml")):
+        _read_test_file(yml, unit_tests)
+    models = _read_models(model_paths, specs, skip=test_paths)
     macro_files = tuple(_files([root / p for p in config.macro_paths], ("*.sql",)))
-    return Project(root, config, sources, models, macro_files)
+    test_files = tuple(_files(test_paths, ("*.sql",)))
+    return Project(root, config, sources, models, macro_files, tuple(unit_tests), test_files)
 
 
 def _check_entities(config: ProjectConfig, data: object, path: Path) -> None:
@@ -113,28 +141,33 @@ def _check_entities(config: ProjectConfig, data: object, path: Path) -> None:
                 raise ConfigError(f"entity {name!r}: {column!r} is not a valid identifier", path=path, line=line)
 
 
-def _files(folders: list[Path], patterns: tuple[str, ...]) -> list[Path]:
-    found: list[Path] = []
+def _files(folders: list[Path], patterns: tuple[str, ...], skip: Sequence[Path] = ()) -> list[Path]:
+    found: set[Path] = set()
     for folder in folders:
         if folder.is_dir():
             for pattern in patterns:
-                found.extend(folder.rglob(pattern))
+                found.update(p for p in folder.rglob(pattern) if not any(p.is_relative_to(s) for s in skip))
     return sorted(found)
 
 
 def _read_schema_file(
-    path: Path, sources: dict[str, Source], specs: dict[str, tuple[ModelSpec, Path, int | None, Any]]
+    path: Path,
+    sources: dict[str, Source],
+    specs: dict[str, tuple[ModelSpec, Path, int | None, Any]],
+    unit_tests: list[YamlEntry],
 ) -> None:
     data = load_yaml(path)
     if data is None:
         return
     if not isinstance(data, dict):
-        raise ConfigError("expected a mapping with 'sources:' and/or 'models:'", path=path)
+        raise ConfigError("expected a mapping with 'sources:', 'models:' and/or 'unit_tests:'", path=path)
     schema = validate(SchemaFile, data, path)
+    unit_tests.extend(_entries(data, "unit_tests", path))
     for index, spec in enumerate(schema.sources):
         for t_index, table in enumerate(spec.tables):
             line = line_of(data, ("sources", index, "tables", t_index))
-            source = _make_source(spec, table, path, line)
+            raw = data["sources"][index]["tables"][t_index]
+            source = _make_source(spec, table, path, line, raw)
             if source.key in sources:
                 other = sources[source.key]
                 raise ConfigError(
@@ -150,11 +183,26 @@ def _read_schema_file(
                 path=path,
                 line=line_of(data, ("models", index)),
             )
-        raw_config = data["models"][index].get("config") if isinstance(data["models"][index], dict) else None
-        specs[model.name] = (model, path, line_of(data, ("models", index)), raw_config)
+        specs[model.name] = (model, path, line_of(data, ("models", index)), data["models"][index])
 
 
-def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | None) -> Source:
+def _read_test_file(path: Path, unit_tests: list[YamlEntry]) -> None:
+    data = load_yaml(path)
+    if data is None:
+        return
+    if not isinstance(data, dict) or set(data) - {"version", "unit_tests"}:
+        raise ConfigError("a YAML file under test_paths holds 'unit_tests:' (and optionally 'version:')", path=path)
+    unit_tests.extend(_entries(data, "unit_tests", path))
+
+
+def _entries(data: Any, key: str, path: Path) -> list[YamlEntry]:
+    items = data.get(key) or []
+    if not isinstance(items, list):
+        raise ConfigError(f"'{key}:' must be a list", path=path, line=line_of(data, (key,)))
+    return [YamlEntry(item, path, line_of(data, (key, n))) for n, item in enumerate(items)]
+
+
+def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | None, raw: Any = None) -> Source:
     columns: dict[str, str | None] = {}
     for column in table.columns:
         if column.name.lower() in columns:
@@ -183,21 +231,27 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
         description=table.description,
         path=path,
         line=line,
+        freshness=table.freshness if table.freshness is not None else spec.freshness,
+        loaded_at_field=table.loaded_at_field or spec.loaded_at_field,
+        spec=table,
+        raw=raw,
     )
 
 
 def _read_models(
-    folders: list[Path], specs: dict[str, tuple[ModelSpec, Path, int | None, Any]]
+    folders: list[Path], specs: dict[str, tuple[ModelSpec, Path, int | None, Any]], skip: list[Path]
 ) -> dict[str, ModelFile]:
     models: dict[str, ModelFile] = {}
-    for path in _files(folders, ("*.sql",)):
+    for path in _files(folders, ("*.sql",), skip=skip):
         name = path.stem
         if not IDENTIFIER.match(name):
             raise ConfigError("a model file name must be a SQL identifier (letters, digits, underscores)", path=path)
         if name in models:
             raise ConfigError(f"model {name!r} is defined twice (also {models[name].path})", path=path)
-        spec, spec_path, spec_line, spec_config = specs.get(name, (None, None, None, None))
-        models[name] = ModelFile(name, path, path.read_text(encoding="utf-8"), spec, spec_path, spec_line, spec_config)
+        spec, spec_path, spec_line, raw = specs.get(name, (None, None, None, None))
+        spec_config = raw.get("config") if isinstance(raw, dict) else None
+        text = path.read_text(encoding="utf-8")
+        models[name] = ModelFile(name, path, text, spec, spec_path, spec_line, spec_config, raw)
     for name, (_, spec_path, spec_line, _) in specs.items():
         if name not in models:
             raise ConfigError(

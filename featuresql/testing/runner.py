@@ -1,0 +1,119 @@
+"""Run the selected tests one by one and judge them.
+
+A check that finds failures fails with its severity (``warn`` or ``error``); a
+check that cannot run at all (a missing table, invalid SQL) is an ``error``.
+With ``fail_fast`` the first failure or error skips the remaining tests. The
+run is not ok when any test failed with severity error or errored: the CLI
+exits 1, as dbt does, and ``target/run_results.json`` holds every result.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from featuresql import artifacts
+from featuresql.errors import FeaturesqlError
+from featuresql.testing.cases import Outcome, Status, TestCase, TestEnv, TestResult
+
+if TYPE_CHECKING:
+    from featuresql.context import Context
+
+Reporter = Callable[[TestResult, int, int], None]
+
+
+@dataclass
+class TestRun:
+    __test__ = False  # not a pytest test class
+
+    results: list[TestResult] = field(default_factory=list)
+    seconds: float = 0.0
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.status in ("fail", "error") for r in self.results)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+def run_tests(
+    cases: Sequence[TestCase], env: TestEnv, *, fail_fast: bool = False, report: Reporter | None = None
+) -> TestRun:
+    """Run ``cases`` in order; each becomes one TestResult."""
+    started = time.perf_counter()
+    run = TestRun()
+    stop = False
+    for case in cases:
+        result = _skipped(case) if stop else run_one(case, env)
+        run.results.append(result)
+        if report:
+            report(result, len(run.results), len(cases))
+        stop = stop or (fail_fast and result.status in ("fail", "error"))
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def run_one(case: TestCase, env: TestEnv) -> TestResult:
+    started = time.perf_counter()
+    try:
+        outcome = case.check(env)
+    except FeaturesqlError as exc:
+        return _result(case, "error", time.perf_counter() - started, Outcome(0, exc.one_line()))
+    severity = outcome.severity or case.severity
+    status: Status = "pass" if not outcome.failures else ("warn" if severity == "warn" else "fail")
+    return _result(case, status, time.perf_counter() - started, outcome)
+
+
+def _result(case: TestCase, status: Status, seconds: float, outcome: Outcome) -> TestResult:
+    return TestResult(
+        name=case.name, kind=case.kind, test_type=case.test_type, status=status, seconds=seconds,
+        failures=outcome.failures, message=outcome.message, details=outcome.details, sql=outcome.sql,
+        models=case.models, sources=case.sources,
+    )  # fmt: skip
+
+
+def _skipped(case: TestCase) -> TestResult:
+    return TestResult(case.name, case.kind, case.test_type, "skipped", 0.0, message="skipped by --fail-fast",
+                      models=case.models, sources=case.sources)  # fmt: skip
+
+
+def test_project(
+    context: Context,
+    select: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    *,
+    online: bool = False,
+    online_sample: int = 100,
+    now: datetime | None = None,
+    fail_fast: bool = False,
+    only_kind: str | None = None,
+    report: Reporter | None = None,
+    announce: Callable[[int], None] | None = None,
+    command: str = "test",
+) -> TestRun:
+    """Collect, select and run the project's tests; write ``target/run_results.json``.
+
+    ``only_kind`` keeps one kind of test (``featuresql freshness`` runs ``freshness``).
+    """
+    from featuresql.testing.collect import collect_tests
+    from featuresql.testing.selection import select_tests
+
+    now = now.replace(tzinfo=UTC) if now is not None and now.tzinfo is None else now
+    cases = collect_tests(context, online=online)
+    if only_kind is not None:
+        cases = [case for case in cases if case.kind == only_kind]
+    selected = select_tests(cases, context.graph(), select, exclude)
+    if announce:
+        announce(len(selected))
+    env = TestEnv(context, now or datetime.now(UTC), online_sample)
+    run = run_tests(selected, env, fail_fast=fail_fast, report=report)
+    arguments = {"select": list(select), "exclude": list(exclude), "now": env.now.isoformat(), "online": online,
+                 "fail_fast": fail_fast}  # fmt: skip
+    artifacts.write_test_results(context.project.target_dir, run, context.target_name, arguments, command)
+    return run
