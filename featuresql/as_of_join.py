@@ -11,12 +11,16 @@ as a subquery. The spine is any relation whose columns are known at compile time
 ``timestamp=``, else found by name as for extracts, and holds zone-less UTC
 timestamps (the event-time type of the models). A table has no row order, so the
 result is not sorted.
+
+The compiler keeps what each marker joins (``AsOfJoin``) on the compiled model,
+so the ``leakage`` test (``featuresql.testing.leakage``) can recompute it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
@@ -25,11 +29,43 @@ from featuresql import dialects
 from featuresql.errors import CompileError, FeaturesqlError
 from featuresql.jinja import ref
 from featuresql.models import CompiledModel
-from featuresql.point_in_time import SpineRelation, feature_names, point_in_time_query, resolve_features
+from featuresql.point_in_time import (
+    JoinedModel,
+    SpineRelation,
+    feature_names,
+    point_in_time_query,
+    resolve_features,
+)
 from featuresql.spine import KeyColumn, check_keys, find_time_column, sql_family
 
 MARKER = "__featuresql_as_of_join"
 ColumnsOf = Callable[[exp.Table], dict[str, str] | None]
+
+
+@dataclass(frozen=True)
+class AsOfJoin:
+    """What one ``as_of_join`` joins: its spine and each model's columns.
+
+    Its output has every column of the spine, then each model's columns named
+    ``<model>__<column>`` (``JoinedModel.output_name``).
+    """
+
+    spine: exp.Table
+    spine_columns: tuple[str, ...]  # every column of the spine, in order
+    time: str  # the spine's time column
+    models: tuple[JoinedModel, ...]  # joined on the spine's key columns (``JoinedModel.spine_keys``)
+
+    @property
+    def spine_keys(self) -> tuple[str, ...]:
+        """The spine's key columns, each once, in the order the models name them."""
+        return tuple(dict.fromkeys(k for m in self.models for k in (m.spine_keys or m.keys)))
+
+    def query(self, dialect: str) -> exp.Select:
+        """The point-in-time join itself (``featuresql.point_in_time``)."""
+        spine = SpineRelation(
+            self.spine.copy(), self.spine_columns, exp.column(dialects.identifier(self.time)), ordered=False
+        )
+        return point_in_time_query(spine, self.models, dialect)
 
 
 def render_as_of_join(spine: Any, features: str | list[str], timestamp: str | None = None) -> str:
@@ -54,8 +90,17 @@ def expand_as_of_join(
     columns_of: ColumnsOf,
     read_dialect: str,
     dialect: str,
-) -> exp.Subquery:
-    """The point-in-time join a marker stands for, aliased as the marker was."""
+) -> tuple[exp.Subquery, AsOfJoin]:
+    """The point-in-time join a marker stands for, aliased as the marker was, and what it joins."""
+    join = resolve_as_of_join(marker, models, columns_of, read_dialect)
+    alias = marker.args.get("alias") or exp.TableAlias(this=exp.to_identifier("as_of"))
+    return exp.Subquery(this=join.query(dialect), alias=alias), join
+
+
+def resolve_as_of_join(
+    marker: exp.Table, models: Mapping[str, CompiledModel], columns_of: ColumnsOf, read_dialect: str
+) -> AsOfJoin:
+    """The spine, time column and joined models of a marker; CompileError when they do not fit."""
     assert isinstance(marker.this, exp.Anonymous)
     payload = json.loads(marker.this.expressions[0].name)
     try:
@@ -79,7 +124,5 @@ def expand_as_of_join(
         time = find_time_column(columns, [m.timestamp for m in joined], payload["timestamp"], description)
     except FeaturesqlError as exc:
         raise CompileError(exc.message) from None
-    spine = SpineRelation(spine_table, tuple(types), exp.column(dialects.identifier(time)), ordered=False)
-    with_keys = [m.with_spine_keys(spine_keys) for m in joined]
-    query = point_in_time_query(spine, with_keys, dialect)
-    return exp.Subquery(this=query, alias=marker.args.get("alias") or exp.TableAlias(this=exp.to_identifier("as_of")))
+    with_keys = tuple(m.with_spine_keys(spine_keys) for m in joined)
+    return AsOfJoin(spine_table, tuple(types), time, with_keys)

@@ -21,7 +21,7 @@ from sqlglot.errors import ErrorLevel, OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
 from featuresql import dialects
-from featuresql.as_of_join import expand_as_of_join, find_markers, render_as_of_join
+from featuresql.as_of_join import AsOfJoin, expand_as_of_join, find_markers, render_as_of_join
 from featuresql.config import ModelConfig, validate
 from featuresql.errors import CompileError, closest
 from featuresql.graph import CycleError, Graph
@@ -175,8 +175,11 @@ class _Compiler:
     def _compile(self, model: ModelFile, context: ModelContext) -> CompiledModel:
         rendered = context.rendered
         query = self._parse(model, rendered)
+        joins: list[AsOfJoin] = []
         for marker in find_markers(query):
-            marker.replace(self._as_of_join(model, marker))
+            subquery, join = self._as_of_join(model, marker)
+            marker.replace(subquery)
+            joins.append(join)
         markers = [node for node in query.find_all(exp.Anonymous) if is_marker(node)]
         self._check_columns(model, query)
         settings = self._settings(model, context, query, is_window=bool(markers))
@@ -184,7 +187,7 @@ class _Compiler:
             name=model.name, path=model.path, kind="snapshot", settings=settings,
             relation=self.relation(model.name), rendered_sql=rendered, query=query,
             columns=tuple(query.named_selects), refs=tuple(dict.fromkeys(context.refs)),
-            sources=tuple(dict.fromkeys(context.sources)),
+            sources=tuple(dict.fromkeys(context.sources)), as_of_joins=tuple(joins),
         )  # fmt: skip
         if not markers:
             self._check_snapshot(base)
@@ -193,7 +196,7 @@ class _Compiler:
         columns = (*settings.keys, settings.timestamp or "", *(f.name for f in window.features))
         return replace(base, kind="window", window=window, query=window.events, columns=columns)
 
-    def _as_of_join(self, model: ModelFile, marker: exp.Table) -> exp.Subquery:
+    def _as_of_join(self, model: ModelFile, marker: exp.Table) -> tuple[exp.Subquery, AsOfJoin]:
         try:
             return expand_as_of_join(marker, self.compiled, self._known_columns, self.read_dialect, self.target_type)
         except CompileError as exc:
@@ -305,7 +308,7 @@ class _Compiler:
             lookback=config.lookback if config.lookback is not None else defaults.lookback,
             batch_size=config.batch_size or defaults.batch_size, online=config.online, ttl=config.ttl,
             tie_break=config.tie_break, tags=tuple(config.tags), description=config.description, owner=config.owner,
-            on_change=config.on_change,
+            on_change=config.on_change, freshness=config.freshness,
         )  # fmt: skip
 
     def _default_timestamp(self, context: ModelContext) -> str | None:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlglot import exp
 
@@ -124,7 +125,14 @@ def _holders(adapter: WarehouseAdapter, project: str) -> list[Holder]:
         .where(exp.column("project").eq(exp.Literal.string(project)))
         .order_by("acquired_at", "run_id")
     )
-    return [Holder(**row) for row in adapter.fetch_arrow(query).to_pylist()]
+    return [Holder(**{k: _naive_utc(v) for k, v in row.items()}) for row in adapter.fetch_arrow(query).to_pylist()]
+
+
+def _naive_utc(value: Any) -> Any:
+    """Lock times as naive UTC (BigQuery returns its TIMESTAMP zoned)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
 
 
 def _is(project: str, run_id: str) -> exp.Expr:

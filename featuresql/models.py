@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlglot import exp
 
+from featuresql.config import Freshness
 from featuresql.window_query import WindowModel
 from featuresql.windows import WindowFeature
+
+if TYPE_CHECKING:
+    from featuresql.as_of_join import AsOfJoin
 
 Kind = Literal["window", "snapshot"]
 
@@ -34,6 +38,7 @@ class ModelSettings:
     description: str
     owner: str | None
     on_change: str = "fail"
+    freshness: Freshness | None = None
 
     def start_boundary(self) -> int | None:
         """The first boundary index computed: ``start`` rounded up to the grain."""
@@ -55,6 +60,7 @@ class CompiledModel:
     refs: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     window: WindowModel | None = None
+    as_of_joins: tuple[AsOfJoin, ...] = ()  # what each as_of_join in the query joins (an extract model)
 
     @property
     def features(self) -> tuple[WindowFeature, ...]:

@@ -103,8 +103,11 @@ class SpineRelation:
 
     ``time`` is an expression over the spine's columns giving each row's time as a
     UTC timestamp of the engine's event-time type. ``row`` numbers the rows in the
-    spine's order (None: ``ROW_NUMBER() OVER ()``, the engine's scan order); with
-    ``ordered`` the output is sorted by it.
+    spine's order (a file's); None numbers a table's rows by their keys and time,
+    since a table has no order and the numbering must come out the same each time
+    the engine evaluates the spine (BigQuery evaluates a CTE once per reference).
+    Rows tied on keys and time get the same features, so their numbers may swap
+    harmlessly. With ``ordered`` the output is sorted by the number.
     """
 
     relation: exp.Expr
@@ -158,7 +161,7 @@ def _model(models: Mapping[str, CompiledModel], name: str, where: str) -> Compil
 
 def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dialect: str) -> exp.Select:
     """Every spine column, then each model's columns named ``<model>__<column>``."""
-    row = spine.row.copy() if spine.row else exp.Window(this=exp.RowNumber())
+    row = spine.row.copy() if spine.row else _row_number(spine, models)
     staged = exp.select(
         *(exp.column(dialects.identifier(c)) for c in spine.columns),
         exp.alias_(row, SPINE_ROW),
@@ -179,6 +182,13 @@ def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dia
     if spine.ordered:
         query = query.order_by(exp.column(SPINE_ROW, _SPINE))
     return query
+
+
+def _row_number(spine: SpineRelation, models: Sequence[JoinedModel]) -> exp.Window:
+    """Rows numbered by their keys, then time: the same numbers however often the spine is read."""
+    keys = dict.fromkeys(key for model in models for key in (model.spine_keys or model.keys))
+    order = [*(exp.column(dialects.identifier(key)) for key in keys), spine.time.copy()]
+    return exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(this=o) for o in order]))
 
 
 def _bounds(model: JoinedModel, alias: str, time: exp.Expr) -> list[exp.Expr]:

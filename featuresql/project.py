@@ -231,7 +231,8 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
         description=table.description,
         path=path,
         line=line,
-        freshness=table.freshness if table.freshness is not None else spec.freshness,
+        # an explicit `freshness: null` on a table opts out of its source's, as in dbt
+        freshness=table.freshness if isinstance(raw, dict) and "freshness" in raw else spec.freshness,
         loaded_at_field=table.loaded_at_field or spec.loaded_at_field,
         spec=table,
         raw=raw,

@@ -78,7 +78,7 @@ def stage_spine(
         data = read_spine_file(path)
         return _stage_local(data, description, adapter, keys, time_candidates, timestamp_column)
     if isinstance(source, str):
-        return _stage_table(source, adapter, keys, time_candidates, timestamp_column)
+        return _stage_numbered(source, adapter, keys, time_candidates, timestamp_column)
     raise ConfigError(
         f"unsupported spine of type {type(source).__name__}: pass a table name, a .parquet/.csv path, "
         "a pandas DataFrame or a pyarrow Table"
@@ -194,6 +194,25 @@ def _stage_loaded(
         raise
     relation = replace(staged.relation, row=exp.column(SPINE_ROW))
     return replace(staged, relation=relation, temporary=table)
+
+
+def _stage_numbered(
+    name: str,
+    adapter: WarehouseAdapter,
+    keys: Sequence[KeyColumn],
+    time_candidates: Sequence[str],
+    timestamp_column: str | None,
+) -> StagedSpine:
+    """A warehouse table, checked, then numbered once in its scan order into a temporary table.
+
+    Numbering inside the join would not do: BigQuery evaluates a CTE once per
+    reference, and ``ROW_NUMBER() OVER ()`` may number the rows differently each time.
+    """
+    checked = _stage_table(name, adapter, keys, time_candidates, timestamp_column)
+    numbered = exp.select("*", exp.alias_(exp.Window(this=exp.RowNumber()), SPINE_ROW))
+    numbered = numbered.from_(checked.relation.relation.copy())
+    table = adapter.create_temporary(f"__featuresql_spine_{uuid.uuid4().hex[:12]}", numbered)
+    return _stage_loaded(table, checked.description, adapter, keys, time_candidates, timestamp_column)
 
 
 def _stage_table(

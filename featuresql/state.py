@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from sqlglot import exp
 
 from featuresql.adapters.base import WarehouseAdapter
-from featuresql.dialects import timestamp_literal
+from featuresql.dialects import event_time_type, timestamp_literal
 from featuresql.intervals import Interval, merge
 from featuresql.models import CompiledModel
 
@@ -68,11 +68,17 @@ def ensure_tables(adapter: WarehouseAdapter) -> None:
         schema = exp.Schema(
             this=table(name),
             expressions=[
-                exp.ColumnDef(this=exp.to_identifier(column), kind=exp.DataType.build(kind))
+                exp.ColumnDef(this=exp.to_identifier(column), kind=_column_type(kind, adapter.dialect))
                 for column, kind in columns.items()
             ],
         )
         adapter.execute(exp.Create(this=schema, kind="TABLE", exists=True))
+
+
+def _column_type(kind: str, dialect: str) -> exp.DataType:
+    # Times are stored as the engine's event-time type, the type timestamp_literal writes:
+    # BigQuery would refuse its TIMESTAMP values in a DATETIME column.
+    return event_time_type(dialect) if kind == "TIMESTAMP" else exp.DataType.build(kind)
 
 
 @dataclass(frozen=True)

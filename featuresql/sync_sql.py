@@ -4,7 +4,7 @@ Per online model, the warehouse keeps a *mirror*: ``featuresql.online_<model>``,
 one row per entity holding the values last written to the online store, and the
 version of the sync that wrote them. A sync then
 
-1. selects each entity's latest available row (``changed_rows``): keys not NULL,
+1. selects each entity's latest available row (``latest_rows``): keys not NULL,
    ``ts <= now - data_delay``, not before ``start``, and for snapshot models with
    a ``ttl`` not before ``now - ttl``; ties on ``ts`` broken as the point-in-time
    join breaks them, so online and offline pick the same row;
@@ -33,6 +33,7 @@ from featuresql.state import SCHEMA
 
 VERSION_COLUMN = "_featuresql_version"
 _LATEST = "__latest"
+_RANKED = "__ranked"
 _MIRROR = "__mirror"
 _ROW = "__featuresql_rank"
 
@@ -55,8 +56,13 @@ def create_mirror(model: JoinedModel) -> exp.Create:
     return exp.Create(this=mirror_table(model.name), kind="TABLE", exists=True, expression=empty)
 
 
-def changed_rows(model: JoinedModel, now: datetime, version: int, dialect: str) -> exp.Select:
-    """Each entity's latest available row at ``now`` where it differs from the mirror."""
+def latest_rows(model: JoinedModel, now: datetime, dialect: str) -> exp.Select:
+    """Each entity's latest available row at ``now``: the rows a sync at ``now`` puts online.
+
+    Keys not NULL, ``ts <= now - data_delay``, not before ``start``, and for snapshot
+    models with a ``ttl`` not before ``now - ttl``; ties on ``ts`` broken as the
+    point-in-time join breaks them. Columns: the keys, the timestamp and ``model.columns``.
+    """
     ts = exp.column(model.timestamp)
     available: list[exp.Expr] = [exp.column(k).is_(exp.null()).not_() for k in model.keys]
     available.append(ts.copy() <= _minus(dialects.timestamp_literal(now, dialect), model.data_delay))
@@ -70,12 +76,22 @@ def changed_rows(model: JoinedModel, now: datetime, version: int, dialect: str) 
         partition_by=[exp.column(k) for k in model.keys],
         order=exp.Order(expressions=[exp.Ordered(this=c, desc=True, nulls_first=False) for c in order]),
     )
-    columns = (*model.keys, model.timestamp, *model.columns)
-    latest = (
+    columns = _row_columns(model)
+    ranked = (
         exp.select(*(exp.column(c) for c in columns), exp.alias_(rank, _ROW))
         .from_(model.relation.copy())
         .where(exp.and_(*available))
     )
+    return (
+        exp.select(*(exp.column(c, _RANKED) for c in columns))
+        .from_(exp.alias_(ranked.subquery(), _RANKED, table=True))
+        .where(exp.column(_ROW, _RANKED).eq(1))
+    )
+
+
+def changed_rows(model: JoinedModel, now: datetime, version: int, dialect: str) -> exp.Select:
+    """Each entity's latest available row at ``now`` (``latest_rows``) where it differs from the mirror."""
+    columns = _row_columns(model)
     new_ts, old_ts = exp.column(model.timestamp, _LATEST), exp.column(model.timestamp, _MIRROR)
     differs = [exp.NullSafeNEQ(this=exp.column(c, _LATEST), expression=exp.column(c, _MIRROR)) for c in model.columns]
     same_time_changed = exp.and_(new_ts.copy().eq(old_ts.copy()), exp.or_(*differs) if differs else exp.false())
@@ -85,14 +101,18 @@ def changed_rows(model: JoinedModel, now: datetime, version: int, dialect: str) 
             *(exp.column(c, _LATEST) for c in columns),
             exp.alias_(exp.cast(exp.Literal.number(version), "BIGINT"), VERSION_COLUMN),
         )
-        .from_(exp.alias_(latest.subquery(), _LATEST, table=True))
+        .from_(exp.alias_(latest_rows(model, now, dialect).subquery(), _LATEST, table=True))
         .join(
             exp.alias_(mirror_table(model.name), _MIRROR, table=True),
             on=_same_keys(model, _LATEST, _MIRROR),
             join_type="left",
         )
-        .where(exp.and_(exp.column(_ROW, _LATEST).eq(1), exp.paren(changed)))
+        .where(changed)
     )
+
+
+def _row_columns(model: JoinedModel) -> tuple[str, ...]:
+    return (*model.keys, model.timestamp, *model.columns)
 
 
 def update_mirror(model: JoinedModel, pending: exp.Table) -> list[exp.Expr]:

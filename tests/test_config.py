@@ -278,7 +278,7 @@ def test_source_declared_twice(make_project):
 
 
 def test_event_time_must_be_a_declared_column(make_project):
-    declared = "event_time: ts\n        columns:\n          - {name: transaction_id"
+    declared = "event_time: ts\n        # The demo data"
     project = make_project([("features/sources.yml", declared, declared.replace("ts", "tss", 1))])
 
     error = load_error(project)

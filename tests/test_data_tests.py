@@ -92,7 +92,8 @@ def test_unique_on_a_column_and_on_a_column_set(context: Context) -> None:
     assert run(context, "user_profile", "unique", "user_id").status == "pass"
     assert run(context, "user_transactions", {"unique": {"columns": ["user_id", "ts"]}}).status == "pass"
     some = rows(context, "select user_id, ts from main.user_transactions order by user_id, ts limit 2")
-    duplicate = "insert into main.user_transactions select * from main.user_transactions where user_id = {} and ts = '{}'"
+    duplicate = ("insert into main.user_transactions select * from main.user_transactions "
+                 "where user_id = {} and ts = '{}'")
     with broken(context, *(duplicate.format(r["user_id"], r["ts"]) for r in some)):
         result = run(context, "user_transactions", {"unique": {"columns": ["user_id", "ts"]}})
         by_user = run(context, "user_transactions", "unique", "user_id")
@@ -201,7 +202,8 @@ def test_tests_on_sources(context: Context) -> None:
 def test_custom_generic_test_from_a_test_block(context: Context) -> None:
     at_most = {"at_most": {"other": "count_7d"}}
     assert run(context, "merchant_transactions", at_most, "declined_count_7d").status == "pass"
-    with broken(context, "update main.merchant_transactions set declined_count_7d = count_7d + 1 where merchant_id = 2"):
+    with broken(context, "update main.merchant_transactions set declined_count_7d = count_7d + 1 "
+                         "where merchant_id = 2"):
         expected = rows(context, "select count(*) as n from main.merchant_transactions where merchant_id = 2")[0]["n"]
         result = run(context, "merchant_transactions", at_most, "declined_count_7d")
     assert_fails(result, expected)
@@ -267,7 +269,8 @@ def test_singular_test_config_and_errors(context: Context, tmp_path: Path) -> No
     [
         ("not_nul", "plan", r"unknown test 'not_nul' \(did you mean not_null\?\)"),
         ("not_null", "plna", r"user_profile has no column 'plna' \(did you mean plan\?\)"),
-        ({"accepted_values": {"valeus": ["a"]}}, "plan", r"unknown key 'accepted_values.valeus' \(did you mean values\?\)"),
+        ({"accepted_values": {"valeus": ["a"]}}, "plan",
+         r"unknown key 'accepted_values.valeus' \(did you mean values\?\)"),
         ({"accepted_values": {}}, "plan", r"missing required key 'accepted_values.values'"),
         ({"not_null": {"severity": "fatal"}}, "plan", r"invalid value for 'not_null.severity'"),
         ({"unique": {"columns": ["user_id", "plann"]}}, None, r"no column 'plann' \(did you mean plan\?\)"),

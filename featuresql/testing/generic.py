@@ -120,6 +120,7 @@ def parse_entry(
 ) -> Declared:
     """A YAML test entry (``not_null`` or ``{accepted_values: {...}}``) as a Declared test."""
     owner, is_source, relation, column, columns = where
+    raw: Any
     if isinstance(entry, str):
         test, raw = entry, {}
     elif isinstance(entry, dict) and len(entry) == 1:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
-from featuresql.testing.cases import TestResult
+from featuresql.testing.cases import Status, TestResult
 from featuresql.testing.runner import TestRun
 
 _LABELS = {"pass": ("PASS", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "red"),
            "error": ("ERROR", "red"), "skipped": ("SKIP", "yellow")}  # fmt: skip
+_SUMMARY: tuple[tuple[Status, str], ...] = (
+    ("pass", "passed"), ("warn", "warned"), ("fail", "failed"), ("error", "errored"), ("skipped", "skipped"),
+)  # fmt: skip
 WIDTH = 64
 
 
@@ -29,8 +32,7 @@ class TestPrinter:
             click.echo(f"      {line}")
 
     def summary(self, run: TestRun) -> None:
-        counts = ", ".join(f"{run.count(s)} {word}" for s, word in (("pass", "passed"), ("warn", "warned"),
-                           ("fail", "failed"), ("error", "errored"), ("skipped", "skipped")))  # fmt: skip
+        counts = ", ".join(f"{run.count(status)} {word}" for status, word in _SUMMARY)
         noun = "test" if len(run.results) == 1 else "tests"
         click.secho(f"Finished {len(run.results)} {noun} in {run.seconds:.2f}s: {counts}.",
                     fg="green" if run.ok else "red")  # fmt: skip

@@ -10,7 +10,7 @@ FROM (
       ts,
       advance_amount,
       repaid_14d,
-      ROW_NUMBER() OVER () AS __featuresql_row,
+      ROW_NUMBER() OVER (ORDER BY user_id, ts) AS __featuresql_row,
       ts AS __featuresql_t,
       LEAST(ts, (
         SELECT
