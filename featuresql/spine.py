@@ -212,7 +212,8 @@ def _stage_numbered(
     numbered = exp.select("*", exp.alias_(exp.Window(this=exp.RowNumber()), SPINE_ROW))
     numbered = numbered.from_(checked.relation.relation.copy())
     table = adapter.create_temporary(f"__featuresql_spine_{uuid.uuid4().hex[:12]}", numbered)
-    return _stage_loaded(table, checked.description, adapter, keys, time_candidates, timestamp_column)
+    relation = replace(checked.relation, relation=table, row=exp.column(SPINE_ROW))
+    return replace(checked, relation=relation, temporary=table)
 
 
 def _stage_table(
@@ -256,7 +257,7 @@ def sql_family(kind: str, dialect: str) -> str:
         return kind.lower()
     families = (
         ("integer", exp.DataType.INTEGER_TYPES),
-        ("float", exp.DataType.REAL_TYPES - {exp.DataType.Type.DECIMAL}),
+        ("float", exp.DataType.REAL_TYPES - {exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL}),
         ("decimal", {exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL}),
         ("string", exp.DataType.TEXT_TYPES),
         ("timestamp", exp.DataType.TEMPORAL_TYPES - {exp.DataType.Type.DATE, exp.DataType.Type.DATE32}),

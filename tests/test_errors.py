@@ -19,7 +19,7 @@ USER_TRANSACTIONS = "features/user_transactions.sql"
 USER_SPEND_RATIOS = "features/user_spend_ratios.sql"
 USER_BALANCES = "features/user_balances.sql"
 MAX_7D = "window_max('amount', windows=['7d'])"
-EVENT_TIME = "event_time: ts\n        columns:\n          - {name: transaction_id"
+EVENT_TIME = "event_time: ts\n        # The demo data"
 HOOK = '  - "{{ create_demo_data() }}"'
 SECRETS = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "BIGQUERY_PROJECT")
 
