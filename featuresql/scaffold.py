@@ -63,6 +63,29 @@ version: 1
 models:
   - name: customer_orders
     description: Order count and spend per customer over 7 and 30 days.
+    tests:
+      - unique: {{columns: [customer_id, ordered_at]}}
+    columns:
+      - name: customer_id
+        tests: [not_null]
+      - name: amount_sum_30d
+        tests:
+          - accepted_range: {{min_value: 0}}
+""",
+    "tests/unit/customer_orders.yml": """# `featuresql test -s test_type:unit` runs these on DuckDB in memory: rows in, rows out.
+unit_tests:
+  - name: customer_orders_of_one_customer
+    model: customer_orders
+    given:
+      - input: source('shop', 'orders')
+        rows:
+          - {{order_id: 1, customer_id: 1, amount: 10.0, ordered_at: 2026-01-01 09:00:00}}
+          - {{order_id: 2, customer_id: 1, amount: 30.0, ordered_at: 2026-01-03 18:00:00}}
+    expect:
+      at: [2026-01-04, 2026-01-09]     # each customer's values as of these times
+      rows:
+        - {{customer_id: 1, ordered_at: 2026-01-04, count_7d: 2, amount_sum_7d: 40.0, amount_avg_30d: 20.0}}
+        - {{customer_id: 1, ordered_at: 2026-01-09, count_7d: 1, amount_sum_7d: 30.0, amount_avg_30d: 20.0}}
 """,
     "macros/sample_data.sql": """\
 {{% macro create_sample_orders() %}}
@@ -91,5 +114,4 @@ def create_project(path: Path) -> Path:
         target = path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(template.format(name=name), encoding="utf-8")
-    (path / "tests").mkdir(exist_ok=True)
     return path.resolve()

@@ -402,7 +402,7 @@ def test_version_and_help(example_project, cli):
     assert cli(example_project, "--version").exit_code == 0
     result = cli(example_project, "--help")
     assert result.exit_code == 0
-    for command in ("init", "compile", "run", "ls", "debug"):
+    for command in ("init", "compile", "run", "test", "freshness", "ls", "debug"):
         assert command in result.stdout
 
 
@@ -432,6 +432,9 @@ def test_init_scaffolds_a_project_that_runs(tmp_path, cli, cli_process):
             rows = connection.execute(f"select count(*) from main.{table}").fetchone()[0]
             assert rows > 0, f"{table} is empty"
     assert cli_process(project, "debug").exit_code == 0
+    tested = cli_process(project, "test")
+    assert tested.exit_code == 0, tested.stdout + tested.stderr
+    assert "5 passed" in tested.stdout  # its data tests, its unit test and the availability check
 
 
 def test_init_refuses_a_non_empty_folder(tmp_path, cli):
