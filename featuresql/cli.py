@@ -261,12 +261,14 @@ def _run_tests(obj: dict[str, Any], target: str | None, select: tuple[str, ...],
     from featuresql.testing.runner import test_project
 
     printer = TestPrinter()
+    debug = click.get_current_context().find_root().params.get("debug", False)
     with _context(obj, target) as context:
 
         def announce(count: int) -> None:
             click.echo(f"Testing {context.project.name} on target {context.target_name}: {_plural(count, 'test')}")
 
-        run = test_project(context, select, exclude, report=printer, announce=announce, command=command, **options)
+        run = test_project(context, select, exclude, report=printer, announce=announce, command=command,
+                           debug=debug, **options)  # fmt: skip
     printer.summary(run)
     if not run.ok:
         sys.exit(EXIT_MODEL_FAILURE)

@@ -19,6 +19,7 @@ class FeaturesqlError(Exception):
     """Base class: a problem the user can act on."""
 
     exit_code = EXIT_USAGE
+    sql: str | None = None  # the query that failed, when a test ran one (shown in run_results.json)
 
     def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None):
         self.message = message

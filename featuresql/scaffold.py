@@ -72,7 +72,8 @@ models:
         tests:
           - accepted_range: {{min_value: 0}}
 """,
-    "tests/unit/customer_orders.yml": """# `featuresql test -s test_type:unit` runs these on DuckDB in memory: rows in, rows out.
+    "tests/unit/customer_orders.yml": """\
+# `featuresql test -s test_type:unit` runs these on DuckDB in memory: rows in, rows out.
 unit_tests:
   - name: customer_orders_of_one_customer
     model: customer_orders

@@ -173,7 +173,7 @@ def test_severity_warn_and_limit(context: Context) -> None:
     entry = {"accepted_values": {"values": ["free"], "config": {"severity": "warn", "limit": 1}}}
     result = run(context, "user_profile", entry, "plan")
     assert (result.status, result.failures) == ("warn", 2)
-    assert result.message == "2 failing rows (first 1 shown)"
+    assert result.message == "2 unaccepted values (first 1 shown)"  # the failing rows are groups
     assert len(result.details.splitlines()) == 3  # header, rule, one row
     flat = run(context, "user_profile", {"not_null": {"severity": "warn"}}, "plan")
     assert flat.status == "pass"
@@ -298,3 +298,63 @@ def test_a_missing_table_is_an_error_saying_what_to_build(make_project: Callable
     assert "table main.user_profile does not exist on target 'dev': build it first with `featuresql run`" in (
         result.message
     )
+
+
+# -- review fixes: typed accepted values, errors with their place and SQL, crashes, selection -----
+
+
+def test_accepted_values_keep_numbers_and_booleans_typed(context: Context) -> None:
+    booleans = case(context, "advance_labels", {"accepted_values": {"values": [True, False]}}, "repaid_14d")
+    result = run_one(booleans, TestEnv(context, NOW))
+    assert result.status == "pass" and result.sql is not None
+    assert "IN (TRUE, FALSE)" in " ".join(result.sql.split())
+    numbers = run(context, "user_profile", {"accepted_values": {"values": [1, 2]}}, "user_id")
+    assert numbers.failures == 498 and numbers.sql is not None and "IN (1, 2)" in " ".join(numbers.sql.split())
+
+
+def test_where_and_expression_render_jinja_and_columns_are_spliced_not_concatenated(context: Context) -> None:
+    with_var = {"not_null": {"where": "user_id <= {{ var('demo_users') }}"}}
+    assert run(context, "user_profile", with_var, "plan").status == "pass"
+    result = run(context, "user_profile", {"expression": {"expression": "between 100 and {{ 2 * 550 }}"}},
+                 "credit_limit")  # fmt: skip
+    assert result.status == "pass" and result.sql is not None
+    flat = " ".join(result.sql.split()).replace("( ", "(").replace(" )", ")")
+    assert "NOT (credit_limit BETWEEN 100 AND 1100)" in flat
+
+
+def test_a_query_error_names_the_yaml_line_and_keeps_the_sql(context: Context) -> None:
+    result = run(context, "user_profile", {"not_null": {"where": "nosuch = 'x'"}}, "plan")
+    assert result.status == "error"
+    assert result.message.startswith("features/models.yml:7: ")
+    assert "nosuch" in result.message and result.sql is not None and "nosuch = 'x'" in result.sql
+
+
+def test_a_crashing_check_is_an_error_result_not_a_crash(context: Context) -> None:
+    def crash(env: TestEnv) -> Any:
+        raise ZeroDivisionError("division by zero")
+
+    broken_case = TestCase("crashes", "custom:crash", "data", crash, path=YAML, line=3)
+    good = case(context, "user_profile", "not_null", "plan")
+    quiet = run_tests([broken_case, good], TestEnv(context, NOW))
+    assert [r.status for r in quiet.results] == ["error", "pass"]
+    assert quiet.results[0].message.startswith("internal error: ZeroDivisionError: division by zero")
+    assert quiet.results[0].details == ""
+    loud = run_tests([broken_case], TestEnv(context, NOW, debug=True))
+    assert "Traceback" in loud.results[0].details
+
+
+def test_relationships_check_the_field_and_belong_to_the_source(context: Context) -> None:
+    to_users = {"relationships": {"to": "source('bank', 'users')", "field": "user_id"}}
+    assert case(context, "user_transactions", to_users, "user_id").sources == ("bank.users",)
+    typo = {"relationships": {"to": "source('bank', 'users')", "field": "usr_id"}}
+    with pytest.raises(ConfigError, match=r"has no column 'usr_id' \(did you mean user_id\?\)"):
+        case(context, "user_transactions", typo, "user_id")
+    with pytest.raises(ConfigError, match="min_value 10 is above max_value 1"):
+        case(context, "user_profile", {"accepted_range": {"min_value": 10, "max_value": 1}}, "credit_limit")
+
+
+def test_a_missing_source_says_to_load_it(make_project: Callable[..., Path]) -> None:
+    with Context(make_project(), variables=SMALL_VARS) as context:
+        result = run(context, "bank.users", "not_null", "user_id")
+    assert result.status == "error"
+    assert "table raw.users does not exist on target 'dev': load source bank.users" in result.message

@@ -93,3 +93,24 @@ def test_selection_errors_are_one_line(built: Path, cli: Callable[..., CliResult
     assert result.exit_code == 2
     assert result.stderr_lines == ["Error: unknown test_type 'units' (did you mean unit?): one of unit, data, "
                                    "generic, singular, freshness, point_in_time, online"]  # fmt: skip
+
+
+def test_freshness_runs_whatever_state_the_other_tests_are_in(built: Path, cli: Callable[..., CliResult]) -> None:
+    broken = built / "features" / "tests" / "unit" / "broken.yml"
+    broken.write_text("unit_tests:\n  - name: broken\n    model: user_profile\n    given:\n"
+                      "      - input: source('bank', 'users')\n        rows: [{user_id: 1, nosuch: 2}]\n"
+                      "    expect: {rows: []}\n")  # fmt: skip
+    try:
+        fresh = cli(built, "--vars", SMALL_VARS_ARG, "freshness", "--now", NOW)
+        tested = cli(built, "--vars", SMALL_VARS_ARG, "test", "--now", NOW)
+    finally:
+        broken.unlink()
+    assert fresh.exit_code == 0, fresh.stdout + fresh.stderr
+    assert tested.exit_code == 2 and "broken.yml:6" in tested.stderr and "nosuch" in tested.stderr
+
+
+def test_selecting_online_tests_implies_online(built: Path, cli: Callable[..., CliResult]) -> None:
+    result = cli(built, "--vars", SMALL_VARS_ARG, "test", "-s", "test_type:online", "--now", NOW)
+    assert result.exit_code == 1  # nothing was synced: the online checks say so
+    assert "run `featuresql sync` first" in result.stdout
+    assert {r["kind"] for r in results(built)["results"]} == {"online"}

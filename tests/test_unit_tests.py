@@ -709,3 +709,53 @@ def test_an_unexpected_row_count_is_not_a_pass(tmp_path):
     )
     no_input = given.split("    given:")[0] + "    expect:" + expect
     assert run_one(tmp_path / "b", no_input).message == "2 rows differ (2 expected not found, 0 unexpected)"
+
+
+# -- as of a time: ttl, DATE timestamps; diffs of empty expectations ----------------------------
+
+BALANCE_AT = """\
+unit_tests:
+  - name: balance_as_of
+    model: user_balances
+    given:
+      - input: source('bank', 'balance_events')
+        rows:
+          - {user_id: 1, event_type: deposit, amount: 5, balance: 50, ts: 2026-01-01 08:00:00}
+    expect:
+      at: [2026-01-20, 2026-06-01]
+      rows:
+        - {user_id: 1, ts: 2026-01-20, balance: 50}
+"""
+
+
+def test_expect_at_drops_rows_older_than_the_ttl(tmp_path):
+    # user_balances has ttl 30d: on 1 June the January balance is stale, as an extract would read it
+    assert run_one(tmp_path / "ttl", BALANCE_AT).failures == 0
+    stale = BALANCE_AT + "        - {user_id: 1, ts: 2026-06-01, balance: 50}\n"
+    assert run_one(tmp_path / "stale", stale).message == "1 row differs (1 expected not found, 0 unexpected)"
+
+
+def test_expect_at_on_a_date_timestamp(tmp_path):
+    model = ("features/signup_days.sql", None,
+             "{{ config(entity='user', timestamp='d') }}\n"
+             "select user_id, cast(signup_at as date) as d, plan from {{ source('bank', 'users') }}\n")  # fmt: skip
+    text = """\
+    unit_tests:
+      - name: plan_by_day
+        model: signup_days
+        given:
+          - input: source('bank', 'users')
+            rows: [{user_id: 1, signup_at: 2025-12-31 23:00:00, plan: free}]
+        expect:
+          at: [2026-01-01]
+          rows: [{user_id: 1, d: 2026-01-01, plan: free}]
+    """
+    assert run_one(tmp_path, text, model).failures == 0
+
+
+def test_an_empty_expectation_shows_the_rows_that_came(tmp_path):
+    text = ONE_PURCHASE + "    expect:\n      rows: []\n"
+    outcome = run_one(tmp_path, text)
+    assert outcome.message == "4 rows differ (0 expected not found, 4 unexpected)"
+    header = outcome.details.splitlines()[0]
+    assert "user_id" in header and "count_7d" in header and "amount_sum_30d" in header

@@ -31,6 +31,7 @@ class TestEnv:
     context: Context
     now: datetime  # UTC
     online_sample: int = 100  # entities per model sampled by the online check
+    debug: bool = False  # keep the traceback of a check that crashed
 
 
 @dataclass(frozen=True)

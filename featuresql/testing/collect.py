@@ -20,14 +20,22 @@ if TYPE_CHECKING:
     from featuresql.context import Context
 
 
-def collect_tests(context: Context, *, online: bool = False) -> list[TestCase]:
-    """All the project's tests (the online checks only with ``online``), in a stable order."""
+def collect_tests(context: Context, *, online: bool = False, only: str | None = None) -> list[TestCase]:
+    """All the project's tests (the online checks only with ``online``), in a stable order.
+
+    ``only="freshness"`` builds just the freshness tests, so ``featuresql freshness``
+    works whatever state the other tests are in.
+    """
     from featuresql.testing.availability import availability_cases
     from featuresql.testing.freshness import freshness_cases
     from featuresql.testing.online_check import online_cases
     from featuresql.testing.unit import unit_test_cases
 
     project, compiled = context.project, context.compiled
+    if only == "freshness":
+        return freshness_cases(project, compiled)
+    if only is not None:
+        raise ValueError(f"collect_tests builds every kind, or only freshness: not {only!r}")
     renderer = TestRenderer(project, compiled, str(context.target_config.schema_), context.variables)
     generic = GenericTests(renderer, leakage=lambda model: _leakage(context, model))
     cases = [*_model_tests(context, generic), *_source_tests(context, generic)]

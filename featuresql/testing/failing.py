@@ -18,8 +18,8 @@ from featuresql.testing.cases import Check, Outcome, TestEnv
 MAX_CELL = 40
 
 
-def failing_rows_check(query: exp.Query, limit: int) -> Check:
-    """A check failing with each row ``query`` returns."""
+def failing_rows_check(query: exp.Query, limit: int, noun: str = "failing row") -> Check:
+    """A check failing with each row ``query`` returns (each one a ``noun``: a row, a duplicated key...)."""
 
     def check(env: TestEnv) -> Outcome:
         adapter = env.context.adapter
@@ -27,8 +27,9 @@ def failing_rows_check(query: exp.Query, limit: int) -> Check:
         failing = query.subquery("failing")
         try:
             count = adapter.fetch_arrow(exp.select(exp.Count(this=exp.Star())).from_(failing)).column(0)[0].as_py()
-        except ExecutionError:
+        except ExecutionError as exc:
             _check_tables_exist(env, query)
+            exc.sql = sql
             raise
         if not count:
             return Outcome(0, sql=sql)
@@ -36,23 +37,31 @@ def failing_rows_check(query: exp.Query, limit: int) -> Check:
         if limit:
             rows = adapter.fetch_arrow(exp.select("*").from_(failing.copy()).limit(limit))
             shown = format_table(rows.column_names, rows.to_pylist())
-        noun = "row" if count == 1 else "rows"
         more = f" (first {limit} shown)" if limit and count > limit else ""
-        return Outcome(int(count), f"{count:,} failing {noun}{more}", shown, sql)
+        return Outcome(int(count), f"{count:,} {noun}{'' if count == 1 else 's'}{more}", shown, sql)
 
     return check
 
 
 def _check_tables_exist(env: TestEnv, query: exp.Query) -> None:
-    """Turn 'no such table' into an error saying which model to build."""
+    """Turn 'no such table' into an error saying what to build or load."""
     ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
     for table in query.find_all(exp.Table):
         if table.name.lower() in ctes and not table.db:
             continue
-        if env.context.adapter.table_columns(table) is None:
-            name = table.sql(env.context.dialect)
-            raise ConfigError(f"table {name} does not exist on target {env.context.target_name!r}: "
-                              "build it first with `featuresql run`") from None  # fmt: skip
+        bare = exp.table_(table.name, db=table.db or None, catalog=table.catalog or None)
+        if env.context.adapter.table_columns(bare) is None:
+            name = bare.sql(env.context.dialect)
+            source = _source_of(env, table)
+            fix = (f"load source {source.key} (or fix its schema and identifier in {source.path.name})"
+                   if source else "build it first with `featuresql run`")  # fmt: skip
+            raise ConfigError(f"table {name} does not exist on target {env.context.target_name!r}: {fix}") from None
+
+
+def _source_of(env: TestEnv, table: exp.Table) -> Any:
+    sources = env.context.project.sources.values()
+    return next((s for s in sources if s.identifier.lower() == table.name.lower() and (s.schema or "") == table.db),
+                None)  # fmt: skip
 
 
 def format_table(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:

@@ -41,6 +41,7 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlglot import exp
 
+from featuresql import dialects
 from featuresql.config import Strict, validate
 from featuresql.errors import CompileError, ConfigError, closest
 from featuresql.testing.cases import Check, Outcome, Severity, TestCase, TestEnv
@@ -51,6 +52,8 @@ from featuresql.yamlfile import line_of
 BUILTIN = ("not_null", "unique", "accepted_values", "accepted_range", "relationships", "expression", "leakage")
 CONFIG_KEYS = ("severity", "where", "limit", "name", "config", "tags", "description")
 DEFAULT_LIMIT = 10
+NOUNS = {"unique": "duplicated value", "accepted_values": "unaccepted value"}  # their failing rows are groups
+_PLACEHOLDER = "__featuresql_tested_column"
 _REF = re.compile(r"^\s*ref\(\s*['\"](\w+)['\"]\s*\)\s*$")
 _SOURCE = re.compile(r"^\s*source\(\s*['\"](\w+)['\"]\s*,\s*['\"](\w+)['\"]\s*\)\s*$")
 
@@ -152,14 +155,17 @@ class GenericTests:
 
     def case(self, declared: Declared) -> TestCase:
         self._check_columns(declared)
-        check, models = self._check(declared)
+        check, related = self._check(declared)
         config = declared.config
         name = config.name or default_name(declared)
         owner_models = () if declared.is_source else (declared.owner,)
+        owner_sources = (declared.owner,) if declared.is_source else ()
+        models = tuple(r for r in related if "." not in r)
+        sources = tuple(r for r in related if "." in r)
         return TestCase(
             name=name, kind=declared.test if declared.test in BUILTIN else f"custom:{declared.test}",
             test_type="data", check=check, models=tuple(dict.fromkeys((*owner_models, *models))),
-            sources=(declared.owner,) if declared.is_source else (), severity=config.severity,
+            sources=tuple(dict.fromkeys((*owner_sources, *sources))), severity=config.severity,
             path=declared.path, line=declared.line, description=config.description, tags=tuple(config.tags),
         )  # fmt: skip
 
@@ -172,12 +178,12 @@ class GenericTests:
                 return self.leakage(declared.owner), ()
             except ConfigError as exc:
                 raise ConfigError(exc.message, path=declared.path, line=declared.line) from None
-        query, models = self._query(declared)
-        return failing_rows_check(query, declared.config.limit), models
+        query, related = self._query(declared)
+        return failing_rows_check(query, declared.config.limit, NOUNS.get(declared.test, "failing row")), related
 
     def _query(self, declared: Declared) -> tuple[exp.Query, tuple[str, ...]]:
         builders = {
-            "not_null": _not_null, "unique": _unique, "accepted_values": _accepted_values,
+            "not_null": _not_null, "unique": _unique, "accepted_values": self._accepted_values,
             "accepted_range": _accepted_range, "expression": self._expression,
         }  # fmt: skip
         if declared.test == "relationships":
@@ -185,6 +191,9 @@ class GenericTests:
         if declared.test in builders:
             return builders[declared.test](declared, self._filtered(declared)), ()
         return self._custom(declared), ()
+
+    def _accepted_values(self, declared: Declared, rows: exp.Select) -> exp.Query:
+        return accepted_values(declared, rows, self.renderer.read_dialect)
 
     def _filtered(self, declared: Declared) -> exp.Select:
         """The tested rows: the relation, with the test's ``where``."""
@@ -194,19 +203,34 @@ class GenericTests:
         return select
 
     def _condition(self, declared: Declared, sql: str, what: str) -> exp.Expr:
-        return self.renderer.condition(sql, declared.path, declared.line, f"test {declared.test!r} {what}")
+        """A ``where:`` or ``expression:``: rendered with Jinja (``var()``...), then parsed in the project dialect."""
+        context = self.renderer.context(declared.owner, declared.path, f"test {declared.test!r} {what}")
+        try:
+            rendered = self.renderer.render(sql, context)
+        except CompileError as exc:
+            raise CompileError(exc.message, path=declared.path, line=declared.line) from None
+        return self.renderer.condition(rendered, declared.path, declared.line, f"test {declared.test!r} {what}")
 
     def _expression(self, declared: Declared, rows: exp.Select) -> exp.Query:
         text = str(declared.arguments["expression"])
-        if declared.column is not None:
-            text = f"{declared.column} {text}"
-        return rows.where(exp.Not(this=exp.paren(self._condition(declared, text, "expression"))))
+        if declared.column is None:
+            return rows.where(exp.Not(this=exp.paren(self._condition(declared, text, "expression"))))
+        # On a column the expression continues it ("> 0"): parse it after a stand-in, then put the column there.
+        condition = self._condition(declared, f"{_PLACEHOLDER} {text}", "expression")
+        for stand_in in list(condition.find_all(exp.Column)):
+            if stand_in.name == _PLACEHOLDER:
+                stand_in.replace(exp.column(dialects.identifier(declared.column)))
+        return rows.where(exp.Not(this=exp.paren(condition)))
 
     def _relationships(self, declared: Declared) -> tuple[exp.Query, tuple[str, ...]]:
         if declared.column is None:
             raise ConfigError("relationships goes under a column", path=declared.path, line=declared.line)
-        parent, models = self._target(declared, str(declared.arguments["to"]))
-        field = exp.column(str(declared.arguments["field"]), "parent")
+        parent, related, columns = self._target(declared, str(declared.arguments["to"]))
+        field_name = str(declared.arguments["field"])
+        if columns and field_name.lower() not in columns:
+            raise ConfigError(f"relationships: {declared.arguments['to']} has no column {field_name!r}"
+                              f"{closest(field_name, columns)}", path=declared.path, line=declared.line)  # fmt: skip
+        field = exp.column(field_name, "parent")
         child = exp.column(declared.column, "child")
         select = (
             exp.select(exp.alias_(child.copy(), "from_value"))
@@ -214,9 +238,9 @@ class GenericTests:
             .join(exp.alias_(parent, "parent", table=True), on=child.copy().eq(field.copy()), join_type="left")
             .where(exp.and_(child.copy().is_(exp.null()).not_(), field.copy().is_(exp.null())))
         )
-        return select, models
+        return select, related
 
-    def _target(self, declared: Declared, to: str) -> tuple[exp.Table, tuple[str, ...]]:
+    def _target(self, declared: Declared, to: str) -> tuple[exp.Table, tuple[str, ...], list[str]]:
         """The relation ``to`` names: ref('model') or source('name', 'table')."""
         compiled = self.renderer.compiled.models
         sources = self.renderer.project.sources
@@ -224,7 +248,8 @@ class GenericTests:
             if match[1] not in compiled:
                 raise ConfigError(f"relationships: unknown model {match[1]!r}{closest(match[1], list(compiled))}",
                                   path=declared.path, line=declared.line)  # fmt: skip
-            return compiled[match[1]].relation.copy(), (match[1],)
+            columns = [c for c in compiled[match[1]].columns if c != "*"]
+            return compiled[match[1]].relation.copy(), (match[1],), columns
         if match := _SOURCE.match(to):
             key = f"{match[1]}.{match[2]}"
             if key not in sources:
@@ -232,7 +257,7 @@ class GenericTests:
                                   path=declared.path, line=declared.line)  # fmt: skip
             from featuresql.testing.rendering import source_relation
 
-            return source_relation(sources[key]), ()
+            return source_relation(sources[key]), (key,), list(sources[key].columns)
         raise ConfigError(f"relationships: 'to' must be ref('model') or source('source', 'table'), not {to!r}",
                           path=declared.path, line=declared.line)  # fmt: skip
 
@@ -287,10 +312,10 @@ def _unique(declared: Declared, rows: exp.Select) -> exp.Query:
     return grouped.group_by(*(k.copy() for k in keys)).having(exp.Count(this=exp.Star()) > 1)
 
 
-def _accepted_values(declared: Declared, rows: exp.Select) -> exp.Query:
+def accepted_values(declared: Declared, rows: exp.Select, dialect: str) -> exp.Query:
     column = exp.column(_column(declared))
     quote = declared.arguments.get("quote", True)
-    values = [exp.Literal.string(str(v)) if quote else _literal(v) for v in declared.arguments["values"]]
+    values = [_accepted(v, quote, declared, dialect) for v in declared.arguments["values"]]
     outside = exp.Not(this=exp.In(this=column.copy(), expressions=values))
     return (
         exp.select(exp.alias_(column.copy(), "value"), exp.alias_(exp.Count(this=exp.Star()), "n_records"))
@@ -305,6 +330,9 @@ def _accepted_range(declared: Declared, rows: exp.Select) -> exp.Query:
     low, high = declared.arguments.get("min_value"), declared.arguments.get("max_value")
     if low is None and high is None:
         raise ConfigError("accepted_range needs min_value, max_value or both", path=declared.path, line=declared.line)
+    if low is not None and high is not None and _is_number(low) and _is_number(high) and low > high:
+        raise ConfigError(f"accepted_range: min_value {low} is above max_value {high}",
+                          path=declared.path, line=declared.line)  # fmt: skip
     inclusive = declared.arguments.get("inclusive", True)
     bounds: list[exp.Expr] = []
     if low is not None:
@@ -314,11 +342,30 @@ def _accepted_range(declared: Declared, rows: exp.Select) -> exp.Query:
     return rows.where(exp.Not(this=exp.paren(exp.and_(*bounds))))
 
 
+def _accepted(value: Any, quote: bool, declared: Declared, dialect: str) -> exp.Expr:
+    """A YAML value as SQL: numbers and booleans typed; strings quoted, or with ``quote: false`` SQL as written."""
+    if not isinstance(value, str):
+        return _literal(value)
+    if quote:
+        return exp.Literal.string(value)
+    import sqlglot
+
+    try:
+        return sqlglot.parse_one(value, read=dialect)
+    except Exception:
+        raise ConfigError(f"accepted_values: cannot parse {value!r} as SQL (quote: false)",
+                          path=declared.path, line=declared.line) from None  # fmt: skip
+
+
 def _column(declared: Declared) -> str:
     if declared.column is None:
         raise ConfigError(f"{declared.test} goes under a column (columns: - name: ... tests: [...])",
                           path=declared.path, line=declared.line)  # fmt: skip
     return declared.column
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _literal(value: Any) -> exp.Expr:

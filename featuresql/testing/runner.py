@@ -10,6 +10,7 @@ exits 1, as dbt does, and ``target/run_results.json`` holds every result.
 from __future__ import annotations
 
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +65,13 @@ def run_one(case: TestCase, env: TestEnv) -> TestResult:
     try:
         outcome = case.check(env)
     except FeaturesqlError as exc:
-        return _result(case, "error", time.perf_counter() - started, Outcome(0, exc.one_line()))
+        where = exc if exc.path is not None or case.path is None else FeaturesqlError(exc.message, path=case.path,
+                                                                                      line=case.line)  # fmt: skip
+        return _result(case, "error", time.perf_counter() - started, Outcome(0, where.one_line(), sql=exc.sql))
+    except Exception as exc:  # a bug in one check must not hide every other test's result
+        details = traceback.format_exc() if env.debug else ""
+        message = f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback; please report it)"
+        return _result(case, "error", time.perf_counter() - started, Outcome(0, message, details))
     severity = outcome.severity or case.severity
     status: Status = "pass" if not outcome.failures else ("warn" if severity == "warn" else "fail")
     return _result(case, status, time.perf_counter() - started, outcome)
@@ -93,25 +100,26 @@ def test_project(
     now: datetime | None = None,
     fail_fast: bool = False,
     only_kind: str | None = None,
+    debug: bool = False,
     report: Reporter | None = None,
     announce: Callable[[int], None] | None = None,
     command: str = "test",
 ) -> TestRun:
     """Collect, select and run the project's tests; write ``target/run_results.json``.
 
-    ``only_kind`` keeps one kind of test (``featuresql freshness`` runs ``freshness``).
+    ``only_kind`` keeps one kind of test (``featuresql freshness`` runs ``freshness``);
+    selecting ``test_type:online`` implies ``online``.
     """
     from featuresql.testing.collect import collect_tests
     from featuresql.testing.selection import select_tests
 
     now = now.replace(tzinfo=UTC) if now is not None and now.tzinfo is None else now
-    cases = collect_tests(context, online=online)
-    if only_kind is not None:
-        cases = [case for case in cases if case.kind == only_kind]
+    online = online or any("test_type:online" in selector for selector in select)
+    cases = collect_tests(context, online=online, only=only_kind)
     selected = select_tests(cases, context.graph(), select, exclude)
     if announce:
         announce(len(selected))
-    env = TestEnv(context, now or datetime.now(UTC), online_sample)
+    env = TestEnv(context, now or datetime.now(UTC), online_sample, debug)
     run = run_tests(selected, env, fail_fast=fail_fast, report=report)
     arguments = {"select": list(select), "exclude": list(exclude), "now": env.now.isoformat(), "online": online,
                  "fail_fast": fail_fast}  # fmt: skip

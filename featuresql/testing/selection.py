@@ -5,7 +5,8 @@ Selectors, space or comma separated, as for ``run``:
 - model selectors (``name``, ``name+``, ``+name``, ``tag:x``) pick every test
   attached to a selected model (a relationships test belongs to both models);
 - ``source:bank`` or ``source:bank.transactions`` picks the tests of sources;
-- a test's own name picks that test; ``tag:x`` also picks tests tagged x;
+- a test's own name picks that test (a model of the same name wins); ``tag:x``
+  also picks tests tagged x;
 - ``test_type:T`` narrows to one family: ``unit``, ``data`` (every test of the
   warehouse's tables), ``generic``, ``singular``, ``freshness``,
   ``point_in_time`` (availability and leakage) or ``online``.
@@ -72,12 +73,12 @@ def _match(cases: list[TestCase], graph: Graph, selector: str) -> set[str]:
             raise ConfigError(f"no test of source {wanted!r}{closest(wanted, known)}")
         return found
     names = {c.name for c in cases}
-    if selector in names:
-        return {selector}
     tagged = {c.name for c in cases if selector.startswith("tag:") and selector[4:] in c.tags}
     try:
         models = set(graph.select([selector]))
     except CompileError as exc:
+        if selector in names:  # a test's own name (a model of that name wins)
+            return {selector}
         if tagged:
             return tagged
         if not exc.message.startswith("no model named"):

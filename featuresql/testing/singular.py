@@ -26,6 +26,9 @@ def singular_case(path: Path, renderer: TestRenderer) -> TestCase:
     sql = renderer.render(path.read_text(encoding="utf-8"), context)
     query = renderer.query(sql, path, f"test {name!r}")
     config = validate(TestConfig, context.config, path, line=context.config_line)
+    if config.where:
+        raise ConfigError("where applies to generic tests: filter in the test's own SELECT instead", path=path,
+                          line=context.config_line)  # fmt: skip
     return TestCase(
         name=config.name or name, kind="singular", test_type="data",
         check=failing_rows_check(query, config.limit), models=tuple(dict.fromkeys(context.refs)),

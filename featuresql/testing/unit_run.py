@@ -203,7 +203,8 @@ class FixtureRun:
         named = [settings.tie_break] if model.kind == "snapshot" and settings.tie_break else []
         rest = [c for c in families if c not in {*settings.keys, settings.timestamp, *named}]
         tie_break = [*named, *rest] if model.kind == "snapshot" else []
-        return as_of(rows, settings.keys, settings.timestamp, tie_break, at), families
+        ttl = settings.ttl if model.kind == "snapshot" else None
+        return as_of(rows, settings.keys, settings.timestamp, tie_break, at, ttl), families
 
     def drop(self) -> None:
         """Remove the scratch schema and the test's state rows (errors here never hide the outcome)."""
