@@ -26,7 +26,9 @@ block), which returns a SELECT of the failing rows.
 Every test also takes ``severity`` (``error`` or ``warn``), ``where`` (a SQL
 filter on the tested rows), ``limit`` (failing rows shown, default 10) and
 ``name``, flat or under ``config:``. NULLs are left to ``not_null``: the other
-tests pass a NULL value, as dbt's do. A failing row of ``expression`` is one
+tests pass a NULL value, as dbt's do, except ``unique`` on several columns,
+where NULL counts as a value (as dbt_utils' unique_combination_of_columns).
+``where:`` and ``expression:`` are rendered with Jinja (``var()``...) first. A failing row of ``expression`` is one
 where the expression is false (NULL passes, as dbt_utils' expression_is_true).
 """
 
