@@ -160,6 +160,24 @@ def running_dynamodb_local(data_dir: Path) -> Iterator[DynamoEndpoint]:
         server_process.stop(process)
 
 
+@contextmanager
+def dynamodb_local_with_credentials(data_dir: Path) -> Iterator[DynamoEndpoint]:
+    """DynamoDB Local, with its fake credentials in the environment (as featuresql's boto3 reads them)."""
+    credentials = {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+                   "AWS_DEFAULT_REGION": REGION}  # fmt: skip
+    saved = {name: os.environ.get(name) for name in credentials}
+    os.environ.update(credentials)
+    try:
+        with running_dynamodb_local(data_dir) as running:
+            yield running
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _isolated_boto3_session(region: str) -> Any:
     """A boto3 session that reads nothing of the user's AWS setup.
 

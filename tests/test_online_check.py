@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -256,21 +255,10 @@ DYNAMO_VARS = {**SMALL_VARS, "demo_end": (DYNAMO_NOW - timedelta(days=1)).strfti
 
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from dynamodb_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, running_dynamodb_local
+    from dynamodb_server import dynamodb_local_with_credentials
 
-    credentials = {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-                   "AWS_DEFAULT_REGION": REGION}  # fmt: skip
-    saved = {name: os.environ.get(name) for name in credentials}
-    os.environ.update(credentials)
-    try:
-        with running_dynamodb_local(tmp_path_factory.mktemp("dynamodb")) as running:
-            yield running
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with dynamodb_local_with_credentials(tmp_path_factory.mktemp("dynamodb")) as running:
+        yield running
 
 
 @pytest.mark.dynamodb

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ import pyarrow as pa
 import pytest
 from botocore.awsrequest import AWSResponse
 from conftest import SMALL_VARS, copy_example
-from dynamodb_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, dynamodb_client, running_dynamodb_local
+from dynamodb_server import REGION, dynamodb_client, dynamodb_local_with_credentials
 
 from featuresql.context import Context
 from featuresql.errors import ExecutionError
@@ -42,19 +41,8 @@ ONLINE = ("user_transactions", "user_spend_ratios")
 
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    credentials = {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-                   "AWS_DEFAULT_REGION": REGION}  # fmt: skip
-    saved = {name: os.environ.get(name) for name in credentials}
-    os.environ.update(credentials)
-    try:
-        with running_dynamodb_local(tmp_path_factory.mktemp("dynamodb")) as running:
-            yield running
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with dynamodb_local_with_credentials(tmp_path_factory.mktemp("dynamodb")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
