@@ -77,6 +77,8 @@ def write_test_results(
         "counts": {status: run.count(status) for status in ("pass", "warn", "fail", "error", "skipped")},
         "results": [test_record(r) for r in run.results],
     }
+    # run_results.json is the last command's, as in dbt; the docs site reads the last tests from here
+    _write_json(folder / "test_results.json", document)
     return _write_json(folder / "run_results.json", document)
 
 
