@@ -20,6 +20,13 @@ bash ci/fakesnow_server.sh install
 bash ci/bigquery_emulator.sh install
 bash ci/dynamodb_local.sh install
 
+echo "== headless Chromium for the docs site tests (Debian packages; Selenium never downloads a browser)"
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    APT="env DEBIAN_FRONTEND=noninteractive apt-get"
+    [ "$(id -u)" -eq 0 ] || APT="sudo $APT"
+    $APT install -y chromium chromium-driver || { $APT update && $APT install -y chromium chromium-driver; }
+fi
+
 echo "== lint"
 ruff check .
 ruff format --check featuresql adapters

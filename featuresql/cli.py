@@ -351,6 +351,55 @@ def package_lambda_command(obj: dict[str, Any], target: str | None, out: str) ->
     click.secho(f"Wrote {archive} (handler {HANDLER}) and {policy}.", fg="green")
 
 
+@cli.group()
+def docs() -> None:
+    """A static catalog site of the project: `docs generate`, then `docs serve`."""
+
+
+@docs.command("generate")
+@_apply(project_options)
+@click.pass_obj
+@_handle_errors
+def docs_generate(obj: dict[str, Any], target: str | None) -> None:
+    """Write the catalog site to target/docs/ (index.html, catalog.json); reads the warehouse if it is built."""
+    from featuresql.docs.generate import generate_docs
+
+    result = generate_docs(obj["project_dir"], target or obj["target"], obj["vars"])
+    for note in (result.warehouse_note, *result.notes):
+        if note:
+            click.secho(f"  {note}", fg="yellow")
+    click.secho(f"Wrote {_shown(result.index)} and {result.catalog.name}: {_plural(result.models, 'model')}, "
+                f"{_plural(result.features, 'feature')}, {_plural(result.sources, 'source table')}. "
+                "Open it, or run `featuresql docs serve`.", fg="green")  # fmt: skip
+
+
+@docs.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.pass_obj
+@_handle_errors
+def docs_serve(obj: dict[str, Any], host: str, port: int) -> None:
+    """Serve target/docs/ over HTTP (write it first with `featuresql docs generate`)."""
+    from featuresql.docs.server import make_docs_server, server_url
+    from featuresql.docs.site import DOCS_FOLDER
+    from featuresql.project import find_project_root, load_project
+
+    project = load_project(find_project_root(Path(obj["project_dir"])))
+    server = make_docs_server(project.target_dir / DOCS_FOLDER, host, port)
+    click.echo(f"Serving the docs of {project.name} on {server_url(server)} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 @cli.command("ls")
 @_apply(project_options + selection_options)
 @click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text")

@@ -1,0 +1,336 @@
+"""``featuresql docs generate``: the catalog of the example project, with and without a built warehouse.
+
+The browser side (the page itself in headless Chromium) is tests/test_docs_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import SMALL_VARS_ARG, CliResult, copy_example
+
+from featuresql.cli import cli as featuresql_cli
+from featuresql.context import Context
+from featuresql.docs.docs_blocks import parse_doc_blocks
+from featuresql.docs.site import embedded_json, render_page
+from featuresql.errors import ConfigError
+
+NOW = "2026-06-30"  # the demo data ends that day
+
+DOCS_MD = """\
+# Docs blocks of the example (text outside blocks is ignored)
+
+{% docs user_spend_ratios %}
+Ratios of the **user spend windows**: chained from `user_transactions`.
+
+- spend share of the day in the month
+- transactions per day
+{% enddocs %}
+
+{% docs spend_share %}
+Share of the last 30 days' spend made in the last day.
+{% enddocs %}
+
+{% docs __overview__ %}
+The cash-advance **feature catalog**.
+{% enddocs %}
+"""
+
+# The example, plus docs blocks used from YAML and a description set in config().
+EDITS = [
+    ("features/docs.md", None, DOCS_MD),
+    ("features/models.yml", "    description: Ratios of the user spend windows (feature chaining).",
+     "    description: '{{ doc(\"user_spend_ratios\") }}'"),
+    ("features/models.yml", "      - name: spend_share_1d_of_30d\n",
+     "      - name: spend_share_1d_of_30d\n        description: \"{{ doc('spend_share') }}\"\n"),
+    ("features/user_profile.sql", "tags=['profile']",
+     "tags=['profile'], description='Profile of each customer, from config()'"),
+]  # fmt: skip
+
+
+def invoke(project: Path, *args: str) -> CliResult:
+    result = CliRunner().invoke(featuresql_cli, ["--project-dir", str(project), "--vars", SMALL_VARS_ARG, *args])
+    return CliResult(result.exit_code, result.stdout, result.stderr, result.exception)
+
+
+def read_catalog(project: Path) -> dict[str, Any]:
+    return json.loads((project / "target" / "docs" / "catalog.json").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example with docs blocks, run, tested and synced on 2026-06-30, then documented."""
+    project = copy_example(tmp_path_factory.mktemp("docs") / "project", EDITS)
+    for command in (["run", "--now", NOW], ["test", "--now", NOW], ["sync", "--now", NOW], ["docs", "generate"]):
+        result = invoke(project, *command)
+        assert result.exit_code == 0, (command, result.stdout, result.stderr, result.exception)
+    return project
+
+
+@pytest.fixture(scope="module")
+def catalog(built: Path) -> dict[str, Any]:
+    return read_catalog(built)
+
+
+def column(catalog: dict[str, Any], model: str, name: str) -> dict[str, Any]:
+    return next(c for c in catalog["models"][model]["columns"] if c["name"] == name)
+
+
+def test_every_model_and_feature_is_in_the_catalog(built: Path, catalog: dict[str, Any]) -> None:
+    with Context(built, offline=True) as context:
+        compiled = context.compiled
+        dialect = context.project.config.dialect
+    assert list(catalog["models"]) == list(compiled.models)
+    for name, model in compiled.models.items():
+        entry = catalog["models"][name]
+        assert entry["kind"] == model.kind
+        for feature in model.features:
+            shown = column(catalog, name, feature.name)
+            assert (shown["function"], shown["window"]) == (feature.function, feature.window_label)
+            assert shown["role"] == "feature"
+            assert shown["input"] == (feature.input.sql(dialect) if feature.input is not None else "*")
+        assert all(c["type"] for c in entry["columns"]), f"{name}: types come from the built table"
+    amount = column(catalog, "user_transactions", "amount_sum_7d")
+    shown = (amount["function"], amount["input"], amount["window"], amount["type"])
+    assert shown == ("sum", "amount", "7d", "DECIMAL(38,2)")
+    declined = column(catalog, "merchant_transactions", "declined_count_7d")
+    assert declined["input"] == "CASE WHEN status = 'declined' THEN 1 ELSE 0 END"
+    ratio = column(catalog, "user_spend_ratios", "spend_share_1d_of_30d")
+    assert ratio["expression"] == "amount_sum_1d / NULLIF(amount_sum_30d, 0)" and ratio["function"] is None
+    training = [c["name"] for c in catalog["models"]["advance_training"]["columns"]]  # select *: from the table
+    assert "user_transactions__count_7d" in training and "repaid_14d" in training
+    transactions = catalog["models"]["user_transactions"]
+    assert (transactions["owner"], transactions["tags"], transactions["entity"], transactions["grain"]) == (
+        "risk-analytics", ["spend"], "user", "1d")  # fmt: skip
+    assert transactions["keys"] == [{"name": "user_id", "type": "bigint"}]
+    assert transactions["windows"] == ["1d", "7d", "30d"]
+    assert catalog["models"]["user_balances"]["ttl"] == "30d"
+    assert set(catalog["sources"]) == {"bank.users", "bank.transactions", "bank.balance_events"}
+    category = next(c for c in catalog["sources"]["bank.transactions"]["columns"] if c["name"] == "merchant_category")
+    assert category == {"name": "merchant_category", "type": "varchar", "description": "MCC group; NULL when unknown"}
+    assert catalog["sources"]["bank.transactions"]["freshness"]["error_after"] == "3d"
+
+
+def test_descriptions_come_from_yaml_config_and_docs_blocks(catalog: dict[str, Any]) -> None:
+    models = catalog["models"]
+    assert models["user_transactions"]["description"].startswith("Card spend per user")  # YAML
+    assert models["user_profile"]["description"] == "Profile of each customer, from config()"  # config() wins
+    assert models["user_spend_ratios"]["description"] == (
+        "Ratios of the **user spend windows**: chained from `user_transactions`.\n\n"
+        "- spend share of the day in the month\n- transactions per day"
+    )  # a {% docs %} block
+    ratio = column(catalog, "user_spend_ratios", "spend_share_1d_of_30d")
+    assert ratio["description"] == "Share of the last 30 days' spend made in the last day."
+    assert column(catalog, "user_transactions", "user_id")["description"] == "The customer."
+    assert catalog["overview"] == "The cash-advance **feature catalog**."
+    assert catalog["entities"]["user"] == {"keys": {"user_id": "bigint"}, "description": "A customer of the app."}
+
+
+def test_tests_are_attached_with_their_last_results(built: Path, catalog: dict[str, Any]) -> None:
+    results = json.loads((built / "target" / "test_results.json").read_text())
+    tests = {t["name"]: t for t in catalog["models"]["user_transactions"]["tests"]}
+    not_null = tests["not_null_user_transactions_user_id"]
+    assert (not_null["kind"], not_null["column"], not_null["last"]["status"]) == ("not_null", "user_id", "pass")
+    assert tests["user_transactions_windows_nest"]["column"] is None  # a model-level test
+    assert tests["freshness_user_transactions"]["last"]["status"] == "pass"
+    assert tests["availability_user_transactions"]["kind"] == "availability"
+    assert any(t["kind"] == "unit" and t["last"]["status"] == "pass" for t in tests.values())
+    assert {t["last"]["at"] for t in tests.values()} == {results["generated_at"]}
+    shown = {t["name"] for m in catalog["models"].values() for t in m["tests"]}
+    shown |= {t["name"] for s in catalog["sources"].values() for t in s["tests"]}
+    assert shown == {r["test"] for r in results["results"]}, "every test of the last run is on the site"
+    source_tests = {t["name"]: t for t in catalog["sources"]["bank.transactions"]["tests"]}
+    assert source_tests["source_accepted_values_bank_transactions_status"]["column"] == "status"
+    assert catalog["metadata"]["tests"]["counts"]["pass"] == len(results["results"])
+
+
+def test_last_run_history_and_freshness(catalog: dict[str, Any]) -> None:
+    for name, model in catalog["models"].items():
+        run = model["last_run"]
+        assert run is not None and run["status"] == "success", name
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", run["finished_at"]), run
+        assert model["runs"][0] == run and model["built"]
+    transactions = catalog["models"]["user_transactions"]
+    assert transactions["last_run"]["rows"] > 0 and transactions["last_run"]["interval"][1].startswith("2026-07-01")
+    assert transactions["freshness"]["newest"] == "2026-06-30T00:00:00Z"  # the newest boundary computed
+    assert transactions["freshness"]["limits"] == {"warn_after": "2d", "error_after": "4d", "loaded_at_field": None,
+                                                    "filter": None}  # fmt: skip
+    profile = catalog["models"]["user_profile"]["freshness"]
+    assert profile["measured_by"] == "max(ts)" and profile["newest"].startswith("2026-")
+    assert profile["table_rows"] == 500
+    assert catalog["metadata"]["warehouse"] == {"read": True, "note": ""}
+
+
+def test_a_second_run_is_the_newest_in_the_history(tmp_path: Path) -> None:
+    project = copy_example(tmp_path / "project")
+    for command in (["run", "--now", "2026-06-29"], ["run", "--now", NOW], ["docs", "generate"]):
+        assert invoke(project, *command).exit_code == 0
+    runs = read_catalog(project)["models"]["user_transactions"]["runs"]
+    assert len(runs) == 2 and runs[0]["interval"][1].startswith("2026-07-01") and runs[0]["rows"] > 0
+    assert runs[0]["finished_at"] >= runs[1]["finished_at"]
+
+
+def test_online_models_say_how_to_read_them(built: Path, catalog: dict[str, Any]) -> None:
+    from featuresql.online import read_manifest
+    from featuresql.serving.request import parse_request
+
+    read = catalog["models"]["user_transactions"]["online_read"]
+    assert read["request"] == {"entities": [{"user_id": 42}], "features": ["user_transactions"]}
+    assert read["read_command"] == "featuresql read user_id=42 -f user_transactions"
+    assert {"name": "user_transactions__count_7d", "missing_value": 0} in read["response_features"]
+    assert catalog["models"]["user_profile"]["online_read"] is None
+    with Context(built, offline=True) as context:
+        request = parse_request(read["request"], read_manifest(context))  # the reader accepts it as is
+    assert request.features == {"user_transactions": tuple(catalog["models"]["user_transactions"]["columns"][i]["name"]
+                                                           for i in range(2, 14))}  # fmt: skip
+    command = shlex.split(read["read_command"])[1:]
+    answer = invoke(built, *command, "--now", NOW)
+    assert answer.exit_code == 0, answer.stderr
+    assert json.loads(answer.stdout)["results"][0]["entity"] == {"user_id": 42}
+
+
+def test_compiled_sql_is_what_compile_writes(built: Path, catalog: dict[str, Any]) -> None:
+    assert invoke(built, "compile").exit_code == 0
+    for name in ("user_profile", "user_spend_ratios", "advance_labels"):  # snapshot models: independent of the time
+        written = (built / "target" / "compiled" / "dev" / f"{name}.sql").read_text()
+        assert catalog["models"][name]["sql"]["compiled"] == written
+    transactions = catalog["models"]["user_transactions"]["sql"]
+    assert transactions["compiled"].startswith("CREATE OR REPLACE TABLE main.user_transactions AS")
+    assert transactions["source"] == (built / "features" / "user_transactions.sql").read_text()
+    assert transactions["compiled_path"] == "target/compiled/dev/user_transactions.sql"
+
+
+def test_column_lineage_reaches_the_source_columns(catalog: dict[str, Any]) -> None:
+    ratio = column(catalog, "user_spend_ratios", "spend_share_1d_of_30d")
+    assert ratio["source_columns"] == ["bank.transactions.amount"]
+    assert ratio["upstream"] == ["model:user_transactions.amount_sum_1d", "model:user_transactions.amount_sum_30d"]
+    assert column(catalog, "user_transactions", "amount_last_7d")["source_columns"] == [
+        "bank.transactions.amount", "bank.transactions.transaction_id"]  # fmt: skip
+    edges = catalog["lineage"]["edges"]
+    assert edges["model:user_transactions.amount_sum_1d"] == ["source:bank.transactions.amount"]
+    assert edges["source:bank.transactions.amount"] == []
+
+
+def test_the_page_embeds_everything(built: Path, catalog: dict[str, Any]) -> None:
+    page = (built / "target" / "docs" / "index.html").read_text()
+    assert "<script src" not in page and "<link rel=\"stylesheet\"" not in page and "http://" not in page.split(
+        '<script type="application/json"')[0]  # fmt: skip
+    embedded = re.search(r'<script type="application/json" id="catalog-data">(.*?)</script>', page, re.DOTALL)
+    assert embedded is not None and json.loads(embedded.group(1)) == catalog
+
+
+def test_generate_without_a_built_warehouse(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    project = copy_example(tmp_path / "project")
+    result = cli(project, "docs", "generate")
+    assert result.exit_code == 0, result.stderr
+    assert "does not exist yet: run `featuresql run`" in result.stdout
+    assert "Wrote target/docs/index.html and catalog.json: 7 models, 49 features, 3 source tables." in result.stdout
+    assert not list((project / "target").glob("*.duckdb")), "reading never creates the database"
+    catalog = read_catalog(project)
+    assert catalog["metadata"]["warehouse"]["read"] is False
+    for model in catalog["models"].values():
+        assert model["last_run"] is None and model["runs"] == [] and not model["built"]
+        assert {c["type"] for c in model["columns"]} == {None}
+        assert model["freshness"]["newest"] is None
+        assert all(t["last"] is None for t in model["tests"])
+    assert catalog["metadata"]["tests"] is None
+    assert column(catalog, "user_transactions", "amount_sum_7d")["source_columns"] == ["bank.transactions.amount"]
+
+
+def test_generate_with_an_empty_database(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    """A database that exists but holds no featuresql tables: every model 'never run'."""
+    import duckdb
+
+    project = copy_example(tmp_path / "project")
+    (project / "target").mkdir()
+    duckdb.connect(str(project / "target" / "cash_advance.duckdb")).close()
+    assert cli(project, "docs", "generate").exit_code == 0
+    catalog = read_catalog(project)
+    assert catalog["metadata"]["warehouse"] == {"read": True, "note": "no run recorded on this target yet"}
+    assert all(m["last_run"] is None and not m["built"] for m in catalog["models"].values())
+
+
+def test_no_secret_of_the_profile_reaches_the_site(tmp_path: Path, cli_process: Callable[..., CliResult]) -> None:
+    secret, password = "duckdb-agent-sekrit-4d1f", "snowflake-pw-sekrit-97ab"
+    profile = (
+        "target: dev\n"
+        "targets:\n"
+        "  dev:\n"
+        "    type: duckdb\n"
+        "    path: target/cash_advance.duckdb\n"
+        "    settings: {custom_user_agent: \"{{ env_var('DOCS_TEST_AGENT') }}\"}\n"
+        "  prod_snowflake:\n"
+        "    type: snowflake\n"
+        "    account: \"{{ env_var('DOCS_TEST_ACCOUNT') }}\"\n"
+        "    user: docs\n"
+        "    password: \"{{ env_var('DOCS_TEST_PASSWORD') }}\"\n"
+        "    database: ANALYTICS\n"
+        "    schema: features\n"
+    )
+    project = copy_example(tmp_path / "project", [("profiles.yml", None, profile)])
+    env = {"DOCS_TEST_AGENT": secret, "DOCS_TEST_PASSWORD": password}
+    for command in (["run", "--now", NOW], ["docs", "generate"]):
+        result = cli_process(project, "--vars", SMALL_VARS_ARG, *command, env=env)
+        assert result.exit_code == 0, result.stderr
+    # prod_snowflake's account is unset: its docs are written offline, without connecting
+    result = cli_process(project, "docs", "generate", "--target", "prod_snowflake", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert "warehouse not read" in result.stdout and "DOCS_TEST_ACCOUNT" in result.stdout
+    for path in (project / "target" / "docs").rglob("*"):
+        text = path.read_text()
+        assert secret not in text and password not in text, path
+    catalog = read_catalog(project)
+    assert catalog["metadata"]["target_type"] == "snowflake" and "password" not in json.dumps(catalog["metadata"])
+    compiled = catalog["models"]["user_profile"]["sql"]["compiled"]
+    assert compiled.startswith("CREATE OR REPLACE TABLE features.user_profile")  # Snowflake SQL, in its schema
+
+
+def test_docs_block_errors_name_the_file_and_line(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    with pytest.raises(ConfigError, match=r"docs block is not closed") as error:
+        parse_doc_blocks("intro\n\n{% docs open %}\nnever closed\n", tmp_path / "x.md")
+    assert error.value.line == 3
+    duplicate = "{% docs user_spend_ratios %}again{% enddocs %}\n"
+    project = copy_example(tmp_path / "dup", [*EDITS, ("macros/more.md", None, duplicate)])
+    result = cli(project, "docs", "generate")
+    assert result.exit_code == 2
+    assert "docs block 'user_spend_ratios' is defined twice (also in docs.md:3)" in result.stderr
+    typo = [("features/models.yml", "    description: Merchant activity over 1 and 7 day windows.",
+             "    description: '{{ doc(\"user_spend_ratio\") }}'")]  # fmt: skip
+    project = copy_example(tmp_path / "typo", [*EDITS, *typo])
+    result = cli(project, "docs", "generate")
+    assert result.exit_code == 2
+    assert "model merchant_transactions: description: doc('user_spend_ratio') names no docs block " \
+           "(did you mean user_spend_ratios?)" in result.stderr  # fmt: skip
+
+
+def test_the_catalog_cannot_break_out_of_its_script_element() -> None:
+    nasty = {"metadata": {"project": "p</title><b>"}, "text": "</script><script>alert(1)</script> & <!--"}
+    text = embedded_json(nasty)
+    assert "<" not in text and ">" not in text and json.loads(text) == nasty
+    page = render_page({"metadata": {"project": "p</title><b>"}, "models": {}})
+    assert "<title>p&lt;/title&gt;&lt;b&gt; · featuresql docs</title>" in page
+
+
+def test_serve_without_generated_docs_says_what_to_do(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    project = copy_example(tmp_path / "project")
+    result = cli(project, "docs", "serve", "--port", "0")
+    assert result.exit_code == 2
+    assert "no docs in" in result.stderr and "run `featuresql docs generate` first" in result.stderr
+
+
+def test_uncollectable_tests_leave_the_rest_documented(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    broken = [("features/models.yml", "        tests: [unique, not_null]\n", "        tests: [unique, not_a_test]\n")]
+    project = copy_example(tmp_path / "project", broken)
+    result = cli(project, "docs", "generate")
+    assert result.exit_code == 0, result.stderr
+    assert "tests not shown:" in result.stdout and "not_a_test" in result.stdout
+    catalog = read_catalog(project)
+    assert catalog["metadata"]["notes"][0].startswith("tests not shown:")
+    assert all(model["tests"] == [] for model in catalog["models"].values()) and len(catalog["models"]) == 7

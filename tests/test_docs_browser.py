@@ -1,0 +1,226 @@
+"""The docs site in a real browser: headless Chromium against ``featuresql docs serve`` on the example project.
+
+Chromium and its driver are Debian's packages (``chromium``, ``chromium-driver``), driven
+with Selenium; nothing is downloaded (the driver's path is given and SE_OFFLINE is set,
+so Selenium Manager never runs). Without them the tests fail, saying how to install them.
+A screenshot of the feature page is saved as a test artifact (its path is printed; with
+FEATURESQL_TEST_ARTIFACTS set it is also copied into that folder).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import SMALL_VARS_ARG, copy_example
+
+from featuresql.cli import cli as featuresql_cli
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+INSTALL = "apt-get install -y chromium chromium-driver"
+NOW = "2026-06-30"
+WAIT = 15  # seconds for the page to react
+
+
+def _require_browser() -> None:
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:
+        pytest.fail(f"headless Chromium is needed for the docs site tests ({', '.join(missing)} missing): "
+                    f"install Debian's packages with `{INSTALL}` (ci/test.sh does)", pytrace=False)  # fmt: skip
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        pytest.fail("selenium is needed for the docs site tests: pip install -e '.[dev]'", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example project, built, tested and documented."""
+    folder = copy_example(tmp_path_factory.mktemp("docs_browser") / "project")
+    for command in (["run", "--now", NOW], ["test", "--now", NOW], ["docs", "generate"]):
+        result = CliRunner().invoke(featuresql_cli, ["--project-dir", str(folder), "--vars", SMALL_VARS_ARG, *command])
+        assert result.exit_code == 0, (command, result.output)
+    return folder
+
+
+def _pump(stream: Any, lines: queue.Queue[str]) -> None:
+    for line in stream:
+        lines.put(line)
+
+
+@pytest.fixture(scope="module")
+def server(project: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``featuresql docs serve --port 0`` as a subprocess, and the URL it printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from featuresql.cli import main; main()", "docs", "serve", "--port", "0"],
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    try:
+        first = lines.get(timeout=30)
+    except queue.Empty:
+        process.kill()
+        pytest.fail(f"docs serve printed nothing: {process.stderr.read() if process.stderr else ''}")
+    found = re.search(r"http://127\.0\.0\.1:\d+/", first)
+    assert found, first
+    yield process, found.group(0)
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    _require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download a browser or driver
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1800"):
+        options.add_argument(argument)
+    options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: Any, condition: Any) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT).until(condition)
+
+
+def _errors(driver: Any) -> list[dict[str, Any]]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _open(driver: Any, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+
+
+def _highlighted(driver: Any) -> set[str]:
+    from selenium.webdriver.common.by import By
+
+    return {node.get_attribute("data-node") for node in driver.find_elements(By.CSS_SELECTOR, "#lineage-graph .col.hl")}
+
+
+def test_the_page_loads_without_console_errors(browser: Any, server: tuple[subprocess.Popen[str], str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server[1])
+    assert browser.title == "overview · cash_advance docs"
+    navigation = browser.find_element(By.ID, "nav").text
+    assert "user_transactions" in navigation and "bank.transactions" in navigation
+    models = browser.find_elements(By.CSS_SELECTOR, "#overview-models tbody tr")
+    assert len(models) == 7
+    pages = ("#/lineage", "#/model/user_transactions", "#/source/bank.transactions/amount", "#/model/advance_training")
+    for page in pages:
+        browser.get(server[1] + page)
+        _wait(browser, lambda d, page=page: d.find_element(By.ID, "main").get_attribute("data-page") == page[2:])
+    assert _errors(browser) == []
+
+
+def test_search_finds_a_feature(browser: Any, server: tuple[subprocess.Popen[str], str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server[1])
+    browser.find_element(By.ID, "search").send_keys("amount_sum_7d")
+    _wait(browser, lambda d: d.find_element(By.ID, "search-results").is_displayed())
+    results = browser.find_elements(By.CSS_SELECTOR, "#search-results .search-result")
+    found = [(r.get_attribute("data-model"), r.get_attribute("data-name")) for r in results]
+    assert found[:2] == [("merchant_transactions", "amount_sum_7d"), ("user_transactions", "amount_sum_7d")], found
+    assert "amount_sum_7d" in browser.find_element(By.ID, "search-results").text
+    results[1].click()
+    _wait(browser, lambda d: d.current_url.endswith("#/model/user_transactions/amount_sum_7d"))
+    _wait(browser, lambda d: d.find_element(By.ID, "feature-name").text == "amount_sum_7d")
+    # by description and by tag
+    search = browser.find_element(By.ID, "search")
+    search.send_keys("settled spend")
+    _wait(browser, lambda d: "amount_sum_30d" in d.find_element(By.ID, "search-results").text)
+    search.clear()
+    search.send_keys("tag:merchant")
+    first = (By.CSS_SELECTOR, "#search-results .search-result")
+    _wait(browser, lambda d: d.find_element(*first).get_attribute("data-name") == "merchant_transactions")
+    assert _errors(browser) == []
+
+
+def test_clicking_a_feature_shows_its_lineage_path_and_sql(
+    browser: Any, server: tuple[subprocess.Popen[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server[1] + "#/model/user_spend_ratios")
+    browser.find_element(By.CSS_SELECTOR, 'a.feature-link[href$="/spend_share_1d_of_30d"]').click()
+    _wait(browser, lambda d: d.find_element(By.ID, "feature-name").text == "spend_share_1d_of_30d")
+    assert _highlighted(browser) == {
+        "model:user_spend_ratios.spend_share_1d_of_30d", "model:user_transactions.amount_sum_1d",
+        "model:user_transactions.amount_sum_30d", "source:bank.transactions.amount",
+    }  # fmt: skip
+    downstream = {
+        n.get_attribute("data-node") for n in browser.find_elements(By.CSS_SELECTOR, "#lineage-graph .col.hl-down")
+    }
+    assert downstream == {"online:user_spend_ratios.spend_share_1d_of_30d"}  # the online feature a service reads
+    edges = browser.find_elements(By.CSS_SELECTOR, "#lineage-graph .col-edge.hl")
+    assert len(edges) == 4  # amount -> the two sums, each sum -> the ratio
+    assert browser.find_element(By.ID, "source-columns").text == "bank.transactions.amount"
+    sql = browser.find_element(By.ID, "feature-sql")
+    assert "amount_sum_1d / NULLIF(amount_sum_30d, 0)" in sql.text  # the feature's expression, shown
+    assert "{{ ref('user_transactions') }}" in sql.text  # the model's source SQL, shown
+    create = "CREATE OR REPLACE TABLE main.user_spend_ratios"
+    assert create not in sql.text and create in sql.get_attribute("textContent")  # compiled: one tab away
+    browser.find_element(By.XPATH, "//section[@id='feature-sql']//button[starts-with(., 'Compiled for dev')]").click()
+    _wait(browser, lambda d: create in d.find_element(By.ID, "feature-sql").text)
+
+    screenshot = tmp_path_factory.mktemp("artifacts") / "docs-feature-lineage.png"
+    browser.execute_script("window.scrollTo(0, 0)")
+    assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
+    print(f"\nscreenshot of the docs site: {screenshot}")
+    if os.environ.get("FEATURESQL_TEST_ARTIFACTS"):
+        folder = Path(os.environ["FEATURESQL_TEST_ARTIFACTS"])
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(screenshot, folder / screenshot.name)
+
+    # a column clicked in the graph opens its page, with its own path
+    browser.find_element(By.CSS_SELECTOR, '#lineage-graph [data-node="model:user_transactions.amount_last_7d"]').click()
+    _wait(browser, lambda d: d.find_element(By.ID, "feature-name").text == "amount_last_7d")
+    assert {"source:bank.transactions.amount", "source:bank.transactions.transaction_id"} <= _highlighted(browser)
+    assert browser.find_element(By.ID, "source-columns").text.split("\n") == [
+        "bank.transactions.amount", "bank.transactions.transaction_id"]  # fmt: skip
+    assert _errors(browser) == []
+
+
+def test_the_page_works_from_a_file_without_a_server(browser: Any, project: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open(browser, (project / "target" / "docs" / "index.html").as_uri() + "#/model/user_transactions")
+    assert "Card spend per user" in browser.find_element(By.ID, "model-description").text
+    assert "featuresql read user_id=42 -f user_transactions" in browser.find_element(By.ID, "model-online").text
+    assert _errors(browser) == []
+
+
+def test_ctrl_c_stops_the_server(server: tuple[subprocess.Popen[str], str]) -> None:
+    process = server[0]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 130
