@@ -133,6 +133,8 @@ def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState
         _log(adapter, run, model.name, batch, rows, seconds, "success", "")
         if run.on_batch:
             run.on_batch(model.name, number, len(plan.batches), batch, rows, seconds)
+    if not plan.batches:  # logged all the same, so the run log shows when the model was last checked
+        _log(adapter, run, model.name, None, 0, time.perf_counter() - started, "success", "up to date")
     with run.lock:
         run.recomputed[model.name] = plan.intervals
     return ModelResult(

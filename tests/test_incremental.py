@@ -157,6 +157,12 @@ def test_each_run_computes_only_the_new_boundaries_and_fills_gaps(project: Proje
     assert_oracle(project, setup, events, day(8, 1))
     project.run(day(8, 2))  # nothing new: nothing computed
     assert len(project.intervals()) == 2
+    with duckdb.connect(str(project.database), read_only=True) as connection:
+        last = connection.execute(
+            "select lo, hi, row_count, status, message from featuresql.run_log where model = 'm' "
+            "order by logged_at desc limit 1"
+        ).fetchone()
+    assert last == (None, None, 0, "success", "up to date")  # the run log still shows the model was checked
 
 
 def test_late_events_within_lookback_are_absorbed_beyond_it_only_by_a_backfill(project: Project) -> None:
