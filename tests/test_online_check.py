@@ -121,6 +121,13 @@ def test_a_synced_store_agrees_with_the_warehouse(synced: Path) -> None:
         assert check(synced, model, sample=100).message.startswith(f"100 sampled entities of {model}: all agree")
 
 
+def test_checking_before_the_sync_time_says_the_store_is_ahead(synced: Path) -> None:
+    earlier = check(synced, "user_transactions", now=NOW - timedelta(days=10))
+    assert earlier.failures > 0 and "unexpected" in earlier.message
+    assert earlier.message.endswith("(the store holds newer values than the warehouse at this time: "
+                                    "was it synced with a later --now?)")  # fmt: skip
+
+
 def test_mismatched_stale_missing_and_unexpected_items_are_counted_and_shown(project: Path) -> None:
     rows = latest(project)
     newest = max(row["ts"] for row in rows)

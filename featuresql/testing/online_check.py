@@ -232,7 +232,11 @@ def summarize(model: str, findings: list[Finding], sql: str) -> Outcome:
     if not failures:
         return Outcome(0, f"{sampled}: all agree with the warehouse", sql=sql)
     found = ", ".join(f"{counts[c]:,} {c}" for c in CLASSES if counts[c])
-    hint = " (the sync is behind: run `featuresql sync`)" if counts["stale"] or counts["missing"] else ""
+    hint = ""
+    if counts["stale"] or counts["missing"]:
+        hint = " (the sync is behind: run `featuresql sync`)"
+    elif counts["unexpected"]:
+        hint = " (the store holds newer values than the warehouse at this time: was it synced with a later --now?)"
     return Outcome(failures, f"{sampled}: {found}, {counts['ok']:,} ok{hint}", _details(findings), sql)
 
 
