@@ -10,7 +10,7 @@ and split the query into its row-level part and its features.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -137,25 +137,7 @@ class _Compiler:
         return context
 
     def _context(self, name: str, path: Path, who: str) -> ModelContext:
-        """A rendering context whose ref()/source() resolve here and name ``who`` in errors."""
-
-        def relation_of(model: str) -> str:
-            if model not in self.project.models:
-                known = list(self.project.models)
-                raise CompileError(f"{who} refs unknown model {model!r}{closest(model, known)}")
-            return self.relation(model).sql(self.read_dialect)
-
-        def source_of(source_name: str, table_name: str) -> str:
-            key = f"{source_name}.{table_name}"
-            source = self.project.sources.get(key)
-            if source is None:
-                raise CompileError(
-                    f"{who} uses undeclared source {key!r}{closest(key, list(self.project.sources))}: "
-                    "declare it in a sources YAML file under features/"
-                )
-            return exp.table_(source.identifier, db=source.schema, catalog=source.database).sql(self.read_dialect)
-
-        return ModelContext(name, path, relation_of, source_of, self.variables)
+        return rendering_context(self.project, name, path, who, self.project.models, self.schema, self.variables)
 
     def _config(self, model: ModelFile, context: ModelContext) -> ModelConfig:
         """YAML config under config() in the SQL; each validated where it was written."""
@@ -420,6 +402,33 @@ class _Compiler:
 
     def _marker_error(self, model: ModelFile, marker: exp.Anonymous, message: str) -> CompileError:
         return CompileError(f"window model {model.name!r}: {message}", path=model.path, line=_line(marker))
+
+
+def rendering_context(
+    project: Project, name: str, path: Path, who: str, models: Collection[str], schema: str, variables: dict[str, Any]
+) -> ModelContext:
+    """A rendering context whose ref() names ``models`` in ``schema`` and source() the declared sources.
+
+    Errors name ``who`` (a model, a hook, a test). Models and tests render in the same way.
+    """
+    dialect = project.config.dialect
+
+    def relation_of(model: str) -> str:
+        if model not in models:
+            raise CompileError(f"{who} refs unknown model {model!r}{closest(model, list(models))}")
+        return exp.table_(model, db=schema).sql(dialect)
+
+    def source_of(source_name: str, table_name: str) -> str:
+        key = f"{source_name}.{table_name}"
+        source = project.sources.get(key)
+        if source is None:
+            raise CompileError(
+                f"{who} uses undeclared source {key!r}{closest(key, list(project.sources))}: "
+                "declare it in a sources YAML file under features/"
+            )
+        return source.relation.sql(dialect)
+
+    return ModelContext(name, path, relation_of, source_of, variables)
 
 
 def parse_sql(sql: str, dialect: str, path: Path, what: str, *, report_line: bool = True) -> list[exp.Expr]:

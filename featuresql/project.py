@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlglot import exp
+
 from featuresql.config import (
     IDENTIFIER,
     Freshness,
@@ -46,6 +48,11 @@ class Source:
     @property
     def key(self) -> str:
         return f"{self.source_name}.{self.name}"
+
+    @property
+    def relation(self) -> exp.Table:
+        """The table ``source()`` renders to."""
+        return exp.table_(self.identifier, db=self.schema, catalog=self.database)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from featuresql.context import Context
 from featuresql.errors import CompileError, ConfigError
 from featuresql.testing.cases import TestCase, TestEnv, TestResult
 from featuresql.testing.generic import GenericTests, parse_entry
-from featuresql.testing.rendering import TestRenderer, source_relation
+from featuresql.testing.rendering import TestRenderer
 from featuresql.testing.runner import run_one, run_tests
 from featuresql.testing.singular import singular_case
 
@@ -60,7 +60,7 @@ def case(context: Context, owner: str, entry: Any, column: str | None = None, **
     generic = GenericTests(renderer, leakage=lambda model: pytest.fail("not a leakage test"))
     if "." in owner:
         source = context.project.sources[owner]
-        where = (owner, True, source_relation(source), column, tuple(source.columns))
+        where = (owner, True, source.relation, column, tuple(source.columns))
     else:
         model = context.compiled.models[owner]
         where = (owner, False, model.relation, column, model.columns)

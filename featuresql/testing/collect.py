@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from featuresql.errors import ConfigError
 from featuresql.testing.cases import Check, TestCase
 from featuresql.testing.generic import GenericTests, declared_tests, entry_line, parse_entry
-from featuresql.testing.rendering import TestRenderer, source_relation
+from featuresql.testing.rendering import TestRenderer
 from featuresql.testing.singular import singular_case
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _source_tests(context: Context, generic: GenericTests) -> list[TestCase]:
         if source.spec is None:
             continue
         columns = tuple(source.columns) or None
-        where = (key, True, source_relation(source), None, columns)
+        where = (key, True, source.relation, None, columns)
         cases.extend(_declared(source.spec, source.raw, source.path, source.line, where, generic))
     return cases
 

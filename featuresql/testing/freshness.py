@@ -48,7 +48,6 @@ from featuresql.errors import ConfigError, ExecutionError, closest
 from featuresql.models import CompiledModel, CompiledProject
 from featuresql.project import ModelFile, Project, Source
 from featuresql.testing.cases import Check, Outcome, Severity, TestCase, TestEnv
-from featuresql.testing.rendering import source_relation
 from featuresql.yamlfile import line_of
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
@@ -116,7 +115,7 @@ def _source_case(project: Project, source: Source) -> TestCase:
     _check_column(field, list(source.columns), f"source {source.key}: loaded_at_field", source.path, line)
     measured = _Measured(
         what=f"source {source.key}",
-        relation=source_relation(source),
+        relation=source.relation,
         limits=limits,
         field=field,
         condition=_condition(limits, dialect, f"source {source.key}", source.path, line),

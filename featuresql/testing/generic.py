@@ -257,9 +257,7 @@ class GenericTests:
             if key not in sources:
                 raise ConfigError(f"relationships: undeclared source {key!r}{closest(key, list(sources))}",
                                   path=declared.path, line=declared.line)  # fmt: skip
-            from featuresql.testing.rendering import source_relation
-
-            return source_relation(sources[key]), (key,), list(sources[key].columns)
+            return sources[key].relation, (key,), list(sources[key].columns)
         raise ConfigError(f"relationships: 'to' must be ref('model') or source('source', 'table'), not {to!r}",
                           path=declared.path, line=declared.line)  # fmt: skip
 

@@ -15,15 +15,11 @@ from typing import Any
 from sqlglot import exp
 
 from featuresql import dialects
-from featuresql.compiler import parse_sql
-from featuresql.errors import CompileError, closest
+from featuresql.compiler import parse_sql, rendering_context
+from featuresql.errors import CompileError
 from featuresql.jinja import MacroEnvironment, ModelContext
 from featuresql.models import CompiledProject
-from featuresql.project import Project, Source
-
-
-def source_relation(source: Source) -> exp.Table:
-    return exp.table_(source.identifier, db=source.schema, catalog=source.database)
+from featuresql.project import Project
 
 
 class TestRenderer:
@@ -36,24 +32,13 @@ class TestRenderer:
         self.compiled = compiled
         self.read_dialect = project.config.dialect
         self.variables = {**project.config.vars, **variables}
+        self.schema = schema
         info = {"name": compiled.target, "type": compiled.dialect, "schema": schema}
         self.macros = MacroEnvironment(project.macro_files, compiled.dialect, info)
 
     def context(self, name: str, path: Path, who: str) -> ModelContext:
         """A rendering context whose ref() and source() resolve on the target and name ``who`` in errors."""
-
-        def relation_of(model: str) -> str:
-            if model not in self.compiled.models:
-                raise CompileError(f"{who} refs unknown model {model!r}{closest(model, list(self.compiled.models))}")
-            return self.compiled.models[model].relation.sql(self.read_dialect)
-
-        def source_of(source_name: str, table_name: str) -> str:
-            key = f"{source_name}.{table_name}"
-            if key not in self.project.sources:
-                raise CompileError(f"{who} uses undeclared source {key!r}{closest(key, list(self.project.sources))}")
-            return source_relation(self.project.sources[key]).sql(self.read_dialect)
-
-        return ModelContext(name, path, relation_of, source_of, self.variables)
+        return rendering_context(self.project, name, path, who, self.compiled.models, self.schema, self.variables)
 
     def render(self, text: str, context: ModelContext) -> str:
         return self.macros.render(text, context)
