@@ -65,21 +65,43 @@ def test_record(result: TestResult) -> dict[str, Any]:
 def write_test_results(
     folder: Path, run: TestRun, target: str, arguments: dict[str, Any], command: str = "test"
 ) -> Path:
-    """``run_results.json`` of ``featuresql test`` (or ``freshness``): every test's status, failures and time."""
+    """``run_results.json`` of ``featuresql test`` (or ``freshness``): every test's status, failures and time.
+
+    ``test_results.json`` also keeps, per test, its latest result on this target (each with
+    the time it ran, ``at``), merged over runs that selected only some tests: what the docs
+    site shows.
+    """
+    now = datetime.now(UTC).isoformat()
+    records = [{**test_record(r), "at": now} for r in run.results if r.status != "skipped"]
     document = {
         "command": command,
         "run_id": run.run_id,
-        "generated_at": datetime.now(UTC).isoformat(),
+        "generated_at": now,
         "target": target,
         "status": "success" if run.ok else "error",
         "seconds": round(run.seconds, 3),
         "arguments": arguments,
         "counts": {status: run.count(status) for status in ("pass", "warn", "fail", "error", "skipped")},
-        "results": [test_record(r) for r in run.results],
+        "results": [{**test_record(r), "at": now} for r in run.results],
     }
-    # run_results.json is the last command's, as in dbt; the docs site reads the last tests from here
-    _write_json(folder / "test_results.json", document)
+    _write_json(folder / "test_results.json", _merged_results(folder / "test_results.json", target, records, now))
     return _write_json(folder / "run_results.json", document)
+
+
+def _merged_results(path: Path, target: str, records: list[dict[str, Any]], now: str) -> dict[str, Any]:
+    """The latest result of every test run on ``target``: the file's, updated with ``records``."""
+    latest: dict[str, dict[str, Any]] = {}
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    if isinstance(previous, dict) and previous.get("target") == target and isinstance(previous.get("results"), list):
+        latest = {str(r.get("test")): r for r in previous["results"] if isinstance(r, dict)}
+    latest.update({r["test"]: r for r in records})
+    statuses = [r.get("status") for r in latest.values()]
+    counts = {status: statuses.count(status) for status in ("pass", "warn", "fail", "error")}
+    status = "error" if counts["fail"] or counts["error"] else "success"
+    return {"target": target, "generated_at": now, "status": status, "counts": counts, "results": list(latest.values())}
 
 
 def write_manifest(folder: Path, compiled: CompiledProject, definitions: dict[str, str]) -> Path:

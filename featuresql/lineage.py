@@ -23,7 +23,9 @@ models' columns (``select *`` is expanded from it):
   traced the same way. The keys and timestamp that place each event in an entity's window are
   not counted as inputs of every feature (``window_sum('amount')`` depends on amount alone);
   but ``window_count()`` without an input counts rows, and which rows fall in its window is
-  decided by the timestamp alone: it depends on the events' timestamp column.
+  decided by the timestamp alone: it depends on the events' timestamp column; and
+  ``window_first``/``window_last`` take the value of the earliest/latest event, so they also
+  depend on the timestamp (as an ORDER BY column counts, below).
 
 What counts, as in ``sqlglot.lineage``:
 
@@ -184,6 +186,8 @@ class _Tracer:
         for feature in model.window.features:
             if feature.column is None:  # window_count(): which rows fall in the window
                 columns[feature.name] = events(timestamp)
+            elif feature.function in ("first", "last"):  # the event time picks the value, as its tie-break does
+                columns[feature.name] = events(feature.column, feature.tie_break_column, timestamp)
             else:
                 columns[feature.name] = events(feature.column, feature.tie_break_column)
         return columns

@@ -133,6 +133,25 @@ def test_descriptions_come_from_yaml_config_and_docs_blocks(catalog: dict[str, A
     assert catalog["entities"]["user"] == {"keys": {"user_id": "bigint"}, "description": "A customer of the app."}
 
 
+def test_results_of_partial_test_runs_merge_and_belong_to_their_target(tmp_path: Path) -> None:
+    from featuresql.artifacts import write_test_results
+    from featuresql.testing.cases import TestResult
+    from featuresql.testing.runner import TestRun
+
+    def run_of(*results: tuple[str, str]) -> TestRun:
+        return TestRun([TestResult(name, "not_null", "data", status, 0.1) for name, status in results])  # type: ignore[arg-type]
+
+    write_test_results(tmp_path, run_of(("a", "pass"), ("b", "fail")), "dev", {})
+    write_test_results(tmp_path, run_of(("b", "pass"), ("c", "skipped")), "dev", {})  # a selection: only b ran
+    merged = json.loads((tmp_path / "test_results.json").read_text())
+    assert {r["test"]: r["status"] for r in merged["results"]} == {"a": "pass", "b": "pass"}
+    assert merged["status"] == "success" and merged["target"] == "dev"
+    assert json.loads((tmp_path / "run_results.json").read_text())["counts"]["skipped"] == 1
+    write_test_results(tmp_path, run_of(("a", "fail")), "prod", {})  # another target starts over
+    other = json.loads((tmp_path / "test_results.json").read_text())
+    assert (other["target"], [r["test"] for r in other["results"]], other["status"]) == ("prod", ["a"], "error")
+
+
 def test_tests_are_attached_with_their_last_results(built: Path, catalog: dict[str, Any]) -> None:
     results = json.loads((built / "target" / "test_results.json").read_text())
     tests = {t["name"]: t for t in catalog["models"]["user_transactions"]["tests"]}
@@ -212,7 +231,7 @@ def test_column_lineage_reaches_the_source_columns(catalog: dict[str, Any]) -> N
     assert ratio["source_columns"] == ["bank.transactions.amount"]
     assert ratio["upstream"] == ["model:user_transactions.amount_sum_1d", "model:user_transactions.amount_sum_30d"]
     assert column(catalog, "user_transactions", "amount_last_7d")["source_columns"] == [
-        "bank.transactions.amount", "bank.transactions.transaction_id"]  # fmt: skip
+        "bank.transactions.amount", "bank.transactions.transaction_id", "bank.transactions.ts"]  # fmt: skip
     edges = catalog["lineage"]["edges"]
     assert edges["model:user_transactions.amount_sum_1d"] == ["source:bank.transactions.amount"]
     assert edges["source:bank.transactions.amount"] == []

@@ -207,7 +207,7 @@ def test_clicking_a_feature_shows_its_lineage_path_and_sql(
     _wait(browser, lambda d: d.find_element(By.ID, "feature-name").text == "amount_last_7d")
     assert {"source:bank.transactions.amount", "source:bank.transactions.transaction_id"} <= _highlighted(browser)
     assert browser.find_element(By.ID, "source-columns").text.split("\n") == [
-        "bank.transactions.amount", "bank.transactions.transaction_id"]  # fmt: skip
+        "bank.transactions.amount", "bank.transactions.transaction_id", "bank.transactions.ts"]  # fmt: skip
     assert _errors(browser) == []
 
 

@@ -34,7 +34,7 @@ USER_TRANSACTIONS = {
     "amount_max_7d": {T + "amount"},
     "amount_stddev_30d": {T + "amount"},
     "merchant_category_count_distinct_30d": {T + "merchant_category"},
-    "amount_last_7d": {T + "amount", T + "transaction_id"},  # tie_break='transaction_id'
+    "amount_last_7d": {T + "amount", T + "transaction_id", T + "ts"},  # the latest by ts, then tie_break
 }
 
 # The hand-written expectation: the source columns of every column of every model.
@@ -160,6 +160,7 @@ def test_upstream_is_every_ancestor():
         "model:user_transactions.amount_last_7d",
         "source:bank.transactions.amount",
         "source:bank.transactions.transaction_id",
+        "source:bank.transactions.ts",
     }
     assert lineage.upstream("source:bank.transactions.amount") == set()
     assert lineage.upstream("model:nope.nothing") == set()

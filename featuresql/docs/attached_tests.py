@@ -34,13 +34,13 @@ class TestIndex:
     columns: dict[Place, tuple[str, str]] = field(default_factory=dict)  # place -> (owner, column)
 
     @classmethod
-    def load(cls, project: Project, cases: list[TestCase]) -> TestIndex:
-        """The index of ``cases`` with the last results found under the project's target folder."""
+    def load(cls, project: Project, cases: list[TestCase], target: str) -> TestIndex:
+        """The index of ``cases`` with their last results on ``target`` (from the project's target folder)."""
         index = cls(cases, columns=_column_places(project))
         document = _read_results(project.target_dir / RESULTS_FILE)
-        if document is not None:
+        if document is not None and document.get("target") == target:
             index.results = {str(r.get("test")): r for r in document.get("results", []) if isinstance(r, dict)}
-            index.last_run = {key: document.get(key) for key in ("generated_at", "command", "status", "counts")}
+            index.last_run = {key: document.get(key) for key in ("generated_at", "status", "counts")}
         return index
 
     def for_model(self, name: str) -> list[dict[str, Any]]:
@@ -59,7 +59,7 @@ class TestIndex:
             "last": None if result is None else {
                 "status": result.get("status"), "failures": result.get("failures"),
                 "message": result.get("message") or "", "seconds": result.get("seconds"),
-                "at": self.last_run.get("generated_at") if self.last_run else None,
+                "at": result.get("at") or (self.last_run.get("generated_at") if self.last_run else None),
             },
         }  # fmt: skip
 

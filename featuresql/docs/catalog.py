@@ -41,7 +41,7 @@ def build_catalog(
     notes: list[str] = []
     resolver = DocResolver(find_doc_blocks(project))
     lineage = _lineage(context, notes)
-    tests = TestIndex.load(project, _collect_tests(context, notes))
+    tests = TestIndex.load(project, _collect_tests(context, notes), context.target_name)
     inputs = EntryInputs(
         project=project, compiled=compiled, dialect=context.dialect, lineage=lineage, resolver=resolver,
         warehouse=warehouse, tests=tests, store=_store_type(context, notes), target=target, now=now,

@@ -103,7 +103,7 @@ window.FSQL = window.FSQL || {};
       el("td", { text: r.interval ? `${r.interval[0] ? F.time(r.interval[0]) : "beginning"} \u2192 ${F.time(r.interval[1])}` : "" }),
       el("td", { class: "mono muted", text: r.run_id })));
     const note = model.kind === "window" ? el("p", { class: "muted", text: "From the target's run log (featuresql.run_log): " +
-      "a run that had no new boundary to compute for this model logged nothing for it." }) : null;
+      "a run with no new boundary to compute logs it as up to date." }) : null;
     return F.section("Run history", { id: "model-runs" }, F.table(["Finished", "Status", "Rows", "Seconds", "Batches", "Boundaries", "Run"], rows), note);
   }
 
