@@ -12,16 +12,25 @@ window.FSQL = window.FSQL || {};
       if (part.length > 1 && part.startsWith("`") && part.endsWith("`")) {
         return `<code>${F.escape(part.slice(1, -1))}</code>`;
       }
-      let html = F.escape(part);
-      html = html.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (all, label, url) => {
-        const target = url.replace(/&amp;/g, "&");
-        return SAFE_URL.test(target) ? `<a href="${F.escape(target)}">${label}</a>` : all;
-      });
-      html = html.replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>");
-      html = html.replace(/(^|[^\w*])\*([^*\s][^*]*)\*(?!\w)/g, "$1<em>$2</em>");
-      html = html.replace(/(^|\W)_([^_\s][^_]*)_(?!\w)/g, "$1<em>$2</em>");
-      return html;
+      // Links are cut out first, so emphasis never reaches inside a URL.
+      const html = F.escape(part), pieces = [];
+      let last = 0;
+      for (const link of html.matchAll(/\[([^\]]+)\]\(([^)\s]+)\)/g)) {
+        pieces.push(emphasis(html.slice(last, link.index)));
+        const target = link[2].replace(/&amp;/g, "&");
+        pieces.push(SAFE_URL.test(target) ? `<a href="${F.escape(target)}">${emphasis(link[1])}</a>` : emphasis(link[0]));
+        last = link.index + link[0].length;
+      }
+      pieces.push(emphasis(html.slice(last)));
+      return pieces.join("");
     }).join("");
+  }
+
+  function emphasis(html) {
+    return html
+      .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+      .replace(/(^|[^\w*])\*([^*\s][^*]*)\*(?!\w)/g, "$1<em>$2</em>")
+      .replace(/(^|\W)_([^_\s][^_]*)_(?!\w)/g, "$1<em>$2</em>");
   }
 
   F.markdown = function (source) {
