@@ -15,7 +15,8 @@ from typing import Any
 
 from featuresql.project import Project
 from featuresql.testing.cases import TestCase
-from featuresql.testing.generic import declared_tests, entry_line
+from featuresql.testing.generic import declared_tests
+from featuresql.yamlfile import line_of
 
 RESULTS_FILE = "test_results.json"
 
@@ -85,7 +86,7 @@ def _column_places(project: Project) -> dict[Place, tuple[str, str]]:
             continue
         for index, column in enumerate(spec.columns):
             for _, loc in declared_tests(column, raw, ("columns", index)):
-                found = entry_line(raw, loc, None)  # no fallback: a guessed line could be another test's
+                found = line_of(raw, loc)  # no fallback: a guessed line could be another test's
                 if found is not None:
                     places[(path, found)] = (owner, column.name.lower())
     return places

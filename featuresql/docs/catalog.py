@@ -120,7 +120,7 @@ def _source_entry(source: Source, inputs: EntryInputs) -> dict[str, Any]:
         "key": source.key,
         "source_name": source.source_name,
         "name": source.name,
-        "relation": ".".join(p for p in (source.database, source.schema, source.identifier) if p),
+        "relation": source.relation.sql(inputs.dialect),
         "description": inputs.resolver.resolve(source.description, where, source.path, source.line),
         "event_time": source.event_time,
         "data_delay": format_duration(source.data_delay),

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from featuresql.errors import ConfigError
 from featuresql.testing.cases import Check, TestCase
-from featuresql.testing.generic import GenericTests, declared_tests, entry_line, parse_entry
+from featuresql.testing.generic import GenericTests, declared_tests, parse_entry
 from featuresql.testing.rendering import TestRenderer
 from featuresql.testing.singular import singular_case
+from featuresql.yamlfile import line_of
 
 if TYPE_CHECKING:
     from featuresql.context import Context
@@ -82,11 +83,11 @@ def _declared(spec: Any, raw: Any, path: Any, line: int | None, where: Any, gene
     """The tests under an entry (model or source table) and under each of its columns."""
     cases = []
     for entry, loc in declared_tests(spec, raw, ()):
-        cases.append(generic.case(parse_entry(entry, where, path, entry_line(raw, loc, line))))
+        cases.append(generic.case(parse_entry(entry, where, path, line_of(raw, loc) or line)))
     for index, column in enumerate(spec.columns):
         on_column = (*where[:3], column.name.lower(), where[4])
         for entry, loc in declared_tests(column, raw, ("columns", index)):
-            cases.append(generic.case(parse_entry(entry, on_column, path, entry_line(raw, loc, line))))
+            cases.append(generic.case(parse_entry(entry, on_column, path, line_of(raw, loc) or line)))
     return cases
 
 

@@ -49,7 +49,6 @@ from featuresql.errors import CompileError, ConfigError, closest
 from featuresql.testing.cases import Check, Outcome, Severity, TestCase, TestEnv
 from featuresql.testing.failing import failing_rows_check
 from featuresql.testing.rendering import TestRenderer
-from featuresql.yamlfile import line_of
 
 BUILTIN = ("not_null", "unique", "accepted_values", "accepted_range", "relationships", "expression", "leakage")
 CONFIG_KEYS = ("severity", "where", "limit", "name", "config", "tags", "description")
@@ -395,10 +394,6 @@ def declared_tests(spec: Any, raw: Any, key_path: tuple[Any, ...]) -> list[tuple
         for index, entry in enumerate(getattr(spec, key)):
             found.append((entry, (*key_path, key, index)))
     return found
-
-
-def entry_line(raw: Any, loc: tuple[Any, ...], fallback: int | None) -> int | None:
-    return line_of(raw, loc) or fallback
 
 
 __all__ = ["BUILTIN", "Declared", "GenericTests", "Outcome", "Severity", "TestEnv", "parse_entry"]

@@ -86,8 +86,7 @@ def _result(case: TestCase, status: Status, seconds: float, outcome: Outcome) ->
 
 
 def _skipped(case: TestCase) -> TestResult:
-    return TestResult(case.name, case.kind, case.test_type, "skipped", 0.0, message="skipped by --fail-fast",
-                      models=case.models, sources=case.sources)  # fmt: skip
+    return _result(case, "skipped", 0.0, Outcome(0, "skipped by --fail-fast"))
 
 
 def test_project(
