@@ -37,6 +37,17 @@ def test_different_keys_never_share_an_encoding(first, second):
     assert (entity_key(first) == entity_key(second)) == same_values
 
 
+model_names = st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True)
+
+
+@given(model_names, keys, model_names, keys)
+def test_partition_keys_never_collide_across_models_or_key_types(model_a, first, model_b, second):
+    """One DynamoDB table holds every model: (model, typed key values) must map to distinct keys."""
+    same = model_a == model_b and entity_key(first) == entity_key(second)
+    assert (partition_key(model_a, first) == partition_key(model_b, second)) == same
+    assert split_partition_key(partition_key(model_a, first)) == (model_a, first)
+
+
 def test_the_integer_7_and_the_string_7_are_different_entities():
     assert entity_key((7,)) == "[7]" and entity_key(("7",)) == '["7"]'
     assert entity_key((7, "DE")) == '[7,"DE"]'
