@@ -11,6 +11,9 @@ same manifest always gives the same zip (and the same code hash in Lambda).
 
 The policy, written beside the zip, allows ``dynamodb:BatchGetItem`` on the one
 table, the only call the reader makes (add AWSLambdaBasicExecutionRole for logs).
+Its resource has no wildcard: the account is the policy variable
+``${aws:PrincipalAccount}`` (the account of the role it is attached to) and the
+region the online store's ``region`` (``${aws:RequestedRegion}`` when it has none).
 """
 
 from __future__ import annotations
@@ -52,8 +55,8 @@ def package_lambda(manifest: Manifest, out: Path) -> tuple[Path, Path]:
 
 
 def iam_policy(manifest: Manifest) -> dict[str, object]:
-    region = manifest.store.get("region") or "*"
-    table = f"arn:aws:dynamodb:{region}:*:table/{manifest.store['table']}"
+    region = manifest.store.get("region") or "${aws:RequestedRegion}"
+    table = f"arn:aws:dynamodb:{region}:${{aws:PrincipalAccount}}:table/{manifest.store['table']}"
     return {
         "Version": "2012-10-17",
         "Statement": [

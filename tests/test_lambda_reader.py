@@ -317,7 +317,7 @@ def test_the_iam_policy_allows_only_batch_get_item_on_the_table(package):
                 "Sid": "ReadOnlineFeatures",
                 "Effect": "Allow",
                 "Action": ["dynamodb:BatchGetItem"],
-                "Resource": f"arn:aws:dynamodb:us-east-1:*:table/{TABLE}",
+                "Resource": f"arn:aws:dynamodb:us-east-1:${{aws:PrincipalAccount}}:table/{TABLE}",
             }
         ],
     }
