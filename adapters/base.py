@@ -12,7 +12,7 @@ import importlib
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -75,8 +75,12 @@ class WarehouseAdapter(ABC):
     def fetch_arrow(self, query: exp.Expr | str) -> pa.Table:
         """Run a query and return its result as an Arrow table."""
 
-    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Iterator[pa.RecordBatch]:
-        """A query's result as Arrow record batches of about ``rows`` rows, streamed where the engine can."""
+    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Generator[pa.RecordBatch, None, None]:
+        """A query's result as Arrow record batches of about ``rows`` rows, streamed where the engine can.
+
+        Close the generator when you stop reading early: the engine's result (a DuckDB
+        connection's open result, a Snowflake cursor) is released then.
+        """
         yield from self.fetch_arrow(query).to_batches(max_chunksize=rows)
 
     def create_temporary(self, name: str, query: exp.Query) -> exp.Table:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -171,7 +171,7 @@ class BigQueryAdapter(WarehouseAdapter):
             raise ExecutionError(f"BigQuery could not return a result: {self._redact(exc)}") from None
         return table
 
-    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Generator[pa.RecordBatch, None, None]:
         job = self._run(self.sql(query))
         try:
             yield from job.result(page_size=rows).to_arrow_iterable()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -102,7 +102,7 @@ class DuckDBAdapter(WarehouseAdapter):
             raise ExecutionError(f"DuckDB rejected a query: {redact(exc)}") from exc
         return table
 
-    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Generator[pa.RecordBatch, None, None]:
         sql = self.sql(query)
         connection = self.connection
         self._sent(sql)
@@ -110,7 +110,10 @@ class DuckDBAdapter(WarehouseAdapter):
             reader = connection.sql(sql).to_arrow_reader(rows)
         except Exception as exc:
             raise ExecutionError(f"DuckDB rejected a query: {redact(exc)}") from exc
-        yield from reader
+        try:
+            yield from reader
+        finally:
+            reader.close()  # until then the connection runs no other statement
 
     def create_temporary(self, name: str, query: exp.Query) -> exp.Table:
         table = super().create_temporary(name, query)

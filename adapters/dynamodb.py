@@ -114,11 +114,18 @@ class DynamoDBStore(OnlineStore):
         except Exception as exc:
             if error_code(exc) != "ResourceInUseException":  # another sync created it meanwhile
                 raise ExecutionError(f"cannot create DynamoDB table {self.table}: {error_text(exc)}") from None
-        self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1})
+        try:
+            self.client.get_waiter("table_exists").wait(TableName=self.table, WaiterConfig={"Delay": 1})
+        except Exception as exc:
+            raise ExecutionError(f"DynamoDB table {self.table} did not become ready: {error_text(exc)}") from None
 
     def _ensure_ttl(self) -> None:
         attribute = self.config.ttl_attribute
-        status = self.client.describe_time_to_live(TableName=self.table)["TimeToLiveDescription"]
+        try:
+            status = self.client.describe_time_to_live(TableName=self.table)["TimeToLiveDescription"]
+        except Exception as exc:
+            raise ExecutionError(f"cannot read the TTL setting of DynamoDB table {self.table}: "
+                                 f"{error_text(exc)}") from None  # fmt: skip
         current = status.get("AttributeName")
         if status.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
             if current != attribute:
@@ -127,9 +134,12 @@ class DynamoDBStore(OnlineStore):
                     f"set ttl_attribute: {current} in the online settings"
                 )
             return
-        self.client.update_time_to_live(
-            TableName=self.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
-        )
+        try:
+            self.client.update_time_to_live(
+                TableName=self.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
+            )
+        except Exception as exc:
+            raise ExecutionError(f"cannot enable TTL on DynamoDB table {self.table}: {error_text(exc)}") from None
 
     def write_batch(self, items: Sequence[Item]) -> WriteResult:
         """Up to 100 items as one transaction, or several when they are large (4 MB per transaction)."""
@@ -141,12 +151,13 @@ class DynamoDBStore(OnlineStore):
     def _write_transaction(self, items: Sequence[Item]) -> WriteResult:
         pending = list(items)
         skipped = 0
+        last = ""
         for attempt in range(MAX_ATTEMPTS):
             try:
                 self.client.transact_write_items(TransactItems=[self._put(item) for item in pending])
                 return WriteResult(written=len(pending), skipped=skipped)
             except Exception as exc:
-                code = error_code(exc)
+                code = last = error_code(exc)
                 if code == "TransactionCanceledException":
                     reasons = [
                         r.get("Code", "None") for r in getattr(exc, "response", {}).get("CancellationReasons", [])
@@ -157,18 +168,24 @@ class DynamoDBStore(OnlineStore):
                         raise ExecutionError(
                             f"DynamoDB refused a write to {self.table}: {', '.join(sorted(others))} ({error_text(exc)})"
                         ) from None
+                    last = ", ".join(sorted(others))
                     skipped += len(refused)
                     pending = [item for n, item in enumerate(pending) if n not in refused]
                     if not pending:
                         return WriteResult(written=0, skipped=skipped)
                     if refused and not others:
                         continue  # only condition failures: send the rest at once
+                elif not _answered(exc):  # botocore retried the connection already
+                    raise ExecutionError(
+                        f"cannot reach DynamoDB to write to {self.table} ({error_text(exc)}): "
+                        "check the endpoint_url, region and network, then sync again"
+                    ) from None
                 elif code not in RETRYABLE:
                     raise ExecutionError(f"DynamoDB refused a write to {self.table}: {error_text(exc)}") from None
             backoff(attempt)
         raise StoreUnavailable(
-            f"DynamoDB kept refusing writes to {self.table} (throttled) after {MAX_ATTEMPTS} "
-            "attempts: raise its write capacity or lower workers, then sync again"
+            f"DynamoDB kept refusing writes to {self.table} ({last}) after {MAX_ATTEMPTS} attempts: "
+            "raise its write capacity or lower workers, then sync again"
         )
 
     def _put(self, item: Item) -> dict[str, Any]:
@@ -205,6 +222,11 @@ class DynamoDBStore(OnlineStore):
         if self.config.endpoint_url:
             settings["endpoint_url"] = self.config.endpoint_url
         return settings
+
+
+def _answered(exc: Exception) -> bool:
+    """Whether DynamoDB answered (an error response), rather than the connection failing or timing out."""
+    return isinstance(getattr(exc, "response", None), dict)
 
 
 def _by_size(items: Sequence[Item], limit: int) -> list[list[Item]]:

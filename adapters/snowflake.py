@@ -19,7 +19,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -155,7 +155,7 @@ class SnowflakeAdapter(WarehouseAdapter):
             cursor.close()
         return _microseconds(table.rename_columns([_folded(name) for name in table.column_names]))
 
-    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Iterator[pa.RecordBatch]:
+    def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Generator[pa.RecordBatch, None, None]:
         # The connector streams the result chunks Snowflake produced (their size is Snowflake's choice).
         cursor = self._cursor(self.sql(query))
         try:

@@ -5,7 +5,11 @@
 # downloaded from anywhere else. It runs on Java (17 here).
 #
 #   bash ci/dynamodb_local.sh install      # idempotent; prints the jar's path
-#   bash ci/dynamodb_local.sh serve PORT   # foreground, for a test fixture
+#   bash ci/dynamodb_local.sh serve PORT [DB_PATH]   # foreground, for a test fixture
+#
+# With DB_PATH the tables live in DB_PATH/shared-local-instance.db, so a server
+# restarted on the same folder finds them again (the fault tests restart it
+# mid-sync); without it, in memory.
 #
 # DynamoDB Local has no bind-address option: it listens on every interface.
 # Serve it only inside a private network namespace that has nothing but
@@ -35,7 +39,7 @@ find_jar() {
 }
 
 usage() {
-    echo "usage: $0 install | serve PORT" >&2
+    echo "usage: $0 install | serve PORT [DB_PATH]" >&2
     exit 2
 }
 
@@ -67,8 +71,8 @@ interfaces() {
 }
 
 serve() {
-    [ $# -eq 1 ] || usage
-    local port=$1 others
+    if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
+    local port=$1 others storage=(-inMemory)
     others=$(interfaces | grep -vx lo | paste -sd ' ' || true)
     if [ -n "$others" ]; then
         echo "DynamoDB Local listens on every interface, and this network has more than loopback ($others)." >&2
@@ -79,12 +83,17 @@ serve() {
         echo "DynamoDB Local is not installed in $DIR: run 'bash ci/dynamodb_local.sh install'" >&2
         exit 1
     fi
+    if [ $# -eq 2 ]; then
+        mkdir -p "$2"
+        storage=(-dbPath "$(cd "$2" && pwd)")
+    fi
     # From the jar's folder: DynamoDB Local finds its native SQLite libraries
-    # in ./DynamoDBLocal_lib. In memory, one database for every access key and
-    # region (-sharedDb), no telemetry (there is no network to send it to).
+    # in ./DynamoDBLocal_lib. In memory or in DB_PATH, one database for every
+    # access key and region (-sharedDb), no telemetry (there is no network to
+    # send it to).
     cd "$(dirname "$JAR")"
     exec java "-Xmx${FEATURESQL_DYNAMODB_XMX:-1g}" -Djava.library.path=./DynamoDBLocal_lib \
-        -jar DynamoDBLocal.jar -inMemory -sharedDb -disableTelemetry -port "$port"
+        -jar DynamoDBLocal.jar "${storage[@]}" -sharedDb -disableTelemetry -port "$port"
 }
 
 [ $# -ge 1 ] || usage

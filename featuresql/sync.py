@@ -25,6 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -129,15 +130,18 @@ def _sync_model(
     pending = adapter.create_temporary(
         f"featuresql_sync_{model.name}", changed_rows(joined, now, version, adapter.dialect)
     )
+    checkpoints.reach("sync_staged")
     try:
         encode = _encoder(model, joined, version, sync_id, store.config.ttl_attribute)
         counted = _Counter()
-        batches = adapter.fetch_batches(exp.select("*").from_(pending.copy()), rows=10_000)
-        outcome = write_items(store, (encode(row) for row in counted.rows(batches)))
+        # closed before the DROP below, also when a write fails: an unread result blocks the connection
+        with closing(adapter.fetch_batches(exp.select("*").from_(pending.copy()), rows=10_000)) as batches:
+            outcome = write_items(store, (encode(row) for row in counted.rows(batches)))
         checkpoints.reach("sync_before_mirror")
         with adapter.transaction():
             for statement in update_mirror(joined, pending):
                 adapter.execute(statement)
+        checkpoints.reach("sync_mirrored")
     finally:
         adapter.execute(exp.Drop(tables=[pending], kind="TABLE", exists=True))
     return counted.count, outcome

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from featuresql import checkpoints
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.errors import ConfigError, closest
 from featuresql.files import atomic_path
@@ -92,6 +93,7 @@ def run_extract(
     keys = _key_columns(context, models, compiled)
     candidates = [m.timestamp for m in models]
     staged = stage_spine(spine, adapter, keys, candidates, timestamp_column=timestamp_column)
+    checkpoints.reach("extract_staged")
     try:
         _check_collisions(staged, models)
         joined = [m.with_spine_keys(staged.keys) for m in models]
@@ -165,6 +167,8 @@ def _export_parquet(adapter: WarehouseAdapter, query: exp.Select, path: Path) ->
     """The engine writes the file itself where it can (DuckDB: in parallel), whole or not at all."""
     with atomic_path(path) as partial:
         rows: int | None = adapter.export_parquet(query, partial.resolve())
+        if rows is not None:
+            checkpoints.reach("extract_before_rename")
     return rows
 
 
@@ -179,3 +183,4 @@ def write_atomically(table: pa.Table, path: Path, kind: str) -> None:
             import pyarrow.csv as pcsv
 
             pcsv.write_csv(table, partial)
+        checkpoints.reach("extract_before_rename")

@@ -61,10 +61,14 @@ def _answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def running_bigquery_emulator(data_dir: Path, project: str = PROJECT) -> Iterator[BigQueryEndpoint]:
-    """Run the emulator on two free loopback ports with its data in ``data_dir``; stop it on exit.
+def running_bigquery_emulator(
+    data_dir: Path, project: str = PROJECT, *, ports: tuple[int, int] | None = None
+) -> Iterator[BigQueryEndpoint]:
+    """Run the emulator on two loopback ports (free ones, or ``ports``: HTTP and gRPC) with its data in
+    ``data_dir``; stop it on exit.
 
-    Reusing a ``data_dir`` keeps datasets and tables from the earlier run.
+    Reusing a ``data_dir`` keeps datasets and tables from the earlier run: with the
+    earlier ``ports`` too, that is a restart its clients do not notice.
     """
     if not emulator_installed():
         raise RuntimeError(
@@ -75,13 +79,13 @@ def running_bigquery_emulator(data_dir: Path, project: str = PROJECT) -> Iterato
     grpc: list[int] = []
 
     def command(port: int) -> list[str]:
-        grpc[:] = [server_process.free_port()]
+        grpc[:] = [ports[1] if ports else server_process.free_port()]
         return ["bash", str(SCRIPT), "serve", str(port), str(grpc[0]), str(data_dir), "--project", project]
 
     def answers(port: int) -> bool:
         return _answers(f"http://127.0.0.1:{port}/bigquery/v2/projects")
 
-    process, port = server_process.start("BigQuery emulator", command, log_path, answers)
+    process, port = server_process.start("BigQuery emulator", command, log_path, answers, ports[0] if ports else None)
     try:
         yield BigQueryEndpoint(
             api_endpoint=f"http://127.0.0.1:{port}", grpc_port=grpc[0], project=project, log_path=log_path

@@ -132,10 +132,14 @@ def _answers(port: int) -> bool:
 
 
 @contextmanager
-def running_dynamodb_local(data_dir: Path) -> Iterator[DynamoEndpoint]:
-    """Run DynamoDB Local (in memory, one shared database) for the duration of the block.
+def running_dynamodb_local(
+    data_dir: Path, *, db_dir: Path | None = None, port: int | None = None
+) -> Iterator[DynamoEndpoint]:
+    """Run DynamoDB Local (one shared database) for the duration of the block.
 
-    ``data_dir`` receives the server's log (``dynamodb-local.log``).
+    ``data_dir`` receives the server's log (``dynamodb-local.log``). The tables live in
+    memory, or with ``db_dir`` in a file there that a later server on the same
+    ``db_dir`` (and ``port``: clients keep their endpoint) finds again: a restart.
     """
     if not dynamodb_local_installed():
         raise RuntimeError(
@@ -151,8 +155,9 @@ def running_dynamodb_local(data_dir: Path) -> Iterator[DynamoEndpoint]:
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "dynamodb-local.log"
+    storage = [str(db_dir)] if db_dir is not None else []
     process, port = server_process.start(
-        "DynamoDB Local", lambda port: ["bash", str(SCRIPT), "serve", str(port)], log_path, _answers
+        "DynamoDB Local", lambda port: ["bash", str(SCRIPT), "serve", str(port), *storage], log_path, _answers, port
     )
     try:
         yield DynamoEndpoint(endpoint_url=f"http://{HOST}:{port}", region=REGION, port=port, log_path=log_path)
@@ -161,14 +166,15 @@ def running_dynamodb_local(data_dir: Path) -> Iterator[DynamoEndpoint]:
 
 
 @contextmanager
-def dynamodb_local_with_credentials(data_dir: Path) -> Iterator[DynamoEndpoint]:
-    """DynamoDB Local, with its fake credentials in the environment (as featuresql's boto3 reads them)."""
+def dynamodb_local_with_credentials(data_dir: Path, **options: Any) -> Iterator[DynamoEndpoint]:
+    """DynamoDB Local (``running_dynamodb_local(data_dir, **options)``), with its fake credentials in the
+    environment (as featuresql's boto3 reads them)."""
     credentials = {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
                    "AWS_DEFAULT_REGION": REGION}  # fmt: skip
     saved = {name: os.environ.get(name) for name in credentials}
     os.environ.update(credentials)
     try:
-        with running_dynamodb_local(data_dir) as running:
+        with running_dynamodb_local(data_dir, **options) as running:
             yield running
     finally:
         for name, value in saved.items():

@@ -63,11 +63,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start(
-    name: str, command: Callable[[int], list[str]], log_path: Path, answers: Callable[[int], bool]
-) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``command(port)`` on a free port and wait until ``answers(port)``; return the process and port."""
-    for attempt in range(ATTEMPTS):
-        port = free_port()
+    name: str, command: Callable[[int], list[str]], log_path: Path, answers: Callable[[int], bool],
+    port: int | None = None,
+) -> tuple[subprocess.Popen[bytes], int]:  # fmt: skip
+    """Start ``command(port)`` on ``port`` (default: a free one) and wait until ``answers(port)``.
+
+    Return the process and the port. A given port is tried once: a server restarted
+    on the port it had, which its clients know.
+    """
+    fixed = port
+    for attempt in range(1 if fixed else ATTEMPTS):
+        port = fixed or free_port()
         arguments = command(port)
         with log_path.open("ab") as log:
             log.write(f"== {' '.join(arguments)}\n".encode())
@@ -84,7 +90,7 @@ def start(
         exited = process.poll()
         stop(process)
         tail = log_tail(log_path)
-        if exited is not None and "address already in use" in tail.lower() and attempt < ATTEMPTS - 1:
+        if exited is not None and "address already in use" in tail.lower() and not fixed and attempt < ATTEMPTS - 1:
             continue
         state = f"exited with {exited}" if exited is not None else "timed out"
         raise RuntimeError(

@@ -84,8 +84,10 @@ class SnowflakeEndpoint:
 
 
 @contextmanager
-def running_fakesnow(data_dir: Path, db_dir: Path | None = None) -> Iterator[SnowflakeEndpoint]:
-    """Run a fakesnow server for the duration of the block.
+def running_fakesnow(
+    data_dir: Path, db_dir: Path | None = None, port: int | None = None
+) -> Iterator[SnowflakeEndpoint]:
+    """Run a fakesnow server for the duration of the block, on ``port`` (default: a free one).
 
     ``data_dir`` receives the server's log (``fakesnow.log``). Databases live in
     memory, or with ``db_dir`` in files ``db_dir/<DATABASE>.db`` that a later
@@ -100,7 +102,7 @@ def running_fakesnow(data_dir: Path, db_dir: Path | None = None) -> Iterator[Sno
     def command(port: int) -> list[str]:
         return ["bash", str(SERVER_SCRIPT), "serve", str(port), *([str(db_dir)] if db_dir is not None else [])]
 
-    process, port = server_process.start("fakesnow server", command, log_path, server_process.accepts)
+    process, port = server_process.start("fakesnow server", command, log_path, server_process.accepts, port)
     try:
         yield SnowflakeEndpoint(host=HOST, port=port, log_path=log_path, db_dir=db_dir)
     finally:

@@ -12,7 +12,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import SMALL_VARS_ARG, CliResult, copy_example
+from cli_process import command, environment
+from conftest import CliResult, copy_example
 
 from featuresql.intervals import merge
 
@@ -35,14 +35,6 @@ BATCHED = (
 MODELS = ("advance_labels", "advance_training", "merchant_transactions", "user_balances", "user_profile",
           "user_spend_ratios", "user_transactions")  # fmt: skip
 DATABASE = Path("target") / "cash_advance.duckdb"
-
-
-def command(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from featuresql.cli import main; main()", "--vars", SMALL_VARS_ARG, *args]
-
-
-def environment(**extra: str) -> dict[str, str]:
-    return {**os.environ, "NO_COLOR": "1", **extra}
 
 
 def run_cli(project: Path, *args: str, **env: str) -> CliResult:
