@@ -51,7 +51,8 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     except yaml.YAMLError:
         value = None
     if not isinstance(value, dict):
-        raise click.BadParameter("expected a YAML or JSON mapping, e.g. '{start_date: 2024-01-01}'")
+        raise click.BadParameter("expected a YAML or JSON mapping, e.g. '{start_date: 2024-01-01}'",
+                                 param_hint="'--vars'")  # fmt: skip
     return value
 
 
@@ -107,7 +108,8 @@ def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="featuresql")
-@click.option("--project-dir", default=".", type=click.Path(file_okay=False), help="Project folder (default: here).")
+@click.option("--project-dir", default=".", type=click.Path(file_okay=False, exists=True),
+              help="Project folder (default: here).")  # fmt: skip
 @click.option("--target", "-t", default=None, help="Target in profiles.yml.")
 @click.option("--vars", "variables", default=None, help="Project vars as YAML/JSON, e.g. '{demo_days: 30}'.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -142,7 +144,44 @@ def compile_command(obj: dict[str, Any], target: str | None, select: tuple[str, 
         click.secho(f"Compiled {len(paths)} models for target {context.target_name} ({context.dialect}).", fg="green")
 
 
-TIMES = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+class UtcTime(click.DateTime):
+    """A UTC time: a date or a timestamp, optionally ending in Z or +00:00.
+
+    Every time featuresql takes is UTC. A time with another offset is refused
+    with the UTC time to write instead, rather than read as if it were UTC.
+    """
+
+    name = "utc time"
+
+    def __init__(self) -> None:
+        super().__init__(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        zoned = _zoned_time(text)
+        if zoned is not None:
+            if zoned.utcoffset():
+                utc = zoned.astimezone(UTC).replace(tzinfo=None).isoformat()
+                self.fail(f"{text!r} is not UTC: times are UTC, write {utc}", param, ctx)
+            return zoned.replace(tzinfo=None)
+        try:
+            return super().convert(text, param, ctx)
+        except click.BadParameter:
+            self.fail(f"{text!r} is not a UTC date or time: write e.g. 2026-06-30 or 2026-06-30T05:00:00", param, ctx)
+
+
+def _zoned_time(text: str) -> datetime | None:
+    """``text`` as a time with an explicit offset (or Z), else None."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+TIMES = UtcTime()
 
 
 @cli.command()
@@ -196,6 +235,10 @@ def run(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclud
 def extract(obj: dict[str, Any], target: str | None, spine: str, features: tuple[str, ...], out: str,
             timestamp_column: str | None) -> None:  # fmt: skip
     """Join features onto a spine as of each row's time (a leak-free training set)."""
+    from featuresql.spine import check_table_name
+
+    if out.startswith("table:"):
+        check_table_name(out.removeprefix("table:"), f"--out {out!r}")
     with _context(obj, target) as context:
         result = context.extract(spine, features, out=out, timestamp_column=timestamp_column)
         click.secho(
@@ -442,7 +485,21 @@ def _plural(count: int, noun: str) -> str:
 
 
 def main() -> None:
-    cli(prog_name="featuresql")
+    """The console script: click's usage errors become one line too (no usage block), exit code 2."""
+    try:
+        code = cli.main(prog_name="featuresql", standalone_mode=False)
+        if isinstance(code, int):  # click's Exit (--help, --version) returns its exit code
+            sys.exit(code)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `featuresql` alone, or a group without its command
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if isinstance(exc, click.UsageError) and exc.ctx else ""
+        click.secho(f"Error: {' '.join(exc.format_message().split())}{hint}", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.secho("Aborted.", fg="red", err=True)
+        sys.exit(1)
 
 
 __all__ = ["EXIT_USAGE", "cli", "main"]

@@ -100,8 +100,8 @@ class _Compiler:
         hooks = {}
         if only is None:  # a partial compile serves extracts, which run no hooks
             hooks = {
-                "on_run_start": [self._hook(h, "on_run_start") for h in self.project.config.on_run_start],
-                "on_run_end": [self._hook(h, "on_run_end") for h in self.project.config.on_run_end],
+                name: [self._hook(text, name, number) for number, text in enumerate(getattr(self.project.config, name))]
+                for name in ("on_run_start", "on_run_end")
             }
         return CompiledProject(self.project.name, self.target, self.target_type, self.compiled, children, hooks)
 
@@ -119,11 +119,16 @@ class _Compiler:
                 pending.extend(ref for ref in contexts[name].refs if ref in self.project.models)
         return contexts
 
-    def _hook(self, text: str, name: str) -> list[exp.Expr]:
+    def _hook(self, text: str, name: str, number: int) -> list[exp.Expr]:
         """A project hook rendered and parsed in the project dialect (run before/after the models)."""
         path = self.project.root / "project.yml"
         sql = self.macros.render(text, self._context(name, path, f"the {name} hook"))
-        statements = parse_sql(sql, self.read_dialect, path, f"the {name} hook", report_line=False)
+        lines = self.project.hook_lines.get(name, ())
+        line = lines[number] if number < len(lines) else None  # the hook's item in project.yml
+        try:
+            statements = parse_sql(sql, self.read_dialect, path, f"{name} hook {number + 1}", report_line=False)
+        except CompileError as exc:
+            raise CompileError(exc.message, path=path, line=line) from None
         return [dialects.float_division(s, self.read_dialect, self.target_type) for s in statements]
 
     # -- rendering ------------------------------------------------------------
@@ -163,8 +168,10 @@ class _Compiler:
             marker.replace(subquery)
             joins.append(join)
         markers = [node for node in query.find_all(exp.Anonymous) if is_marker(node)]
-        self._check_columns(model, query)
+        schema = self._check_columns(model, query)
         settings = self._settings(model, context, query, is_window=bool(markers))
+        if schema is not None and settings.timestamp:
+            self._check_timestamp_type(model, query, schema, settings.timestamp, is_window=bool(markers))
         base = CompiledModel(
             name=model.name, path=model.path, kind="snapshot", settings=settings,
             relation=self.relation(model.name), rendered_sql=rendered, query=query,
@@ -186,8 +193,20 @@ class _Compiler:
 
     def _parse(self, model: ModelFile, sql: str) -> exp.Query:
         statements = parse_sql(sql, self.read_dialect, model.path, f"model {model.name!r}")
-        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-            raise CompileError(f"model {model.name!r} must be exactly one SELECT statement", path=model.path)
+        if not statements:
+            raise CompileError(f"model {model.name!r} is empty: write one SELECT statement", path=model.path)
+        if len(statements) > 1:
+            raise CompileError(
+                f"model {model.name!r} must be exactly one SELECT statement, found {len(statements)}: remove the "
+                "';' and what follows it (featuresql creates the table; a model never runs other statements)",
+                path=model.path, line=_line(statements[1]),
+            )  # fmt: skip
+        if not isinstance(statements[0], exp.Query):
+            kind = statements[0].key.upper()
+            raise CompileError(
+                f"model {model.name!r} is a {kind} statement, not a SELECT: a model is one SELECT whose rows "
+                "featuresql writes to its table", path=model.path, line=_line(statements[0]),
+            )  # fmt: skip
         query = dialects.float_division(statements[0], self.read_dialect, self.target_type)
         self._check_portable(model, query)
         return query
@@ -224,7 +243,8 @@ class _Compiler:
             return None if "*" in columns else dict.fromkeys(columns, "UNKNOWN")
         return self.columns_of(table) if self.columns_of else None
 
-    def _check_columns(self, model: ModelFile, query: exp.Query) -> None:
+    def _check_columns(self, model: ModelFile, query: exp.Query) -> dict[str, dict[str, dict[str, str]]] | None:
+        """Every column resolves against the known tables; returns their schema (None: some are unknown)."""
         ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
         schema: dict[str, dict[str, dict[str, str]]] = {}
         for table in query.find_all(exp.Table):
@@ -232,13 +252,36 @@ class _Compiler:
                 continue
             columns = self._known_columns(table)
             if columns is None or table.catalog:
-                return  # cannot validate without every table's columns
+                return None  # cannot validate without every table's columns
             schema.setdefault(table.db, {})[table.name] = columns
         try:
             qualify(query.copy(), schema=dict(schema), dialect=self.read_dialect, validate_qualify_columns=True,
                     quote_identifiers=False, identify=False)  # fmt: skip
         except OptimizeError as exc:
             raise self._column_error(model, str(exc), schema) from None
+        return schema
+
+    def _check_timestamp_type(
+        self, model: ModelFile, query: exp.Query, schema: dict[str, dict[str, dict[str, str]]], timestamp: str,
+        *, is_window: bool,
+    ) -> None:  # fmt: skip
+        """The timestamp column must be a timestamp where the declared types say what it is.
+
+        A string compares as text and a number as a number: tiles and point-in-time joins would be
+        wrong or fail mid-run. A window model's events need instants, so a date is refused there too.
+        """
+        found = _selected_type(query, schema, timestamp, self.read_dialect)
+        if found is None:
+            return
+        wrong = exp.DataType.TEXT_TYPES | exp.DataType.NUMERIC_TYPES | {exp.DataType.Type.BOOLEAN}
+        if is_window:
+            wrong = wrong | {exp.DataType.Type.DATE, exp.DataType.Type.DATE32}
+        if found.this in wrong:
+            item = next((s for s in query.selects if s.alias_or_name.lower() == timestamp), query)
+            raise CompileError(
+                f"model {model.name!r}: the timestamp column {timestamp!r} is {found.sql(self.read_dialect)}, not a "
+                f"timestamp: cast it, e.g. cast(... as timestamp) as {timestamp}", path=model.path, line=_line(item),
+            )  # fmt: skip
 
     def _column_error(
         self, model: ModelFile, message: str, schema: dict[str, dict[str, dict[str, str]]]
@@ -355,7 +398,10 @@ class _Compiler:
                 )  # fmt: skip
         present = {item.alias_or_name.lower() for item in kept}
         for column in required - present:
-            raise CompileError(f"window model {model.name!r} must select {column!r}", path=model.path)
+            raise CompileError(
+                f"window model {model.name!r} must select {column!r} (its entity key or timestamp): add it to the "
+                "SELECT list", path=model.path,
+            )  # fmt: skip
         expressions = kept + [exp.alias_(sqlglot.parse_one(sql, read=self.read_dialect), alias)
                               for sql, alias in inputs.items()]  # fmt: skip
         events.set("expressions", expressions)
@@ -461,6 +507,26 @@ def _unclosed_quote_line(sql: str) -> int:
         if char == "'":
             opened = None if opened is not None else position
     return sql[: len(sql) if opened is None else opened].count("\n") + 1
+
+
+def _selected_type(
+    query: exp.Query, schema: dict[str, dict[str, dict[str, str]]], column: str, dialect: str
+) -> exp.DataType | None:
+    """The type sqlglot infers for the selected ``column`` from the declared types (None: not known)."""
+    from sqlglot.optimizer.annotate_types import annotate_types
+
+    try:
+        qualified = qualify(query.copy(), schema=dict(schema), dialect=dialect, validate_qualify_columns=False,
+                            quote_identifiers=False, identify=False)  # fmt: skip
+        annotated = annotate_types(qualified, schema=dict(schema), dialect=dialect)
+    except Exception:  # a best-effort check: a query sqlglot cannot type is left to the engine
+        return None
+    for item in annotated.selects:
+        if item.alias_or_name.lower() == column:
+            found = item.type
+            unknown = found is None or found.this in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL)
+            return None if unknown else found
+    return None
 
 
 def _line(node: exp.Expr) -> int | None:

@@ -37,7 +37,13 @@ def _duration(value: Any) -> int:
 
 def _utc(value: Any) -> datetime:
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date or timestamp: write a UTC time such as '2024-01-01' or "
+                "'2024-01-01T06:00:00' (an offset such as +02:00 is converted; zone names are not read)"
+            ) from None
     elif not isinstance(value, datetime) and hasattr(value, "isoformat"):  # a YAML date
         value = datetime(value.year, value.month, value.day)
     if not isinstance(value, datetime):
@@ -45,7 +51,40 @@ def _utc(value: Any) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _grain(value: Any) -> int:
+    seconds = parse_duration(value)
+    if seconds <= 0 or seconds % 60:
+        raise ValueError(f"grain {value!r} must be a whole number of minutes, hours or days, e.g. '15m', '1h', '1d'")
+    return seconds
+
+
+def _key_type(name: str, kind: str) -> None:
+    """An entity key is an integer or a string: the online store encodes only those, type-stably."""
+    from sqlglot import exp
+
+    try:
+        data_type = exp.DataType.build(kind, dialect="duckdb") if isinstance(kind, str) else None
+    except Exception:  # sqlglot raises ParseError or ValueError for what is not a type
+        data_type = None
+    if data_type is None:
+        raise ValueError(f"key {name!r} has type {kind!r}, which is not a SQL type: use e.g. bigint or varchar")
+    integral = data_type.this in exp.DataType.INTEGER_TYPES or (
+        data_type.this == exp.DataType.Type.DECIMAL and _scale(data_type) == 0
+    )
+    if not integral and data_type.this not in exp.DataType.TEXT_TYPES:
+        raise ValueError(
+            f"key {name!r} has type {kind!r}: entity keys are integers or strings (e.g. bigint, varchar), "
+            "which the online store encodes exactly"
+        )
+
+
+def _scale(data_type: Any) -> int | None:
+    params = data_type.expressions
+    return int(params[1].name) if len(params) == 2 and params[1].name.isdigit() else None
+
+
 Duration = Annotated[int, BeforeValidator(_duration)]
+Grain = Annotated[int, BeforeValidator(_grain)]
 UtcTimestamp = Annotated[datetime, BeforeValidator(_utc)]
 
 
@@ -57,9 +96,16 @@ class EntityConfig(Strict):
     keys: dict[str, str] = Field(min_length=1)
     description: str = ""
 
+    @field_validator("keys")
+    @classmethod
+    def _key_types(cls, keys: dict[str, str]) -> dict[str, str]:
+        for name, kind in keys.items():
+            _key_type(name, kind)
+        return keys
+
 
 class Defaults(Strict):
-    grain: Duration = 86400
+    grain: Grain = 86400
     lookback: int = Field(0, ge=0)
     data_delay: Duration = 0
     batch_size: int | None = Field(None, gt=0)
@@ -144,7 +190,7 @@ class ModelConfig(Strict):
 
     entity: str | None = None
     timestamp: str | None = None
-    grain: Duration | None = None
+    grain: Grain | None = None
     start: UtcTimestamp | None = None
     data_delay: Duration | None = None
     lookback: int | None = Field(None, ge=0)

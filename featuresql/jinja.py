@@ -24,6 +24,7 @@ import jinja2
 
 from featuresql.errors import CompileError, FeaturesqlError, closest
 from featuresql.profiles import env_var
+from featuresql.yamlfile import read_text
 
 BUILTIN_MACROS = Path(__file__).parent / "macros"
 
@@ -130,11 +131,13 @@ class MacroEnvironment:
         self._add_dispatchers()
 
     def _load(self, path: Path) -> None:
-        template = self._compile(test_blocks_as_macros(path.read_text(encoding="utf-8")), path)
+        template = self._compile(test_blocks_as_macros(read_text(path)), path)
         try:
             module = template.make_module(vars=self.namespace, shared=True)
         except FeaturesqlError:
             raise
+        except RecursionError:
+            raise CompileError(_RECURSION, path=path) from None
         except Exception as exc:
             raise CompileError(f"error in macro file: {exc}", path=path, line=template_line(path)) from None
         for name in dir(module):
@@ -188,6 +191,8 @@ class MacroEnvironment:
             raise CompileError(
                 f"error while rendering: {exc}", path=model.path, line=_traceback_line(model.path)
             ) from None
+        except RecursionError:
+            raise CompileError(_RECURSION, path=model.path, line=_traceback_line(model.path)) from None
         finally:
             _current.reset(token)
 
@@ -201,6 +206,7 @@ class MacroEnvironment:
 
 
 _DIALECTS = ("duckdb", "snowflake", "bigquery")
+_RECURSION = "macros call each other too deeply while rendering (a macro that calls itself without end?)"
 _TEST_BLOCK = re.compile(r"(\{%-?\s*)test(\s+)([A-Za-z_]\w*)(\s*\()")
 _END_TEST_BLOCK = re.compile(r"(\{%-?\s*)endtest(\s*-?%\})")
 

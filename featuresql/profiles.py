@@ -5,11 +5,18 @@ with neither, the default target ``dev`` is a DuckDB file under ``target/``.
 The file holds ``target:`` (the default target name) and ``targets:`` (name ->
 settings with a ``type``). String values are rendered with Jinja so
 ``{{ env_var('X') }}`` and ``{{ env_var('X', 'default') }}`` work.
+
+Secrets: a target's password, key passphrase, token and key JSON are pydantic
+``SecretStr`` values (never printed, and removed from driver errors). Variables
+named ``FEATURESQL_SECRET_*`` (as dbt's ``DBT_ENV_SECRET_*``) may be read in
+profiles.yml only: ``env_var()`` in a model, macro, hook or test refuses them,
+since what it renders is written to ``target/compiled/`` and sent to the warehouse.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,7 @@ from featuresql.errors import ConfigError, closest
 from featuresql.yamlfile import LineDict, line_of, load_yaml
 
 PROFILES_FILE = "profiles.yml"
+SECRET_PREFIX = "FEATURESQL_SECRET_"
 
 
 class TargetOnline(Strict):
@@ -33,6 +41,16 @@ _missing: ContextVar[list[str] | None] = ContextVar("featuresql_missing_env", de
 
 
 def env_var(name: str, default: str | None = None) -> str:
+    """``env_var()`` in models, macros, hooks and tests: any variable but a ``FEATURESQL_SECRET_*`` one."""
+    if name.startswith(SECRET_PREFIX):
+        raise ConfigError(
+            f"env_var('{name}'): variables named {SECRET_PREFIX}* are secrets, readable only in profiles.yml "
+            "(a model's SQL is written to target/compiled/ and sent to the warehouse): use it in a target there"
+        )
+    return profile_env_var(name, default)
+
+
+def profile_env_var(name: str, default: str | None = None) -> str:
     """The value of an environment variable, or ``default``; an error if neither exists.
 
     While a target is resolved offline (``featuresql compile`` needs no secrets), a
@@ -92,10 +110,17 @@ def _resolve_target(project_root: Path, project_name: str, target: str | None) -
         raise ConfigError(f"unknown key {key!r}; allowed keys: target, targets", path=path, line=data.lines[key])
     name = target or str(data.get("target") or "dev")
     targets = data["targets"]
+    if not targets:
+        raise ConfigError(
+            "no targets under 'targets:': add one, e.g. dev: {type: duckdb, path: target/dev.duckdb}",
+            path=path,
+            line=data.lines.get("targets"),
+        )
     if name not in targets:
         raise ConfigError(
             f"target {name!r} not found{closest(name, list(targets))}; defined: {', '.join(targets)}",
             path=path,
+            line=None if target else data.lines.get("target"),  # the default target: the line that names it
         )
     settings = targets[name]
     if not isinstance(settings, dict) or "type" not in settings:
@@ -112,7 +137,40 @@ def _resolve_target(project_root: Path, project_name: str, target: str | None) -
         raise ConfigError(exc.message, path=path, line=line_of(data, ("targets", name, "type"))) from None
     if isinstance(settings, LineDict):
         rendered = _with_lines(rendered, settings)
-    return name, validate(config_model, rendered, path, loc_prefix=("targets", name))
+    config = validate(config_model, rendered, path, loc_prefix=("targets", name))
+    _check_target(name, config, rendered, path, data)
+    return name, config
+
+
+_SCHEMA_NAME = re.compile(r"^[\w$-]+$")
+_UTC_NAMES = {"utc", "etc/utc", "gmt", "etc/gmt", "z", "+00:00"}
+
+
+def _check_target(name: str, config: Any, rendered: Any, path: Path, data: Any) -> None:
+    """What the target's model can't say: a plain schema name, and no session time zone but UTC."""
+    schema = getattr(config, "schema_", None)
+    if isinstance(schema, str) and not _SCHEMA_NAME.match(schema):
+        key = "dataset" if "dataset" in rendered else "schema"
+        raise ConfigError(
+            f"targets.{name}.{key} {schema!r} is not a plain name: use letters, digits and underscores",
+            path=path,
+            line=line_of(data, ("targets", name, key)),
+        )
+    for keys, value in _nested_items(rendered):
+        if keys[-1].lower().replace("_", "") == "timezone" and str(value).strip().lower() not in _UTC_NAMES:
+            raise ConfigError(
+                f"targets.{name}.{'.'.join(keys)} is {value!r}: featuresql runs every session in UTC (tiles and "
+                "times are UTC); remove the setting",
+                path=path,
+                line=line_of(data, ("targets", name, *keys)),
+            )
+
+
+def _nested_items(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every (key path, value) below a mapping, for settings passed through to a driver."""
+    if not isinstance(value, dict):
+        return [(prefix, value)] if prefix else []
+    return [item for key, inner in value.items() for item in _nested_items(inner, (*prefix, str(key)))]
 
 
 def resolve_online(project_root: Path, target: str, default: Any) -> Any:
@@ -147,7 +205,7 @@ def open_adapter(project_root: Path, project_name: str, target: str | None) -> t
 
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-_ENV.globals["env_var"] = env_var
+_ENV.globals["env_var"] = profile_env_var
 
 
 def _render(value: Any, path: Path, line: int | None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from featuresql.config import (
     validate,
 )
 from featuresql.errors import ConfigError, closest
-from featuresql.yamlfile import line_of, load_yaml
+from featuresql.yamlfile import line_of, load_yaml, read_text
 
 PROJECT_FILE = "project.yml"
 
@@ -87,6 +88,7 @@ class Project:
     macro_files: tuple[Path, ...] = field(default=())
     unit_tests: tuple[YamlEntry, ...] = field(default=())  # from schema files and test_paths YAML
     test_files: tuple[Path, ...] = field(default=())  # singular tests: test_paths/**/*.sql
+    hook_lines: dict[str, tuple[int | None, ...]] = field(default_factory=dict)  # project.yml line of each hook
 
     @property
     def test_dirs(self) -> list[Path]:
@@ -131,13 +133,15 @@ def load_project(root: Path) -> Project:
     test_paths = [root / p for p in config.test_paths]
     # Tests may live inside a model folder (features/tests/): they are not models.
     for yml in _files(model_paths, ("*.yml", "*.yaml"), skip=test_paths):
-        _read_schema_file(yml, sources, specs, unit_tests)
+        _read_schema_file(yml, sources, specs, unit_tests, config.dialect)
     for yml in _files(test_paths, ("*.yml", "*.yaml")):
         _read_test_file(yml, unit_tests)
     models = _read_models(model_paths, specs, skip=test_paths)
     macro_files = tuple(_files([root / p for p in config.macro_paths], ("*.sql",)))
     test_files = tuple(_files(test_paths, ("*.sql",)))
-    return Project(root, config, sources, models, macro_files, tuple(unit_tests), test_files)
+    hook_lines = {hook: tuple(line_of(data, (hook, n)) for n in range(len(getattr(config, hook))))
+                  for hook in ("on_run_start", "on_run_end")}  # fmt: skip
+    return Project(root, config, sources, models, macro_files, tuple(unit_tests), test_files, hook_lines)
 
 
 def _check_entities(config: ProjectConfig, data: object, path: Path) -> None:
@@ -162,6 +166,7 @@ def _read_schema_file(
     sources: dict[str, Source],
     specs: dict[str, tuple[ModelSpec, Path, int | None, Any]],
     unit_tests: list[YamlEntry],
+    dialect: str = "duckdb",
 ) -> None:
     data = load_yaml(path)
     if data is None:
@@ -174,6 +179,7 @@ def _read_schema_file(
         for t_index, table in enumerate(spec.tables):
             line = line_of(data, ("sources", index, "tables", t_index))
             raw = data["sources"][index]["tables"][t_index]
+            _check_column_types(spec, table, dialect, path, raw)
             source = _make_source(spec, table, path, line, raw)
             if source.key in sources:
                 other = sources[source.key]
@@ -225,6 +231,15 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
             path=path,
             line=line,
         )
+    _check_event_time_type(spec, table, columns, path, line)
+    for name, value in (("schema", spec.schema_), ("database", spec.database), ("identifier", table.identifier)):
+        if value is not None and not _RELATION_NAME.match(value):
+            raise ConfigError(
+                f"source {spec.name}.{table.name}: {name} {value!r} is not a plain name: use letters, digits, "
+                "underscores (and - or $ where the engine allows them)",
+                path=path,
+                line=line,
+            )
     delay = table.data_delay if table.data_delay is not None else spec.data_delay
     return Source(
         source_name=spec.name,
@@ -246,6 +261,45 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
     )
 
 
+_RELATION_NAME = re.compile(r"^[\w$-]+$")
+_NOT_EVENT_TIMES = ("DATE", "VARCHAR", "TEXT", "STRING", "CHAR", "INT", "BIGINT", "INTEGER", "DOUBLE", "FLOAT",
+                    "DECIMAL", "NUMERIC", "NUMBER", "BOOLEAN", "BOOL")  # fmt: skip
+
+
+def _check_event_time_type(
+    spec: SourceSpec, table: SourceTable, columns: dict[str, str | None], path: Path, line: int | None
+) -> None:
+    """An event time is a timestamp: a string or a date would be tiled as text or as midnights of no zone."""
+    declared = columns.get(table.event_time.lower()) if table.event_time else None
+    if declared is None:
+        return
+    base = re.split(r"[\s(]", declared.strip().upper(), maxsplit=1)[0]
+    if base in _NOT_EVENT_TIMES:
+        raise ConfigError(
+            f"source {spec.name}.{table.name}: event_time {table.event_time!r} is declared {declared!r}, not a "
+            "timestamp: declare (and store) it as a UTC timestamp, or cast it in a model",
+            path=path,
+            line=line,
+        )
+
+
+def _check_column_types(spec: SourceSpec, table: SourceTable, dialect: str, path: Path, raw: Any) -> None:
+    """A declared type must be a SQL type of the project's dialect (compile checks columns against them)."""
+    for number, column in enumerate(table.columns):
+        line = line_of(raw, ("columns", number))
+        if column.type is None:
+            continue
+        try:
+            exp.DataType.build(column.type, dialect=dialect)
+        except Exception:  # sqlglot raises ParseError or ValueError for what is not a type
+            raise ConfigError(
+                f"source {spec.name}.{table.name}: column {column.name!r} has type {column.type!r}, which is not a "
+                f"{dialect} SQL type: fix the spelling (e.g. bigint, varchar, timestamp, decimal(12,2))",
+                path=path,
+                line=line,
+            ) from None
+
+
 def _read_models(
     folders: list[Path], specs: dict[str, tuple[ModelSpec, Path, int | None, Any]], skip: list[Path]
 ) -> dict[str, ModelFile]:
@@ -258,7 +312,7 @@ def _read_models(
             raise ConfigError(f"model {name!r} is defined twice (also {models[name].path})", path=path)
         spec, spec_path, spec_line, raw = specs.get(name, (None, None, None, None))
         spec_config = raw.get("config") if isinstance(raw, dict) else None
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         models[name] = ModelFile(name, path, text, spec, spec_path, spec_line, spec_config, raw)
     for name, (_, spec_path, spec_line, _) in specs.items():
         if name not in models:

@@ -15,6 +15,7 @@ that the spine has. Timestamps without a zone are UTC; zoned ones are converted.
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,7 +27,7 @@ from sqlglot import exp
 
 from featuresql import dialects
 from featuresql.adapters.base import WarehouseAdapter
-from featuresql.errors import ConfigError, closest
+from featuresql.errors import ConfigError, ExecutionError, closest
 from featuresql.point_in_time import SPINE_ROW, SPINE_TIME, SpineRelation
 
 if TYPE_CHECKING:
@@ -72,7 +73,10 @@ def stage_spine(
         description = f"spine file {path}"
         if path.suffix.lower() == ".parquet" and path.is_file():
             name = exp.table_(f"__featuresql_spine_{uuid.uuid4().hex[:12]}")
-            loaded = adapter.load_parquet(name, path.resolve(), SPINE_ROW)
+            try:
+                loaded = adapter.load_parquet(name, path.resolve(), SPINE_ROW)
+            except ExecutionError as exc:
+                raise ConfigError(f"cannot read {description} as parquet: {exc.message.split(': ', 1)[-1]}") from None
             if loaded is not None:
                 return _stage_loaded(loaded, description, adapter, keys, time_candidates, timestamp_column)
         data = read_spine_file(path)
@@ -101,9 +105,29 @@ def read_spine_file(path: Path) -> pa.Table:
             return pq.read_table(path)
         import pyarrow.csv as pcsv
 
-        return pcsv.read_csv(path)
+        data = pcsv.read_csv(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ConfigError(f"cannot read spine file {path}: {str(exc).splitlines()[0]}") from None
+    for field in data.schema:
+        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):  # Arrow's type for non-UTF-8 text
+            raise ConfigError(f"spine file {path}: column {field.name!r} is not UTF-8 text: save the file as UTF-8")
+    return data
+
+
+_TABLE_NAME = re.compile(r"^[\w$-]+(\.[\w$-]+){0,2}$")
+
+
+def check_table_name(name: str, what: str) -> None:
+    """Refuse a table name that is not ``[catalog.][schema.]table`` of plain names.
+
+    Names given on a command line are parsed as SQL identifiers; anything else
+    (quotes, spaces, ';') is a mistake or an injection attempt, never passed on.
+    """
+    if not _TABLE_NAME.match(name):
+        raise ConfigError(
+            f"{what} is not a table name: write [schema.]table with letters, digits and underscores, "
+            "or give a .parquet/.csv path"
+        )
 
 
 def _looks_like_path(text: str) -> bool:
@@ -208,6 +232,7 @@ def _stage_numbered(
     Numbering inside the join would not do: BigQuery evaluates a CTE once per
     reference, and ``ROW_NUMBER() OVER ()`` may number the rows differently each time.
     """
+    check_table_name(name, f"spine {name!r}")
     checked = _stage_table(name, adapter, keys, time_candidates, timestamp_column)
     numbered = exp.select("*", exp.alias_(exp.Window(this=exp.RowNumber()), SPINE_ROW))
     numbered = numbered.from_(checked.relation.relation.copy())
@@ -271,9 +296,16 @@ def sql_family(kind: str, dialect: str) -> str:
 
 
 def _check_names(names: Iterable[str], description: str) -> None:
+    seen: dict[str, str] = {}
     for name in names:
         if name.lower() in (SPINE_ROW, SPINE_TIME):
             raise ConfigError(f"{description} has a column named {name!r}, reserved by featuresql: rename it")
+        if name.lower() in seen:  # keys and the time column are found ignoring case: which one would it be?
+            raise ConfigError(
+                f"{description} has two columns named {seen[name.lower()]!r} and {name!r} "
+                "(column names are matched ignoring case): rename or drop one"
+            )
+        seen[name.lower()] = name
 
 
 def check_keys(columns: Mapping[str, str | None], keys: Sequence[KeyColumn], description: str) -> dict[str, str]:

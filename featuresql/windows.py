@@ -19,6 +19,7 @@ Every function is computed from per-tile partial aggregates (see
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +29,7 @@ from featuresql.durations import format_duration, parse_duration
 from featuresql.errors import CompileError
 
 MARKER = "__featuresql_window"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Family = Literal["frame", "spread", "distinct"]
 
@@ -134,6 +136,11 @@ def features_of_marker(marker: exp.Anonymous) -> list[WindowFeature]:
     features = []
     for window in spec["windows"]:
         name = _feature_name(function, column, window, spec["name"], many=len(spec["windows"]) > 1)
+        if not _IDENTIFIER.match(name):  # a column name: never quoted SQL, whatever a var put into name=
+            raise CompileError(
+                f"window_{function}(): the feature name {name!r} is not an identifier: give name= letters, "
+                "digits and underscores, e.g. name='spend_{window}'"
+            )
         features.append(WindowFeature(name, function, column, window, tie_break))
     return features
 

@@ -56,10 +56,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 def load_yaml(path: Path, text: str | None = None) -> Any:
     """Parse a YAML file; syntax errors become a ConfigError naming file and line."""
     if text is None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read file: {exc.strerror}", path=path) from None
+        text = read_text(path)
     try:
         return yaml.load(text, Loader=_Loader)
     except ConfigError as exc:
@@ -68,9 +65,27 @@ def load_yaml(path: Path, text: str | None = None) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.problem and exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
+            # "expected ',' or ']'" at line 7 is clearer with where the list it closes was opened
+            problem += f" ({exc.context} started on line {exc.context_mark.line + 1})"
         raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", path=path) from None
+
+
+def read_text(path: Path) -> str:
+    """A project file's text; a file that cannot be read or is not UTF-8 is a ConfigError naming it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc.strerror}", path=path) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x}): save it as UTF-8", path=path, line=line
+        ) from None
 
 
 def line_of(data: Any, loc: Sequence[int | str]) -> int | None:
