@@ -13,7 +13,7 @@ from featuresql.adapters.base import WarehouseAdapter, redact
 from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
-from featuresql.errors import ExecutionError, TargetBusyError
+from featuresql.errors import ConfigError, ExecutionError, TargetBusyError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,6 +55,11 @@ class DuckDBAdapter(WarehouseAdapter):
         import duckdb
 
         if self.database_path != ":memory:":
+            if Path(self.database_path).is_dir():
+                raise ConfigError(
+                    f"the DuckDB target's path {self.config.path!r} is a folder: set path in profiles.yml "
+                    "to a database file, e.g. target/dev.duckdb"
+                )
             Path(self.database_path).parent.mkdir(parents=True, exist_ok=True)
         settings = dict(self.config.settings)
         if self.config.threads:
@@ -70,8 +75,7 @@ class DuckDBAdapter(WarehouseAdapter):
             holder = _LOCK_HOLDER.search(str(exc))
             if holder:
                 raise TargetBusyError(
-                    f"DuckDB database {self.database_path} is open in another process (PID {holder.group(1)}): "
-                    "wait for it to finish, or pass --lock-timeout SECONDS to wait for it"
+                    f"DuckDB database {self.database_path} is open in another process (PID {holder.group(1)})"
                 ) from None
             raise ExecutionError(f"cannot open DuckDB database {self.database_path}: {redact(exc)}") from None
 

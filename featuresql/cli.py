@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -117,6 +118,17 @@ def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
 def cli(ctx: click.Context, project_dir: str, target: str | None, variables: str | None, debug: bool) -> None:
     """featuresql: SQL feature models compiled for DuckDB, Snowflake and BigQuery."""
     ctx.obj = {"project_dir": project_dir, "target": target, "vars": _parse_vars(variables)}
+    if not debug:
+        threading.excepthook = _quiet_thread_error
+
+
+def _quiet_thread_error(args: threading.ExceptHookArgs) -> None:
+    """Drivers' own background threads (Snowflake's query-cancel timers) fail when the server is gone.
+
+    featuresql's work runs in executors whose errors reach the command and its one-line
+    message; a driver thread's traceback would only repeat that error, so it is shown
+    with --debug alone.
+    """
 
 
 @cli.command()
@@ -235,10 +247,6 @@ def run(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclud
 def extract(obj: dict[str, Any], target: str | None, spine: str, features: tuple[str, ...], out: str,
             timestamp_column: str | None) -> None:  # fmt: skip
     """Join features onto a spine as of each row's time (a leak-free training set)."""
-    from featuresql.spine import check_table_name
-
-    if out.startswith("table:"):
-        check_table_name(out.removeprefix("table:"), f"--out {out!r}")
     with _context(obj, target) as context:
         result = context.extract(spine, features, out=out, timestamp_column=timestamp_column)
         click.secho(

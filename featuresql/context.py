@@ -162,10 +162,11 @@ class Context:
             self._run_hooks("on_run_start")
             result = run_models(self.compiled, self.adapter, selected, run=run, threads=threads, report=report)
             self._run_hooks("on_run_end")
-        arguments = {"select": list(select), "exclude": list(exclude), "now": now.isoformat(),
-                     "full_refresh": options.full_refresh, "start": options.start, "end": options.end}  # fmt: skip
-        artifacts.write_run_results(self.project.target_dir, result, self.target_name, arguments)
-        artifacts.write_manifest(self.project.target_dir, self.compiled, run.definitions)
+            # Written before the lock is released: a release that fails (the warehouse gone) keeps the results.
+            arguments = {"select": list(select), "exclude": list(exclude), "now": now.isoformat(),
+                         "full_refresh": options.full_refresh, "start": options.start, "end": options.end}  # fmt: skip
+            artifacts.write_run_results(self.project.target_dir, result, self.target_name, arguments)
+            artifacts.write_manifest(self.project.target_dir, self.compiled, run.definitions)
         return result
 
     def plan(
@@ -193,14 +194,18 @@ class Context:
 
     def connect_waiting(self, deadline: float) -> None:
         """Open the target (creating the model schema), waiting while another process holds it."""
+        began = time.monotonic()
         while True:
             try:
                 self.adapter.ensure_schema(self.target_config.schema_)
                 return
-            except TargetBusyError:
-                if time.monotonic() >= deadline:
+            except TargetBusyError as exc:
+                if time.monotonic() < deadline:
+                    time.sleep(locks.POLL_SECONDS)
+                elif deadline > began:  # it waited for --lock-timeout: say so, not "pass --lock-timeout"
+                    raise TargetBusyError(exc.holder, waited=round(time.monotonic() - began)) from None
+                else:
                     raise
-                time.sleep(locks.POLL_SECONDS)
 
     def _run_state(
         self,

@@ -49,9 +49,20 @@ class ExecutionError(FeaturesqlError):
 
 
 class TargetBusyError(FeaturesqlError):
-    """Another run holds the target's lock (or DuckDB file)."""
+    """Another run holds the target's lock (or DuckDB file): ``holder`` says which.
+
+    The advice depends on whether this process already waited (``--lock-timeout``).
+    """
 
     exit_code = EXIT_BUSY
+
+    def __init__(self, holder: str, *, waited: float = 0.0):
+        self.holder = holder
+        if waited:
+            advice = f"still busy after waiting {waited:g} s (--lock-timeout): try again later"
+        else:
+            advice = "wait for it to finish, or pass --lock-timeout SECONDS to wait for it"
+        super().__init__(f"{holder}: {advice}")
 
 
 def _display(path: Path) -> str:

@@ -14,13 +14,12 @@ into a ``TargetBusyError`` naming the process, and ``Context`` retries the same 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +28,7 @@ from sqlglot import exp
 
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.dialects import timestamp_literal
-from featuresql.errors import FeaturesqlError, TargetBusyError
+from featuresql.errors import ExecutionError, FeaturesqlError, TargetBusyError
 from featuresql.state import table
 
 STALE_AFTER = timedelta(hours=1)
@@ -63,12 +62,25 @@ def hold(adapter: WarehouseAdapter, project: str, run_id: str, *, timeout: float
         if holder is None:
             break
         if time.monotonic() >= deadline:
-            wait = "pass --lock-timeout SECONDS to wait for it" if not timeout else "it is still running"
-            raise TargetBusyError(f"the target is in use by featuresql {holder.describe()}: {wait}")
+            raise TargetBusyError(f"the target is in use by featuresql {holder.describe()}", waited=timeout)
         time.sleep(POLL_SECONDS)
     try:
         yield
-    finally:
+    except BaseException:
+        _release_quietly(adapter, project, run_id)  # the block's error is the one to report
+        raise
+    try:
+        adapter.execute(exp.delete(table("locks"), where=_is(project, run_id)))
+    except FeaturesqlError as exc:
+        hours = STALE_AFTER.total_seconds() / 3600
+        raise ExecutionError(
+            f"the run finished, but its lock on the target could not be released ({exc.one_line()}); the next "
+            f"run takes it over once it is stale (its process gone, or no heartbeat for {hours:g} h)"
+        ) from None
+
+
+def _release_quietly(adapter: WarehouseAdapter, project: str, run_id: str) -> None:
+    with suppress(FeaturesqlError):
         adapter.execute(exp.delete(table("locks"), where=_is(project, run_id)))
 
 
@@ -114,7 +126,7 @@ class Heartbeat:
             if time.monotonic() - self._last < self.every:
                 return
             self._last = time.monotonic()
-            with contextlib.suppress(FeaturesqlError):
+            with suppress(FeaturesqlError):
                 heartbeat(adapter, self.project, self.run_id)
 
 

@@ -25,7 +25,7 @@ from featuresql.errors import ConfigError, closest
 from featuresql.files import atomic_path
 from featuresql.models import CompiledProject
 from featuresql.point_in_time import JoinedModel, feature_names, point_in_time_query, resolve_features
-from featuresql.spine import KeyColumn, SpineInput, StagedSpine, sql_family, stage_spine
+from featuresql.spine import KeyColumn, SpineInput, StagedSpine, check_table_name, sql_family, stage_spine
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -49,6 +49,7 @@ class Destination:
             return cls("arrow")
         text = str(out)
         if text.startswith(TABLE_PREFIX) and text[len(TABLE_PREFIX) :]:
+            check_table_name(text[len(TABLE_PREFIX) :], f"--out {text!r}")  # the Python API's too, not just the CLI's
             return cls("table", table=text[len(TABLE_PREFIX) :])
         suffix = Path(text).suffix.lower()
         if suffix in (".parquet", ".csv"):

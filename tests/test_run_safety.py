@@ -21,8 +21,12 @@ import duckdb
 import pytest
 from cli_process import command, environment
 from conftest import CliResult, copy_example
+from featuresql.adapters.duckdb import DuckDBAdapter, DuckDBTarget
 
+from featuresql import locks
+from featuresql.errors import ExecutionError
 from featuresql.intervals import merge
+from featuresql.state import ensure_tables
 
 pytestmark = pytest.mark.duckdb
 
@@ -197,3 +201,23 @@ def test_a_failing_model_exits_1_and_is_logged(tmp_path: Path) -> None:
         query = "select status from featuresql.run_log where model = 'user_transactions'"
         logged = connection.execute(query).fetchall()
     assert logged == [("error",)]
+
+
+@pytest.fixture
+def duckdb_target(tmp_path: Path) -> Any:
+    adapter = DuckDBAdapter(DuckDBTarget(path=str(tmp_path / "w.duckdb")), tmp_path)
+    ensure_tables(adapter)
+    yield adapter
+    adapter.close()
+
+
+def test_a_lock_that_cannot_be_released_says_so_and_the_run_s_own_error_wins(duckdb_target: Any) -> None:
+    """The warehouse gone at the end of a run: the release fails with its own clear line,
+    and never hides the error that ended the run (it used to replace it)."""
+    released = r"the run finished, but its lock on the target could not be released"
+    with pytest.raises(ExecutionError, match=released), locks.hold(duckdb_target, "p", "run1"):
+        duckdb_target.execute("drop table featuresql.locks")
+    ensure_tables(duckdb_target)
+    with pytest.raises(ZeroDivisionError), locks.hold(duckdb_target, "p", "run2"):
+        duckdb_target.execute("drop table featuresql.locks")
+        raise ZeroDivisionError

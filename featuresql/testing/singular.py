@@ -16,6 +16,7 @@ from featuresql.testing.cases import TestCase
 from featuresql.testing.failing import failing_rows_check
 from featuresql.testing.generic import TestConfig
 from featuresql.testing.rendering import TestRenderer
+from featuresql.yamlfile import read_text
 
 
 def singular_case(path: Path, renderer: TestRenderer) -> TestCase:
@@ -23,7 +24,7 @@ def singular_case(path: Path, renderer: TestRenderer) -> TestCase:
     if not IDENTIFIER.match(name):
         raise ConfigError("a test file name must be a SQL identifier (letters, digits, underscores)", path=path)
     context = renderer.context(name, path, f"test {name!r}")
-    sql = renderer.render(path.read_text(encoding="utf-8"), context)
+    sql = renderer.render(read_text(path), context)
     query = renderer.query(sql, path, f"test {name!r}")
     config = validate(TestConfig, context.config, path, line=context.config_line)
     if config.where:
