@@ -77,13 +77,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from online_project import (
+    FEATURES,
+    MODEL,
+    PROJECT,
+    READ_ENTITIES,
+    REGION,
+    SECOND_MODEL,
+    create_source,
+    dynamodb_settings,
+    isolated_aws_environment,
+    model_rows,
+    write_project,
+)
+
 REPO = Path(__file__).resolve().parent.parent
-PROJECT = "bench_online"
-MODEL, SECOND_MODEL = "wide", "narrow"
-FEATURES = tuple(f"f{n:02d}" for n in range(1, 21))
-READ_ENTITIES = 20_000  # reads draw from these entities (the ones `narrow` and Feast hold)
 CHANGE_EVERY = 100  # user_id % 100 = 0 changes before the second sync: 1% of the entities
-REGION = "us-east-1"
 FEAST_PYTHON = Path("/work/feast-venv/bin/python")
 TARGET_RATIO, TARGET_RESYNC, TARGET_OVERHEAD_MS, TARGET_COLD_MS = 0.8, 0.05, 1.0, 50.0
 # featuresql.serving.tables.dynamodb_client's settings, for every hand-written client here
@@ -128,52 +137,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.entities < 200:
         parser.error("--entities must be at least 200 (100-entity requests, a 1% change)")
     return args
-
-
-# -- the project -------------------------------------------------------------------------------
-
-
-def write_project(folder: Path, endpoint_url: str, workers: int) -> None:
-    (folder / "features").mkdir(parents=True)
-    (folder / "project.yml").write_text(
-        f"name: {PROJECT}\ndialect: duckdb\n"
-        "entities:\n  user: {keys: {user_id: bigint}}\n"
-        f"online: {{store: dynamodb, endpoint_url: '{endpoint_url}', region: {REGION}, "
-        f"table: {PROJECT}, workers: {workers}}}\n"
-    )
-    (folder / "features" / "sources.yml").write_text(
-        "version: 1\nsources:\n  - name: app\n    schema: raw\n    tables:\n      - name: users\n"
-    )
-    header = "{{ config(entity='user', timestamp='ts', online=true) }}\nselect user_id, ts, "
-    source = "\nfrom {{ source('app', 'users') }}\n"
-    (folder / "features" / f"{MODEL}.sql").write_text(header + ", ".join(FEATURES) + source)
-    (folder / "features" / f"{SECOND_MODEL}.sql").write_text(
-        f"{header}f01 % 7 as g1, f02 % 100 as g2, f11 * 2 as g3,\n"
-        "    case when f03 % 2 = 0 then 'even' else 'odd' end as g4, f16 + f17 as g5"
-        f"{source}where user_id <= {READ_ENTITIES}\n"
-    )
-
-
-def create_source(folder: Path, entities: int) -> None:
-    """``raw.users`` in the project's default DuckDB file: deterministic values per user."""
-    import duckdb
-
-    columns = [f"(hash(i, {n}) % 100000)::bigint as f{n:02d}" for n in range(1, 11)]
-    columns += [f"round((hash(i, {n}) % 10^7) / 1000, 3) as f{n:02d}" for n in range(11, 16)]
-    columns += [f"(hash(i, {n}) % 1000000007) / 997 as f{n:02d}" for n in range(16, 21)]
-    (folder / "target").mkdir()
-    with duckdb.connect(str(folder / "target" / f"{PROJECT}.duckdb")) as connection:
-        connection.execute("create schema raw")
-        connection.execute(
-            "create table raw.users as select i as user_id, "
-            "timestamp '2025-06-01' + to_seconds(i % 86400) as ts, "
-            f"{', '.join(columns)} from range(1, {entities + 1}) as t(i)"
-        )
-
-
-def model_rows(context: Any, model: str) -> list[dict[str, Any]]:
-    relation = context.compiled.models[model].relation.sql("duckdb")
-    return list(context.query(f"select * from {relation} order by user_id").to_pylist())
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -309,7 +272,7 @@ class Bench:
         self.problems: list[str] = []
         self.client = dynamodb_client(REGION, endpoint_url)
         started = time.perf_counter()
-        write_project(folder, endpoint_url, args.workers)
+        write_project(folder, dynamodb_settings(endpoint_url, args.workers))
         create_source(folder, args.entities)
         self.context = Context(folder)
         self.context.run()
@@ -849,25 +812,6 @@ def cold_start(bench: Bench, latency: Latency) -> None:
         "median_wall_imports_total": medians,
         "difference": difference,
     }
-
-
-def isolated_aws_environment() -> None:
-    """Dummy credentials for DynamoDB Local, and nothing of the user's own AWS set-up."""
-    for name in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-    ):
-        os.environ.pop(name, None)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="AKIAFEATURESQLBENCH0",
-        AWS_SECRET_ACCESS_KEY="featuresql-bench-not-a-secret",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

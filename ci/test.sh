@@ -19,6 +19,7 @@ echo "== test servers (each in its own virtual environment; started by the tests
 bash ci/fakesnow_server.sh install
 bash ci/bigquery_emulator.sh install
 bash ci/dynamodb_local.sh install
+bash ci/dynalite.sh install
 
 echo "== headless Chromium for the docs site tests (Debian packages; Selenium never downloads a browser)"
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
@@ -52,3 +53,5 @@ python bench/incremental.py --smoke
 python bench/engines.py --smoke
 # DynamoDB Local again: inside the private network namespace
 bash ci/in_private_network.sh python bench/online.py --smoke --no-feast
+bash ci/in_private_network.sh python bench/sync_memory.py --smoke
+# bench/load.py --smoke runs in the tests (tests/test_load_smoke.py), against dynalite

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from featuresql.serving.reader import Reader
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's own limit on a request payload
+IDLE_SECONDS = 60  # a keep-alive connection idle this long is closed
 
 
 def make_server(reader: Reader, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
@@ -21,6 +22,10 @@ def make_server(reader: Reader, host: str = "127.0.0.1", port: int = 8080) -> Th
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway clients use
+        # The headers and the body go out in two writes: with Nagle's algorithm the body waits
+        # for the client's delayed ACK of the headers, about 40 ms on every keep-alive answer.
+        disable_nagle_algorithm = True
+        timeout = IDLE_SECONDS  # an idle keep-alive connection gives its thread back
 
         def do_POST(self) -> None:
             length = self._content_length()
@@ -65,9 +70,14 @@ def make_server(reader: Reader, host: str = "127.0.0.1", port: int = 8080) -> Th
         def log_message(self, format: str, *args: object) -> None:
             pass  # quiet: a load test would flood the terminal
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    return _Server((host, port), Handler)
+
+
+class _Server(ThreadingHTTPServer):
+    """A thread per connection; many clients connecting at once wait in the backlog, not refused."""
+
+    daemon_threads = True  # an open keep-alive connection never keeps the process from exiting
+    request_queue_size = 128  # socketserver's default of 5 drops connection attempts under load
 
 
 def _message(status: int, text: str) -> str:
