@@ -9,11 +9,15 @@ after the test has changed the world around it (stopped a server, ...).
 from __future__ import annotations
 
 import os
+import re
+import select
 import selectors
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from conftest import SMALL_VARS_ARG, CliResult
@@ -93,3 +97,29 @@ def resume(process: subprocess.Popen[str], resume_file: Path, timeout: float = 3
     resume_file.touch()
     stdout, stderr = process.communicate(timeout=timeout)
     return CliResult(process.returncode, stdout, stderr)
+
+
+@contextmanager
+def serving(project: Path, log: Path) -> Iterator[tuple[tuple[str, int], str]]:
+    """``featuresql serve --port 0`` in ``project``: ((host, port), its first line); stderr goes to ``log``."""
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from featuresql.cli import main; main()", "serve", "--port", "0"],
+            cwd=project, stdout=subprocess.PIPE, stderr=stderr, env=environment(),
+        )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        line = process.stdout.readline().decode() if ready else ""
+        found = re.search(r"on http://([\d.]+):(\d+)/features", line)
+        assert found, f"no address in {line!r}; stderr: {log.read_text()}"
+        yield (found[1], int(found[2])), line
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()

@@ -40,6 +40,12 @@ def copy_example(destination: Path, edits: Iterable[Edit] = ()) -> Path:
             shutil.copytree(source, destination / name)
         else:
             shutil.copy2(source, destination / name)
+    apply_edits(destination, edits)
+    return destination
+
+
+def apply_edits(destination: Path, edits: Iterable[Edit], label: str = "") -> None:
+    """Apply ``(file, old, new)`` edits under ``destination``; each ``old`` must occur exactly once."""
     for relative, old, new in edits:
         path = destination / relative
         if old is None:
@@ -47,9 +53,8 @@ def copy_example(destination: Path, edits: Iterable[Edit] = ()) -> Path:
             path.write_text(new, encoding="utf-8")
             continue
         text = path.read_text(encoding="utf-8")
-        assert text.count(old) == 1, f"edit target {old!r} must occur once in {relative}"
+        assert text.count(old) == 1, f"{label}edit target {old!r} must occur once in {relative}"
         path.write_text(text.replace(old, new), encoding="utf-8")
-    return destination
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,6 @@ import io
 import json
 import os
 import re
-import select
 import shutil
 import sqlite3
 import subprocess
@@ -56,7 +55,8 @@ from typing import Any
 import duckdb
 import pytest
 import yaml
-from conftest import SMALL_VARS, copy_example
+from cli_process import serving
+from conftest import SMALL_VARS, apply_edits, copy_example
 from lambda_runtime import load_event
 
 pytestmark = pytest.mark.duckdb
@@ -245,15 +245,7 @@ def online_items(path: Path) -> dict[str, Any]:
 def prepare(case: Case, template: Path, destination: Path) -> Path:
     """A copy of the template with the case's edits applied and its files written."""
     shutil.copytree(template, destination, symlinks=True)
-    for relative, old, new in case.data.get("edits", []):
-        path = destination / relative
-        if old is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(new, encoding="utf-8")
-            continue
-        text = path.read_text(encoding="utf-8")
-        assert text.count(old) == 1, f"{case.id}: edit target {old!r} must occur once in {relative}"
-        path.write_text(text.replace(old, new), encoding="utf-8")
+    apply_edits(destination, case.data.get("edits", []), label=f"{case.id}: ")
     for relative, spec in (case.data.get("files") or {}).items():
         write_file(destination / relative, spec)
     expand = case.data.get("expand")
@@ -341,27 +333,8 @@ class Served:
 def served(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """``featuresql serve --port 0`` on the template project."""
     log = tmp_path_factory.mktemp("serve") / "stderr.log"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from featuresql.cli import main; main()", "serve", "--port", "0"],
-            cwd=template, stdout=subprocess.PIPE, stderr=stderr, env={**os.environ, "NO_COLOR": "1"},
-        )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 30)
-        line = process.stdout.readline().decode() if ready else ""
-        found = re.search(r"on http://([\d.]+):(\d+)/features", line)
-        assert found, f"no address in {line!r}; stderr: {log.read_text()}"
-        yield Served((found[1], int(found[2])), log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    with serving(template, log) as (address, _):
+        yield Served(address, log)
 
 
 def request_body(spec: dict[str, Any]) -> bytes | None:

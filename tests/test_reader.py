@@ -18,8 +18,6 @@ import copy
 import http.client
 import json
 import os
-import re
-import select
 import socket
 import subprocess
 import sys
@@ -33,6 +31,7 @@ from urllib.parse import quote
 import duckdb
 import pytest
 from awslambdaric.lambda_runtime_marshaller import to_json as lambda_to_json
+from cli_process import serving
 from conftest import SMALL_VARS_ARG, copy_example
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -905,32 +904,9 @@ def test_a_direct_invocation_gets_the_response_object(lambda_env, manifest):
 @pytest.fixture(scope="module")
 def served(synced: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """``featuresql serve --port 0`` on the synced project: (host, port)."""
-    log = tmp_path_factory.mktemp("serve") / "stderr.log"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from featuresql.cli import main; main()", "serve", "--port", "0"],
-            cwd=synced,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env={**os.environ, "NO_COLOR": "1"},
-        )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 30)
-        line = process.stdout.readline().decode() if ready else ""
-        match = re.search(r"on http://([\d.]+):(\d+)/features", line)
-        assert match, f"no address in {line!r}; stderr: {log.read_text()}"
+    with serving(synced, tmp_path_factory.mktemp("serve") / "stderr.log") as (address, line):
         assert line.startswith("Serving user_transactions, user_spend_ratios from the local store")
-        yield match[1], int(match[2])
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        yield address
 
 
 def request(
