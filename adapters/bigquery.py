@@ -20,13 +20,38 @@ Choices worth knowing:
   ``storage_api: true`` (needs google-cloud-bigquery-storage; faster for large
   extracts on the real service).
 - Driver errors become one-line ``ExecutionError``s without credentials or quoted
-  row values.
+  row values. A key that cannot be used is a ``ConfigError`` naming where it came
+  from (``keyfile``, ``keyfile_json``, application default credentials), never its
+  contents.
+
+Waiting (google-cloud-bigquery's defaults retry an unanswered request for ten
+minutes, and restart a query job for forty, which leaves an unattended run hanging
+when BigQuery or the network is gone):
+
+- ``job_retry_deadline_seconds`` (default 120) bounds each request: the HTTP
+  timeout of one request, and how long a request that fails for a transient reason
+  (refused connection, timeout, 5xx, rate limit) is retried, the token request of
+  a service-account key included. Past it the statement fails with one line saying
+  BigQuery did not answer; for as long again the adapter's later calls (rollback,
+  run log, lock release) fail at once instead of waiting once more.
+- It does not bound a job's run time: a job is awaited in rounds of one deadline
+  (``QueryJob.result(timeout=)`` is both each poll's HTTP timeout and a limit on the
+  whole wait), so every poll is bounded while a legitimate query may run for hours.
+  ``job_timeout_seconds`` (default: none) limits a job's run time; a job past it is
+  cancelled.
+- With ``storage_api: true`` the BigQuery Storage client's own gRPC retry settings
+  apply to reading results (only the REST reads are bounded here).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import json
+import math
+import re
+import time
 import uuid
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -38,12 +63,14 @@ from featuresql.adapters.base import WarehouseAdapter, import_driver, redact
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from sqlglot import exp
 
-from featuresql.errors import ConfigError, ExecutionError
+from featuresql.errors import ConfigError, ExecutionError, FeaturesqlError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 TEMPORARY_TABLE_HOURS = 24
+SCOPES = ("https://www.googleapis.com/auth/bigquery",)
+PUBLIC_ENDPOINT = "https://bigquery.googleapis.com"
 
 
 class BigQueryTarget(BaseModel):
@@ -60,7 +87,8 @@ class BigQueryTarget(BaseModel):
     keyfile_json: SecretStr | None = None  # method: service-account-json (the key itself, from env_var)
     api_endpoint: str | None = None  # a regional or private endpoint, or a local emulator
     storage_api: bool = False  # read results with the BigQuery Storage API
-    job_timeout_seconds: float | None = Field(None, gt=0)
+    job_timeout_seconds: float | None = Field(None, gt=0)  # how long one job may run (none: as long as it takes)
+    job_retry_deadline_seconds: float = Field(120, gt=0)  # how long one request is awaited and retried
     maximum_bytes_billed: int | None = Field(None, gt=0)
     labels: dict[str, str] = {}
 
@@ -73,7 +101,15 @@ class BigQueryTarget(BaseModel):
         return self
 
     def secrets(self) -> list[str]:
-        return [self.keyfile_json.get_secret_value()] if self.keyfile_json else []
+        if self.keyfile_json is None:
+            return []
+        text = self.keyfile_json.get_secret_value()
+        with contextlib.suppress(ValueError, AttributeError):  # and the key's own secrets, as a message may quote them
+            key = json.loads(text)
+            pem = str(key.get("private_key") or "")
+            lines = [line for line in pem.splitlines() if line.strip() and not line.startswith("-----")]
+            return [text, *lines, *([str(key["private_key_id"])] if key.get("private_key_id") else [])]
+        return [text]
 
 
 class BigQueryAdapter(WarehouseAdapter):
@@ -85,13 +121,24 @@ class BigQueryAdapter(WarehouseAdapter):
     def __init__(self, config: BigQueryTarget, project_root: Path):
         super().__init__(config, project_root)
         self._session: str | None = None  # the open transaction's session
+        self._deadline = config.job_retry_deadline_seconds
+        self._retry: Any = None  # google.api_core Retry objects bounded by the deadline, made by _connect
+        self._job_retry: Any = None
+        self._silent_until = 0.0  # monotonic time until which BigQuery is taken as gone (see _reporting)
+        self._silence = ""
 
     @property
     def client(self) -> Any:
         return self.driver
 
+    # -- connecting ------------------------------------------------------------------------------
+
     def _connect(self) -> Any:
         bigquery = import_driver("google.cloud.bigquery", "bigquery")
+        from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
+
+        self._retry = bigquery.DEFAULT_RETRY.with_deadline(self._deadline)
+        self._job_retry = DEFAULT_JOB_RETRY.with_deadline(self._deadline)
         config = self.config
         options = {"api_endpoint": config.api_endpoint} if config.api_endpoint else None
         try:
@@ -99,33 +146,92 @@ class BigQueryAdapter(WarehouseAdapter):
                 project=config.project, credentials=self._credentials(), location=config.location,
                 client_options=options,
             )  # fmt: skip
+        except FeaturesqlError:
+            raise
         except Exception as exc:
-            raise ExecutionError(f"cannot open BigQuery project {config.project!r}: {self._redact(exc)}") from None
+            raise ExecutionError(f"cannot open BigQuery project {config.project}: {self._redact(exc)}") from None
 
     def _credentials(self) -> Any:
+        """The target's credentials, with a first access token already fetched (a bounded wait)."""
         config = self.config
         if config.method == "anonymous":
             from google.auth.credentials import AnonymousCredentials
 
             return AnonymousCredentials()  # type: ignore[no-untyped-call]
         if config.method == "oauth":
-            return None  # application default credentials, found by the client
-        import json
+            import google.auth
+            from google.auth.exceptions import DefaultCredentialsError
 
-        from google.oauth2 import service_account
+            try:
+                credentials, _ = google.auth.default(scopes=SCOPES)
+            except DefaultCredentialsError:
+                raise ConfigError(
+                    "BigQuery method oauth found no application default credentials: run `gcloud auth "
+                    "application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS), or use method "
+                    "service-account with a keyfile"
+                ) from None
+            return self._refreshed(credentials, "the application default credentials", None)
+        source, info = self._service_account_info()
+        credentials = _service_account_credentials(info, source)
+        return self._refreshed(credentials, source, info.get("token_uri"))
 
-        scopes = ["https://www.googleapis.com/auth/bigquery"]
+    def _service_account_info(self) -> tuple[str, dict[str, Any]]:
+        """Where the key comes from (for messages) and its parsed JSON."""
+        config = self.config
         if config.method == "service-account":
             path = Path(config.keyfile or "").expanduser()
+            source = f"keyfile {path}"
             if not path.is_file():
-                raise ConfigError(f"BigQuery keyfile {path} does not exist: check the path in profiles.yml")
-            return service_account.Credentials.from_service_account_file(str(path), scopes=scopes)  # type: ignore[no-untyped-call]
-        assert config.keyfile_json is not None
+                raise ConfigError(f"BigQuery {source} does not exist: check the path in profiles.yml")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"BigQuery {source} cannot be read ({type(exc).__name__}): check the file") from None
+        else:
+            assert config.keyfile_json is not None
+            source, text = "keyfile_json", config.keyfile_json.get_secret_value()
         try:
-            info = json.loads(config.keyfile_json.get_secret_value())
+            info = json.loads(text)
         except ValueError:
-            raise ConfigError("BigQuery keyfile_json is not valid JSON: give the service-account key itself") from None
-        return service_account.Credentials.from_service_account_info(info, scopes=scopes)  # type: ignore[no-untyped-call]
+            info = None
+        if not isinstance(info, dict):
+            raise ConfigError(
+                f"BigQuery {source} is not a JSON object: give the service-account key itself (the JSON file "
+                "created under IAM > Service accounts > Keys)"
+            )
+        return source, info
+
+    def _refreshed(self, credentials: Any, source: str, token_uri: str | None) -> Any:
+        """Fetch the first access token now: a refused key or an unreachable token endpoint is said as such."""
+        import requests
+        from google.auth.exceptions import RefreshError
+        from google.auth.transport.requests import Request
+
+        with requests.Session() as session:
+            request = functools.partial(Request(session), timeout=self._deadline)
+            try:
+                self._retry(credentials.refresh)(request)  # retries a token endpoint that does not answer
+            except RefreshError as exc:
+                if not getattr(exc, "retryable", False):  # its first argument is Google's reason, in words
+                    reason = redact(ValueError(exc.args[0] if exc.args else ""), self.config.secrets())
+                    raise ConfigError(
+                        f"Google refused the BigQuery credentials of {source} ({reason}): the key may be "
+                        "disabled or deleted, or the clock off; create a new key for the service account"
+                    ) from None
+                raise self._unreachable_token_endpoint(source, token_uri, exc) from None
+            except Exception as exc:
+                if not _unanswered(exc):
+                    raise
+                raise self._unreachable_token_endpoint(source, token_uri, exc) from None
+        return credentials
+
+    def _unreachable_token_endpoint(self, source: str, token_uri: str | None, exc: BaseException) -> ExecutionError:
+        endpoint = f"Google's token endpoint {token_uri}" if token_uri else "Google's token endpoint"
+        return ExecutionError(
+            f"cannot sign in to BigQuery with {source}: {endpoint} did not answer "
+            f"({_reason(exc, self.config.secrets())}; retried for up to {self._deadline:g} s): check the network "
+            "and any proxy (HTTPS_PROXY), or the key's token_uri"
+        )
 
     def _redact(self, exc: BaseException) -> str:
         return redact(exc, self.config.secrets())
@@ -133,6 +239,68 @@ class BigQueryAdapter(WarehouseAdapter):
     def for_thread(self) -> BigQueryAdapter:
         # A transaction belongs to a session of this adapter: each thread gets its own.
         return BigQueryAdapter(self.config, self.project_root)
+
+    # -- errors and waiting ----------------------------------------------------------------------
+
+    @contextmanager
+    def _reporting(self, failure: str) -> Iterator[None]:
+        """Turn a driver error into one line: ``BigQuery <failure>: <why>``, or BigQuery did not answer.
+
+        Once BigQuery has not answered for a whole deadline, this adapter's calls fail at
+        once for as long again: the clean-up after a failed statement (rollback, run
+        log, lock release) does not wait for it once more each.
+        """
+        if time.monotonic() < self._silent_until:
+            raise ExecutionError(self._silence)
+        try:
+            yield
+        except FeaturesqlError:
+            raise
+        except Exception as exc:
+            limit = self.config.job_timeout_seconds
+            if isinstance(exc, TimeoutError) and exc.__cause__ is None and limit is not None:
+                raise ExecutionError(
+                    f"BigQuery job ran longer than job_timeout_seconds ({limit:g} s), so featuresql cancelled it: "
+                    "raise job_timeout_seconds in profiles.yml, or make the query cheaper"
+                ) from None
+            if not _unanswered(exc):
+                raise ExecutionError(f"BigQuery {failure}: {self._redact(exc)}") from None
+            endpoint = self.config.api_endpoint or PUBLIC_ENDPOINT
+            self._silence = (
+                f"BigQuery at {endpoint} (project {self.config.project}) did not answer "
+                f"({_reason(exc, self.config.secrets())}; retried for up to {self._deadline:g} s): check that "
+                "it is up and reachable, or raise job_retry_deadline_seconds in profiles.yml to wait longer"
+            )
+            self._silent_until = time.monotonic() + self._deadline
+            raise ExecutionError(self._silence) from None
+
+    def _wait(self, job: Any, page_size: int | None = None) -> Any:
+        """Wait for a query job and return its rows: each poll bounded, the job itself as long as it runs.
+
+        ``QueryJob.result(timeout=)`` is at once the HTTP timeout of each poll and a
+        limit on the whole wait, so it is called in rounds of one deadline until the job
+        is done (or has run for ``job_timeout_seconds``, when it is cancelled).
+        """
+        limit = self.config.job_timeout_seconds
+        ends = None if limit is None else time.monotonic() + limit
+        step = self._deadline if limit is None else min(self._deadline, limit)
+        while True:
+            try:
+                return job.result(page_size=page_size, retry=self._retry, job_retry=self._job_retry, timeout=step)
+            except TimeoutError as exc:  # concurrent.futures.TimeoutError
+                if exc.__cause__ is not None:  # a request that timed out, not the round
+                    raise
+                if ends is not None and time.monotonic() >= ends:
+                    self._cancel(job)
+                    raise
+            # the round ended with the job still running: wait another
+
+    def _cancel(self, job: Any) -> None:
+        """Cancel a job past job_timeout_seconds (BigQuery would run it on, and bill it, without us)."""
+        with contextlib.suppress(Exception):
+            job.cancel(retry=self._retry, timeout=self._deadline)
+
+    # -- statements ------------------------------------------------------------------------------
 
     def _job_config(self, **settings: Any) -> Any:
         from google.cloud import bigquery
@@ -146,37 +314,33 @@ class BigQueryAdapter(WarehouseAdapter):
             config.connection_properties = [bigquery.ConnectionProperty("session_id", self._session)]
         return config
 
-    def _run(self, sql: str, **settings: Any) -> Any:
-        """Run one statement as a query job and wait for it."""
-        self._sent(sql)
-        try:
-            job = self.client.query(sql, job_config=self._job_config(**settings))
-            job.result(timeout=self.config.job_timeout_seconds)
-        except Exception as exc:
-            raise ExecutionError(f"BigQuery rejected a statement: {self._redact(exc)}") from None
-        return job
+    def _run(self, sql: str, page_size: int | None = None, **settings: Any) -> tuple[Any, Any]:
+        """Run one statement as a query job and wait for it: the job and its rows."""
+        client = self.client  # connecting fails with its own message
+        with self._reporting("rejected a statement"):
+            self._sent(sql)
+            # job_retry=None: the insert is retried by `retry` alone (the library would wrap it in
+            # a ten-minute retry of its own); a failed job is still restarted by _wait's job_retry.
+            job = client.query(sql, job_config=self._job_config(**settings), retry=self._retry,
+                               timeout=self._deadline, job_retry=None)  # fmt: skip
+            rows = self._wait(job, page_size)
+        return job, rows
 
     def execute(self, statement: exp.Expr | str) -> int | None:
-        sql = self.sql(statement)
-        job = self._run(sql)
+        job, _ = self._run(self.sql(statement))
         rows = job.num_dml_affected_rows
         return int(rows) if rows is not None else None
 
     def fetch_arrow(self, query: exp.Expr | str) -> pa.Table:
-        sql = self.sql(query)
-        job = self._run(sql)
-        try:
-            table: pa.Table = job.result().to_arrow(create_bqstorage_client=self.config.storage_api)
-        except Exception as exc:
-            raise ExecutionError(f"BigQuery could not return a result: {self._redact(exc)}") from None
+        _, rows = self._run(self.sql(query))
+        with self._reporting("could not return a result"):
+            table: pa.Table = rows.to_arrow(create_bqstorage_client=self.config.storage_api)
         return table
 
     def fetch_batches(self, query: exp.Expr | str, rows: int = 50_000) -> Generator[pa.RecordBatch, None, None]:
-        job = self._run(self.sql(query))
-        try:
-            yield from job.result(page_size=rows).to_arrow_iterable()
-        except Exception as exc:
-            raise ExecutionError(f"BigQuery could not return a result: {self._redact(exc)}") from None
+        _, result = self._run(self.sql(query), page_size=rows)
+        with self._reporting("could not return a result"):
+            yield from result.to_arrow_iterable()
 
     def create_temporary(self, name: str, query: exp.Query) -> exp.Table:
         # Temporary tables need a session or a script; an expiring table works everywhere.
@@ -204,22 +368,27 @@ class BigQueryAdapter(WarehouseAdapter):
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
         )
         reference = f"{self.config.project}.{table.db}.{table.name}"
-        self._sent("")  # a load job: one round trip, rows as parquet
-        try:
-            self.client.load_table_from_file(buffer, reference, job_config=job_config).result(
-                timeout=self.config.job_timeout_seconds
-            )
+        client = self.client
+        # The upload retries by count (1, 2, 4... s apart), not by deadline: as many as fit in it.
+        uploads = int(math.log2(self._deadline + 1))
+        with self._reporting(f"could not load the rows of {table.name}"):
+            self._sent("")  # a load job: one round trip, rows as parquet
+            job = client.load_table_from_file(buffer, reference, job_config=job_config, num_retries=uploads,
+                                              timeout=self._deadline)  # fmt: skip
+            try:  # a load job's polls have their own HTTP timeout (jobs.get: 128 s)
+                job.result(retry=self._retry, timeout=self.config.job_timeout_seconds)
+            except TimeoutError:
+                self._cancel(job)
+                raise
             if temporary:
-                created = self.client.get_table(reference)
+                created = client.get_table(reference, retry=self._retry, timeout=self._deadline)
                 created.expires = datetime.now(UTC) + timedelta(hours=TEMPORARY_TABLE_HOURS)
-                self.client.update_table(created, ["expires"])
-        except Exception as exc:
-            raise ExecutionError(f"BigQuery could not load the rows of {table.name}: {self._redact(exc)}") from None
+                client.update_table(created, ["expires"], retry=self._retry, timeout=self._deadline)
         return table
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        job = self._run("BEGIN TRANSACTION", create_session=True)
+        job, _ = self._run("BEGIN TRANSACTION", create_session=True)
         self._session = job.session_info.session_id
         try:
             yield
@@ -250,10 +419,9 @@ class BigQueryAdapter(WarehouseAdapter):
 
         dataset = bigquery.Dataset(f"{self.config.project}.{name}")
         dataset.location = self.config.location
-        try:
-            self.client.create_dataset(dataset, exists_ok=True)
-        except Exception as exc:
-            raise ExecutionError(f"BigQuery could not create dataset {name}: {self._redact(exc)}") from None
+        client = self.client
+        with self._reporting(f"could not create dataset {name}"):
+            client.create_dataset(dataset, exists_ok=True, retry=self._retry, timeout=self._deadline)
 
     def describe(self) -> str:
         return f"bigquery project={self.config.project} dataset={self.schema}"
@@ -262,3 +430,59 @@ class BigQueryAdapter(WarehouseAdapter):
         client, self._driver = self._driver, None
         if client is not None:
             client.close()
+
+
+def _service_account_credentials(info: dict[str, Any], source: str) -> Any:
+    """google-auth's credentials for a service-account key, or a ConfigError that shows none of it."""
+    from google.oauth2 import service_account
+
+    kind = info.get("type", "service_account")
+    if kind != "service_account":
+        raise ConfigError(
+            f"BigQuery {source} is a key of type {str(kind)[:40]}, not a service-account key: give a service "
+            "account's JSON key, or use method oauth for your own (gcloud) credentials"
+        )
+    try:
+        return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        missing = re.search(r"missing fields? [\w, ]+|The \w+ field was not found", str(exc))
+        if missing:
+            why = missing.group(0)
+        else:
+            why = "its private_key cannot be loaded" if isinstance(exc, ValueError) else type(exc).__name__
+        raise ConfigError(
+            f"BigQuery {source} could not be used as a service-account key ({why}): give the JSON key file "
+            "of the service account unchanged (IAM > Service accounts > Keys), or create a new key"
+        ) from None
+
+
+def _unanswered(exc: BaseException) -> bool:
+    """Whether the driver gave up because BigQuery (or the token endpoint) did not answer in time."""
+    import requests
+    from google.api_core.exceptions import RetryError
+    from google.auth.exceptions import TransportError
+
+    # RetryError: a transient failure retried until the deadline; the rest: one request's own failure
+    # (a TimeoutError with a cause is a request that timed out; without one, a job past job_timeout_seconds).
+    if isinstance(exc, TimeoutError):
+        return exc.__cause__ is not None
+    return isinstance(exc, (RetryError, TransportError, ConnectionError, requests.ConnectionError, requests.Timeout))
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _reason(exc: BaseException, secrets: list[str]) -> str:
+    """What went wrong with a request, in a few words ("Connection refused", "timed out", "503 ...")."""
+    from google.api_core.exceptions import GoogleAPICallError, RetryError
+
+    cause = exc.cause if isinstance(exc, RetryError) and exc.cause is not None else exc
+    if isinstance(cause, GoogleAPICallError):
+        return redact(cause, secrets)
+    text = f"{cause} {cause.__cause__ or ''}"
+    errno = _ERRNO.search(text)
+    if errno:
+        return errno.group(1).strip()
+    if "timed out" in text.lower() or isinstance(cause, TimeoutError):
+        return "timed out"
+    return type(cause).__name__

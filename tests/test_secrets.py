@@ -186,8 +186,8 @@ def closed_port() -> int:
 # -- the project -------------------------------------------------------------------------
 
 _SF_PEM, SNOWFLAKE_KEY_LINE = _rsa_key(SECRETS["SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"])
-# A key google-auth cannot load: the client fails at once. (With a valid key and an unreachable
-# token endpoint the client retries its token request for minutes.)
+# A key google-auth cannot load: the adapter fails at once. (A valid key with an unreachable token
+# endpoint is tests/test_bigquery_errors.py's.)
 BIGQUERY_KEY_LINE = _token("bqprivatekey")
 BIGQUERY_KEYFILE_JSON = json.dumps({
     "type": "service_account", "project_id": "secret-test", "private_key_id": BIGQUERY_KEY_ID,
@@ -304,9 +304,10 @@ def run_every_command(s: Session, base: Path, project: Path) -> None:
     # logging in every way, and failing to
     for target in ("sf_plain", "sf_keypair", "sf_oauth", "sf_literal"):
         expect(s, project, 0, *vars_, "debug", "--target", target)
-    for target in ("sf_bad_passphrase", "sf_down", "bq"):
-        expect(s, project, 1, *vars_, "debug", "--target", target)
-        expect(s, project, 1, *vars_, "--debug", "run", "--now", NOW, "--target", target)
+    # exit 1: the login failed; exit 2: bq's key cannot be used at all, a profile error
+    for target, code in (("sf_bad_passphrase", 1), ("sf_down", 1), ("bq", 2)):
+        expect(s, project, code, *vars_, "debug", "--target", target)
+        expect(s, project, code, *vars_, "--debug", "run", "--now", NOW, "--target", target)
         expect(s, project, 0, *vars_, "compile", "--target", target)
     expect(s, project, 1, *vars_, "--debug", "sync", "--now", NOW, "--target", "dynamo_down")
     # a failing model, with and without --debug, on Snowflake
