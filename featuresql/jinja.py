@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from featuresql.errors import CompileError, FeaturesqlError, closest
 from featuresql.profiles import env_var
@@ -106,7 +107,9 @@ class MacroEnvironment:
     """A Jinja environment with built-in and project macros loaded once."""
 
     def __init__(self, macro_files: tuple[Path, ...], target_type: str, target_info: dict[str, Any]):
-        self.env = jinja2.Environment(
+        # Sandboxed: a template reaches only what the namespace gives it, never Python internals
+        # (``env_var.__globals__`` would read FEATURESQL_SECRET_* variables around env_var's check).
+        self.env = SandboxedEnvironment(
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,

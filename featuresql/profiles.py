@@ -42,7 +42,7 @@ _missing: ContextVar[list[str] | None] = ContextVar("featuresql_missing_env", de
 
 def env_var(name: str, default: str | None = None) -> str:
     """``env_var()`` in models, macros, hooks and tests: any variable but a ``FEATURESQL_SECRET_*`` one."""
-    if name.startswith(SECRET_PREFIX):
+    if name.upper().startswith(SECRET_PREFIX):  # Windows reads environment names in any case
         raise ConfigError(
             f"env_var('{name}'): variables named {SECRET_PREFIX}* are secrets, readable only in profiles.yml "
             "(a model's SQL is written to target/compiled/ and sent to the warehouse): use it in a target there"

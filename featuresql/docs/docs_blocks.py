@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from featuresql.errors import ConfigError, FeaturesqlError, closest
 from featuresql.project import Project
@@ -77,7 +78,7 @@ class DocResolver:
 
     def __init__(self, blocks: dict[str, DocBlock]):
         self.blocks = blocks
-        self._env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+        self._env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
     def resolve(self, text: str, where: str, path: Path | None = None, line: int | None = None) -> str:
         """``text`` with each ``{{ doc('name') }}`` replaced by the block's Markdown.
