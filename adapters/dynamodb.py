@@ -175,16 +175,17 @@ class DynamoDBStore(OnlineStore):
                         return WriteResult(written=0, skipped=skipped)
                     if refused and not others:
                         continue  # only condition failures: send the rest at once
-                elif not _answered(exc):  # botocore retried the connection already
+                elif _unreachable(exc):  # botocore retried the connection already
                     raise ExecutionError(
                         f"cannot reach DynamoDB to write to {self.table} ({error_text(exc)}): "
                         "check the endpoint_url, region and network, then sync again"
                     ) from None
-                elif code not in RETRYABLE:
+                elif code not in RETRYABLE or not _answered(exc):  # e.g. no credentials: not worth retrying
                     raise ExecutionError(f"DynamoDB refused a write to {self.table}: {error_text(exc)}") from None
             backoff(attempt)
         raise StoreUnavailable(
-            f"DynamoDB kept refusing writes to {self.table} ({last}) after {MAX_ATTEMPTS} attempts: "
+            f"DynamoDB kept refusing writes to {self.table} ({last or 'ConditionalCheckFailed'}) after "
+            f"{MAX_ATTEMPTS} attempts: "
             "raise its write capacity or lower workers, then sync again"
         )
 
@@ -225,8 +226,15 @@ class DynamoDBStore(OnlineStore):
 
 
 def _answered(exc: Exception) -> bool:
-    """Whether DynamoDB answered (an error response), rather than the connection failing or timing out."""
+    """Whether DynamoDB answered (an error response)."""
     return isinstance(getattr(exc, "response", None), dict)
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Whether the connection failed or timed out (as opposed to an answer, or a mistake on this side)."""
+    from botocore.exceptions import ConnectionError, HTTPClientError
+
+    return isinstance(exc, ConnectionError | HTTPClientError)
 
 
 def _by_size(items: Sequence[Item], limit: int) -> list[list[Item]]:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
+from featuresql.cli_options import TIMES, project_options, selection_options, with_options
 from featuresql.errors import EXIT_MODEL_FAILURE, EXIT_USAGE, FeaturesqlError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,50 +64,6 @@ def _context(obj: dict[str, Any], target: str | None = None, *, offline: bool = 
     return Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"], offline=offline)
 
 
-class MultiValueOption(click.Option):
-    """A repeatable option that also takes several space-separated values: ``-s a b+ tag:x``.
-
-    dbt users write selectors this way; the option consumes following arguments
-    until the next one that starts with '-'.
-    """
-
-    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
-        super().add_to_parser(parser, ctx)
-        for name in self.opts:
-            option = parser._long_opt.get(name) or parser._short_opt.get(name)
-            if option is not None:
-                option.process = self._greedy(option.process)
-
-    @staticmethod
-    def _greedy(process: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-        def consume(value: Any, state: Any) -> None:
-            process(value, state)
-            while state.rargs and not state.rargs[0].startswith("-"):
-                process(state.rargs.pop(0), state)
-
-        return consume
-
-
-project_options = [
-    click.option("--target", "-t", default=None, help="Target in profiles.yml (default: its 'target')."),
-]
-selection_options = [
-    click.option(
-        "--select", "-s", multiple=True, cls=MultiValueOption, help="Models: name, name+, +name, tag:x (several)."
-    ),
-    click.option("--exclude", multiple=True, cls=MultiValueOption, help="Models to leave out (same syntax)."),
-]
-
-
-def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
-    def decorator(func: F) -> F:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorator
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="featuresql")
 @click.option("--project-dir", default=".", type=click.Path(file_okay=False, exists=True),
@@ -118,17 +75,6 @@ def _apply(options: list[Callable[[F], F]]) -> Callable[[F], F]:
 def cli(ctx: click.Context, project_dir: str, target: str | None, variables: str | None, debug: bool) -> None:
     """featuresql: SQL feature models compiled for DuckDB, Snowflake and BigQuery."""
     ctx.obj = {"project_dir": project_dir, "target": target, "vars": _parse_vars(variables)}
-    if not debug:
-        threading.excepthook = _quiet_thread_error
-
-
-def _quiet_thread_error(args: threading.ExceptHookArgs) -> None:
-    """Drivers' own background threads (Snowflake's query-cancel timers) fail when the server is gone.
-
-    featuresql's work runs in executors whose errors reach the command and its one-line
-    message; a driver thread's traceback would only repeat that error, so it is shown
-    with --debug alone.
-    """
 
 
 @cli.command()
@@ -143,7 +89,7 @@ def init(name: str) -> None:
 
 
 @cli.command("compile")
-@_apply(project_options + selection_options)
+@with_options(project_options + selection_options)
 @click.pass_obj
 @_handle_errors
 def compile_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...]) -> None:
@@ -156,48 +102,8 @@ def compile_command(obj: dict[str, Any], target: str | None, select: tuple[str, 
         click.secho(f"Compiled {len(paths)} models for target {context.target_name} ({context.dialect}).", fg="green")
 
 
-class UtcTime(click.DateTime):
-    """A UTC time: a date or a timestamp, optionally ending in Z or +00:00.
-
-    Every time featuresql takes is UTC. A time with another offset is refused
-    with the UTC time to write instead, rather than read as if it were UTC.
-    """
-
-    name = "utc time"
-
-    def __init__(self) -> None:
-        super().__init__(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"])
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, datetime):
-            return value
-        text = str(value).strip()
-        zoned = _zoned_time(text)
-        if zoned is not None:
-            if zoned.utcoffset():
-                utc = zoned.astimezone(UTC).replace(tzinfo=None).isoformat()
-                self.fail(f"{text!r} is not UTC: times are UTC, write {utc}", param, ctx)
-            return zoned.replace(tzinfo=None)
-        try:
-            return super().convert(text, param, ctx)
-        except click.BadParameter:
-            self.fail(f"{text!r} is not a UTC date or time: write e.g. 2026-06-30 or 2026-06-30T05:00:00", param, ctx)
-
-
-def _zoned_time(text: str) -> datetime | None:
-    """``text`` as a time with an explicit offset (or Z), else None."""
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
-TIMES = UtcTime()
-
-
 @cli.command()
-@_apply(project_options + selection_options)
+@with_options(project_options + selection_options)
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Models built in parallel.")
 @click.option("--full-refresh", is_flag=True, help="Rebuild the selected models from their start.")
 @click.option("--start", type=TIMES, default=None, help="Backfill from this UTC time (with --end: exactly that range).")
@@ -235,7 +141,7 @@ def run(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclud
 
 
 @cli.command()
-@_apply(project_options)
+@with_options(project_options)
 @click.option("--spine", required=True, help="Warehouse table, or a local .parquet/.csv file.")
 @click.option(
     "--features", "-f", "features", multiple=True, required=True, help="model or model.feature, comma-separated."
@@ -258,7 +164,7 @@ def extract(obj: dict[str, Any], target: str | None, spine: str, features: tuple
 
 
 @cli.command()
-@_apply(project_options + selection_options)
+@with_options(project_options + selection_options)
 @click.option("--now", "now", type=TIMES, default=None, help="Sync the values available at this UTC time.")
 @click.option("--lock-timeout", type=click.FloatRange(0), default=0.0, help="Seconds to wait for a busy target.")
 @click.pass_obj
@@ -281,7 +187,7 @@ def sync(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclu
 
 
 @cli.command("test")
-@_apply(project_options + selection_options)
+@with_options(project_options + selection_options)
 @click.option("--fail-fast", "-x", is_flag=True, help="Stop at the first failure or error.")
 @click.option("--online", is_flag=True, help="Also compare a sample of the online store with the warehouse.")
 @click.option("--sample", default=100, show_default=True, type=click.IntRange(1), help="Entities per online model.")
@@ -296,7 +202,7 @@ def test_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...
 
 
 @cli.command()
-@_apply(project_options + selection_options)
+@with_options(project_options + selection_options)
 @click.option("--now", "now", type=TIMES, default=None, help="Judge freshness at this UTC time.")
 @click.pass_obj
 @_handle_errors
@@ -326,7 +232,7 @@ def _run_tests(obj: dict[str, Any], target: str | None, select: tuple[str, ...],
 
 
 @cli.command()
-@_apply(project_options)
+@with_options(project_options)
 @click.argument("keys", nargs=-1, metavar="KEY=VALUE...")
 @click.option(
     "--features", "-f", "features", multiple=True, required=True, help="model or model.feature, comma-separated."
@@ -360,7 +266,7 @@ def read(obj: dict[str, Any], target: str | None, keys: tuple[str, ...], feature
 
 
 @cli.command()
-@_apply(project_options)
+@with_options(project_options)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
 @click.pass_obj
@@ -388,7 +294,7 @@ def serve(obj: dict[str, Any], target: str | None, host: str, port: int) -> None
 
 
 @cli.command("package-lambda")
-@_apply(project_options)
+@with_options(project_options)
 @click.option("--out", "-o", default="dist/reader.zip", show_default=True, type=click.Path(dir_okay=False))
 @click.pass_obj
 @_handle_errors
@@ -408,7 +314,7 @@ def docs() -> None:
 
 
 @docs.command("generate")
-@_apply(project_options)
+@with_options(project_options)
 @click.pass_obj
 @_handle_errors
 def docs_generate(obj: dict[str, Any], target: str | None) -> None:
@@ -452,7 +358,7 @@ def _shown(path: Path) -> str:
 
 
 @cli.command("ls")
-@_apply(project_options + selection_options)
+@with_options(project_options + selection_options)
 @click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 @_handle_errors
@@ -472,7 +378,7 @@ def ls_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...],
 
 
 @cli.command()
-@_apply(project_options)
+@with_options(project_options)
 @click.pass_obj
 @_handle_errors
 def debug(obj: dict[str, Any], target: str | None) -> None:
@@ -492,13 +398,29 @@ def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
+def _thread_error_line(args: threading.ExceptHookArgs) -> None:
+    """Drivers' own background threads (Snowflake's query-cancel timers) fail when the server is gone.
+
+    featuresql's work runs in executors whose errors reach the command and its one-line
+    message; a driver thread's traceback would only repeat that error (and may quote
+    driver internals), so it is one line naming the thread, the traceback with --debug.
+    """
+    if "--debug" in sys.argv[1:]:
+        threading.__excepthook__(args)
+        return
+    name = args.thread.name if args.thread else "a background thread"
+    click.secho(f"warning: {name} of a driver failed ({args.exc_type.__name__}); --debug shows it", dim=True, err=True)
+
+
 def main() -> None:
     """The console script: click's usage errors become one line too (no usage block), exit code 2."""
+    threading.excepthook = _thread_error_line  # the process's own hook: not set for in-process callers
+    no_args_is_help = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
     try:
         code = cli.main(prog_name="featuresql", standalone_mode=False)
         if isinstance(code, int):  # click's Exit (--help, --version) returns its exit code
             sys.exit(code)
-    except click.exceptions.NoArgsIsHelpError as exc:  # `featuresql` alone, or a group without its command
+    except no_args_is_help as exc:  # `featuresql` alone, or a group without its command
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -33,7 +33,7 @@ from airflow import DAG
 
 try:  # Airflow 3
     from airflow.providers.standard.operators.bash import BashOperator
-except ImportError:  # Airflow 2.4+
+except ImportError:  # Airflow 2.6+ (skip_on_exit_code is new in 2.6)
     from airflow.operators.bash import BashOperator
 
 FEATURE_REPO = "/opt/airflow/feature-repo"
