@@ -9,7 +9,6 @@ and split the query into its row-level part and its features.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from sqlglot.optimizer.qualify import qualify
 
 from featuresql import dialects
 from featuresql.as_of_join import AsOfJoin, expand_as_of_join, find_markers, render_as_of_join
+from featuresql.checks import Schema, check_timestamp_type, column_error, node_line
 from featuresql.config import ModelConfig, validate
 from featuresql.errors import CompileError, closest
 from featuresql.graph import CycleError, Graph
@@ -168,10 +168,10 @@ class _Compiler:
             marker.replace(subquery)
             joins.append(join)
         markers = [node for node in query.find_all(exp.Anonymous) if is_marker(node)]
-        schema = self._check_columns(model, query)
+        checked = self._check_columns(model, query)
         settings = self._settings(model, context, query, is_window=bool(markers))
-        if schema is not None and settings.timestamp:
-            self._check_timestamp_type(model, query, schema, settings.timestamp, is_window=bool(markers))
+        if checked is not None and settings.timestamp:
+            check_timestamp_type(model, query, checked, settings.timestamp, self.read_dialect, window=bool(markers))
         base = CompiledModel(
             name=model.name, path=model.path, kind="snapshot", settings=settings,
             relation=self.relation(model.name), rendered_sql=rendered, query=query,
@@ -189,7 +189,9 @@ class _Compiler:
         try:
             return expand_as_of_join(marker, self.compiled, self._known_columns, self.read_dialect, self.target_type)
         except CompileError as exc:
-            raise CompileError(f"model {model.name!r}: {exc.message}", path=model.path, line=_line(marker)) from None
+            raise CompileError(
+                f"model {model.name!r}: {exc.message}", path=model.path, line=node_line(marker)
+            ) from None
 
     def _parse(self, model: ModelFile, sql: str) -> exp.Query:
         statements = parse_sql(sql, self.read_dialect, model.path, f"model {model.name!r}")
@@ -199,13 +201,13 @@ class _Compiler:
             raise CompileError(
                 f"model {model.name!r} must be exactly one SELECT statement, found {len(statements)}: remove the "
                 "';' and what follows it (featuresql creates the table; a model never runs other statements)",
-                path=model.path, line=_line(statements[1]),
+                path=model.path, line=node_line(statements[1]),
             )  # fmt: skip
         if not isinstance(statements[0], exp.Query):
             kind = statements[0].key.upper()
             raise CompileError(
                 f"model {model.name!r} is a {kind} statement, not a SELECT: a model is one SELECT whose rows "
-                "featuresql writes to its table", path=model.path, line=_line(statements[0]),
+                "featuresql writes to its table", path=model.path, line=node_line(statements[0]),
             )  # fmt: skip
         query = dialects.float_division(statements[0], self.read_dialect, self.target_type)
         self._check_portable(model, query)
@@ -243,10 +245,10 @@ class _Compiler:
             return None if "*" in columns else dict.fromkeys(columns, "UNKNOWN")
         return self.columns_of(table) if self.columns_of else None
 
-    def _check_columns(self, model: ModelFile, query: exp.Query) -> dict[str, dict[str, dict[str, str]]] | None:
-        """Every column resolves against the known tables; returns their schema (None: some are unknown)."""
+    def _check_columns(self, model: ModelFile, query: exp.Query) -> tuple[exp.Query, Schema] | None:
+        """Every column resolves against the known tables: the qualified query and their schema (None: unknown)."""
         ctes = {cte.alias_or_name.lower() for cte in query.find_all(exp.CTE)}
-        schema: dict[str, dict[str, dict[str, str]]] = {}
+        schema: Schema = {}
         for table in query.find_all(exp.Table):
             if table.name.lower() in ctes and not table.db:
                 continue
@@ -255,52 +257,11 @@ class _Compiler:
                 return None  # cannot validate without every table's columns
             schema.setdefault(table.db, {})[table.name] = columns
         try:
-            qualify(query.copy(), schema=dict(schema), dialect=self.read_dialect, validate_qualify_columns=True,
-                    quote_identifiers=False, identify=False)  # fmt: skip
+            qualified = qualify(query.copy(), schema=dict(schema), dialect=self.read_dialect,
+                                validate_qualify_columns=True, quote_identifiers=False, identify=False)  # fmt: skip
         except OptimizeError as exc:
-            raise self._column_error(model, str(exc), schema) from None
-        return schema
-
-    def _check_timestamp_type(
-        self, model: ModelFile, query: exp.Query, schema: dict[str, dict[str, dict[str, str]]], timestamp: str,
-        *, is_window: bool,
-    ) -> None:  # fmt: skip
-        """The timestamp column must be a timestamp where the declared types say what it is.
-
-        A string compares as text and a number as a number: tiles and point-in-time joins would be
-        wrong or fail mid-run. A window model's events need instants, so a date is refused there too.
-        """
-        found = _selected_type(query, schema, timestamp, self.read_dialect)
-        if found is None:
-            return
-        wrong = exp.DataType.TEXT_TYPES | exp.DataType.NUMERIC_TYPES | {exp.DataType.Type.BOOLEAN}
-        if is_window:
-            wrong = wrong | {exp.DataType.Type.DATE, exp.DataType.Type.DATE32}
-        if found.this in wrong:
-            item = next((s for s in query.selects if s.alias_or_name.lower() == timestamp), query)
-            raise CompileError(
-                f"model {model.name!r}: the timestamp column {timestamp!r} is {found.sql(self.read_dialect)}, not a "
-                f"timestamp: cast it, e.g. cast(... as timestamp) as {timestamp}", path=model.path, line=_line(item),
-            )  # fmt: skip
-
-    def _column_error(
-        self, model: ModelFile, message: str, schema: dict[str, dict[str, dict[str, str]]]
-    ) -> CompileError:
-        found = re.search(r"Column '([^']+)' could not be resolved", message)
-        line = re.search(r"Line: (\d+)", message)
-        if not found:
-            return CompileError(f"model {model.name!r}: {message.split('. Line')[0]}", path=model.path,
-                                line=int(line.group(1)) if line else None)  # fmt: skip
-        name = found.group(1).split(".")[-1]
-        columns = {c for tables in schema.values() for cols in tables.values() for c in cols}
-        if name.lower() in columns:  # it exists, but not where it is used
-            problem = f"column {name!r} cannot be resolved here: check the FROM clause and table aliases"
-        else:
-            problem = f"unknown column {name!r}{closest(name, columns)}"
-        return CompileError(
-            f"model {model.name!r}: {problem}",
-            path=model.path, line=int(line.group(1)) if line else None,
-        )  # fmt: skip
+            raise column_error(model, str(exc), schema) from None
+        return qualified, schema
 
     # -- settings -------------------------------------------------------------
 
@@ -394,7 +355,7 @@ class _Compiler:
                     f"window model {model.name!r}: column {item.alias_or_name!r} is neither an entity key "
                     f"({', '.join(settings.keys)}), the timestamp ({settings.timestamp}) nor a window feature; "
                     "remove it or compute it in a snapshot model",
-                    path=model.path, line=_line(item),
+                    path=model.path, line=node_line(item),
                 )  # fmt: skip
         present = {item.alias_or_name.lower() for item in kept}
         for column in required - present:
@@ -447,7 +408,7 @@ class _Compiler:
         return inputs[sql]
 
     def _marker_error(self, model: ModelFile, marker: exp.Anonymous, message: str) -> CompileError:
-        return CompileError(f"window model {model.name!r}: {message}", path=model.path, line=_line(marker))
+        return CompileError(f"window model {model.name!r}: {message}", path=model.path, line=node_line(marker))
 
 
 def rendering_context(
@@ -480,7 +441,8 @@ def rendering_context(
 def parse_sql(sql: str, dialect: str, path: Path, what: str, *, report_line: bool = True) -> list[exp.Expr]:
     """Parse rendered SQL; a syntax error names ``what``, the file and the line, in words."""
     try:
-        return [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        # a comment after the last ';' parses as a comment-only Semicolon: not a statement
+        return [s for s in sqlglot.parse(sql, read=dialect) if s is not None and not isinstance(s, exp.Semicolon)]
     except ParseError as exc:
         error = exc.errors[0] if exc.errors else {}
         description = str(error.get("description") or "invalid syntax")
@@ -507,31 +469,3 @@ def _unclosed_quote_line(sql: str) -> int:
         if char == "'":
             opened = None if opened is not None else position
     return sql[: len(sql) if opened is None else opened].count("\n") + 1
-
-
-def _selected_type(
-    query: exp.Query, schema: dict[str, dict[str, dict[str, str]]], column: str, dialect: str
-) -> exp.DataType | None:
-    """The type sqlglot infers for the selected ``column`` from the declared types (None: not known)."""
-    from sqlglot.optimizer.annotate_types import annotate_types
-
-    try:
-        qualified = qualify(query.copy(), schema=dict(schema), dialect=dialect, validate_qualify_columns=False,
-                            quote_identifiers=False, identify=False)  # fmt: skip
-        annotated = annotate_types(qualified, schema=dict(schema), dialect=dialect)
-    except Exception:  # a best-effort check: a query sqlglot cannot type is left to the engine
-        return None
-    for item in annotated.selects:
-        if item.alias_or_name.lower() == column:
-            found = item.type
-            unknown = found is None or found.this in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL)
-            return None if unknown else found
-    return None
-
-
-def _line(node: exp.Expr) -> int | None:
-    for candidate in (node, *node.find_all(exp.Expr)):
-        line = candidate.meta.get("line") if candidate.meta else None
-        if line:
-            return int(line)
-    return None

@@ -58,31 +58,6 @@ def _grain(value: Any) -> int:
     return seconds
 
 
-def _key_type(name: str, kind: str) -> None:
-    """An entity key is an integer or a string: the online store encodes only those, type-stably."""
-    from sqlglot import exp
-
-    try:
-        data_type = exp.DataType.build(kind, dialect="duckdb") if isinstance(kind, str) else None
-    except Exception:  # sqlglot raises ParseError or ValueError for what is not a type
-        data_type = None
-    if data_type is None:
-        raise ValueError(f"key {name!r} has type {kind!r}, which is not a SQL type: use e.g. bigint or varchar")
-    integral = data_type.this in exp.DataType.INTEGER_TYPES or (
-        data_type.this == exp.DataType.Type.DECIMAL and _scale(data_type) == 0
-    )
-    if not integral and data_type.this not in exp.DataType.TEXT_TYPES:
-        raise ValueError(
-            f"key {name!r} has type {kind!r}: entity keys are integers or strings (e.g. bigint, varchar), "
-            "which the online store encodes exactly"
-        )
-
-
-def _scale(data_type: Any) -> int | None:
-    params = data_type.expressions
-    return int(params[1].name) if len(params) == 2 and params[1].name.isdigit() else None
-
-
 Duration = Annotated[int, BeforeValidator(_duration)]
 Grain = Annotated[int, BeforeValidator(_grain)]
 UtcTimestamp = Annotated[datetime, BeforeValidator(_utc)]
@@ -94,14 +69,7 @@ class Strict(BaseModel):
 
 class EntityConfig(Strict):
     keys: dict[str, str] = Field(min_length=1)
-    description: str = ""
-
-    @field_validator("keys")
-    @classmethod
-    def _key_types(cls, keys: dict[str, str]) -> dict[str, str]:
-        for name, kind in keys.items():
-            _key_type(name, kind)
-        return keys
+    description: str = ""  # key types are checked with the project's dialect: project._check_key_type
 
 
 class Defaults(Strict):

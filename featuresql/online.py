@@ -25,6 +25,7 @@ from featuresql.models import CompiledModel, CompiledProject
 from featuresql.profiles import resolve_online
 from featuresql.serving.items import RESERVED
 from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel
+from featuresql.sql_types import key_kind
 
 if TYPE_CHECKING:
     from featuresql.context import Context
@@ -77,7 +78,8 @@ def build_manifest(
     context: Context, store: OnlineStore, models: Sequence[CompiledModel], column_types: dict[str, dict[str, str]]
 ) -> Manifest:
     """The manifest of ``models`` (the project's online models), typed from their tables' ``column_types``."""
-    entity_types = {column: kind for entity in context.project.config.entities.values()
+    dialect = context.project.config.dialect
+    entity_types = {column.lower(): kind for entity in context.project.config.entities.values()
                     for column, kind in entity.keys.items()}  # fmt: skip
     online = {}
     for model in models:
@@ -87,14 +89,18 @@ def build_manifest(
             column: OnlineFeature(column, feature_kind(types.get(column, "")), 0 if column in count_like else None)
             for column in model.feature_columns
         }
-        keys = tuple((key, "integer" if _INTEGER.match(entity_types.get(key, "").upper()) else "string")
-                     for key in model.settings.keys)  # fmt: skip
+        keys = tuple((key, _key_kind(entity_types.get(key), dialect)) for key in model.settings.keys)
         online[model.name] = OnlineModel(model.name, keys, features)
     config = store.config
     return Manifest(
         project=context.project.name, target=context.target_name, store=store.reader_settings(), models=online,
         ttl_attribute=config.ttl_attribute, max_entities=config.max_entities,
     )  # fmt: skip
+
+
+def _key_kind(kind: str | None, dialect: str) -> str:
+    """The kind the reader checks a key against: exactly what project.yml's key check accepted."""
+    return "integer" if kind is not None and key_kind(kind, dialect) == "integer" else "string"
 
 
 def write_manifest(context: Context, manifest: Manifest) -> Path:

@@ -16,7 +16,6 @@ since what it renders is written to ``target/compiled/`` and sent to the warehou
 from __future__ import annotations
 
 import os
-import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from featuresql.adapters import adapter_class
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.config import OnlineConfig, Strict, validate
 from featuresql.errors import ConfigError, closest
+from featuresql.names import check_identifier
 from featuresql.yamlfile import LineDict, line_of, load_yaml
 
 PROFILES_FILE = "profiles.yml"
@@ -142,20 +142,15 @@ def _resolve_target(project_root: Path, project_name: str, target: str | None) -
     return name, config
 
 
-_SCHEMA_NAME = re.compile(r"^[\w$-]+$")
 _UTC_NAMES = {"utc", "etc/utc", "gmt", "etc/gmt", "z", "+00:00"}
 
 
 def _check_target(name: str, config: Any, rendered: Any, path: Path, data: Any) -> None:
-    """What the target's model can't say: a plain schema name, and no session time zone but UTC."""
+    """What the target's model can't say: a schema name safe to quote, and no session time zone but UTC."""
     schema = getattr(config, "schema_", None)
-    if isinstance(schema, str) and not _SCHEMA_NAME.match(schema):
+    if isinstance(schema, str):  # quoted by sqlglot when rendered: "Raw Data" is a name
         key = "dataset" if "dataset" in rendered else "schema"
-        raise ConfigError(
-            f"targets.{name}.{key} {schema!r} is not a plain name: use letters, digits and underscores",
-            path=path,
-            line=line_of(data, ("targets", name, key)),
-        )
+        check_identifier(schema, f"targets.{name}.{key}", path=path, line=line_of(data, ("targets", name, key)))
     for keys, value in _nested_items(rendered):
         if keys[-1].lower().replace("_", "") == "timezone" and str(value).strip().lower() not in _UTC_NAMES:
             raise ConfigError(

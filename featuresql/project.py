@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ from featuresql.config import (
     validate,
 )
 from featuresql.errors import ConfigError, closest
+from featuresql.names import check_identifier
+from featuresql.sql_types import DIALECTS, event_time_problem, key_kind, normalize_type
 from featuresql.yamlfile import line_of, load_yaml, read_text
 
 PROJECT_FILE = "project.yml"
@@ -150,6 +151,25 @@ def _check_entities(config: ProjectConfig, data: object, path: Path) -> None:
         for column in (name, *entity.keys):
             if not IDENTIFIER.match(column):
                 raise ConfigError(f"entity {name!r}: {column!r} is not a valid identifier", path=path, line=line)
+        keys_line = line_of(data, ("entities", name, "keys"))
+        for column, kind in entity.keys.items():
+            _check_key_type(column, kind, config.dialect, f"entities.{name}.keys", path, keys_line)
+
+
+def _check_key_type(column: str, kind: str, dialect: str, key: str, path: Path, line: int | None) -> None:
+    """An entity key is an integer or a string: the online store encodes only those, type-stably.
+
+    The manifest records the same ``key_kind``, so a key accepted here is read back as it was written.
+    """
+    found = key_kind(kind, dialect)
+    if found is None:
+        problem = f"key {column!r} has type {kind!r}, which is not a SQL type: use e.g. bigint or varchar"
+    elif found not in ("integer", "string"):
+        problem = (f"key {column!r} has type {kind!r} ({found} in {dialect}): entity keys are integers or strings "
+                   "(e.g. bigint, varchar, number(10, 0)), which the online store encodes exactly")  # fmt: skip
+    else:
+        return
+    raise ConfigError(f"invalid value for {key!r}: {problem}", path=path, line=line)
 
 
 def _files(folders: list[Path], patterns: tuple[str, ...], skip: Sequence[Path] = ()) -> list[Path]:
@@ -179,8 +199,7 @@ def _read_schema_file(
         for t_index, table in enumerate(spec.tables):
             line = line_of(data, ("sources", index, "tables", t_index))
             raw = data["sources"][index]["tables"][t_index]
-            _check_column_types(spec, table, dialect, path, raw)
-            source = _make_source(spec, table, path, line, raw)
+            source = _make_source(spec, table, path, line, raw, dialect)
             if source.key in sources:
                 other = sources[source.key]
                 raise ConfigError(
@@ -215,7 +234,10 @@ def _entries(data: Any, key: str, path: Path) -> list[YamlEntry]:
     return [YamlEntry(item, path, line_of(data, (key, n))) for n, item in enumerate(items)]
 
 
-def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | None, raw: Any = None) -> Source:
+def _make_source(
+    spec: SourceSpec, table: SourceTable, path: Path, line: int | None, raw: Any = None, dialect: str = "duckdb"
+) -> Source:
+    types = _column_types(spec, table, dialect, path, raw)
     columns: dict[str, str | None] = {}
     for column in table.columns:
         if column.name.lower() in columns:
@@ -224,22 +246,17 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
                 path=path,
                 line=line,
             )
-        columns[column.name.lower()] = column.type
+        columns[column.name.lower()] = types[column.name]
     if table.event_time and columns and table.event_time.lower() not in columns:
         raise ConfigError(
             f"source {spec.name}.{table.name}: event_time {table.event_time!r} is not a declared column",
             path=path,
             line=line,
         )
-    _check_event_time_type(spec, table, columns, path, line)
+    _check_event_time_type(spec, table, columns, dialect, path, line)
     for name, value in (("schema", spec.schema_), ("database", spec.database), ("identifier", table.identifier)):
-        if value is not None and not _RELATION_NAME.match(value):
-            raise ConfigError(
-                f"source {spec.name}.{table.name}: {name} {value!r} is not a plain name: use letters, digits, "
-                "underscores (and - or $ where the engine allows them)",
-                path=path,
-                line=line,
-            )
+        if value is not None:  # quoted by sqlglot when rendered (users_*, users.v2, Raw Data are one name each)
+            check_identifier(value, f"source {spec.name}.{table.name}: {name}", path=path, line=line)
     delay = table.data_delay if table.data_delay is not None else spec.data_delay
     return Source(
         source_name=spec.name,
@@ -261,43 +278,39 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
     )
 
 
-_RELATION_NAME = re.compile(r"^[\w$-]+$")
-_NOT_EVENT_TIMES = ("DATE", "VARCHAR", "TEXT", "STRING", "CHAR", "INT", "BIGINT", "INTEGER", "DOUBLE", "FLOAT",
-                    "DECIMAL", "NUMERIC", "NUMBER", "BOOLEAN", "BOOL")  # fmt: skip
-
-
 def _check_event_time_type(
-    spec: SourceSpec, table: SourceTable, columns: dict[str, str | None], path: Path, line: int | None
+    spec: SourceSpec, table: SourceTable, columns: dict[str, str | None], dialect: str, path: Path, line: int | None
 ) -> None:
-    """An event time is a timestamp: a string or a date would be tiled as text or as midnights of no zone."""
+    """An event time is a timestamp: a string or a number would be tiled as text or as a count.
+
+    A date is allowed here: a snapshot model may be daily; a window model over it is refused at compile.
+    """
     declared = columns.get(table.event_time.lower()) if table.event_time else None
-    if declared is None:
+    if declared is None or event_time_problem(declared, dialect, window=False) is None:
         return
-    base = re.split(r"[\s(]", declared.strip().upper(), maxsplit=1)[0]
-    if base in _NOT_EVENT_TIMES:
-        raise ConfigError(
-            f"source {spec.name}.{table.name}: event_time {table.event_time!r} is declared {declared!r}, not a "
-            "timestamp: declare (and store) it as a UTC timestamp, or cast it in a model",
-            path=path,
-            line=line,
-        )
+    raise ConfigError(
+        f"source {spec.name}.{table.name}: event_time {table.event_time!r} is declared {declared!r}, not a "
+        "timestamp: declare (and store) it as a UTC timestamp, or cast it in a model",
+        path=path,
+        line=line,
+    )
 
 
-def _check_column_types(spec: SourceSpec, table: SourceTable, dialect: str, path: Path, raw: Any) -> None:
-    """A declared type must be a SQL type of the project's dialect (compile checks columns against them)."""
+def _column_types(spec: SourceSpec, table: SourceTable, dialect: str, path: Path, raw: Any) -> dict[str, str | None]:
+    """Each declared type as the project dialect spells it; a type of another supported dialect is converted."""
+    types: dict[str, str | None] = {}
     for number, column in enumerate(table.columns):
-        line = line_of(raw, ("columns", number))
-        if column.type is None:
-            continue
-        try:
-            exp.DataType.build(column.type, dialect=dialect)
-        except Exception:  # sqlglot raises ParseError or ValueError for what is not a type
+        spelled = None if column.type is None else normalize_type(column.type, dialect)
+        if column.type is not None and spelled is None:
             raise ConfigError(
                 f"source {spec.name}.{table.name}: column {column.name!r} has type {column.type!r}, which is not a "
-                f"{dialect} SQL type: fix the spelling (e.g. bigint, varchar, timestamp, decimal(12,2))",
+                f"SQL type of {dialect} (or {', '.join(d for d in DIALECTS if d != dialect)}): fix the spelling "
+                "(e.g. bigint, varchar, timestamp, decimal(12,2))",
                 path=path,
-                line=line,
-            ) from None
+                line=line_of(raw, ("columns", number)),
+            )
+        types[column.name] = spelled
+    return types
 
 
 def _read_models(

@@ -28,7 +28,9 @@ from sqlglot import exp
 from featuresql import dialects
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.errors import ConfigError, ExecutionError, closest
+from featuresql.names import parse_table_name
 from featuresql.point_in_time import SPINE_ROW, SPINE_TIME, SpineRelation
+from featuresql.sql_types import sql_family as sql_family  # re-exported: as_of_join, unit_fixtures
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -76,6 +78,8 @@ def stage_spine(
             try:
                 loaded = adapter.load_parquet(name, path.resolve(), SPINE_ROW)
             except ExecutionError as exc:
+                if not _unreadable_file(exc.message):
+                    raise  # out of memory, disk full, a lost connection: the run failed, not the file
                 raise ConfigError(f"cannot read {description} as parquet: {exc.message.split(': ', 1)[-1]}") from None
             if loaded is not None:
                 return _stage_loaded(loaded, description, adapter, keys, time_candidates, timestamp_column)
@@ -114,20 +118,17 @@ def read_spine_file(path: Path) -> pa.Table:
     return data
 
 
-_TABLE_NAME = re.compile(r"^[\w$-]+(\.[\w$-]+){0,2}$")
+_NOT_PARQUET = re.compile(
+    r"magic bytes|not a (valid )?parquet|too small to be a parquet|corrupt|invalid input error|"
+    r"cannot open file|could not open file|no files found|no such file|permission denied",
+    re.IGNORECASE,
+)
+_OUT_OF_RESOURCES = re.compile(r"out of memory|no space left|disk (is )?full|quota", re.IGNORECASE)
 
 
-def check_table_name(name: str, what: str) -> None:
-    """Refuse a table name that is not ``[catalog.][schema.]table`` of plain names.
-
-    Names given on a command line are parsed as SQL identifiers; anything else
-    (quotes, spaces, ';') is a mistake or an injection attempt, never passed on.
-    """
-    if not _TABLE_NAME.match(name):
-        raise ConfigError(
-            f"{what} is not a table name: write [schema.]table with letters, digits and underscores, "
-            "or give a .parquet/.csv path"
-        )
+def _unreadable_file(message: str) -> bool:
+    """Whether the engine's error says the file is not valid parquet or cannot be opened (a user's mistake)."""
+    return bool(_NOT_PARQUET.search(message)) and not _OUT_OF_RESOURCES.search(message)
 
 
 def _looks_like_path(text: str) -> bool:
@@ -232,8 +233,8 @@ def _stage_numbered(
     Numbering inside the join would not do: BigQuery evaluates a CTE once per
     reference, and ``ROW_NUMBER() OVER ()`` may number the rows differently each time.
     """
-    check_table_name(name, f"spine {name!r}")
-    checked = _stage_table(name, adapter, keys, time_candidates, timestamp_column)
+    table = parse_table_name(name, adapter.dialect, f"spine {name!r}")
+    checked = _stage_table(table, adapter, keys, time_candidates, timestamp_column)
     numbered = exp.select("*", exp.alias_(exp.Window(this=exp.RowNumber()), SPINE_ROW))
     numbered = numbered.from_(checked.relation.relation.copy())
     table = adapter.create_temporary(f"__featuresql_spine_{uuid.uuid4().hex[:12]}", numbered)
@@ -268,28 +269,6 @@ def _stage_table(
         time = dialects.utc_timestamp(time, adapter.dialect)
     relation = SpineRelation(relation=table, columns=tuple(types), time=time)
     return StagedSpine(relation, description, key_columns)
-
-
-def sql_family(kind: str, dialect: str) -> str:
-    """The type family of a SQL type name (as a warehouse or project.yml spells it)."""
-    spelled = kind.upper()
-    if spelled.startswith("TIMESTAMP"):  # every precision, with or without a zone (TIMESTAMPTZ_NS, ...)
-        zoned = "TIME ZONE" in spelled or spelled.startswith(("TIMESTAMPTZ", "TIMESTAMP_TZ", "TIMESTAMP_LTZ"))
-        return "timestamptz" if zoned else "timestamp"
-    try:
-        data_type = exp.DataType.build(kind, dialect=dialect)
-    except Exception:
-        return kind.lower()
-    families = (
-        ("integer", exp.DataType.INTEGER_TYPES),
-        ("float", exp.DataType.REAL_TYPES - {exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL}),
-        ("decimal", {exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGDECIMAL}),
-        ("string", exp.DataType.TEXT_TYPES),
-        ("timestamp", exp.DataType.TEMPORAL_TYPES - {exp.DataType.Type.DATE, exp.DataType.Type.DATE32}),
-        ("date", {exp.DataType.Type.DATE, exp.DataType.Type.DATE32}),
-        ("boolean", {exp.DataType.Type.BOOLEAN}),
-    )
-    return next((family for family, members in families if data_type.this in members), kind.lower())
 
 
 # -- checks ----------------------------------------------------------------------

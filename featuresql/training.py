@@ -24,8 +24,10 @@ from featuresql.adapters.base import WarehouseAdapter
 from featuresql.errors import ConfigError, closest
 from featuresql.files import atomic_path
 from featuresql.models import CompiledProject
+from featuresql.names import parse_table_name
 from featuresql.point_in_time import JoinedModel, feature_names, point_in_time_query, resolve_features
-from featuresql.spine import KeyColumn, SpineInput, StagedSpine, check_table_name, sql_family, stage_spine
+from featuresql.spine import KeyColumn, SpineInput, StagedSpine, stage_spine
+from featuresql.sql_types import sql_family
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -44,12 +46,13 @@ class Destination:
     table: str | None = None
 
     @classmethod
-    def parse(cls, out: str | Path | None) -> Destination:
+    def parse(cls, out: str | Path | None, dialect: str = "duckdb") -> Destination:
+        """``out`` read as a destination; a ``table:NAME`` is checked as a table name of ``dialect``."""
         if out is None:
             return cls("arrow")
         text = str(out)
         if text.startswith(TABLE_PREFIX) and text[len(TABLE_PREFIX) :]:
-            check_table_name(text[len(TABLE_PREFIX) :], f"--out {text!r}")  # the Python API's too, not just the CLI's
+            parse_table_name(text[len(TABLE_PREFIX) :], dialect, f"--out {text!r}")  # the Python API's too
             return cls("table", table=text[len(TABLE_PREFIX) :])
         suffix = Path(text).suffix.lower()
         if suffix in (".parquet", ".csv"):
@@ -80,7 +83,7 @@ def run_extract(
 ) -> ExtractResult:
     """Join ``features`` onto ``spine`` as of each row's time, in the warehouse."""
     started = time.perf_counter()
-    destination = Destination.parse(out)
+    destination = Destination.parse(out, context.dialect)
     names = [name.partition(".")[0] for name in feature_names(features)]
     for name in names:
         if name.lower() not in context.project.models:
@@ -148,7 +151,7 @@ def _deliver(context: Context, query: exp.Select, destination: Destination) -> t
     adapter = context.adapter
     if destination.kind == "table":
         assert destination.table is not None
-        table = exp.to_table(destination.table, dialect=adapter.dialect)
+        table = parse_table_name(destination.table, adapter.dialect, f"--out table:{destination.table}")
         if not table.db:
             table.set("db", exp.to_identifier(adapter.schema))
         adapter.execute(exp.Create(this=table, kind="TABLE", replace=True, expression=query))

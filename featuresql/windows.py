@@ -19,7 +19,6 @@ Every function is computed from per-tile partial aggregates (see
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,9 +26,9 @@ from sqlglot import exp
 
 from featuresql.durations import format_duration, parse_duration
 from featuresql.errors import CompileError
+from featuresql.names import COLUMN_NAME
 
 MARKER = "__featuresql_window"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Family = Literal["frame", "spread", "distinct"]
 
@@ -136,10 +135,10 @@ def features_of_marker(marker: exp.Anonymous) -> list[WindowFeature]:
     features = []
     for window in spec["windows"]:
         name = _feature_name(function, column, window, spec["name"], many=len(spec["windows"]) > 1)
-        if not _IDENTIFIER.match(name):  # a column name: never quoted SQL, whatever a var put into name=
+        if not COLUMN_NAME.match(name):  # a column name: never quoted SQL, whatever a var put into name=
             raise CompileError(
-                f"window_{function}(): the feature name {name!r} is not an identifier: give name= letters, "
-                "digits and underscores, e.g. name='spend_{window}'"
+                f"window_{function}(): the feature name {name!r} is not an identifier: give name= letters "
+                "(any alphabet), digits and underscores, not starting with a digit, e.g. name='spend_{window}'"
             )
         features.append(WindowFeature(name, function, column, window, tie_break))
     return features
