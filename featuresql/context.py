@@ -156,7 +156,8 @@ class Context:
         self.connect_waiting(deadline)
         state.ensure_tables(self.adapter)
         run_id = uuid.uuid4().hex[:12]
-        with locks.hold(self.adapter, self.project.name, run_id, timeout=max(0.0, deadline - time.monotonic())):
+        remaining = max(0.0, deadline - time.monotonic())
+        with locks.hold(self.adapter, self.project.name, run_id, timeout=remaining, waited=lock_timeout):
             run = self._run_state(selected, now, options, on_batch, run_id)
             run.heartbeat = locks.Heartbeat(self.project.name, run_id)
             self._run_hooks("on_run_start")

@@ -54,15 +54,23 @@ class Holder:
 
 
 @contextmanager
-def hold(adapter: WarehouseAdapter, project: str, run_id: str, *, timeout: float = 0.0) -> Iterator[None]:
-    """Hold the project's lock on this target for the duration of the block."""
+def hold(
+    adapter: WarehouseAdapter, project: str, run_id: str, *, timeout: float = 0.0, waited: float | None = None
+) -> Iterator[None]:
+    """Hold the project's lock on this target for the duration of the block.
+
+    ``waited``: how long the caller has already waited for the target in all (``--lock-timeout``),
+    which a busy error reports; by default ``timeout``.
+    """
     deadline = time.monotonic() + timeout
     while True:
         holder = _try_acquire(adapter, project, run_id)
         if holder is None:
             break
         if time.monotonic() >= deadline:
-            raise TargetBusyError(f"the target is in use by featuresql {holder.describe()}", waited=timeout)
+            raise TargetBusyError(
+                f"the target is in use by featuresql {holder.describe()}", waited=timeout if waited is None else waited
+            )
         time.sleep(POLL_SECONDS)
     try:
         yield

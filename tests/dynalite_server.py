@@ -15,6 +15,7 @@ sync's items with BatchWriteItem instead.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,8 +34,13 @@ def install_dir() -> Path:
 
 
 def dynalite_installed() -> bool:
-    """Whether the install step has completed (its marker file exists)."""
-    return (install_dir() / ".featuresql-installed").is_file()
+    """Whether ``ci/dynalite.sh install`` installed the version it pins (the script's own test)."""
+    pinned = re.search(r"^PACKAGE_VERSION=(\S+)$", SCRIPT.read_text(), re.MULTILINE)
+    marker = install_dir() / ".featuresql-installed"
+    module = install_dir() / "node_modules" / "dynalite" / "index.js"
+    if pinned is None or not marker.is_file() or not module.is_file():
+        return False
+    return marker.read_text().strip() == f"dynalite@{pinned[1]}"
 
 
 @contextmanager

@@ -155,6 +155,9 @@ def test_a_lock_row_of_a_live_run_blocks_with_its_name(tmp_path: Path, cli: Call
     result = run_cli(project)
     assert result.exit_code == 3
     assert f"the target is in use by featuresql run abc123 (pid {os.getpid()} on" in result.stderr
+    assert "pass --lock-timeout SECONDS" in result.stderr
+    waited = run_cli(project, "--lock-timeout", "1")
+    assert waited.exit_code == 3 and "still busy after waiting 1 s (--lock-timeout)" in waited.stderr, waited.stderr
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
