@@ -36,7 +36,8 @@ from featuresql.point_in_time import (
     point_in_time_query,
     resolve_features,
 )
-from featuresql.spine import KeyColumn, check_keys, find_time_column, sql_family
+from featuresql.spine import KeyColumn, check_keys, find_time_column
+from featuresql.sql_types import sql_family
 
 MARKER = "__featuresql_as_of_join"
 ColumnsOf = Callable[[exp.Table], dict[str, str] | None]

@@ -68,8 +68,8 @@ class Strict(BaseModel):
 
 
 class EntityConfig(Strict):
-    keys: dict[str, str] = Field(min_length=1)
-    description: str = ""  # key types are checked with the project's dialect: project._check_key_type
+    keys: dict[str, str] = Field(min_length=1)  # types checked in the project's dialect: project._check_key_type
+    description: str = ""
 
 
 class Defaults(Strict):

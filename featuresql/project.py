@@ -186,7 +186,7 @@ def _read_schema_file(
     sources: dict[str, Source],
     specs: dict[str, tuple[ModelSpec, Path, int | None, Any]],
     unit_tests: list[YamlEntry],
-    dialect: str = "duckdb",
+    dialect: str,
 ) -> None:
     data = load_yaml(path)
     if data is None:
@@ -234,9 +234,7 @@ def _entries(data: Any, key: str, path: Path) -> list[YamlEntry]:
     return [YamlEntry(item, path, line_of(data, (key, n))) for n, item in enumerate(items)]
 
 
-def _make_source(
-    spec: SourceSpec, table: SourceTable, path: Path, line: int | None, raw: Any = None, dialect: str = "duckdb"
-) -> Source:
+def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | None, raw: Any, dialect: str) -> Source:
     types = _column_types(spec, table, dialect, path, raw)
     columns: dict[str, str | None] = {}
     for column in table.columns:

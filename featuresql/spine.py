@@ -30,7 +30,7 @@ from featuresql.adapters.base import WarehouseAdapter
 from featuresql.errors import ConfigError, ExecutionError, closest
 from featuresql.names import parse_table_name
 from featuresql.point_in_time import SPINE_ROW, SPINE_TIME, SpineRelation
-from featuresql.sql_types import sql_family as sql_family  # re-exported: as_of_join, unit_fixtures
+from featuresql.sql_types import sql_family
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -26,7 +26,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from featuresql import dialects
-from featuresql.spine import sql_family
+from featuresql.sql_types import sql_family
 from featuresql.testing.unit_spec import CsvText, Rows
 
 FAMILIES = ("integer", "decimal", "float", "boolean", "date", "timestamp", "timestamptz", "string")
