@@ -143,9 +143,11 @@ class BigQueryAdapter(WarehouseAdapter):
         options = {"api_endpoint": config.api_endpoint} if config.api_endpoint else None
         try:
             return bigquery.Client(
-                project=config.project, credentials=self._credentials(), location=config.location,
+                project=config.project,
+                credentials=self._credentials(),
+                location=config.location,
                 client_options=options,
-            )  # fmt: skip
+            )
         except FeaturesqlError:
             raise
         except Exception as exc:
@@ -321,8 +323,9 @@ class BigQueryAdapter(WarehouseAdapter):
             self._sent(sql)
             # job_retry=None: the insert is retried by `retry` alone (the library would wrap it in
             # a ten-minute retry of its own); a failed job is still restarted by _wait's job_retry.
-            job = client.query(sql, job_config=self._job_config(**settings), retry=self._retry,
-                               timeout=self._deadline, job_retry=None)  # fmt: skip
+            job = client.query(
+                sql, job_config=self._job_config(**settings), retry=self._retry, timeout=self._deadline, job_retry=None
+            )
             rows = self._wait(job, page_size)
         return job, rows
 
@@ -345,8 +348,9 @@ class BigQueryAdapter(WarehouseAdapter):
     def create_temporary(self, name: str, query: exp.Query) -> exp.Table:
         # Temporary tables need a session or a script; an expiring table works everywhere.
         table = exp.table_(f"{name}_{uuid.uuid4().hex[:8]}", db=self.schema)
-        expires = exp.TimestampAdd(this=exp.CurrentTimestamp(), expression=exp.Literal.number(TEMPORARY_TABLE_HOURS),
-                                   unit=exp.var("HOUR"))  # fmt: skip
+        expires = exp.TimestampAdd(
+            this=exp.CurrentTimestamp(), expression=exp.Literal.number(TEMPORARY_TABLE_HOURS), unit=exp.var("HOUR")
+        )
         options = exp.Properties(expressions=[exp.Property(this=exp.var("expiration_timestamp"), value=expires)])
         self.execute(exp.Create(this=table, kind="TABLE", expression=query, properties=options))
         return table
@@ -373,8 +377,9 @@ class BigQueryAdapter(WarehouseAdapter):
         uploads = int(math.log2(self._deadline + 1))
         with self._reporting(f"could not load the rows of {table.name}"):
             self._sent("")  # a load job: one round trip, rows as parquet
-            job = client.load_table_from_file(buffer, reference, job_config=job_config, num_retries=uploads,
-                                              timeout=self._deadline)  # fmt: skip
+            job = client.load_table_from_file(
+                buffer, reference, job_config=job_config, num_retries=uploads, timeout=self._deadline
+            )
             try:  # a load job's polls have their own HTTP timeout (jobs.get: 128 s)
                 job.result(retry=self._retry, timeout=self.config.job_timeout_seconds)
             except TimeoutError:

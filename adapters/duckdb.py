@@ -130,8 +130,9 @@ class DuckDBAdapter(WarehouseAdapter):
         self.connection.register(view, data)
         try:
             properties = exp.Properties(expressions=[exp.TemporaryProperty()]) if temporary else None
-            create = exp.Create(this=table, kind="TABLE", replace=True, expression=exp.select("*").from_(view),
-                                properties=properties)  # fmt: skip
+            create = exp.Create(
+                this=table, kind="TABLE", replace=True, expression=exp.select("*").from_(view), properties=properties
+            )
             self.execute(create)
         finally:
             self.connection.unregister(view)

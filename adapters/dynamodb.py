@@ -124,8 +124,9 @@ class DynamoDBStore(OnlineStore):
         try:
             status = self.client.describe_time_to_live(TableName=self.table)["TimeToLiveDescription"]
         except Exception as exc:
-            raise ExecutionError(f"cannot read the TTL setting of DynamoDB table {self.table}: "
-                                 f"{error_text(exc)}") from None  # fmt: skip
+            raise ExecutionError(
+                f"cannot read the TTL setting of DynamoDB table {self.table}: {error_text(exc)}"
+            ) from None
         current = status.get("AttributeName")
         if status.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
             if current != attribute:

@@ -41,11 +41,15 @@ class LocalStore(OnlineStore):
     def write_batch(self, items: Sequence[Item]) -> WriteResult:
         ttl_attribute = self.config.ttl_attribute
         rows = [
-            (item[PARTITION_KEY]["S"], int(item[FEATURE_TS]["N"]), int(item[VERSION]["N"]),
-             int(item[ttl_attribute]["N"]) if ttl_attribute in item else None,
-             json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+            (
+                item[PARTITION_KEY]["S"],
+                int(item[FEATURE_TS]["N"]),
+                int(item[VERSION]["N"]),
+                int(item[ttl_attribute]["N"]) if ttl_attribute in item else None,
+                json.dumps(item, ensure_ascii=False, separators=(",", ":")),
+            )
             for item in items
-        ]  # fmt: skip
+        ]
         connection = self._sqlite.connection()
         before = connection.total_changes
         connection.execute("BEGIN IMMEDIATE")

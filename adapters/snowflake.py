@@ -103,8 +103,11 @@ class SnowflakeAdapter(WarehouseAdapter):
             "application": "featuresql",
             "session_parameters": {"TIMEZONE": "UTC", **({"QUERY_TAG": config.query_tag} if config.query_tag else {})},
         }
-        for name, secret in (("password", config.password), ("private_key_file_pwd", config.private_key_passphrase),
-                             ("token", config.token)):  # fmt: skip
+        for name, secret in (
+            ("password", config.password),
+            ("private_key_file_pwd", config.private_key_passphrase),
+            ("token", config.token),
+        ):
             if secret is not None:
                 arguments[name] = secret.get_secret_value()
         arguments = {k: v for k, v in arguments.items() if v is not None} | dict(config.connect_args)

@@ -614,13 +614,19 @@ class Bench:
         command = [
             str(python),
             str(FEAST_SCRIPT),
-            "--features", str(features),
-            "--spine", str(spine.path),
-            "--store", store,
-            "--out", str(out),
-            "--timeout", str(timeout),
-            "--memory-gb", str(self.args.feast_memory_gb),
-        ]  # fmt: skip
+            "--features",
+            str(features),
+            "--spine",
+            str(spine.path),
+            "--store",
+            store,
+            "--out",
+            str(out),
+            "--timeout",
+            str(timeout),
+            "--memory-gb",
+            str(self.args.feast_memory_gb),
+        ]
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started

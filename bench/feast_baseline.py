@@ -169,12 +169,17 @@ def run_parent(args: argparse.Namespace) -> int:
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
-        "--features", str(args.features.resolve()),
-        "--spine", str(args.spine.resolve()),
-        "--store", args.store,
-        "--out", str(args.out.resolve()),
-        "--repo-dir", str(repo_dir),
-    ]  # fmt: skip
+        "--features",
+        str(args.features.resolve()),
+        "--spine",
+        str(args.spine.resolve()),
+        "--store",
+        args.store,
+        "--out",
+        str(args.out.resolve()),
+        "--repo-dir",
+        str(repo_dir),
+    ]
     cap = None if args.memory_gb is None else int(args.memory_gb * 1024**3)
     # Whatever Feast, dask or DuckDB print goes to stderr; the child's record comes in a file.
     child = subprocess.Popen(cmd, stdout=sys.stderr, start_new_session=True)

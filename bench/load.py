@@ -297,8 +297,16 @@ class HttpClient:
 
 def start_serve(project: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
     """``featuresql serve --port 0`` in a subprocess; the process and the port it took."""
-    command = [sys.executable, "-c", "from featuresql.cli import main; main()",
-               "--project-dir", str(project), "serve", "--port", "0"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        "from featuresql.cli import main; main()",
+        "--project-dir",
+        str(project),
+        "serve",
+        "--port",
+        "0",
+    ]
     log = log_path.open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + SERVE_START_SECONDS
@@ -388,8 +396,10 @@ def summarize(tally: Tally, wall: float, args: argparse.Namespace) -> dict[str, 
 
 def print_mode(mode: str, figures: dict[str, Any]) -> None:
     rate = f"{figures['throughput']:,.0f} requests/s"
-    print(f"  {figures['requests']:,} requests from {figures['clients']} clients in "
-          f"{figures['seconds']:.1f}s: {rate}")  # fmt: skip
+    print(
+        f"  {figures['requests']:,} requests from {figures['clients']} clients in "
+        f"{figures['seconds']:.1f}s: {rate}"
+    )
     print(f"  {'latency, ms':12s} {'requests':>9s} {'p50':>7s} {'p90':>7s} {'p99':>7s} {'max':>7s}")
     for kind, row in figures["latency_ms"].items():
         print(
@@ -431,8 +441,10 @@ def set_up(args: argparse.Namespace, project: Path, endpoint_url: str) -> tuple[
     manifest = manifest_path(context)
     context.close()  # `featuresql serve` opens the project itself
     items = sum(synced.values())
-    print(f"set-up: {args.entities:,} entities, {items:,} items synced to dynalite in "
-          f"{time.perf_counter() - started:.1f}s")  # fmt: skip
+    print(
+        f"set-up: {args.entities:,} entities, {items:,} items synced to dynalite in "
+        f"{time.perf_counter() - started:.1f}s"
+    )
     return manifest, expected
 
 

@@ -121,9 +121,19 @@ def child(folder: Path, store_kind: str) -> None:
         result = run_sync(context, select=(SECOND_MODEL,), store=store).models[0]
         seconds = time.perf_counter() - started
     context.close()
-    print(json.dumps({"opened_kb": opened, "written": result.written, "changed": result.changed,
-                      "seconds": seconds, "started": time.time() - seconds,
-                      "duckdb_kb": duckdb_kb[0], "duckdb_tags_kb": duckdb_kb[1]}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "opened_kb": opened,
+                "written": result.written,
+                "changed": result.changed,
+                "seconds": seconds,
+                "started": time.time() - seconds,
+                "duckdb_kb": duckdb_kb[0],
+                "duckdb_tags_kb": duckdb_kb[1],
+            }
+        )
+    )
 
 
 @contextmanager
@@ -197,8 +207,14 @@ def prepare(folder: Path, entities: int, online: str, memory_limit: str | None) 
 
 def measure(folder: Path, store_kind: str) -> dict[str, float]:
     """Run the child on ``folder``; its figures, RSS samples and peak (ru_maxrss)."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(folder),
-               "--store", store_kind]  # fmt: skip
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        str(folder),
+        "--store",
+        store_kind,
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     samples: list[tuple[float, int]] = []
     done = threading.Event()
@@ -286,8 +302,10 @@ def report(rows: list[dict[str, float]]) -> list[str]:
         small, large = rows[0], rows[-1]
         times = large["entities"] / small["entities"]
         ratio = large["peak_kb"] / small["peak_kb"]
-        print(f"peak RSS at {times:.0f}x the entities: {ratio:.2f}x ({megabytes(small['peak_kb'])} "
-              f"-> {megabytes(large['peak_kb'])})")  # fmt: skip
+        print(
+            f"peak RSS at {times:.0f}x the entities: {ratio:.2f}x ({megabytes(small['peak_kb'])} "
+            f"-> {megabytes(large['peak_kb'])})"
+        )
     return problems
 
 
@@ -302,8 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     load = "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     limit = args.duckdb_memory_limit or "DuckDB's default"
     sizes = ", ".join(f"{n:,}" for n in args.sizes)
-    print(f"sync memory: store {args.store}, {args.workers} writer threads, sizes {sizes}, "
-          f"memory_limit {limit}; load average {load}")  # fmt: skip
+    print(
+        f"sync memory: store {args.store}, {args.workers} writer threads, sizes {sizes}, "
+        f"memory_limit {limit}; load average {load}"
+    )
     started = time.perf_counter()
     with running_store(args.store, folder, args.workers) as endpoint:
         rows = run(args, folder, endpoint)
@@ -311,8 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"this process's own peak (set-up, not the sync): {megabytes(own)}")
     if args.json:
-        args.json.write_text(json.dumps({"store": args.store, "rows": rows, "problems": problems},
-                                        indent=2) + "\n")  # fmt: skip
+        args.json.write_text(
+            json.dumps({"store": args.store, "rows": rows, "problems": problems}, indent=2) + "\n"
+        )
     if args.keep:
         print(f"kept {folder}")
     else:

@@ -30,7 +30,7 @@ fi
 
 echo "== lint"
 ruff check .
-ruff format --check featuresql adapters
+ruff format --check featuresql adapters tests bench ci
 bash ci/mypy.sh
 
 echo "== tests"

@@ -56,10 +56,18 @@ def write_run_results(folder: Path, result: RunResult, target: str, arguments: d
 
 def test_record(result: TestResult) -> dict[str, Any]:
     return {
-        "test": result.name, "kind": result.kind, "test_type": result.test_type, "status": result.status,
-        "failures": result.failures, "seconds": round(result.seconds, 3), "message": result.message,
-        "details": result.details, "models": list(result.models), "sources": list(result.sources), "sql": result.sql,
-    }  # fmt: skip
+        "test": result.name,
+        "kind": result.kind,
+        "test_type": result.test_type,
+        "status": result.status,
+        "failures": result.failures,
+        "seconds": round(result.seconds, 3),
+        "message": result.message,
+        "details": result.details,
+        "models": list(result.models),
+        "sources": list(result.sources),
+        "sql": result.sql,
+    }
 
 
 def write_test_results(

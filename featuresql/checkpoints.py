@@ -25,8 +25,18 @@ import threading
 import time
 from pathlib import Path
 
-POINTS = ("before_batch", "after_delete", "before_commit", "after_commit", "sync_staged", "sync_written",
-          "sync_before_mirror", "sync_mirrored", "extract_staged", "extract_before_rename")  # fmt: skip
+POINTS = (
+    "before_batch",
+    "after_delete",
+    "before_commit",
+    "after_commit",
+    "sync_staged",
+    "sync_written",
+    "sync_before_mirror",
+    "sync_mirrored",
+    "extract_staged",
+    "extract_before_rename",
+)
 POLL_SECONDS = 0.05
 
 _counts: dict[str, int] = {}

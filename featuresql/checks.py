@@ -22,8 +22,11 @@ def column_error(model: ModelFile, message: str, schema: Schema) -> CompileError
     found = re.search(r"Column '([^']+)' could not be resolved", message)
     line = re.search(r"Line: (\d+)", message)
     if not found:
-        return CompileError(f"model {model.name!r}: {message.split('. Line')[0]}", path=model.path,
-                            line=int(line.group(1)) if line else None)  # fmt: skip
+        return CompileError(
+            f"model {model.name!r}: {message.split('. Line')[0]}",
+            path=model.path,
+            line=int(line.group(1)) if line else None,
+        )
     name = found.group(1).split(".")[-1]
     columns = {c for tables in schema.values() for cols in tables.values() for c in cols}
     if name.lower() in columns:  # it exists, but not where it is used
@@ -32,14 +35,20 @@ def column_error(model: ModelFile, message: str, schema: Schema) -> CompileError
         problem = f"unknown column {name!r}{closest(name, columns)}"
     return CompileError(
         f"model {model.name!r}: {problem}",
-        path=model.path, line=int(line.group(1)) if line else None,
-    )  # fmt: skip
+        path=model.path,
+        line=int(line.group(1)) if line else None,
+    )
 
 
 def check_timestamp_type(
-    model: ModelFile, query: exp.Query, checked: tuple[exp.Query, Schema], timestamp: str, dialect: str, *,
+    model: ModelFile,
+    query: exp.Query,
+    checked: tuple[exp.Query, Schema],
+    timestamp: str,
+    dialect: str,
+    *,
     window: bool,
-) -> None:  # fmt: skip
+) -> None:
     """The timestamp is a timestamp where the declared types say what it is (a date: snapshot models only).
 
     A string compares as text and a number as a number: tiles and point-in-time joins would be
@@ -50,8 +59,10 @@ def check_timestamp_type(
         item = next((s for s in query.selects if s.alias_or_name.lower() == timestamp), query)
         raise CompileError(
             f"model {model.name!r}: the timestamp column {timestamp!r} is {found.sql(dialect)}, not a "
-            f"timestamp: cast it, e.g. cast(... as timestamp) as {timestamp}", path=model.path, line=node_line(item),
-        )  # fmt: skip
+            f"timestamp: cast it, e.g. cast(... as timestamp) as {timestamp}",
+            path=model.path,
+            line=node_line(item),
+        )
 
 
 def wrong_event_time(

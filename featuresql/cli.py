@@ -53,8 +53,9 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     except yaml.YAMLError:
         value = None
     if not isinstance(value, dict):
-        raise click.BadParameter("expected a YAML or JSON mapping, e.g. '{start_date: 2024-01-01}'",
-                                 param_hint="'--vars'")  # fmt: skip
+        raise click.BadParameter(
+            "expected a YAML or JSON mapping, e.g. '{start_date: 2024-01-01}'", param_hint="'--vars'"
+        )
     return value
 
 
@@ -66,8 +67,9 @@ def _context(obj: dict[str, Any], target: str | None = None, *, offline: bool = 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="featuresql")
-@click.option("--project-dir", default=".", type=click.Path(file_okay=False, exists=True),
-              help="Project folder (default: here).")  # fmt: skip
+@click.option(
+    "--project-dir", default=".", type=click.Path(file_okay=False, exists=True), help="Project folder (default: here)."
+)
 @click.option("--target", "-t", default=None, help="Target in profiles.yml.")
 @click.option("--vars", "variables", default=None, help="Project vars as YAML/JSON, e.g. '{demo_days: 30}'.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -114,9 +116,20 @@ def compile_command(obj: dict[str, Any], target: str | None, select: tuple[str, 
 @click.option("--now", "now", type=TIMES, default=None, help="Run as if it were this UTC time (replays, tests).")
 @click.pass_obj
 @_handle_errors
-def run(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...], threads: int,
-        full_refresh: bool, start: datetime | None, end: datetime | None, dry_run: bool,
-        log_format: str, lock_timeout: float, now: datetime | None) -> None:  # fmt: skip
+def run(
+    obj: dict[str, Any],
+    target: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    threads: int,
+    full_refresh: bool,
+    start: datetime | None,
+    end: datetime | None,
+    dry_run: bool,
+    log_format: str,
+    lock_timeout: float,
+    now: datetime | None,
+) -> None:
     """Build the selected models in dependency order, incrementally."""
     from featuresql.output import JsonRunLog, RunPrinter, print_plan
     from featuresql.plan import RunOptions
@@ -133,8 +146,16 @@ def run(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclud
         printer = JsonRunLog() if log_format == "json" else RunPrinter()
         if log_format == "text":
             click.echo(f"Running {context.project.name} on target {context.target_name} ({context.adapter.describe()})")
-        result = context.run(select, exclude, threads=threads, now=now, options=options, report=printer,
-                             on_batch=printer.batch, lock_timeout=lock_timeout)  # fmt: skip
+        result = context.run(
+            select,
+            exclude,
+            threads=threads,
+            now=now,
+            options=options,
+            report=printer,
+            on_batch=printer.batch,
+            lock_timeout=lock_timeout,
+        )
         printer.summary(result)
         if not result.ok:
             sys.exit(EXIT_MODEL_FAILURE)
@@ -150,8 +171,14 @@ def run(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclud
 @click.option("--timestamp-column", default=None, help="The spine's time column (default: found by name).")
 @click.pass_obj
 @_handle_errors
-def extract(obj: dict[str, Any], target: str | None, spine: str, features: tuple[str, ...], out: str,
-            timestamp_column: str | None) -> None:  # fmt: skip
+def extract(
+    obj: dict[str, Any],
+    target: str | None,
+    spine: str,
+    features: tuple[str, ...],
+    out: str,
+    timestamp_column: str | None,
+) -> None:
     """Join features onto a spine as of each row's time (a leak-free training set)."""
     with _context(obj, target) as context:
         result = context.extract(spine, features, out=out, timestamp_column=timestamp_column)
@@ -169,21 +196,31 @@ def extract(obj: dict[str, Any], target: str | None, spine: str, features: tuple
 @click.option("--lock-timeout", type=click.FloatRange(0), default=0.0, help="Seconds to wait for a busy target.")
 @click.pass_obj
 @_handle_errors
-def sync(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
-         now: datetime | None, lock_timeout: float) -> None:  # fmt: skip
+def sync(
+    obj: dict[str, Any],
+    target: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    now: datetime | None,
+    lock_timeout: float,
+) -> None:
     """Write the online models' changed latest values to the online store."""
     from featuresql.sync import ModelSync, run_sync
 
     def report(model: ModelSync) -> None:
-        click.echo(f"  {model.model:<28} {model.changed:>9,} changed {model.written:>9,} written "
-                   f"{model.skipped:>6,} kept newer  {model.seconds:6.2f}s")  # fmt: skip
+        click.echo(
+            f"  {model.model:<28} {model.changed:>9,} changed {model.written:>9,} written "
+            f"{model.skipped:>6,} kept newer  {model.seconds:6.2f}s"
+        )
 
     with _context(obj, target) as context:
         click.echo(f"Syncing online models of {context.project.name} (target {context.target_name})")
         result = run_sync(context, select, exclude, now=now, report=report, lock_timeout=lock_timeout)
         written = sum(model.written for model in result.models)
-        click.secho(f"Synced {_plural(len(result.models), 'model')} to {result.store}: "
-                    f"{_plural(written, 'item')} written.", fg="green")  # fmt: skip
+        click.secho(
+            f"Synced {_plural(len(result.models), 'model')} to {result.store}: {_plural(written, 'item')} written.",
+            fg="green",
+        )
 
 
 @cli.command("test")
@@ -194,11 +231,20 @@ def sync(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclu
 @click.option("--now", "now", type=TIMES, default=None, help="Judge freshness and the online store at this UTC time.")
 @click.pass_obj
 @_handle_errors
-def test_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
-                 fail_fast: bool, online: bool, sample: int, now: datetime | None) -> None:  # fmt: skip
+def test_command(
+    obj: dict[str, Any],
+    target: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    fail_fast: bool,
+    online: bool,
+    sample: int,
+    now: datetime | None,
+) -> None:
     """Run data tests, unit tests, freshness and point-in-time checks (-s test_type:unit|data ...)."""
-    _run_tests(obj, target, select, exclude, command="test", fail_fast=fail_fast, online=online,
-               online_sample=sample, now=now)  # fmt: skip
+    _run_tests(
+        obj, target, select, exclude, command="test", fail_fast=fail_fast, online=online, online_sample=sample, now=now
+    )
 
 
 @cli.command()
@@ -206,14 +252,22 @@ def test_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...
 @click.option("--now", "now", type=TIMES, default=None, help="Judge freshness at this UTC time.")
 @click.pass_obj
 @_handle_errors
-def freshness(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
-              now: datetime | None) -> None:  # fmt: skip
+def freshness(
+    obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...], now: datetime | None
+) -> None:
     """Check how old the newest rows of sources (and models) with freshness: are (-s source:bank)."""
     _run_tests(obj, target, select, exclude, command="freshness", only_kind="freshness", now=now)
 
 
-def _run_tests(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
-               *, command: str, **options: Any) -> None:  # fmt: skip
+def _run_tests(
+    obj: dict[str, Any],
+    target: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    *,
+    command: str,
+    **options: Any,
+) -> None:
     from featuresql.testing.printer import TestPrinter
     from featuresql.testing.runner import test_project
 
@@ -224,8 +278,9 @@ def _run_tests(obj: dict[str, Any], target: str | None, select: tuple[str, ...],
         def announce(count: int) -> None:
             click.echo(f"Testing {context.project.name} on target {context.target_name}: {_plural(count, 'test')}")
 
-        run = test_project(context, select, exclude, report=printer, announce=announce, command=command,
-                           debug=debug, **options)  # fmt: skip
+        run = test_project(
+            context, select, exclude, report=printer, announce=announce, command=command, debug=debug, **options
+        )
     printer.summary(run)
     if not run.ok:
         sys.exit(EXIT_MODEL_FAILURE)
@@ -240,8 +295,9 @@ def _run_tests(obj: dict[str, Any], target: str | None, select: tuple[str, ...],
 @click.option("--now", "now", type=TIMES, default=None, help="Judge item expiry (TTL) as at this UTC time.")
 @click.pass_obj
 @_handle_errors
-def read(obj: dict[str, Any], target: str | None, keys: tuple[str, ...], features: tuple[str, ...],
-         now: datetime | None) -> None:  # fmt: skip
+def read(
+    obj: dict[str, Any], target: str | None, keys: tuple[str, ...], features: tuple[str, ...], now: datetime | None
+) -> None:
     """Read online features as a service would: featuresql read user_id=1 -f user_transactions."""
     from featuresql.online import read_manifest
     from featuresql.serving.handler import reader_for
@@ -285,8 +341,11 @@ def serve(obj: dict[str, Any], target: str | None, host: str, port: int) -> None
         raise FeaturesqlError(f"cannot listen on {host}:{port}: {exc.strerror}: pass --port") from None
     host_name, bound_port = server.server_address[:2]
     address = f"http://{host_name!s}:{bound_port}"
-    click.echo(f"Serving {', '.join(manifest.models)} from the {manifest.store['type']} store on {address}/features "
-               "(Ctrl-C stops)", err=False)  # fmt: skip
+    click.echo(
+        f"Serving {', '.join(manifest.models)} from the {manifest.store['type']} store on {address}/features "
+        "(Ctrl-C stops)",
+        err=False,
+    )
     try:
         server.serve_forever()
     finally:
@@ -325,9 +384,12 @@ def docs_generate(obj: dict[str, Any], target: str | None) -> None:
     for note in (result.warehouse_note, *result.notes):
         if note:
             click.secho(f"  {note}", fg="yellow")
-    click.secho(f"Wrote {_shown(result.index)} and {result.catalog.name}: {_plural(result.models, 'model')}, "
-                f"{_plural(result.features, 'feature')}, {_plural(result.sources, 'source table')}. "
-                "Open it, or run `featuresql docs serve`.", fg="green")  # fmt: skip
+    click.secho(
+        f"Wrote {_shown(result.index)} and {result.catalog.name}: {_plural(result.models, 'model')}, "
+        f"{_plural(result.features, 'feature')}, {_plural(result.sources, 'source table')}. "
+        "Open it, or run `featuresql docs serve`.",
+        fg="green",
+    )
 
 
 @docs.command("serve")
@@ -362,8 +424,9 @@ def _shown(path: Path) -> str:
 @click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text")
 @click.pass_obj
 @_handle_errors
-def ls_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...],
-               output_format: str) -> None:  # fmt: skip
+def ls_command(
+    obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...], output_format: str
+) -> None:
     """List models with their features, and sources."""
     from featuresql.output import describe_project
 

@@ -173,11 +173,18 @@ class _Compiler:
         if checked is not None and settings.timestamp:
             check_timestamp_type(model, query, checked, settings.timestamp, self.read_dialect, window=bool(markers))
         base = CompiledModel(
-            name=model.name, path=model.path, kind="snapshot", settings=settings,
-            relation=self.relation(model.name), rendered_sql=rendered, query=query,
-            columns=tuple(query.named_selects), refs=tuple(dict.fromkeys(context.refs)),
-            sources=tuple(dict.fromkeys(context.sources)), as_of_joins=tuple(joins),
-        )  # fmt: skip
+            name=model.name,
+            path=model.path,
+            kind="snapshot",
+            settings=settings,
+            relation=self.relation(model.name),
+            rendered_sql=rendered,
+            query=query,
+            columns=tuple(query.named_selects),
+            refs=tuple(dict.fromkeys(context.refs)),
+            sources=tuple(dict.fromkeys(context.sources)),
+            as_of_joins=tuple(joins),
+        )
         if not markers:
             self._check_snapshot(base)
             return base
@@ -201,14 +208,17 @@ class _Compiler:
             raise CompileError(
                 f"model {model.name!r} must be exactly one SELECT statement, found {len(statements)}: remove the "
                 "';' and what follows it (featuresql creates the table; a model never runs other statements)",
-                path=model.path, line=node_line(statements[1]),
-            )  # fmt: skip
+                path=model.path,
+                line=node_line(statements[1]),
+            )
         if not isinstance(statements[0], exp.Query):
             kind = statements[0].key.upper()
             raise CompileError(
                 f"model {model.name!r} is a {kind} statement, not a SELECT: a model is one SELECT whose rows "
-                "featuresql writes to its table", path=model.path, line=node_line(statements[0]),
-            )  # fmt: skip
+                "featuresql writes to its table",
+                path=model.path,
+                line=node_line(statements[0]),
+            )
         query = dialects.float_division(statements[0], self.read_dialect, self.target_type)
         self._check_portable(model, query)
         return query
@@ -257,8 +267,14 @@ class _Compiler:
                 return None  # cannot validate without every table's columns
             schema.setdefault(table.db, {})[table.name] = columns
         try:
-            qualified = qualify(query.copy(), schema=dict(schema), dialect=self.read_dialect,
-                                validate_qualify_columns=True, quote_identifiers=False, identify=False)  # fmt: skip
+            qualified = qualify(
+                query.copy(),
+                schema=dict(schema),
+                dialect=self.read_dialect,
+                validate_qualify_columns=True,
+                quote_identifiers=False,
+                identify=False,
+            )
         except OptimizeError as exc:
             raise column_error(model, str(exc), schema) from None
         return qualified, schema
@@ -275,27 +291,43 @@ class _Compiler:
                 known = list(self.project.config.entities)
                 raise CompileError(
                     f"model {model.name!r}: unknown entity {config.entity!r}{closest(config.entity, known)}; "
-                    "declare it under 'entities:' in project.yml", path=model.path, line=context.config_line,
-                )  # fmt: skip
+                    "declare it under 'entities:' in project.yml",
+                    path=model.path,
+                    line=context.config_line,
+                )
             keys = tuple(k.lower() for k in entity.keys)
         elif is_window:
             raise CompileError(f"window model {model.name!r} needs config(entity=...)", path=model.path)
         timestamp = config.timestamp or self._default_timestamp(context)
         if is_window and timestamp is None:
-            raise CompileError(f"window model {model.name!r} needs config(timestamp='<event time column>')",
-                               path=model.path)  # fmt: skip
+            raise CompileError(
+                f"window model {model.name!r} needs config(timestamp='<event time column>')", path=model.path
+            )
         grain = config.grain if config.grain is not None else defaults.grain
         if grain <= 0 or grain % 60:
-            raise CompileError(f"model {model.name!r}: grain must be a whole number of minutes, hours or days",
-                               path=model.path, line=context.config_line)  # fmt: skip
+            raise CompileError(
+                f"model {model.name!r}: grain must be a whole number of minutes, hours or days",
+                path=model.path,
+                line=context.config_line,
+            )
         return ModelSettings(
-            entity=config.entity, keys=keys, timestamp=timestamp.lower() if timestamp else None, grain=grain,
-            start=config.start, data_delay=self._data_delay(config, context),
+            entity=config.entity,
+            keys=keys,
+            timestamp=timestamp.lower() if timestamp else None,
+            grain=grain,
+            start=config.start,
+            data_delay=self._data_delay(config, context),
             lookback=config.lookback if config.lookback is not None else defaults.lookback,
-            batch_size=config.batch_size or defaults.batch_size, online=config.online, ttl=config.ttl,
-            tie_break=config.tie_break, tags=tuple(config.tags), description=config.description, owner=config.owner,
-            on_change=config.on_change, freshness=config.freshness,
-        )  # fmt: skip
+            batch_size=config.batch_size or defaults.batch_size,
+            online=config.online,
+            ttl=config.ttl,
+            tie_break=config.tie_break,
+            tags=tuple(config.tags),
+            description=config.description,
+            owner=config.owner,
+            on_change=config.on_change,
+            freshness=config.freshness,
+        )
 
     def _default_timestamp(self, context: ModelContext) -> str | None:
         times = {self.project.sources[s].event_time for s in context.sources} - {None}
@@ -315,8 +347,9 @@ class _Compiler:
             if column not in model.columns:
                 raise CompileError(
                     f"model {model.name!r} must select {column!r} (entity key or timestamp)"
-                    f"{closest(column, list(model.columns))}", path=model.path,
-                )  # fmt: skip
+                    f"{closest(column, list(model.columns))}",
+                    path=model.path,
+                )
 
     # -- window models ----------------------------------------------------------
 
@@ -326,8 +359,9 @@ class _Compiler:
         if query.args.get("group") or query.args.get("distinct"):
             raise CompileError(
                 f"window model {model.name!r} must select events row by row (no GROUP BY or DISTINCT): "
-                "the window macros aggregate", path=model.path,
-            )  # fmt: skip
+                "the window macros aggregate",
+                path=model.path,
+            )
         events = query.copy()
         kept: list[exp.Expr] = []
         features: list[WindowFeature] = []
@@ -355,16 +389,19 @@ class _Compiler:
                     f"window model {model.name!r}: column {item.alias_or_name!r} is neither an entity key "
                     f"({', '.join(settings.keys)}), the timestamp ({settings.timestamp}) nor a window feature; "
                     "remove it or compute it in a snapshot model",
-                    path=model.path, line=node_line(item),
-                )  # fmt: skip
+                    path=model.path,
+                    line=node_line(item),
+                )
         present = {item.alias_or_name.lower() for item in kept}
         for column in required - present:
             raise CompileError(
                 f"window model {model.name!r} must select {column!r} (its entity key or timestamp): add it to the "
-                "SELECT list", path=model.path,
-            )  # fmt: skip
-        expressions = kept + [exp.alias_(sqlglot.parse_one(sql, read=self.read_dialect), alias)
-                              for sql, alias in inputs.items()]  # fmt: skip
+                "SELECT list",
+                path=model.path,
+            )
+        expressions = kept + [
+            exp.alias_(sqlglot.parse_one(sql, read=self.read_dialect), alias) for sql, alias in inputs.items()
+        ]
         events.set("expressions", expressions)
         assert settings.timestamp is not None
         return WindowModel(settings.keys, settings.timestamp, settings.grain, events, tuple(features))
@@ -388,9 +425,11 @@ class _Compiler:
 
             grain = format_duration(settings.grain)
             raise self._marker_error(
-                model, marker, f"window {feature.window_label} of {feature.name} is not a multiple of the grain "
+                model,
+                marker,
+                f"window {feature.window_label} of {feature.name} is not a multiple of the grain "
                 f"{grain}: use a multiple of {grain} or change the model's grain",
-            )  # fmt: skip
+            )
         column = self._input(feature.input, inputs)
         tie_break = self._input(feature.tie_break, inputs)
         return replace(feature, column=column, tie_break_column=tie_break)

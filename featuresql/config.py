@@ -110,9 +110,10 @@ def _store_type(value: Any) -> str:
 
 OnlineConfig = Annotated[
     Annotated[LocalStoreConfig, Tag("local")] | Annotated[DynamoDBStoreConfig, Tag("dynamodb")],
-    Discriminator(_store_type, custom_error_type="invalid_store",
-                  custom_error_message="'store' must be local or dynamodb"),
-]  # fmt: skip
+    Discriminator(
+        _store_type, custom_error_type="invalid_store", custom_error_message="'store' must be local or dynamodb"
+    ),
+]
 STORE_TAGS = ("local", "dynamodb")  # pydantic puts the chosen tag in error locations; messages drop it
 
 

@@ -164,16 +164,26 @@ class Context:
             result = run_models(self.compiled, self.adapter, selected, run=run, threads=threads, report=report)
             self._run_hooks("on_run_end")
             # Written before the lock is released: a release that fails (the warehouse gone) keeps the results.
-            arguments = {"select": list(select), "exclude": list(exclude), "now": now.isoformat(),
-                         "full_refresh": options.full_refresh, "start": options.start, "end": options.end}  # fmt: skip
+            arguments = {
+                "select": list(select),
+                "exclude": list(exclude),
+                "now": now.isoformat(),
+                "full_refresh": options.full_refresh,
+                "start": options.start,
+                "end": options.end,
+            }
             artifacts.write_run_results(self.project.target_dir, result, self.target_name, arguments)
             artifacts.write_manifest(self.project.target_dir, self.compiled, run.definitions)
         return result
 
     def plan(
-        self, select: tuple[str, ...] = (), exclude: tuple[str, ...] = (), *, now: datetime | None = None,
+        self,
+        select: tuple[str, ...] = (),
+        exclude: tuple[str, ...] = (),
+        *,
+        now: datetime | None = None,
         options: RunOptions | None = None,
-    ) -> list[PlannedModel]:  # fmt: skip
+    ) -> list[PlannedModel]:
         """What a run would do (``--dry-run``): each model's batches and statements; nothing is written."""
         selected = self.select(select, exclude)
         run = self._run_state(selected, now or datetime.now(UTC), options or RunOptions(), None)
@@ -240,10 +250,17 @@ class Context:
             )
         existing = {name for name in windows if self.adapter.table_columns(models[name].relation) is not None}
         return RunState(
-            project=self.project.name, run_id=run_id, dialect=self.dialect, now=now,
-            options=options, states=states, existing=existing, definitions=definitions, rebuild=rebuild,
+            project=self.project.name,
+            run_id=run_id,
+            dialect=self.dialect,
+            now=now,
+            options=options,
+            states=states,
+            existing=existing,
+            definitions=definitions,
+            rebuild=rebuild,
             on_batch=on_batch,
-        )  # fmt: skip
+        )
 
     def extract(
         self,

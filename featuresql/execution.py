@@ -93,9 +93,13 @@ def plan_for(model: CompiledModel, run: RunState) -> WindowPlan:
         upstream = [i for ref in model.refs for i in run.recomputed.get(ref, [])]
     options = replace(run.options, full_refresh=True) if model.name in run.rebuild else run.options
     return plan_window(
-        model, run.states[model.name].intervals, run.now, options,
-        table_exists=model.name in run.existing, upstream=upstream,
-    )  # fmt: skip
+        model,
+        run.states[model.name].intervals,
+        run.now,
+        options,
+        table_exists=model.name in run.existing,
+        upstream=upstream,
+    )
 
 
 def batched_plan(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> WindowPlan:
@@ -138,9 +142,13 @@ def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState
     with run.lock:
         run.recomputed[model.name] = plan.intervals
     return ModelResult(
-        model.name, "success", rows=_count(adapter, model), seconds=time.perf_counter() - started,
-        intervals=tuple(plan.intervals), batches=len(plan.batches),
-    )  # fmt: skip
+        model.name,
+        "success",
+        rows=_count(adapter, model),
+        seconds=time.perf_counter() - started,
+        intervals=tuple(plan.intervals),
+        batches=len(plan.batches),
+    )
 
 
 def _create(model: CompiledModel, batch: Interval, adapter: WarehouseAdapter, run: RunState) -> int:
@@ -181,9 +189,18 @@ def _count(adapter: WarehouseAdapter, model: CompiledModel) -> int:
     return int(count.column(0)[0].as_py())
 
 
-def _log(adapter: WarehouseAdapter, run: RunState, model: str, interval: Interval | None, rows: int | None,
-         seconds: float, status: str, message: str) -> None:  # fmt: skip
+def _log(
+    adapter: WarehouseAdapter,
+    run: RunState,
+    model: str,
+    interval: Interval | None,
+    rows: int | None,
+    seconds: float,
+    status: str,
+    message: str,
+) -> None:
     # The run log is for people: failing to write it must not fail the model.
     with contextlib.suppress(FeaturesqlError):
-        adapter.execute(state.log_event(run.project, run.run_id, model, interval, rows, seconds, status, message,
-                                        run.dialect))  # fmt: skip
+        adapter.execute(
+            state.log_event(run.project, run.run_id, model, interval, rows, seconds, status, message, run.dialect)
+        )

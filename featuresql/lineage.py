@@ -198,8 +198,7 @@ class _Tracer:
         ``query`` is qualified in place once; its scope serves every column.
         """
         schema = self._schema(query)
-        qualified = qualify(query, schema=schema, dialect=self.dialect, validate_qualify_columns=False,
-                            identify=False)  # fmt: skip
+        qualified = qualify(query, schema=schema, dialect=self.dialect, validate_qualify_columns=False, identify=False)
         _lift_exists(qualified)
         scope = build_scope(qualified)
         nodes = lineage(None, qualified, schema, dialect=self.dialect, scope=scope, trim_selects=False, copy=False)

@@ -99,8 +99,14 @@ def _try_acquire(adapter: WarehouseAdapter, project: str, run_id: str) -> Holder
         if holder.run_id != run_id and holder.is_stale(now):
             adapter.execute(exp.delete(table("locks"), where=_is(project, holder.run_id)))
     stamp = timestamp_literal(now, adapter.dialect)
-    row = (exp.Literal.string(project), exp.Literal.string(run_id), exp.Literal.number(os.getpid()),
-           exp.Literal.string(socket.gethostname()), stamp, stamp.copy())  # fmt: skip
+    row = (
+        exp.Literal.string(project),
+        exp.Literal.string(run_id),
+        exp.Literal.number(os.getpid()),
+        exp.Literal.string(socket.gethostname()),
+        stamp,
+        stamp.copy(),
+    )
     adapter.execute(exp.insert(exp.values([row]), table("locks")))
     first = _holders(adapter, project)[0]
     if first.run_id == run_id:

@@ -30,8 +30,10 @@ from featuresql.sql_types import key_kind
 if TYPE_CHECKING:
     from featuresql.context import Context
 
-_INTEGER = re.compile(r"^(TINYINT|SMALLINT|INT|INTEGER|BIGINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT|INT64|"
-                      r"BYTEINT|NUMBER\(\d+,\s*0\)|DECIMAL\(\d+,\s*0\)|NUMERIC\(\d+,\s*0\))$")  # fmt: skip
+_INTEGER = re.compile(
+    r"^(TINYINT|SMALLINT|INT|INTEGER|BIGINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT|INT64|"
+    r"BYTEINT|NUMBER\(\d+,\s*0\)|DECIMAL\(\d+,\s*0\)|NUMERIC\(\d+,\s*0\))$"
+)
 _FLOAT = re.compile(r"^(DOUBLE|FLOAT|FLOAT4|FLOAT8|FLOAT64|REAL|DOUBLE PRECISION)$")
 _DECIMAL = re.compile(r"^(DECIMAL|NUMERIC|NUMBER|BIGNUMERIC|BIGDECIMAL)\b")
 
@@ -42,12 +44,18 @@ def online_models(compiled: CompiledProject, selected: Sequence[str] | None = No
     models = [compiled.models[name] for name in names if compiled.models[name].settings.online]
     for model in models:
         if not model.settings.keys or model.settings.timestamp is None:
-            raise ConfigError(f"online model {model.name!r} needs an entity and a timestamp: "
-                              "set config(entity=..., timestamp=...) or online=false", path=model.path)  # fmt: skip
+            raise ConfigError(
+                f"online model {model.name!r} needs an entity and a timestamp: "
+                "set config(entity=..., timestamp=...) or online=false",
+                path=model.path,
+            )
         clash = sorted(set(model.feature_columns) & RESERVED)
         if clash:
-            raise ConfigError(f"online model {model.name!r} has a column named {clash[0]!r}, which online items "
-                              f"reserve ({', '.join(sorted(RESERVED))}): rename it", path=model.path)  # fmt: skip
+            raise ConfigError(
+                f"online model {model.name!r} has a column named {clash[0]!r}, which online items "
+                f"reserve ({', '.join(sorted(RESERVED))}): rename it",
+                path=model.path,
+            )
     return models
 
 
@@ -79,8 +87,11 @@ def build_manifest(
 ) -> Manifest:
     """The manifest of ``models`` (the project's online models), typed from their tables' ``column_types``."""
     dialect = context.project.config.dialect
-    entity_types = {column.lower(): kind for entity in context.project.config.entities.values()
-                    for column, kind in entity.keys.items()}  # fmt: skip
+    entity_types = {
+        column.lower(): kind
+        for entity in context.project.config.entities.values()
+        for column, kind in entity.keys.items()
+    }
     online = {}
     for model in models:
         types = column_types[model.name]
@@ -93,9 +104,13 @@ def build_manifest(
         online[model.name] = OnlineModel(model.name, keys, features)
     config = store.config
     return Manifest(
-        project=context.project.name, target=context.target_name, store=store.reader_settings(), models=online,
-        ttl_attribute=config.ttl_attribute, max_entities=config.max_entities,
-    )  # fmt: skip
+        project=context.project.name,
+        target=context.target_name,
+        store=store.reader_settings(),
+        models=online,
+        ttl_attribute=config.ttl_attribute,
+        max_entities=config.max_entities,
+    )
 
 
 def _key_kind(kind: str | None, dialect: str) -> str:

@@ -72,14 +72,31 @@ class JsonRunLog:
         self._emit({"event": "model_done", **result_record(result)})
 
     def batch(self, model: str, done: int, total: int, interval: Interval, rows: int | None, seconds: float) -> None:
-        self._emit({"event": "batch_done", "model": model, "batch": done, "batches": total,
-                    "interval": interval_record(interval), "rows": rows, "seconds": round(seconds, 3),
-                    "status": "success"})  # fmt: skip
+        self._emit(
+            {
+                "event": "batch_done",
+                "model": model,
+                "batch": done,
+                "batches": total,
+                "interval": interval_record(interval),
+                "rows": rows,
+                "seconds": round(seconds, 3),
+                "status": "success",
+            }
+        )
 
     def summary(self, result: RunResult) -> None:
-        self._emit({"event": "run_done", "run_id": result.run_id, "status": "success" if result.ok else "error",
-                    "seconds": round(result.seconds, 3), "success": result.count("success"),
-                    "error": result.count("error"), "skipped": result.count("skipped")})  # fmt: skip
+        self._emit(
+            {
+                "event": "run_done",
+                "run_id": result.run_id,
+                "status": "success" if result.ok else "error",
+                "seconds": round(result.seconds, 3),
+                "success": result.count("success"),
+                "error": result.count("error"),
+                "skipped": result.count("skipped"),
+            }
+        )
 
 
 def print_plan(planned: list[PlannedModel], dialect: str) -> None:
@@ -111,20 +128,33 @@ def describe_project(project: Project, compiled: CompiledProject, selected: list
                     "window": f.window_label,
                 }
                 for f in model.features
-            ]  # fmt: skip
+            ]
         else:
             features = [{"name": c, "function": "snapshot", "input": c, "window": None} for c in model.feature_columns]
-        models.append({
-            "name": name, "kind": model.kind, "entity": model.settings.entity, "keys": list(model.settings.keys),
-            "timestamp": model.settings.timestamp, "grain": format_duration(model.settings.grain),
-            "online": model.settings.online, "tags": list(model.settings.tags), "depends_on": list(model.refs),
-            "sources": list(model.sources), "features": features,
-        })  # fmt: skip
+        models.append(
+            {
+                "name": name,
+                "kind": model.kind,
+                "entity": model.settings.entity,
+                "keys": list(model.settings.keys),
+                "timestamp": model.settings.timestamp,
+                "grain": format_duration(model.settings.grain),
+                "online": model.settings.online,
+                "tags": list(model.settings.tags),
+                "depends_on": list(model.refs),
+                "sources": list(model.sources),
+                "features": features,
+            }
+        )
     sources = [
-        {"name": s.key, "relation": ".".join(p for p in (s.database, s.schema, s.identifier) if p),
-         "event_time": s.event_time, "columns": list(s.columns)}
+        {
+            "name": s.key,
+            "relation": ".".join(p for p in (s.database, s.schema, s.identifier) if p),
+            "event_time": s.event_time,
+            "columns": list(s.columns),
+        }
         for s in project.sources.values()
-    ]  # fmt: skip
+    ]
     return {"models": models, "sources": sources}
 
 

@@ -37,8 +37,10 @@ _TIMESTAMP = (2024, 1, 1, 0, 0, 0)
 def package_lambda(manifest: Manifest, out: Path) -> tuple[Path, Path]:
     """Write the zip to ``out`` and the policy to ``<out stem>-iam-policy.json``; return both paths."""
     if manifest.store.get("type") != "dynamodb":
-        raise ConfigError(f"target {manifest.target!r} uses the {manifest.store.get('type')} online store: the "
-                          "Lambda reader reads DynamoDB; package a target whose online store is dynamodb")  # fmt: skip
+        raise ConfigError(
+            f"target {manifest.target!r} uses the {manifest.store.get('type')} online store: the "
+            "Lambda reader reads DynamoDB; package a target whose online store is dynamodb"
+        )
     # A development endpoint (DynamoDB Local) must not ship: Lambda uses its region's endpoint.
     store = {key: value for key, value in manifest.store.items() if key != "endpoint_url"}
     manifest = replace(manifest, store=store)

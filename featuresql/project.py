@@ -140,8 +140,10 @@ def load_project(root: Path) -> Project:
     models = _read_models(model_paths, specs, skip=test_paths)
     macro_files = tuple(_files([root / p for p in config.macro_paths], ("*.sql",)))
     test_files = tuple(_files(test_paths, ("*.sql",)))
-    hook_lines = {hook: tuple(line_of(data, (hook, n)) for n in range(len(getattr(config, hook))))
-                  for hook in ("on_run_start", "on_run_end")}  # fmt: skip
+    hook_lines = {
+        hook: tuple(line_of(data, (hook, n)) for n in range(len(getattr(config, hook))))
+        for hook in ("on_run_start", "on_run_end")
+    }
     return Project(root, config, sources, models, macro_files, tuple(unit_tests), test_files, hook_lines)
 
 
@@ -165,8 +167,10 @@ def _check_key_type(column: str, kind: str, dialect: str, key: str, path: Path, 
     if found is None:
         problem = f"key {column!r} has type {kind!r}, which is not a SQL type: use e.g. bigint or varchar"
     elif found not in ("integer", "string"):
-        problem = (f"key {column!r} has type {kind!r} ({found} in {dialect}): entity keys are integers or strings "
-                   "(e.g. bigint, varchar, number(10, 0)), which the online store encodes exactly")  # fmt: skip
+        problem = (
+            f"key {column!r} has type {kind!r} ({found} in {dialect}): entity keys are integers or strings "
+            "(e.g. bigint, varchar, number(10, 0)), which the online store encodes exactly"
+        )
     else:
         return
     raise ConfigError(f"invalid value for {key!r}: {problem}", path=path, line=line)

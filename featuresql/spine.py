@@ -212,8 +212,9 @@ def _stage_loaded(
 ) -> StagedSpine:
     """A spine file the engine loaded itself into ``table``, its order in ``SPINE_ROW``."""
     try:
-        staged = _stage_table(table, adapter, keys, time_candidates, timestamp_column, description=description,
-                              exclude=SPINE_ROW)  # fmt: skip
+        staged = _stage_table(
+            table, adapter, keys, time_candidates, timestamp_column, description=description, exclude=SPINE_ROW
+        )
     except BaseException:
         adapter.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
         raise

@@ -31,19 +31,36 @@ SCHEMA = "featuresql"
 
 TABLES: dict[str, dict[str, str]] = {
     "intervals": {
-        "project": "VARCHAR", "model": "VARCHAR", "lo": "BIGINT", "hi": "BIGINT", "run_id": "VARCHAR",
-        "computed_at": "TIMESTAMP", "row_count": "BIGINT", "definition": "VARCHAR",
+        "project": "VARCHAR",
+        "model": "VARCHAR",
+        "lo": "BIGINT",
+        "hi": "BIGINT",
+        "run_id": "VARCHAR",
+        "computed_at": "TIMESTAMP",
+        "row_count": "BIGINT",
+        "definition": "VARCHAR",
     },
     "run_log": {
-        "project": "VARCHAR", "run_id": "VARCHAR", "model": "VARCHAR", "lo": "BIGINT", "hi": "BIGINT",
-        "row_count": "BIGINT", "seconds": "DOUBLE", "status": "VARCHAR", "message": "VARCHAR",
+        "project": "VARCHAR",
+        "run_id": "VARCHAR",
+        "model": "VARCHAR",
+        "lo": "BIGINT",
+        "hi": "BIGINT",
+        "row_count": "BIGINT",
+        "seconds": "DOUBLE",
+        "status": "VARCHAR",
+        "message": "VARCHAR",
         "logged_at": "TIMESTAMP",
     },
     "locks": {
-        "project": "VARCHAR", "run_id": "VARCHAR", "pid": "BIGINT", "host": "VARCHAR",
-        "acquired_at": "TIMESTAMP", "heartbeat_at": "TIMESTAMP",
+        "project": "VARCHAR",
+        "run_id": "VARCHAR",
+        "pid": "BIGINT",
+        "host": "VARCHAR",
+        "acquired_at": "TIMESTAMP",
+        "heartbeat_at": "TIMESTAMP",
     },
-}  # fmt: skip
+}
 
 
 def table(name: str) -> exp.Table:
@@ -116,10 +133,15 @@ def record_interval(
 ) -> exp.Insert:
     """The state row for a committed batch (run it in the batch's transaction)."""
     values = [
-        exp.Literal.string(project), exp.Literal.string(model), exp.Literal.number(interval[0]),
-        exp.Literal.number(interval[1]), exp.Literal.string(run_id), _now(dialect),
-        exp.Literal.number(rows) if rows is not None else exp.null(), exp.Literal.string(definition),
-    ]  # fmt: skip
+        exp.Literal.string(project),
+        exp.Literal.string(model),
+        exp.Literal.number(interval[0]),
+        exp.Literal.number(interval[1]),
+        exp.Literal.string(run_id),
+        _now(dialect),
+        exp.Literal.number(rows) if rows is not None else exp.null(),
+        exp.Literal.string(definition),
+    ]
     return exp.insert(exp.values([tuple(values)]), table("intervals"))
 
 
@@ -134,15 +156,29 @@ def forget_model(project: str, model: str) -> exp.Delete:
 
 
 def log_event(
-    project: str, run_id: str, model: str, interval: Interval | None, rows: int | None, seconds: float,
-    status: str, message: str, dialect: str,
-) -> exp.Insert:  # fmt: skip
+    project: str,
+    run_id: str,
+    model: str,
+    interval: Interval | None,
+    rows: int | None,
+    seconds: float,
+    status: str,
+    message: str,
+    dialect: str,
+) -> exp.Insert:
     lo, hi = interval if interval else (None, None)
     values = [
-        exp.Literal.string(project), exp.Literal.string(run_id), exp.Literal.string(model), _number(lo), _number(hi),
-        _number(rows), exp.Literal.number(round(seconds, 6)), exp.Literal.string(status),
-        exp.Literal.string(message[:2000]), _now(dialect),
-    ]  # fmt: skip
+        exp.Literal.string(project),
+        exp.Literal.string(run_id),
+        exp.Literal.string(model),
+        _number(lo),
+        _number(hi),
+        _number(rows),
+        exp.Literal.number(round(seconds, 6)),
+        exp.Literal.string(status),
+        exp.Literal.string(message[:2000]),
+        _now(dialect),
+    ]
     return exp.insert(exp.values([tuple(values)]), table("run_log"))
 
 

@@ -90,11 +90,14 @@ def run_sync(
     selected = set(context.select(select, exclude))
     models = [model for model in every_online if model.name in selected]
     if not every_online:
-        raise ConfigError("no model is online, so there is nothing to sync: set config(online=true) on the models "
-                          "services read")  # fmt: skip
+        raise ConfigError(
+            "no model is online, so there is nothing to sync: set config(online=true) on the models services read"
+        )
     if select and not models:
-        raise ConfigError(f"no online model selected by --select {' '.join(select)}: online models are "
-                          f"{', '.join(m.name for m in every_online) or 'none (set config(online=true))'}")  # fmt: skip
+        raise ConfigError(
+            f"no online model selected by --select {' '.join(select)}: online models are "
+            f"{', '.join(m.name for m in every_online) or 'none (set config(online=true))'}"
+        )
     store = store or open_store(context)
     context.connect_waiting(time.monotonic() + lock_timeout)
     adapter = context.adapter
@@ -102,8 +105,11 @@ def run_sync(
     for model in every_online:
         types = adapter.table_columns(model.relation)
         if types is None:
-            raise ConfigError(f"online model {model.name!r} has no table on target {context.target_name!r}: "
-                              f"run `featuresql run --select {model.name}` first", path=model.path)  # fmt: skip
+            raise ConfigError(
+                f"online model {model.name!r} has no table on target {context.target_name!r}: "
+                f"run `featuresql run --select {model.name}` first",
+                path=model.path,
+            )
         column_types[model.name] = types
     store.ensure_table()
     write_manifest(context, build_manifest(context, store, every_online, column_types))

@@ -315,8 +315,11 @@ class _Builder:
 
     def windowed(self) -> exp.Select:
         query = exp.select(*(col(k, "s") for k in self.keys), col(POINT, "s")).from_(exp.to_table("series").as_("s"))
-        for name, extra in (("distinct_deltas", self.distinct_features), ("spread", self.spread_features),
-                            ("frames", self.joined)):  # fmt: skip
+        for name, extra in (
+            ("distinct_deltas", self.distinct_features),
+            ("spread", self.spread_features),
+            ("frames", self.joined),
+        ):
             if extra:
                 on = [col(k, "s").eq(col(k, name)) for k in self.keys] + [col(POINT, "s").eq(col(POINT, name))]
                 query = query.join(exp.to_table(name), on=exp.and_(*on), join_type="left")

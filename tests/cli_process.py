@@ -36,19 +36,32 @@ def environment(**extra: str) -> dict[str, str]:
 
 def run(project: Path, *args: str, timeout: float = 300, variables: str = SMALL_VARS_ARG, **env: str) -> CliResult:
     """``featuresql *args`` in ``project``, to the end."""
-    done = subprocess.run(command(*args, variables=variables), cwd=project, capture_output=True, text=True,
-                          timeout=timeout, env=environment(**env))  # fmt: skip
+    done = subprocess.run(
+        command(*args, variables=variables),
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment(**env),
+    )
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
 def spawn(project: Path, *args: str, variables: str = SMALL_VARS_ARG, **env: str) -> subprocess.Popen[str]:
     """``featuresql *args`` started in the background (stdout and stderr piped)."""
-    return subprocess.Popen(command(*args, variables=variables), cwd=project, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=environment(**env))  # fmt: skip
+    return subprocess.Popen(
+        command(*args, variables=variables),
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(**env),
+    )
 
 
-def pause_at(project: Path, point: str, *args: str, resume_file: Path | None = None,
-             variables: str = SMALL_VARS_ARG, **env: str) -> subprocess.Popen[str]:  # fmt: skip
+def pause_at(
+    project: Path, point: str, *args: str, resume_file: Path | None = None, variables: str = SMALL_VARS_ARG, **env: str
+) -> subprocess.Popen[str]:
     """``featuresql *args`` started and waited for until it pauses at ``point`` (``name`` or ``name:n``).
 
     With ``resume_file`` it goes on once that file exists (``resume``); else it waits to be killed.
@@ -105,8 +118,11 @@ def serving(project: Path, log: Path) -> Iterator[tuple[tuple[str, int], str]]:
     with log.open("wb") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-c", "from featuresql.cli import main; main()", "serve", "--port", "0"],
-            cwd=project, stdout=subprocess.PIPE, stderr=stderr, env=environment(),
-        )  # fmt: skip
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=environment(),
+        )
     try:
         assert process.stdout is not None
         ready, _, _ = select.select([process.stdout], [], [], 30)

@@ -59,8 +59,9 @@ def running_dynalite(log_dir: Path, data_path: Path | None = None) -> Iterator[D
         "dynalite", lambda port: ["bash", str(SCRIPT), "serve", str(port), *extra], log_path, _answers
     )
     try:
-        yield DynamoEndpoint(endpoint_url=f"http://{server_process.HOST}:{port}", region=REGION, port=port,
-                             log_path=log_path)  # fmt: skip
+        yield DynamoEndpoint(
+            endpoint_url=f"http://{server_process.HOST}:{port}", region=REGION, port=port, log_path=log_path
+        )
     finally:
         server_process.stop(process)
 

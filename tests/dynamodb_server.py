@@ -169,8 +169,11 @@ def running_dynamodb_local(
 def dynamodb_local_with_credentials(data_dir: Path, **options: Any) -> Iterator[DynamoEndpoint]:
     """DynamoDB Local (``running_dynamodb_local(data_dir, **options)``), with its fake credentials in the
     environment (as featuresql's boto3 reads them)."""
-    credentials = {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-                   "AWS_DEFAULT_REGION": REGION}  # fmt: skip
+    credentials = {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+    }
     saved = {name: os.environ.get(name) for name in credentials}
     os.environ.update(credentials)
     try:

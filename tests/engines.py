@@ -104,8 +104,9 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     name = request.param
     request.applymarker(getattr(pytest.mark, name))
     if name == "duckdb":
-        return Engine(name, lambda folder: {"type": "duckdb", "path": str(folder / "conformance.duckdb"),
-                                            "schema": "features"})  # fmt: skip
+        return Engine(
+            name, lambda folder: {"type": "duckdb", "path": str(folder / "conformance.duckdb"), "schema": "features"}
+        )
     if name == "snowflake":
         endpoint = request.getfixturevalue("fakesnow_server")
         return Engine(name, lambda folder: snowflake_settings(endpoint))

@@ -98,8 +98,9 @@ def cancel(*reasons: str) -> Fault:
         count = len(json.loads(exchange.body)["TransactItems"])
         codes = [reasons[n % len(reasons)] for n in range(count)]
         message = f"Transaction cancelled, please refer cancellation reasons for specific reasons [{', '.join(codes)}]"
-        body = _error_body("TransactionCanceledException", message,
-                           CancellationReasons=[{"Code": code} for code in codes])  # fmt: skip
+        body = _error_body(
+            "TransactionCanceledException", message, CancellationReasons=[{"Code": code} for code in codes]
+        )
         return 400, body
 
     return fault

@@ -39,9 +39,19 @@ MICROS = 1_000_000
 
 COUNT_LIKE = frozenset({"count", "count_distinct"})
 FUNCTIONS = (
-    "count", "sum", "avg", "min", "max", "stddev", "stddev_pop", "variance", "variance_pop",
-    "count_distinct", "first", "last",
-)  # fmt: skip
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "stddev",
+    "stddev_pop",
+    "variance",
+    "variance_pop",
+    "count_distinct",
+    "first",
+    "last",
+)
 
 Row = Mapping[str, Any]
 
@@ -98,10 +108,7 @@ class Macro:
     spellings: tuple[str, ...] | None = None
 
     def features(self) -> list[Feature]:
-        return [
-            Feature(self.output_name(w), self.function, self.column, w, self.tie_break)
-            for w in self.windows
-        ]
+        return [Feature(self.output_name(w), self.function, self.column, w, self.tie_break) for w in self.windows]
 
     def output_name(self, window: int) -> str:
         label = duration_label(window)
@@ -155,9 +162,7 @@ def exact_sum(values: Sequence[Any]) -> Any:
     return float(sum(map(Fraction, values)))
 
 
-def _first_or_last(
-    function: str, present: Sequence[Row], column: str, tie_break: str | None, timestamp: str
-) -> Any:
+def _first_or_last(function: str, present: Sequence[Row], column: str, tie_break: str | None, timestamp: str) -> Any:
     def order(event: Row) -> tuple[Any, ...]:
         tie = (event[tie_break],) if tie_break else ()
         return (epoch_micros(event[timestamp]), *tie, event[column])
@@ -239,9 +244,7 @@ class WindowModelSpec:
         return -(-epoch_micros(self.start) // grain_micros) * self.grain
 
 
-def expected_rows(
-    model: WindowModelSpec, events: Iterable[Row], now: datetime
-) -> list[dict[str, Any]]:
+def expected_rows(model: WindowModelSpec, events: Iterable[Row], now: datetime) -> list[dict[str, Any]]:
     """Every row of the model's table at ``now``, ordered by key then boundary."""
     kept = [e for e in events if model.where is None or model.where(e)]
     by_key: dict[Any, list[Row]] = {}
@@ -277,9 +280,7 @@ def _inside(moment: datetime, lo_seconds: int, hi_seconds: int) -> bool:
 def _row(model: WindowModelSpec, key: Any, events: Sequence[Row], boundary: int) -> dict[str, Any]:
     row: dict[str, Any] = {model.key: key, model.timestamp: boundary_datetime(boundary)}
     for feature in model.features:
-        inside = [
-            e for e in events if _inside(e[model.timestamp], boundary - feature.window, boundary)
-        ]
+        inside = [e for e in events if _inside(e[model.timestamp], boundary - feature.window, boundary)]
         row[feature.name] = aggregate(feature, inside, model.timestamp)
     return row
 
@@ -303,9 +304,7 @@ def same_value(actual: Any, expected: Any) -> bool:
     if isinstance(expected, Near):
         return isinstance(actual, float) and abs(actual - expected.value) <= expected.abs_tol
     if isinstance(expected, float):
-        return isinstance(actual, float) and math.isclose(
-            actual, expected, rel_tol=REL_TOL, abs_tol=0.0
-        )
+        return isinstance(actual, float) and math.isclose(actual, expected, rel_tol=REL_TOL, abs_tol=0.0)
     if isinstance(expected, bool) or isinstance(actual, bool):
         return actual is expected
     if isinstance(expected, int | Decimal | str | datetime):
@@ -313,17 +312,13 @@ def same_value(actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
-def row_differences(
-    actual: Sequence[Row], expected: Sequence[Row], key: str, timestamp: str
-) -> list[str]:
+def row_differences(actual: Sequence[Row], expected: Sequence[Row], key: str, timestamp: str) -> list[str]:
     """Human-readable differences between two tables (empty when they agree)."""
     problems = []
     index_actual = {(r[key], r[timestamp]): r for r in actual}
     index_expected = {(r[key], r[timestamp]): r for r in expected}
     if len(index_actual) != len(actual):
-        problems.append(
-            f"duplicate ({key}, {timestamp}) rows in the model table ({len(actual)} rows)"
-        )
+        problems.append(f"duplicate ({key}, {timestamp}) rows in the model table ({len(actual)} rows)")
     for point in sorted(index_expected.keys() - index_actual.keys()):
         problems.append(f"missing row {point}: expected {dict(index_expected[point])}")
     for point in sorted(index_actual.keys() - index_expected.keys()):
@@ -335,9 +330,7 @@ def row_differences(
             break
         for column in want:
             if not same_value(got[column], want[column]):
-                problems.append(
-                    f"row {point} column {column}: got {got[column]!r}, expected {want[column]!r}"
-                )
+                problems.append(f"row {point} column {column}: got {got[column]!r}, expected {want[column]!r}")
     return problems
 
 
@@ -364,11 +357,7 @@ def window_values_at(
     if start is not None and own < start:
         return unknown
     boundary = min(own, model.last_boundary(now))
-    mine = [
-        e
-        for e in events
-        if key is not None and e[model.key] == key and (model.where is None or model.where(e))
-    ]
+    mine = [e for e in events if key is not None and e[model.key] == key and (model.where is None or model.where(e))]
     if start is not None and boundary < start:
         mine = []  # nothing was computed yet: no row matches
     values = {}
@@ -391,9 +380,7 @@ class SnapshotSpec:
     tie_break: str | None = None
 
 
-def snapshot_values_at(
-    model: SnapshotSpec, rows: Iterable[Row], key: Any, at: datetime | None
-) -> dict[str, Any]:
+def snapshot_values_at(model: SnapshotSpec, rows: Iterable[Row], key: Any, at: datetime | None) -> dict[str, Any]:
     """The matched snapshot row's features: the latest available, ties to the greatest
     tie-break then feature values (NULL lowest); rows older than ``at - ttl`` never match."""
     unknown = dict.fromkeys(model.columns, None)

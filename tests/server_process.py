@@ -63,9 +63,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start(
-    name: str, command: Callable[[int], list[str]], log_path: Path, answers: Callable[[int], bool],
+    name: str,
+    command: Callable[[int], list[str]],
+    log_path: Path,
+    answers: Callable[[int], bool],
     port: int | None = None,
-) -> tuple[subprocess.Popen[bytes], int]:  # fmt: skip
+) -> tuple[subprocess.Popen[bytes], int]:
     """Start ``command(port)`` on ``port`` (default: a free one) and wait until ``answers(port)``.
 
     Return the process and the port. A given port is tried once: a server restarted
@@ -79,9 +82,13 @@ def start(
             log.write(f"== {' '.join(arguments)}\n".encode())
             log.flush()
             process = subprocess.Popen(
-                arguments, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                arguments,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and process.poll() is None:
             if answers(port):

@@ -53,8 +53,7 @@ UNPORTABLE = [
 
 
 @pytest.mark.parametrize(("dialect", "expression", "message"), UNPORTABLE)
-def test_a_model_that_does_not_transpile_fails_at_compile_time(make_project, no_secrets, dialect, expression,
-                                                               message):  # fmt: skip
+def test_a_model_that_does_not_transpile_fails_at_compile_time(make_project, no_secrets, dialect, expression, message):
     model = f"select user_id, ts, {expression} from {{{{ source('bank', 'transactions') }}}}\n"
     project = make_project([("features/odd.sql", None, model)])
     result = CliRunner().invoke(cli, ["--project-dir", str(project), "compile", "--target", f"prod_{dialect}"])
@@ -79,10 +78,19 @@ def test_a_failed_snowflake_login_is_one_line_without_the_password(tmp_path):
     with socket.socket() as closed:  # a port nothing listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    config = SnowflakeTarget.model_validate({
-        "account": "acme", "user": "bob", "password": "hunter2-secret", "database": "db", "host": "127.0.0.1",
-        "port": port, "protocol": "http", "login_timeout": 3, "connect_args": {"network_timeout": 1},
-    })  # fmt: skip
+    config = SnowflakeTarget.model_validate(
+        {
+            "account": "acme",
+            "user": "bob",
+            "password": "hunter2-secret",
+            "database": "db",
+            "host": "127.0.0.1",
+            "port": port,
+            "protocol": "http",
+            "login_timeout": 3,
+            "connect_args": {"network_timeout": 1},
+        }
+    )
     with pytest.raises(ExecutionError) as raised:
         SnowflakeAdapter(config, tmp_path).execute("select 1")
     message = raised.value.one_line()
@@ -146,12 +154,18 @@ def test_snowflake_key_pair_login_and_a_wrong_passphrase(fakesnow_server, tmp_pa
     path = tmp_path / "rsa_key.p8"
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
     settings = {
-        "account": "acme", "user": "svc_features", "private_key_path": str(path), "database": "KEYPAIR",
-        "host": fakesnow_server.host, "port": fakesnow_server.port, "protocol": "http",
+        "account": "acme",
+        "user": "svc_features",
+        "private_key_path": str(path),
+        "database": "KEYPAIR",
+        "host": fakesnow_server.host,
+        "port": fakesnow_server.port,
+        "protocol": "http",
         "connect_args": {"session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}, "network_timeout": 1},
-    }  # fmt: skip
-    good = SnowflakeAdapter(SnowflakeTarget.model_validate({**settings, "private_key_passphrase": "right-passphrase"}),
-                            tmp_path)  # fmt: skip
+    }
+    good = SnowflakeAdapter(
+        SnowflakeTarget.model_validate({**settings, "private_key_passphrase": "right-passphrase"}), tmp_path
+    )
     try:
         assert good.fetch_arrow("select 1 as one").column("one").to_pylist() == [1]
     finally:

@@ -135,8 +135,12 @@ def featuresql(project: Path, *args: str, env: dict[str, str] | None = None) -> 
     environment.update({"NO_COLOR": "1", "HOME": str(project / ".home"), **(env or {})})
     return subprocess.run(
         [sys.executable, "-c", "from featuresql.cli import main; main()", *args],
-        cwd=project, capture_output=True, text=True, timeout=300, env=environment,
-    )  # fmt: skip
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -146,8 +150,9 @@ def template_databases(template: Path) -> dict[str, Any]:
     return {"warehouse": taken["warehouse"], "online": taken["online"]}
 
 
-def featuresql_in_process(project: Path, args: list[str], env: dict[str, str] | None,
-                          monkeypatch: pytest.MonkeyPatch) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def featuresql_in_process(
+    project: Path, args: list[str], env: dict[str, str] | None, monkeypatch: pytest.MonkeyPatch
+) -> subprocess.CompletedProcess[str]:
     """The console entry point (``featuresql.cli:main``) called in this process, as a shell would run it.
 
     The traceback check stays honest: an exception escaping ``main`` (anything but SystemExit) is
@@ -204,8 +209,11 @@ def snapshot(project: Path, databases: dict[str, Any] | None = None) -> dict[str
         files[relative] = "database" if is_database else hashlib.sha256(path.read_bytes()).hexdigest()
     if databases is not None:
         return {"files": files, **databases}
-    return {"files": files, "warehouse": warehouse_tables(project / DUCKDB_FILE),
-            "online": online_items(project / ONLINE_FILE)}  # fmt: skip
+    return {
+        "files": files,
+        "warehouse": warehouse_tables(project / DUCKDB_FILE),
+        "online": online_items(project / ONLINE_FILE),
+    }
 
 
 def warehouse_tables(path: Path) -> dict[str, Any]:
@@ -296,8 +304,13 @@ def _arrow_type(kind: str) -> Any:
     match = re.fullmatch(r"timestamp\[(\w+)(?:, tz=(.+))?\]", kind)
     if match:
         return pa.timestamp(match[1], tz=match[2])
-    return {"int64": pa.int64(), "string": pa.string(), "float64": pa.float64(), "date32": pa.date32(),
-            "bool": pa.bool_()}[kind]  # fmt: skip
+    return {
+        "int64": pa.int64(),
+        "string": pa.string(),
+        "float64": pa.float64(),
+        "date32": pa.date32(),
+        "bool": pa.bool_(),
+    }[kind]
 
 
 def command_line(case: Case) -> list[str]:
@@ -367,8 +380,12 @@ def send(served: Served, spec: dict[str, Any]) -> tuple[int, Any]:
         return int(head.split()[1]), json.loads(body)
     connection = http.client.HTTPConnection(*served.address, timeout=30)
     try:
-        connection.request(spec.get("method", "POST"), spec.get("path", "/features"), body=request_body(spec),
-                           headers=spec.get("headers") or {})  # fmt: skip
+        connection.request(
+            spec.get("method", "POST"),
+            spec.get("path", "/features"),
+            body=request_body(spec),
+            headers=spec.get("headers") or {},
+        )
         response = connection.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -413,8 +430,14 @@ def assert_reader_error(case: Case, status: int, body: Any) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_bad_input(case: Case, template: Path, template_databases: dict[str, Any], tmp_path: Path,
-                   request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_bad_input(
+    case: Case,
+    template: Path,
+    template_databases: dict[str, Any],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     if "request" in case.data:
         served = request.getfixturevalue("served")
         before, logged = snapshot(template, template_databases), served.log.read_text()

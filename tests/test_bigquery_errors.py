@@ -47,9 +47,15 @@ def closed_port() -> int:
 
 
 def service_account_key(token_uri: str, **changes: Any) -> dict[str, Any]:
-    key = {"type": "service_account", "project_id": "acme-data", "private_key_id": KEY_ID, "private_key": PEM,
-           "client_email": "runner@acme-data.iam.gserviceaccount.com", "client_id": "1",
-           "token_uri": token_uri}  # fmt: skip
+    key = {
+        "type": "service_account",
+        "project_id": "acme-data",
+        "private_key_id": KEY_ID,
+        "private_key": PEM,
+        "client_email": "runner@acme-data.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
     return {name: value for name, value in {**key, **changes}.items() if value is not None}
 
 
@@ -129,8 +135,10 @@ def test_an_unreachable_token_endpoint_fails_within_the_deadline(debug):
     result, seconds = debug(settings, json.dumps(service_account_key(token_uri)))
     assert result.exit_code == 1, result.stderr
     line = one_error_line(result)
-    assert f"cannot sign in to BigQuery with keyfile_json: Google's token endpoint {token_uri} did not answer " \
-           "(Connection refused; retried for up to 2 s)" in line  # fmt: skip
+    assert (
+        f"cannot sign in to BigQuery with keyfile_json: Google's token endpoint {token_uri} did not answer "
+        "(Connection refused; retried for up to 2 s)" in line
+    )
     assert seconds < 30  # google-auth and the client's defaults: well past 300 s
 
 
@@ -163,8 +171,10 @@ def test_a_key_google_refuses_is_a_config_error(debug, refusing_token_endpoint):
     settings = {"method": "service-account-json", "keyfile_json": FROM_ENV}
     result, seconds = debug(settings, json.dumps(service_account_key(refusing_token_endpoint)))
     assert result.exit_code == 2, result.stderr
-    assert "Error: Google refused the BigQuery credentials of keyfile_json (invalid_grant: Invalid JWT Signature.)" \
-           in one_error_line(result)  # fmt: skip
+    assert (
+        "Error: Google refused the BigQuery credentials of keyfile_json (invalid_grant: Invalid JWT Signature.)"
+        in one_error_line(result)
+    )
     assert seconds < 30
 
 
@@ -173,8 +183,10 @@ def test_an_endpoint_that_is_gone_fails_within_the_deadline(debug):
     result, seconds = debug({"method": "anonymous", "api_endpoint": endpoint, "job_retry_deadline_seconds": 2})
     assert result.exit_code == 1, result.stderr
     line = one_error_line(result)
-    assert f"Error: BigQuery at {endpoint} (project acme-data) did not answer (Connection refused; retried for " \
-           "up to 2 s): check that it is up and reachable, or raise job_retry_deadline_seconds" in line  # fmt: skip
+    assert (
+        f"Error: BigQuery at {endpoint} (project acme-data) did not answer (Connection refused; retried for "
+        "up to 2 s): check that it is up and reachable, or raise job_retry_deadline_seconds" in line
+    )
     assert seconds < 30
 
 
@@ -199,8 +211,13 @@ def silent_endpoint() -> Iterator[str]:
 
 
 def test_an_endpoint_that_never_answers_fails_within_the_deadline(silent_endpoint, tmp_path):
-    settings = {"project": "p", "dataset": "d", "method": "anonymous", "api_endpoint": silent_endpoint,
-                "job_retry_deadline_seconds": 2}  # fmt: skip
+    settings = {
+        "project": "p",
+        "dataset": "d",
+        "method": "anonymous",
+        "api_endpoint": silent_endpoint,
+        "job_retry_deadline_seconds": 2,
+    }
     config = BigQueryTarget.model_validate(settings)
     adapter = BigQueryAdapter(config, tmp_path)
     began = time.monotonic()
@@ -217,8 +234,10 @@ def test_an_endpoint_that_never_answers_fails_within_the_deadline(silent_endpoin
 # -- against the emulator: the deadline bounds requests, not jobs ---------------------------------
 
 PAIRS = 40_000  # the query counts pairs of 1..PAIRS summing to a multiple of 7: some ten seconds of work
-LONG_QUERY = (f"select count(*) as n from unnest(generate_array(1, {PAIRS})) as a, "
-              f"unnest(generate_array(1, {PAIRS})) as b where mod(a + b, 7) = 0")  # fmt: skip
+LONG_QUERY = (
+    f"select count(*) as n from unnest(generate_array(1, {PAIRS})) as a, "
+    f"unnest(generate_array(1, {PAIRS})) as b where mod(a + b, 7) = 0"
+)
 
 
 def _pairs() -> int:
@@ -227,8 +246,15 @@ def _pairs() -> int:
 
 
 def _emulator_adapter(endpoint: Any, tmp_path: Path, **settings: Any) -> BigQueryAdapter:
-    config = BigQueryTarget.model_validate({"project": endpoint.project, "dataset": "features", "method": "anonymous",
-                                            "api_endpoint": endpoint.api_endpoint, **settings})  # fmt: skip
+    config = BigQueryTarget.model_validate(
+        {
+            "project": endpoint.project,
+            "dataset": "features",
+            "method": "anonymous",
+            "api_endpoint": endpoint.api_endpoint,
+            **settings,
+        }
+    )
     return BigQueryAdapter(config, tmp_path)
 
 

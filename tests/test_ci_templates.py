@@ -110,11 +110,15 @@ def test_the_pull_request_job_passes_on_the_example_project(tmp_path: Path) -> N
     steps = [step for step in job["steps"] if "run" in step and step.get("name") != "Install featuresql"]
     shim = fake_featuresql(tmp_path)
     secrets_free = {k: v for k, v in os.environ.items() if not k.startswith(("SNOWFLAKE_", "BIGQUERY_", "AWS_"))}
-    env = {**secrets_free, **{k: str(v) for k, v in document["env"].items()},
-           "PATH": f"{shim.parent}:{os.environ['PATH']}"}  # fmt: skip
+    env = {
+        **secrets_free,
+        **{k: str(v) for k, v in document["env"].items()},
+        "PATH": f"{shim.parent}:{os.environ['PATH']}",
+    }
     for step in steps:
-        done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=project, env=env, capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
+        done = subprocess.run(
+            ["bash", "-e", "-c", step["run"]], cwd=project, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, f"{step['name']}: {step['run']}\n{done.stdout}\n{done.stderr}"
     assert (project / "target" / "compiled" / "prod").is_dir() and (project / "target" / "compiled" / "dev").is_dir()
     assert " 0 failed" in done.stdout, done.stdout
@@ -128,7 +132,7 @@ def fake_featuresql(folder: Path, *, now: str | None = None) -> Path:
     shim.write_text(
         "#!/usr/bin/env bash\n"
         f"exec {shlex.quote(sys.executable)} -c 'from featuresql.cli import main; main()' "
-        f"--vars {shlex.quote(SMALL_VARS_ARG)} \"$@\"{after}\n",
+        f'--vars {shlex.quote(SMALL_VARS_ARG)} "$@"{after}\n',
         encoding="utf-8",
     )
     shim.chmod(0o755)
@@ -140,9 +144,16 @@ def fake_featuresql(folder: Path, *, now: str | None = None) -> Path:
 
 def cron_env(tmp_path: Path, project: Path, **settings: str) -> dict[str, str]:
     shim = fake_featuresql(tmp_path, now=NOW)
-    return {**os.environ, "NO_COLOR": "1", "FEATURESQL": str(shim), "FEATURESQL_PROJECT_DIR": str(project),
-            "FEATURESQL_TARGET": "dev", "FEATURESQL_LOCK_FILE": str(tmp_path / "cron.lock"),
-            "FEATURESQL_BACKOFF": "1", **settings}  # fmt: skip
+    return {
+        **os.environ,
+        "NO_COLOR": "1",
+        "FEATURESQL": str(shim),
+        "FEATURESQL_PROJECT_DIR": str(project),
+        "FEATURESQL_TARGET": "dev",
+        "FEATURESQL_LOCK_FILE": str(tmp_path / "cron.lock"),
+        "FEATURESQL_BACKOFF": "1",
+        **settings,
+    }
 
 
 def run_cron(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -156,9 +167,14 @@ def holder(tmp_path: Path) -> Iterator[Any]:
 
     def start(project: Path) -> subprocess.Popen[str]:
         shim = fake_featuresql(tmp_path, now=NOW)
-        process = subprocess.Popen([str(shim), "run", "--full-refresh"], cwd=project, stderr=subprocess.PIPE,
-                                   stdout=subprocess.DEVNULL, text=True,
-                                   env={**os.environ, "FEATURESQL_PAUSE_AT": "before_batch:1"})  # fmt: skip
+        process = subprocess.Popen(
+            [str(shim), "run", "--full-refresh"],
+            cwd=project,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "FEATURESQL_PAUSE_AT": "before_batch:1"},
+        )
         started.append(process)
         assert process.stderr is not None
         line = process.stderr.readline()
@@ -182,9 +198,12 @@ def test_cron_runs_tests_and_syncs(tmp_path: Path) -> None:
 
 
 def test_cron_does_not_retry_a_failing_model_nor_test_or_sync_after_it(tmp_path: Path) -> None:
-    broken = ("features/user_profile.sql", None,
-              "{{ config(entity='user', timestamp='ts') }}\nselect user_id, ts, cast(status as integer) as s\n"
-              "from {{ source('bank', 'transactions') }}\n")  # fmt: skip
+    broken = (
+        "features/user_profile.sql",
+        None,
+        "{{ config(entity='user', timestamp='ts') }}\nselect user_id, ts, cast(status as integer) as s\n"
+        "from {{ source('bank', 'transactions') }}\n",
+    )
     project = copy_example(tmp_path / "repo", [broken])
     done = run_cron(cron_env(tmp_path, project))
     assert done.returncode == EXIT_MODEL_FAILURE, done.stdout + done.stderr
@@ -195,8 +214,13 @@ def test_cron_does_not_retry_a_failing_model_nor_test_or_sync_after_it(tmp_path:
 def test_cron_retries_a_busy_target_until_it_is_free(tmp_path: Path, holder: Any) -> None:
     project = copy_example(tmp_path / "repo")
     first = holder(project)
-    cron = subprocess.Popen(["bash", str(CRON)], env=cron_env(tmp_path, project, FEATURESQL_RETRIES="6"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    cron = subprocess.Popen(
+        ["bash", str(CRON)],
+        env=cron_env(tmp_path, project, FEATURESQL_RETRIES="6"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert cron.stderr is not None
     seen = []
     for line in cron.stderr:
@@ -233,8 +257,11 @@ def test_cron_never_overlaps_itself(tmp_path: Path) -> None:
 
 
 def test_the_crontab_line_calls_the_wrapper() -> None:
-    lines = [line for line in (TEMPLATES / "crontab").read_text(encoding="utf-8").splitlines()
-             if line and not line.startswith("#") and "=" not in line.split()[0]]  # fmt: skip
+    lines = [
+        line
+        for line in (TEMPLATES / "crontab").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#") and "=" not in line.split()[0]
+    ]
     (entry,) = lines
     fields = entry.split(None, 5)
     assert all(re.fullmatch(r"[0-9*/,-]+", field) for field in fields[:5])
@@ -287,11 +314,17 @@ def test_the_airflow_dag_compiles_and_chains_run_test_sync(tmp_path: Path) -> No
         assert "--lock-timeout" in ast.unparse(tasks[task_id]["bash_command"])
     assert ast.literal_eval(tasks["featuresql_test"]["skip_on_exit_code"]) is None
     assert values["EXIT_BUSY"] == EXIT_BUSY
-    default_args = next(node.value for node in tree.body if isinstance(node, ast.Assign)
-                        and ast.unparse(node.targets[0]) == "default_args")  # fmt: skip
+    default_args = next(
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "default_args"
+    )
     assert isinstance(default_args, ast.Dict)
-    retry = {ast.literal_eval(k): ast.unparse(v) for k, v in zip(default_args.keys, default_args.values, strict=True)
-             if k is not None}  # fmt: skip
+    retry = {
+        ast.literal_eval(k): ast.unparse(v)
+        for k, v in zip(default_args.keys, default_args.values, strict=True)
+        if k is not None
+    }
     assert int(retry["retries"]) >= 1 and retry["retry_exponential_backoff"] == "True"
     assert retry["retry_delay"].startswith("timedelta(")
     # secrets are templated from a connection at run time, never written in the file

@@ -34,29 +34,67 @@ MODELS = (
 EXPECTED_COLUMNS = {
     "advance_labels": ["user_id", "ts", "advance_amount", "repaid_14d"],
     "advance_training": [
-        "user_id", "ts", "advance_amount", "repaid_14d",
-        *(f"user_transactions__{c}" for c in (
-            "count_1d", "count_7d", "count_30d", "amount_sum_1d", "amount_sum_7d", "amount_sum_30d", "amount_avg_7d",
-            "amount_avg_30d", "amount_max_7d", "amount_stddev_30d", "merchant_category_count_distinct_30d",
-            "amount_last_7d",
-        )),
-        "user_balances__balance", "user_profile__plan", "user_profile__state", "user_profile__credit_limit",
+        "user_id",
+        "ts",
+        "advance_amount",
+        "repaid_14d",
+        *(
+            f"user_transactions__{c}"
+            for c in (
+                "count_1d",
+                "count_7d",
+                "count_30d",
+                "amount_sum_1d",
+                "amount_sum_7d",
+                "amount_sum_30d",
+                "amount_avg_7d",
+                "amount_avg_30d",
+                "amount_max_7d",
+                "amount_stddev_30d",
+                "merchant_category_count_distinct_30d",
+                "amount_last_7d",
+            )
+        ),
+        "user_balances__balance",
+        "user_profile__plan",
+        "user_profile__state",
+        "user_profile__credit_limit",
     ],
     "merchant_transactions": [
-        "merchant_id", "ts", "count_1d", "count_7d", "amount_sum_7d", "user_id_count_distinct_7d",
+        "merchant_id",
+        "ts",
+        "count_1d",
+        "count_7d",
+        "amount_sum_7d",
+        "user_id_count_distinct_7d",
         "declined_count_7d",
     ],
     "user_balances": ["user_id", "ts", "balance", "last_event_type", "event_seq"],
     "user_profile": ["user_id", "ts", "plan", "state", "credit_limit"],
     "user_transactions": [
-        "user_id", "ts", "count_1d", "count_7d", "count_30d", "amount_sum_1d", "amount_sum_7d",
-        "amount_sum_30d", "amount_avg_7d", "amount_avg_30d", "amount_max_7d", "amount_stddev_30d",
-        "merchant_category_count_distinct_30d", "amount_last_7d",
+        "user_id",
+        "ts",
+        "count_1d",
+        "count_7d",
+        "count_30d",
+        "amount_sum_1d",
+        "amount_sum_7d",
+        "amount_sum_30d",
+        "amount_avg_7d",
+        "amount_avg_30d",
+        "amount_max_7d",
+        "amount_stddev_30d",
+        "merchant_category_count_distinct_30d",
+        "amount_last_7d",
     ],
     "user_spend_ratios": [
-        "user_id", "ts", "spend_share_1d_of_30d", "transactions_per_day_7d", "max_to_avg_amount",
+        "user_id",
+        "ts",
+        "spend_share_1d_of_30d",
+        "transactions_per_day_7d",
+        "max_to_avg_amount",
     ],
-}  # fmt: skip
+}
 DATABASE = Path("target") / "cash_advance.duckdb"
 
 
@@ -92,9 +130,7 @@ def fingerprint(project: Path, model: str) -> tuple[object, ...]:
             [model],
         ).fetchall()
         values = [f"round({c}, 6)" if kind in ("DOUBLE", "FLOAT") else c for c, kind in types]
-        row = connection.execute(
-            f"select count(*), bit_xor(hash({', '.join(values)})) from main.{model}"
-        ).fetchone()
+        row = connection.execute(f"select count(*), bit_xor(hash({', '.join(values)})) from main.{model}").fetchone()
     assert row is not None
     return tuple(row)
 
@@ -172,9 +208,15 @@ def test_run_window_tables_are_plausible(built):
 
 def test_run_select_with_descendants_as_subprocess(example_project, cli_process, small_vars):
     result = cli_process(
-        example_project, "--vars", small_vars, "run", "--select", "user_transactions+",
-        "--exclude", "tag:training",
-    )  # fmt: skip
+        example_project,
+        "--vars",
+        small_vars,
+        "run",
+        "--select",
+        "user_transactions+",
+        "--exclude",
+        "tag:training",
+    )
 
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
@@ -273,9 +315,7 @@ def test_compile_select_writes_only_selected(example_project, cli_process):
 
 
 def test_compiled_sql_runs_in_duckdb(example_project, cli, small_vars):
-    assert (
-        cli(example_project, "--vars", small_vars, "run", "--select", "user_profile").exit_code == 0
-    )
+    assert cli(example_project, "--vars", small_vars, "run", "--select", "user_profile").exit_code == 0
     assert cli(example_project, "compile").exit_code == 0
     folder = example_project / "target" / "compiled" / "dev"
 
@@ -283,9 +323,7 @@ def test_compiled_sql_runs_in_duckdb(example_project, cli, small_vars):
         connection.execute("set TimeZone = 'UTC'")
         for model in MODELS:  # in dependency order
             connection.execute((folder / f"{model}.sql").read_text())
-        counts = {
-            m: connection.execute(f"select count(*) from main.{m}").fetchone()[0] for m in MODELS
-        }
+        counts = {m: connection.execute(f"select count(*) from main.{m}").fetchone()[0] for m in MODELS}
     assert all(count > 0 for count in counts.values()), counts
 
 
@@ -301,9 +339,7 @@ def test_ls_text(example_project, cli):
     assert "user_profile snapshot entity=user(user_id)" in lines
     assert "amount_sum_7d sum(amount) over 7d" in lines
     assert "count_30d count(*) over 30d" in lines
-    assert (
-        "merchant_category_count_distinct_30d count_distinct(merchant_category) over 30d" in lines
-    )
+    assert "merchant_category_count_distinct_30d count_distinct(merchant_category) over 30d" in lines
     assert "amount_last_7d last(amount) over 7d" in lines
     assert "sources" in lines
     assert "bank.transactions raw.transactions (event time: ts)" in lines
@@ -331,9 +367,7 @@ def test_ls_json(example_project, cli):
     }
     assert (features["count_1d"]["function"], features["count_1d"]["window"]) == ("count", "1d")
     assert features["amount_stddev_30d"]["function"] == "stddev"
-    declined = {f["name"]: f for f in models["merchant_transactions"]["features"]}[
-        "declined_count_7d"
-    ]
+    declined = {f["name"]: f for f in models["merchant_transactions"]["features"]}["declined_count_7d"]
     assert declined["function"] == "sum" and declined["window"] == "7d"
     assert models["user_spend_ratios"]["depends_on"] == ["user_transactions"]
     profile = {f["name"]: f for f in models["user_profile"]["features"]}
@@ -391,9 +425,7 @@ def test_project_dir_option_from_elsewhere(example_project, cli_process, tmp_pat
 def test_console_script_is_installed(example_project):
     script = shutil.which("featuresql")
     assert script is not None, "the featuresql console script is not on PATH"
-    completed = subprocess.run(
-        [script, "ls"], cwd=example_project, capture_output=True, text=True, timeout=60
-    )
+    completed = subprocess.run([script, "ls"], cwd=example_project, capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0, completed.stderr
     assert "user_transactions" in completed.stdout
 
@@ -421,9 +453,7 @@ def test_init_scaffolds_a_project_that_runs(tmp_path, cli, cli_process):
     run = cli_process(project, "run")
 
     assert run.exit_code == 0, run.stdout + run.stderr
-    with duckdb.connect(
-        str(project / "target" / "shop_features.duckdb"), read_only=True
-    ) as connection:
+    with duckdb.connect(str(project / "target" / "shop_features.duckdb"), read_only=True) as connection:
         tables = connection.execute(
             "select table_name from information_schema.tables where table_schema = 'main'"
         ).fetchall()

@@ -43,9 +43,7 @@ def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize(
-    "text", ["7x", "d", "1.5h", "-1d", "", "1 d 2 h", "seven days", True, -5, "1 fortnight"]
-)
+@pytest.mark.parametrize("text", ["7x", "d", "1.5h", "-1d", "", "1 d 2 h", "seven days", True, -5, "1 fortnight"])
 def test_parse_duration_rejects(text):
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
@@ -142,9 +140,7 @@ def test_example_project_loads(example_project):
     transactions = project.sources["bank.transactions"]
     assert transactions.schema == "raw" and transactions.event_time == "ts"
     assert transactions.columns["amount"] == "decimal(12,2)"
-    assert transactions.line == line_of(
-        example_project / "features/sources.yml", "- name: transactions"
-    )
+    assert transactions.line == line_of(example_project / "features/sources.yml", "- name: transactions")
     assert project.config.entities["user"].keys == {"user_id": "bigint"}
     assert project.models["user_transactions"].spec is not None
 
@@ -176,9 +172,7 @@ def test_unknown_project_key_names_line_and_closest_key(make_project, edit, key,
 
 
 def test_unknown_key_in_sources_names_its_line(make_project):
-    project = make_project(
-        [("features/sources.yml", "    schema: raw", "    schema: raw\n    freshnes: {}")]
-    )
+    project = make_project([("features/sources.yml", "    schema: raw", "    schema: raw\n    freshnes: {}")])
 
     error = load_error(project)
 
@@ -227,9 +221,7 @@ def test_invalid_duration_in_project(make_project):
 
 
 def test_duplicate_yaml_key(make_project):
-    project = make_project(
-        [("project.yml", "dialect: duckdb", "dialect: duckdb\ndialect: snowflake")]
-    )
+    project = make_project([("project.yml", "dialect: duckdb", "dialect: duckdb\ndialect: snowflake")])
 
     error = load_error(project)
 
@@ -266,9 +258,7 @@ def test_entity_key_must_be_an_identifier(make_project):
 
 
 def test_source_declared_twice(make_project):
-    extra = (
-        "version: 1\nsources:\n  - name: bank\n    schema: raw\n    tables:\n      - name: users\n"
-    )
+    extra = "version: 1\nsources:\n  - name: bank\n    schema: raw\n    tables:\n      - name: users\n"
     project = make_project([("features/more_sources.yml", None, extra)])
 
     error = load_error(project)
@@ -344,9 +334,7 @@ def test_config_call_overrides_yaml_config(make_project):
 def test_data_delay_is_inherited_from_sources(make_project):
     from featuresql.compiler import compile_project
 
-    project = make_project(
-        [("features/sources.yml", "    schema: raw", "    schema: raw\n    data_delay: 2h")]
-    )
+    project = make_project([("features/sources.yml", "    schema: raw", "    schema: raw\n    data_delay: 2h")])
 
     models = compile_project(load_project(project)).models
 
@@ -434,9 +422,7 @@ def test_home_profile_is_used_by_the_cli(example_project, home, cli):
 def test_env_var_with_default_in_profiles(example_project, home, monkeypatch):
     monkeypatch.delenv("FEATURESQL_TEST_SCHEMA", raising=False)
     (example_project / "profiles.yml").write_text(
-        PROFILE.format(
-            path="target/x.duckdb", schema="\"{{ env_var('FEATURESQL_TEST_SCHEMA', 'fallback') }}\""
-        )
+        PROFILE.format(path="target/x.duckdb", schema="\"{{ env_var('FEATURESQL_TEST_SCHEMA', 'fallback') }}\"")
     )
 
     assert resolve_target(example_project, "cash_advance", None)[1].schema_ == "fallback"
@@ -486,10 +472,7 @@ def test_unknown_target_key_in_profiles(example_project, home):
         resolve_target(example_project, "cash_advance", None)
 
     assert raised.value.line == line_of(path, "shema: main")
-    assert (
-        "targets.dev.shema" in raised.value.message
-        and "did you mean schema?" in raised.value.message
-    )
+    assert "targets.dev.shema" in raised.value.message and "did you mean schema?" in raised.value.message
 
 
 def test_target_without_type(example_project, home):

@@ -82,8 +82,9 @@ def engine_project(engine: Engine, folder: Path, raw: dict[str, pa.Table]) -> Pa
                 adapter.load_table(exp.table_(name, db="raw"), data)
             else:
                 copy = exp.select("*").from_(exp.table_(name, db="raw", catalog=seed))
-                adapter.execute(exp.Create(this=exp.table_(name, db="raw"), kind="TABLE", replace=True,
-                                           expression=copy))  # fmt: skip
+                adapter.execute(
+                    exp.Create(this=exp.table_(name, db="raw"), kind="TABLE", replace=True, expression=copy)
+                )
         if engine.name == "snowflake" and seed is None:
             _raw_database["snowflake"] = context.target_config.database
     return project
@@ -144,8 +145,9 @@ def _spine(transactions: pa.Table) -> pa.Table:
     spine.append({"user_id": 1, "merchant_id": 1, "ts": datetime(2020, 1, 1), "label": 1})  # before any data
     spine.append({"user_id": 2, "merchant_id": 3, "ts": None, "label": 0})  # no time: every feature NULL
     spine.append(dict(spine[0]))  # a duplicate row
-    schema = pa.schema([("user_id", pa.int64()), ("merchant_id", pa.int64()), ("ts", pa.timestamp("us")),
-                        ("label", pa.int64())])  # fmt: skip
+    schema = pa.schema(
+        [("user_id", pa.int64()), ("merchant_id", pa.int64()), ("ts", pa.timestamp("us")), ("label", pa.int64())]
+    )
     return pa.Table.from_pylist(spine, schema=schema)
 
 
@@ -212,12 +214,14 @@ def _events(count: int, seed: int) -> list[dict[str, Any]]:
         ts = start + timedelta(seconds=rng.randrange(0, 10 * DAY))
         if rng.random() < 0.15:
             ts = ts.replace(hour=0, minute=0, second=0)  # exactly on a boundary
-        events.append({
-            "user_id": rng.randrange(1, 8),
-            "ts": ts,
-            "amount": None if rng.random() < 0.1 else rng.randrange(-400, 4000) / 4,
-            "category": rng.choice(["a", "b", "c", None]),
-        })  # fmt: skip
+        events.append(
+            {
+                "user_id": rng.randrange(1, 8),
+                "ts": ts,
+                "amount": None if rng.random() < 0.1 else rng.randrange(-400, 4000) / 4,
+                "category": rng.choice(["a", "b", "c", None]),
+            }
+        )
     return events
 
 
@@ -240,8 +244,9 @@ def oracle_project(engine: Engine, folder: Path, events: Sequence[dict[str, Any]
         f"select user_id, ts,\n    {calls}\nfrom {{{{ source('raw', 'events') }}}}\n"
     )
     write_profile(project, engine.target(folder))
-    schema = pa.schema([("user_id", pa.int64()), ("ts", pa.timestamp("us")), ("amount", pa.float64()),
-                        ("category", pa.string())])  # fmt: skip
+    schema = pa.schema(
+        [("user_id", pa.int64()), ("ts", pa.timestamp("us")), ("amount", pa.float64()), ("category", pa.string())]
+    )
     with Context(project) as context:
         context.adapter.ensure_schema("raw")
         context.adapter.load_table(exp.table_("events", db="raw"), pa.Table.from_pylist(list(events), schema))

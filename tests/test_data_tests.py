@@ -92,8 +92,9 @@ def test_unique_on_a_column_and_on_a_column_set(context: Context) -> None:
     assert run(context, "user_profile", "unique", "user_id").status == "pass"
     assert run(context, "user_transactions", {"unique": {"columns": ["user_id", "ts"]}}).status == "pass"
     some = rows(context, "select user_id, ts from main.user_transactions order by user_id, ts limit 2")
-    duplicate = ("insert into main.user_transactions select * from main.user_transactions "
-                 "where user_id = {} and ts = '{}'")
+    duplicate = (
+        "insert into main.user_transactions select * from main.user_transactions where user_id = {} and ts = '{}'"
+    )
     with broken(context, *(duplicate.format(r["user_id"], r["ts"]) for r in some)):
         result = run(context, "user_transactions", {"unique": {"columns": ["user_id", "ts"]}})
         by_user = run(context, "user_transactions", "unique", "user_id")
@@ -111,8 +112,11 @@ def test_unique_ignores_nulls_in_a_single_column(context: Context) -> None:
 def test_accepted_values(context: Context) -> None:
     entry = {"accepted_values": {"values": ["free", "plus", "pro"]}}
     assert run(context, "user_profile", entry, "plan").status == "pass"
-    with broken(context, "update main.user_profile set plan = 'gold' where user_id <= 4",
-                "update main.user_profile set plan = 'trial' where user_id = 9"):  # fmt: skip
+    with broken(
+        context,
+        "update main.user_profile set plan = 'gold' where user_id <= 4",
+        "update main.user_profile set plan = 'trial' where user_id = 9",
+    ):
         result = run(context, "user_profile", entry, "plan")
     assert_fails(result, 2)  # failing rows are the distinct unaccepted values, with their counts
     assert "gold" in result.details and "trial" in result.details
@@ -161,8 +165,11 @@ def test_expression_on_a_model_and_on_a_column(context: Context) -> None:
     nested = {"expression": {"expression": "count_1d <= count_7d and count_7d <= count_30d"}}
     assert run(context, "user_transactions", nested).status == "pass"
     row = rows(context, "select user_id, ts from main.user_transactions where count_7d > 0 limit 1")[0]
-    with broken(context, f"update main.user_transactions set count_1d = count_7d + 1 "
-                         f"where user_id = {row['user_id']} and ts = '{row['ts']}'"):  # fmt: skip
+    with broken(
+        context,
+        f"update main.user_transactions set count_1d = count_7d + 1 "
+        f"where user_id = {row['user_id']} and ts = '{row['ts']}'",
+    ):
         assert_fails(run(context, "user_transactions", nested), 1)
     assert run(context, "user_profile", {"expression": {"expression": "> 0"}}, "credit_limit").status == "pass"
     small = sum(1 for r in rows(context, "select credit_limit from main.user_profile") if r["credit_limit"] <= 500)
@@ -202,8 +209,9 @@ def test_tests_on_sources(context: Context) -> None:
 def test_custom_generic_test_from_a_test_block(context: Context) -> None:
     at_most = {"at_most": {"other": "count_7d"}}
     assert run(context, "merchant_transactions", at_most, "declined_count_7d").status == "pass"
-    with broken(context, "update main.merchant_transactions set declined_count_7d = count_7d + 1 "
-                         "where merchant_id = 2"):
+    with broken(
+        context, "update main.merchant_transactions set declined_count_7d = count_7d + 1 where merchant_id = 2"
+    ):
         expected = rows(context, "select count(*) as n from main.merchant_transactions where merchant_id = 2")[0]["n"]
         result = run(context, "merchant_transactions", at_most, "declined_count_7d")
     assert_fails(result, expected)
@@ -211,9 +219,12 @@ def test_custom_generic_test_from_a_test_block(context: Context) -> None:
 
 
 def test_custom_generic_test_as_a_macro_with_where(make_project: Callable[..., Path]) -> None:
-    macro = ("macros/more_tests.sql", None,
-             "{% macro test_is_even(model, column_name) %}\n"
-             "select * from {{ model }} where mod({{ column_name }}, 2) <> 0\n{% endmacro %}\n")  # fmt: skip
+    macro = (
+        "macros/more_tests.sql",
+        None,
+        "{% macro test_is_even(model, column_name) %}\n"
+        "select * from {{ model }} where mod({{ column_name }}, 2) <> 0\n{% endmacro %}\n",
+    )
     project = make_project([macro])
     with Context(project, variables=SMALL_VARS) as context:
         assert context.run(now=NOW, select=("+user_profile",)).ok
@@ -239,8 +250,9 @@ def test_singular_tests_of_the_example_pass_and_fail_on_bad_rows(context: Contex
     training = tests["one_training_row_per_advance"]
     assert training.tags == ("training",)
     assert run_one(training, TestEnv(context, NOW)).status == "pass"
-    with broken(context, "delete from main.advance_training where user_id in (select min(user_id) "
-                         "from main.advance_training)"):  # fmt: skip
+    with broken(
+        context, "delete from main.advance_training where user_id in (select min(user_id) from main.advance_training)"
+    ):
         assert run_one(training, TestEnv(context, NOW)).failures >= 1
 
 
@@ -269,8 +281,11 @@ def test_singular_test_config_and_errors(context: Context, tmp_path: Path) -> No
     [
         ("not_nul", "plan", r"unknown test 'not_nul' \(did you mean not_null\?\)"),
         ("not_null", "plna", r"user_profile has no column 'plna' \(did you mean plan\?\)"),
-        ({"accepted_values": {"valeus": ["a"]}}, "plan",
-         r"unknown key 'accepted_values.valeus' \(did you mean values\?\)"),
+        (
+            {"accepted_values": {"valeus": ["a"]}},
+            "plan",
+            r"unknown key 'accepted_values.valeus' \(did you mean values\?\)",
+        ),
         ({"accepted_values": {}}, "plan", r"missing required key 'accepted_values.values'"),
         ({"not_null": {"severity": "fatal"}}, "plan", r"invalid value for 'not_null.severity'"),
         ({"unique": {"columns": ["user_id", "plann"]}}, None, r"no column 'plann' \(did you mean plan\?\)"),
@@ -284,8 +299,9 @@ def test_singular_test_config_and_errors(context: Context, tmp_path: Path) -> No
         ({"expression": {"expression": "credit_limit >"}}, None, "cannot parse 'credit_limit >'"),
     ],
 )
-def test_declaration_errors_name_the_file_and_line(context: Context, entry: Any, column: str | None,
-                                                   message: str) -> None:  # fmt: skip
+def test_declaration_errors_name_the_file_and_line(
+    context: Context, entry: Any, column: str | None, message: str
+) -> None:
     with pytest.raises((ConfigError, CompileError), match=message) as raised:
         run(context, "user_profile", entry, column)
     assert raised.value.path == YAML and raised.value.line == 7
@@ -315,8 +331,9 @@ def test_accepted_values_keep_numbers_and_booleans_typed(context: Context) -> No
 def test_where_and_expression_render_jinja_and_columns_are_spliced_not_concatenated(context: Context) -> None:
     with_var = {"not_null": {"where": "user_id <= {{ var('demo_users') }}"}}
     assert run(context, "user_profile", with_var, "plan").status == "pass"
-    result = run(context, "user_profile", {"expression": {"expression": "between 100 and {{ 2 * 550 }}"}},
-                 "credit_limit")  # fmt: skip
+    result = run(
+        context, "user_profile", {"expression": {"expression": "between 100 and {{ 2 * 550 }}"}}, "credit_limit"
+    )
     assert result.status == "pass" and result.sql is not None
     flat = " ".join(result.sql.split()).replace("( ", "(").replace(" )", ")")
     assert "NOT (credit_limit BETWEEN 100 AND 1100)" in flat

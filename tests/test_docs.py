@@ -46,13 +46,22 @@ The cash-advance **feature catalog**.
 # The example, plus docs blocks used from YAML and a description set in config().
 EDITS = [
     ("features/docs.md", None, DOCS_MD),
-    ("features/models.yml", "    description: Ratios of the user spend windows (feature chaining).",
-     "    description: '{{ doc(\"user_spend_ratios\") }}'"),
-    ("features/models.yml", "      - name: spend_share_1d_of_30d\n",
-     "      - name: spend_share_1d_of_30d\n        description: \"{{ doc('spend_share') }}\"\n"),
-    ("features/user_profile.sql", "tags=['profile']",
-     "tags=['profile'], description='Profile of each customer, from config()'"),
-]  # fmt: skip
+    (
+        "features/models.yml",
+        "    description: Ratios of the user spend windows (feature chaining).",
+        "    description: '{{ doc(\"user_spend_ratios\") }}'",
+    ),
+    (
+        "features/models.yml",
+        "      - name: spend_share_1d_of_30d\n",
+        "      - name: spend_share_1d_of_30d\n        description: \"{{ doc('spend_share') }}\"\n",
+    ),
+    (
+        "features/user_profile.sql",
+        "tags=['profile']",
+        "tags=['profile'], description='Profile of each customer, from config()'",
+    ),
+]
 
 
 def invoke(project: Path, *args: str) -> CliResult:
@@ -108,7 +117,11 @@ def test_every_model_and_feature_is_in_the_catalog(built: Path, catalog: dict[st
     assert "user_transactions__count_7d" in training and "repaid_14d" in training
     transactions = catalog["models"]["user_transactions"]
     assert (transactions["owner"], transactions["tags"], transactions["entity"], transactions["grain"]) == (
-        "risk-analytics", ["spend"], "user", "1d")  # fmt: skip
+        "risk-analytics",
+        ["spend"],
+        "user",
+        "1d",
+    )
     assert transactions["keys"] == [{"name": "user_id", "type": "bigint"}]
     assert transactions["windows"] == ["1d", "7d", "30d"]
     assert catalog["models"]["user_balances"]["ttl"] == "30d"
@@ -179,8 +192,12 @@ def test_last_run_history_and_freshness(catalog: dict[str, Any]) -> None:
     transactions = catalog["models"]["user_transactions"]
     assert transactions["last_run"]["rows"] > 0 and transactions["last_run"]["interval"][1].startswith("2026-07-01")
     assert transactions["freshness"]["newest"] == "2026-06-30T00:00:00Z"  # the newest boundary computed
-    assert transactions["freshness"]["limits"] == {"warn_after": "2d", "error_after": "4d", "loaded_at_field": None,
-                                                    "filter": None}  # fmt: skip
+    assert transactions["freshness"]["limits"] == {
+        "warn_after": "2d",
+        "error_after": "4d",
+        "loaded_at_field": None,
+        "filter": None,
+    }
     profile = catalog["models"]["user_profile"]["freshness"]
     assert profile["measured_by"] == "max(ts)" and profile["newest"].startswith("2026-")
     assert profile["table_rows"] == 500
@@ -207,8 +224,9 @@ def test_online_models_say_how_to_read_them(built: Path, catalog: dict[str, Any]
     assert catalog["models"]["user_profile"]["online_read"] is None
     with Context(built, offline=True) as context:
         request = parse_request(read["request"], read_manifest(context))  # the reader accepts it as is
-    assert request.features == {"user_transactions": tuple(catalog["models"]["user_transactions"]["columns"][i]["name"]
-                                                           for i in range(2, 14))}  # fmt: skip
+    assert request.features == {
+        "user_transactions": tuple(catalog["models"]["user_transactions"]["columns"][i]["name"] for i in range(2, 14))
+    }
     command = shlex.split(read["read_command"])[1:]
     answer = invoke(built, *command, "--now", NOW)
     assert answer.exit_code == 0, answer.stderr
@@ -231,7 +249,10 @@ def test_column_lineage_reaches_the_source_columns(catalog: dict[str, Any]) -> N
     assert ratio["source_columns"] == ["bank.transactions.amount"]
     assert ratio["upstream"] == ["model:user_transactions.amount_sum_1d", "model:user_transactions.amount_sum_30d"]
     assert column(catalog, "user_transactions", "amount_last_7d")["source_columns"] == [
-        "bank.transactions.amount", "bank.transactions.transaction_id", "bank.transactions.ts"]  # fmt: skip
+        "bank.transactions.amount",
+        "bank.transactions.transaction_id",
+        "bank.transactions.ts",
+    ]
     edges = catalog["lineage"]["edges"]
     assert edges["model:user_transactions.amount_sum_1d"] == ["source:bank.transactions.amount"]
     assert edges["source:bank.transactions.amount"] == []
@@ -239,8 +260,11 @@ def test_column_lineage_reaches_the_source_columns(catalog: dict[str, Any]) -> N
 
 def test_the_page_embeds_everything(built: Path, catalog: dict[str, Any]) -> None:
     page = (built / "target" / "docs" / "index.html").read_text()
-    assert "<script src" not in page and "<link rel=\"stylesheet\"" not in page and "http://" not in page.split(
-        '<script type="application/json"')[0]  # fmt: skip
+    assert (
+        "<script src" not in page
+        and '<link rel="stylesheet"' not in page
+        and "http://" not in page.split('<script type="application/json"')[0]
+    )
     embedded = re.search(r'<script type="application/json" id="catalog-data">(.*?)</script>', page, re.DOTALL)
     assert embedded is not None and json.loads(embedded.group(1)) == catalog
 
@@ -320,13 +344,20 @@ def test_docs_block_errors_name_the_file_and_line(tmp_path: Path, cli: Callable[
     result = cli(project, "docs", "generate")
     assert result.exit_code == 2
     assert "docs block 'user_spend_ratios' is defined twice (also in docs.md:3)" in result.stderr
-    typo = [("features/models.yml", "    description: Merchant activity over 1 and 7 day windows.",
-             "    description: '{{ doc(\"user_spend_ratio\") }}'")]  # fmt: skip
+    typo = [
+        (
+            "features/models.yml",
+            "    description: Merchant activity over 1 and 7 day windows.",
+            "    description: '{{ doc(\"user_spend_ratio\") }}'",
+        )
+    ]
     project = copy_example(tmp_path / "typo", [*EDITS, *typo])
     result = cli(project, "docs", "generate")
     assert result.exit_code == 2
-    assert "model merchant_transactions: description: doc('user_spend_ratio') names no docs block " \
-           "(did you mean user_spend_ratios?)" in result.stderr  # fmt: skip
+    assert (
+        "model merchant_transactions: description: doc('user_spend_ratio') names no docs block "
+        "(did you mean user_spend_ratios?)" in result.stderr
+    )
 
 
 def test_the_catalog_cannot_break_out_of_its_script_element() -> None:

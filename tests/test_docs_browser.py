@@ -37,8 +37,11 @@ WAIT = 15  # seconds for the page to react
 def _require_browser() -> None:
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
     if missing:
-        pytest.fail(f"headless Chromium is needed for the docs site tests ({', '.join(missing)} missing): "
-                    f"install Debian's packages with `{INSTALL}` (ci/test.sh does)", pytrace=False)  # fmt: skip
+        pytest.fail(
+            f"headless Chromium is needed for the docs site tests ({', '.join(missing)} missing): "
+            f"install Debian's packages with `{INSTALL}` (ci/test.sh does)",
+            pytrace=False,
+        )
     try:
         import selenium  # noqa: F401
     except ImportError:
@@ -65,9 +68,12 @@ def server(project: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``featuresql docs serve --port 0`` as a subprocess, and the URL it printed."""
     process = subprocess.Popen(
         [sys.executable, "-c", "from featuresql.cli import main; main()", "docs", "serve", "--port", "0"],
-        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "NO_COLOR": "1"},
-    )  # fmt: skip
+    )
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
     threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
@@ -175,9 +181,11 @@ def test_clicking_a_feature_shows_its_lineage_path_and_sql(
     browser.find_element(By.CSS_SELECTOR, 'a.feature-link[href$="/spend_share_1d_of_30d"]').click()
     _wait(browser, lambda d: d.find_element(By.ID, "feature-name").text == "spend_share_1d_of_30d")
     assert _highlighted(browser) == {
-        "model:user_spend_ratios.spend_share_1d_of_30d", "model:user_transactions.amount_sum_1d",
-        "model:user_transactions.amount_sum_30d", "source:bank.transactions.amount",
-    }  # fmt: skip
+        "model:user_spend_ratios.spend_share_1d_of_30d",
+        "model:user_transactions.amount_sum_1d",
+        "model:user_transactions.amount_sum_30d",
+        "source:bank.transactions.amount",
+    }
     downstream = {
         n.get_attribute("data-node") for n in browser.find_elements(By.CSS_SELECTOR, "#lineage-graph .col.hl-down")
     }
@@ -207,7 +215,10 @@ def test_clicking_a_feature_shows_its_lineage_path_and_sql(
     _wait(browser, lambda d: d.find_element(By.ID, "feature-name").text == "amount_last_7d")
     assert {"source:bank.transactions.amount", "source:bank.transactions.transaction_id"} <= _highlighted(browser)
     assert browser.find_element(By.ID, "source-columns").text.split("\n") == [
-        "bank.transactions.amount", "bank.transactions.transaction_id", "bank.transactions.ts"]  # fmt: skip
+        "bank.transactions.amount",
+        "bank.transactions.transaction_id",
+        "bank.transactions.ts",
+    ]
     assert _errors(browser) == []
 
 

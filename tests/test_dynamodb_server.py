@@ -20,18 +20,21 @@ def client(tmp_path_factory):
 
 def test_a_conditional_put_keeps_the_newer_value(client):
     client.create_table(
-        TableName="conditional", BillingMode="PAY_PER_REQUEST",
+        TableName="conditional",
+        BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    )  # fmt: skip
+    )
     newer_only = "attribute_not_exists(pk) OR feature_ts < :ts"
 
     def put(ts: int, value: str) -> bool:
         try:
             client.put_item(
-                TableName="conditional", Item={"pk": {"S": "m#7"}, "feature_ts": {"N": str(ts)}, "v": {"S": value}},
-                ConditionExpression=newer_only, ExpressionAttributeValues={":ts": {"N": str(ts)}},
-            )  # fmt: skip
+                TableName="conditional",
+                Item={"pk": {"S": "m#7"}, "feature_ts": {"N": str(ts)}, "v": {"S": value}},
+                ConditionExpression=newer_only,
+                ExpressionAttributeValues={":ts": {"N": str(ts)}},
+            )
         except client.exceptions.ConditionalCheckFailedException:
             return False
         return True
@@ -44,10 +47,11 @@ def test_a_conditional_put_keeps_the_newer_value(client):
 
 def test_ttl_and_batch_limits(client):
     client.create_table(
-        TableName="limits", BillingMode="PAY_PER_REQUEST",
+        TableName="limits",
+        BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    )  # fmt: skip
+    )
     client.update_time_to_live(TableName="limits", TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
     status = client.describe_time_to_live(TableName="limits")["TimeToLiveDescription"]
     assert status["AttributeName"] == "ttl" and status["TimeToLiveStatus"] in ("ENABLED", "ENABLING")

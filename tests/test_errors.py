@@ -39,150 +39,185 @@ class Case:
 CASES = {
     "unknown_project_key": Case(
         [("project.yml", "dialect: duckdb", "dialekt: duckdb")],
-        "project.yml", "dialekt: duckdb",
+        "project.yml",
+        "dialekt: duckdb",
         ["unknown key 'dialekt'", "did you mean dialect?"],
     ),
     "unknown_nested_project_key": Case(
         [("project.yml", "  grain: 1d", "  grian: 1d")],
-        "project.yml", "grian: 1d",
+        "project.yml",
+        "grian: 1d",
         ["unknown key", "grian", "did you mean grain?"],
     ),
     "malformed_yaml": Case(
         [("project.yml", "dialect: duckdb", "dialect: duckdb: oops")],
-        "project.yml", "dialect: duckdb: oops",
+        "project.yml",
+        "dialect: duckdb: oops",
         ["invalid YAML"],
     ),
     "unknown_column": Case(
         [(USER_TRANSACTIONS, "and amount > 0", "and amout > 0")],
-        USER_TRANSACTIONS, "and amout > 0",
+        USER_TRANSACTIONS,
+        "and amout > 0",
         ["user_transactions", "unknown column 'amout'", "did you mean amount?"],
     ),
     "unknown_column_of_upstream_model": Case(
         [(USER_SPEND_RATIOS, "amount_sum_1d / nullif", "amout_sum_1d / nullif")],
-        USER_SPEND_RATIOS, "amout_sum_1d",
+        USER_SPEND_RATIOS,
+        "amout_sum_1d",
         ["unknown column 'amout_sum_1d'", "did you mean amount_sum_1d?"],
     ),
     "unknown_ref": Case(
         [(USER_SPEND_RATIOS, "ref('user_transactions')", "ref('user_transaction')")],
-        USER_SPEND_RATIOS, "ref('user_transaction')",
+        USER_SPEND_RATIOS,
+        "ref('user_transaction')",
         ["unknown model 'user_transaction'", "did you mean user_transactions?"],
     ),
     "unknown_source": Case(
         [(USER_PROFILE, "source('bank', 'users')", "source('bank', 'user')")],
-        USER_PROFILE, "source('bank', 'user')",
+        USER_PROFILE,
+        "source('bank', 'user')",
         ["bank.user", "did you mean bank.users?"],
     ),
     "cycle": Case(
         [
             (USER_PROFILE, "from {{ source('bank', 'users') }}", "from {{ ref('user_balances') }}"),
-            (USER_BALANCES, "from {{ source('bank', 'balance_events') }}",
-             "from {{ ref('user_profile') }}"),
+            (USER_BALANCES, "from {{ source('bank', 'balance_events') }}", "from {{ ref('user_profile') }}"),
         ],
         # which of the two files is named is up to the framework: see test_cycle_names_a_model_file
-        None, None,
+        None,
+        None,
         ["cycle", "user_profile", "user_balances"],
     ),
     "bad_window_string": Case(
         [(USER_TRANSACTIONS, MAX_7D, MAX_7D.replace("7d", "7x"))],
-        USER_TRANSACTIONS, "windows=['7x']",
+        USER_TRANSACTIONS,
+        "windows=['7x']",
         ["'7x'"],
     ),
     "window_not_a_multiple_of_the_grain": Case(
         [(USER_TRANSACTIONS, MAX_7D, MAX_7D.replace("7d", "36h"))],
-        USER_TRANSACTIONS, "windows=['36h']",
+        USER_TRANSACTIONS,
+        "windows=['36h']",
         ["36h", "not a multiple of the grain 1d"],
     ),
     "unknown_macro": Case(
         [(USER_TRANSACTIONS, "{{ window_max(", "{{ window_maxx(")],
-        USER_TRANSACTIONS, "window_maxx(",
+        USER_TRANSACTIONS,
+        "window_maxx(",
         ["window_maxx", "undefined", "did you mean window_max?"],
     ),
     "undefined_var": Case(
         [(USER_PROFILE, "    plan,", "    {{ var('demo_userz') }} as n,\n    plan,")],
-        USER_PROFILE, "var('demo_userz')",
+        USER_PROFILE,
+        "var('demo_userz')",
         ["var 'demo_userz' is not defined", "did you mean demo_users?"],
     ),
     "unparseable_sql": Case(
         [(USER_PROFILE, "    state,", "    state state state,")],
-        USER_PROFILE, "state state state",
+        USER_PROFILE,
+        "state state state",
         ["cannot parse", "user_profile"],
     ),
     "unterminated_string": Case(
         [(USER_PROFILE, "    state,", "    'unterminated,")],
-        USER_PROFILE, "'unterminated",
+        USER_PROFILE,
+        "'unterminated",
         ["cannot parse", "user_profile"],
     ),
     "unknown_entity": Case(
         [(USER_PROFILE, "entity='user'", "entity='usr'")],
-        USER_PROFILE, "entity='usr'",
+        USER_PROFILE,
+        "entity='usr'",
         ["unknown entity 'usr'", "did you mean user?"],
     ),
     "duplicate_feature_name": Case(
-        [(USER_TRANSACTIONS, "{{ window_max('amount', windows=['7d']) }},",
-          "{{ window_max('amount', windows=['7d']) }},\n"
-          "    {{ window_max('amount', windows=['7d'], name='amount_max_{window}') }},")],
-        USER_TRANSACTIONS, "name='amount_max_{window}'",
+        [
+            (
+                USER_TRANSACTIONS,
+                "{{ window_max('amount', windows=['7d']) }},",
+                "{{ window_max('amount', windows=['7d']) }},\n"
+                "    {{ window_max('amount', windows=['7d'], name='amount_max_{window}') }},",
+            )
+        ],
+        USER_TRANSACTIONS,
+        "name='amount_max_{window}'",
         ["duplicate", "amount_max_7d"],
     ),
     "missing_profile_target": Case(
-        [], "profiles.yml", None,
+        [],
+        "profiles.yml",
+        None,
         ["target 'prod' not found", "dev", "prod_snowflake"],
         args=["compile", "--target", "prod"],
     ),
     "misspelled_profile_target": Case(
-        [], "profiles.yml", None,
+        [],
+        "profiles.yml",
+        None,
         ["target 'prod_snowflak' not found", "did you mean prod_snowflake?"],
         args=["compile", "--target", "prod_snowflak"],
     ),
     "unknown_target_type": Case(
         [("profiles.yml", "type: duckdb", "type: duckbd")],
-        "profiles.yml", "type: duckbd",
+        "profiles.yml",
+        "type: duckbd",
         ["unknown target type 'duckbd'", "did you mean duckdb?"],
     ),
     "env_var_not_set": Case(
         # the line of the target (the message names the variable)
-        [], "profiles.yml", "prod_snowflake:\n",
+        [],
+        "profiles.yml",
+        "prod_snowflake:\n",
         ["SNOWFLAKE_ACCOUNT", "not set"],
         args=["run", "--target", "prod_snowflake"],  # compile works offline, without secrets
     ),
     "unknown_key_in_model_config_call": Case(
         [(USER_PROFILE, "tags=['profile']", "tags=['profile'], grian='1d'")],
-        USER_PROFILE, "grian='1d'",
+        USER_PROFILE,
+        "grian='1d'",
         ["unknown key 'grian'", "did you mean grain?"],
     ),
     "unknown_key_in_model_yaml_config": Case(
         [("features/models.yml", "      owner: risk-analytics", "      ownr: risk-analytics")],
-        "features/models.yml", "ownr: risk-analytics",
+        "features/models.yml",
+        "ownr: risk-analytics",
         ["unknown key 'ownr'", "did you mean owner?"],
     ),
     "unknown_key_in_sources": Case(
         [("features/sources.yml", EVENT_TIME, EVENT_TIME.replace("event_time", "event_tme"))],
-        "features/sources.yml", "event_tme: ts",
+        "features/sources.yml",
+        "event_tme: ts",
         ["event_tme", "did you mean event_time?"],
     ),
     "unknown_key_in_profile": Case(
         [("profiles.yml", "    schema: main", "    shema: main")],
-        "profiles.yml", "shema: main",
+        "profiles.yml",
+        "shema: main",
         ["shema", "did you mean schema?"],
     ),
     "described_model_without_sql": Case(
         [("features/models.yml", "  - name: user_spend_ratios", "  - name: user_spend_ratio")],
-        "features/models.yml", "name: user_spend_ratio",
+        "features/models.yml",
+        "name: user_spend_ratio",
         ["user_spend_ratio", "no user_spend_ratio.sql", "did you mean user_spend_ratios?"],
     ),
     "unknown_selector": Case(
-        [], None, None,
+        [],
+        None,
+        None,
         ["user_transaction", "did you mean user_transactions?"],
         args=["compile", "--select", "user_transaction+"],
     ),
     "failing_on_run_start_hook": Case(
         [("project.yml", HOOK, f"{HOOK}\n  - select * from nosuch")],
-        "project.yml", None,
+        "project.yml",
+        None,
         ["on_run_start", "nosuch"],
         args=["--vars", "{demo_transactions: 100, demo_users: 10, demo_balance_events: 10}", "run"],
         exit_code=1,
     ),
-}  # fmt: skip
+}
 
 
 def line_number(path: Path, text: str) -> int:
@@ -196,9 +231,7 @@ def assert_one_error_line(result, case: Case, project: Path) -> str:
     assert result.exit_code == case.exit_code, result.stdout + result.stderr
     output = result.stdout + result.stderr
     assert "Traceback" not in output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     lines = result.stderr_lines
     assert len(lines) == 1, f"expected one line of error output, got {lines}"
     message = lines[0]
@@ -258,15 +291,11 @@ def test_parse_error_does_not_leak_parser_internals(make_project, cli):
 
     result = cli(project, "compile")
 
-    message = assert_one_error_line(
-        result, Case([], USER_PROFILE, "state +", ["cannot parse"]), project
-    )
+    message = assert_one_error_line(result, Case([], USER_PROFILE, "state +", ["cannot parse"]), project)
     assert "<class" not in message and "sqlglot" not in message, message
 
 
-@pytest.mark.parametrize(
-    "name", ["unknown_column", "unknown_project_key", "env_var_not_set", "cycle"]
-)
+@pytest.mark.parametrize("name", ["unknown_column", "unknown_project_key", "env_var_not_set", "cycle"])
 def test_error_as_subprocess_has_no_traceback(name, make_project, cli_process):
     case = CASES[name]
     project = make_project(case.edits)

@@ -29,9 +29,19 @@ pytestmark = pytest.mark.duckdb
 
 SPINE_ROWS = 300
 USER_FEATURES = (
-    "count_1d", "count_7d", "count_30d", "amount_sum_1d", "amount_sum_7d", "amount_sum_30d", "amount_avg_7d",
-    "amount_avg_30d", "amount_max_7d", "amount_stddev_30d", "merchant_category_count_distinct_30d", "amount_last_7d",
-)  # fmt: skip
+    "count_1d",
+    "count_7d",
+    "count_30d",
+    "amount_sum_1d",
+    "amount_sum_7d",
+    "amount_sum_30d",
+    "amount_avg_7d",
+    "amount_avg_30d",
+    "amount_max_7d",
+    "amount_stddev_30d",
+    "merchant_category_count_distinct_30d",
+    "amount_last_7d",
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +74,11 @@ def reference(built: Path, spine: pa.Table) -> pa.Table:
 
 def test_output_columns_rows_and_order(reference: pa.Table, spine: pa.Table) -> None:
     assert reference.column_names == [
-        *spine.column_names, *(f"user_transactions__{f}" for f in USER_FEATURES),
-        "merchant_transactions__count_7d", "user_profile__plan",
-    ]  # fmt: skip
+        *spine.column_names,
+        *(f"user_transactions__{f}" for f in USER_FEATURES),
+        "merchant_transactions__count_7d",
+        "user_profile__plan",
+    ]
     assert reference.select(spine.column_names).equals(spine)
     assert reference.num_rows == SPINE_ROWS
     assert reference.schema.field("user_transactions__count_7d").type == pa.int64()
@@ -74,8 +86,9 @@ def test_output_columns_rows_and_order(reference: pa.Table, spine: pa.Table) -> 
     assert None not in counts and max(counts) > 0
 
 
-def test_every_spine_input_gives_the_same_table(built: Path, spine: pa.Table, reference: pa.Table,
-                                                tmp_path: Path) -> None:  # fmt: skip
+def test_every_spine_input_gives_the_same_table(
+    built: Path, spine: pa.Table, reference: pa.Table, tmp_path: Path
+) -> None:
     features = ["user_transactions", "merchant_transactions.count_7d", "user_profile.plan"]
     pq.write_table(spine, tmp_path / "spine.parquet")
     pcsv.write_csv(spine, tmp_path / "spine.csv")
@@ -92,8 +105,9 @@ def test_every_spine_input_gives_the_same_table(built: Path, spine: pa.Table, re
     assert from_csv.drop_columns(["ts"]).equals(reference.drop_columns(["ts"])), "csv"
 
 
-def test_zoned_spine_times_are_converted_to_utc(built: Path, spine: pa.Table, reference: pa.Table,
-                                                tmp_path: Path) -> None:  # fmt: skip
+def test_zoned_spine_times_are_converted_to_utc(
+    built: Path, spine: pa.Table, reference: pa.Table, tmp_path: Path
+) -> None:
     path = tmp_path / "zoned.parquet"
     paris = timezone(timedelta(hours=2))
     times = [t.replace(tzinfo=UTC).astimezone(paris) for t in spine.column("ts").to_pylist()]
@@ -146,8 +160,9 @@ def test_the_temporary_spine_table_is_dropped(built: Path, spine: pa.Table) -> N
 # -- the CLI ------------------------------------------------------------------------
 
 
-def test_cli_writes_parquet_csv_and_warehouse_tables(built: Path, reference: pa.Table, tmp_path: Path,
-                                                     cli: Callable[..., CliResult]) -> None:  # fmt: skip
+def test_cli_writes_parquet_csv_and_warehouse_tables(
+    built: Path, reference: pa.Table, tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
     features = ("-f", "user_transactions", "--features", "merchant_transactions.count_7d,user_profile.plan")
     out = tmp_path / "nested" / "training.parquet"
     result = cli(built, "--vars", SMALL_VARS_ARG, "extract", "--spine", "labels", *features, "--out", str(out))
@@ -182,26 +197,41 @@ def _pylist_key(row: dict[str, Any]) -> str:
 # -- errors -------------------------------------------------------------------------
 
 ERRORS = [
-    (("--spine", "labels", "-f", "user_transaction", "--out", "x.parquet"),
-     "unknown model 'user_transaction' in --features (did you mean user_transactions?)"),
-    (("--spine", "labels", "-f", "user_transactions.count_8d", "--out", "x.parquet"),
-     "model 'user_transactions' has no feature 'count_8d' (did you mean count_7d?)"),
-    (("--spine", "labels", "-f", "user_transactions.ts", "--out", "x.parquet"),
-     "model 'user_transactions' has no feature 'ts'"),
-    (("--spine", "no_such_table", "-f", "user_transactions", "--out", "x.parquet"),
-     "spine table main.no_such_table does not exist on the target"),
-    (("--spine", "missing.parquet", "-f", "user_transactions", "--out", "x.parquet"),
-     "spine file missing.parquet does not exist"),
-    (("--spine", "labels", "-f", "user_transactions", "--out", "x.json"),
-     "--out 'x.json' must end in .parquet or .csv, or be table:NAME"),
-    (("--spine", "labels", "-f", "merchant_transactions", "--out", "x.parquet", "--timestamp-column", "when"),
-     "spine table main.labels has no column 'when' (--timestamp-column)"),
-]  # fmt: skip
+    (
+        ("--spine", "labels", "-f", "user_transaction", "--out", "x.parquet"),
+        "unknown model 'user_transaction' in --features (did you mean user_transactions?)",
+    ),
+    (
+        ("--spine", "labels", "-f", "user_transactions.count_8d", "--out", "x.parquet"),
+        "model 'user_transactions' has no feature 'count_8d' (did you mean count_7d?)",
+    ),
+    (
+        ("--spine", "labels", "-f", "user_transactions.ts", "--out", "x.parquet"),
+        "model 'user_transactions' has no feature 'ts'",
+    ),
+    (
+        ("--spine", "no_such_table", "-f", "user_transactions", "--out", "x.parquet"),
+        "spine table main.no_such_table does not exist on the target",
+    ),
+    (
+        ("--spine", "missing.parquet", "-f", "user_transactions", "--out", "x.parquet"),
+        "spine file missing.parquet does not exist",
+    ),
+    (
+        ("--spine", "labels", "-f", "user_transactions", "--out", "x.json"),
+        "--out 'x.json' must end in .parquet or .csv, or be table:NAME",
+    ),
+    (
+        ("--spine", "labels", "-f", "merchant_transactions", "--out", "x.parquet", "--timestamp-column", "when"),
+        "spine table main.labels has no column 'when' (--timestamp-column)",
+    ),
+]
 
 
 @pytest.mark.parametrize(("arguments", "message"), ERRORS, ids=[e[1][:40] for e in ERRORS])
-def test_mistakes_give_one_line_errors(built: Path, cli: Callable[..., CliResult], arguments: tuple[str, ...],
-                                       message: str) -> None:  # fmt: skip
+def test_mistakes_give_one_line_errors(
+    built: Path, cli: Callable[..., CliResult], arguments: tuple[str, ...], message: str
+) -> None:
     result = cli(built, "--vars", SMALL_VARS_ARG, "extract", *arguments)
     assert result.exit_code == 2, result.stdout
     assert len(result.stderr_lines) == 1 and message in result.stderr_lines[0], result.stderr
@@ -235,8 +265,11 @@ def test_spine_type_and_column_errors(built: Path, spine: pa.Table) -> None:
 
 def test_a_model_not_built_yet_is_named(tmp_path: Path, spine: pa.Table) -> None:
     project = copy_example(tmp_path / "fresh")
-    with pytest.raises(ConfigError, match=r"model 'user_transactions' has not been built on target 'dev': run "
-                       r"`featuresql run --select user_transactions` first"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"model 'user_transactions' has not been built on target 'dev': run "
+        r"`featuresql run --select user_transactions` first",
+    ):
         extract(project, spine)
 
 

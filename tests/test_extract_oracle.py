@@ -75,8 +75,13 @@ class SnapshotSetup:
     data_delay: int = 0
 
     def spec(self) -> SnapshotSpec:
-        return SnapshotSpec(("value", "note", "seq"), data_delay=self.data_delay, ttl=self.ttl,
-                            start=self.start, tie_break="seq" if self.tie_break else None)  # fmt: skip
+        return SnapshotSpec(
+            ("value", "note", "seq"),
+            data_delay=self.data_delay,
+            ttl=self.ttl,
+            start=self.start,
+            tie_break="seq" if self.tie_break else None,
+        )
 
     def sql(self) -> str:
         config: dict[str, str] = {"entity": "user", "timestamp": "ts"}
@@ -155,12 +160,27 @@ class ExtractProject:
         return result.table
 
 
-EVENT_SCHEMA = pa.schema([("user_id", pa.int64()), ("ts", pa.timestamp("us")), ("amount", pa.float64()),
-                          ("category", pa.string()), ("seq", pa.int64())])  # fmt: skip
-SNAP_SCHEMA = pa.schema([("user_id", pa.int64()), ("ts", pa.timestamp("us")), ("value", pa.float64()),
-                         ("note", pa.string()), ("seq", pa.int64())])  # fmt: skip
-SPINE_SCHEMA = pa.schema([("user_id", pa.int64()), ("category", pa.string()), ("ts", pa.timestamp("us")),
-                          ("label", pa.int64())])  # fmt: skip
+EVENT_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("ts", pa.timestamp("us")),
+        ("amount", pa.float64()),
+        ("category", pa.string()),
+        ("seq", pa.int64()),
+    ]
+)
+SNAP_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("ts", pa.timestamp("us")),
+        ("value", pa.float64()),
+        ("note", pa.string()),
+        ("seq", pa.int64()),
+    ]
+)
+SPINE_SCHEMA = pa.schema(
+    [("user_id", pa.int64()), ("category", pa.string()), ("ts", pa.timestamp("us")), ("label", pa.int64())]
+)
 
 
 def _load(connection: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Row], schema: pa.Schema) -> None:
@@ -254,8 +274,13 @@ def test_window_rows_become_available_at_boundary_plus_delay(project: ExtractPro
     case = Case(window, SnapshotSetup(), events, [], spine, now=day(20))
     expected = extract_case(project, case)
     assert [(r["w__count_1d"], r["w__amount_sum_1d"]) for r in expected] == [
-        (0, None), (0, None), (1, 5.0), (1, 7.0), (0, None), (0, None),
-    ]  # fmt: skip
+        (0, None),
+        (0, None),
+        (1, 5.0),
+        (1, 7.0),
+        (0, None),
+        (0, None),
+    ]
 
 
 def test_before_start_every_feature_is_null_counts_included(project: ExtractProject) -> None:
@@ -306,8 +331,14 @@ def test_snapshot_ties_without_tie_break_are_deterministic(project: ExtractProje
 
 def test_spine_order_duplicates_and_other_columns_are_kept(project: ExtractProject) -> None:
     events = [ev(1, day(1, 10), 5.0, "a"), ev(2, day(1, 11), 6.0, "b")]
-    spine = [sp(2, day(3), "b", 10), sp(1, day(2), "a", 11), sp(2, day(3), "b", 12), sp(2, day(3), "b", 10),
-             sp(None, day(2), None, 13), sp(1, None, "a", 14)]  # fmt: skip
+    spine = [
+        sp(2, day(3), "b", 10),
+        sp(1, day(2), "a", 11),
+        sp(2, day(3), "b", 12),
+        sp(2, day(3), "b", 10),
+        sp(None, day(2), None, 13),
+        sp(1, None, "a", 14),
+    ]
     case = Case(WindowSetup((Macro("count", None, (2 * DAY,)),), DAY), SnapshotSetup(), events, [], spine, now=day(20))
     expected = extract_case(project, case)
     assert [r["label"] for r in expected] == [10, 11, 12, 10, 13, 14]
@@ -332,8 +363,9 @@ def instants(grain: int, horizon: int) -> st.SearchStrategy[datetime]:
     """Times from a little before T0 to ``horizon`` tiles after, often exactly on a boundary."""
     grain_micros = grain * MICROS
     within = st.one_of(st.just(0), st.just(grain_micros - 1), st.integers(0, grain_micros - 1))
-    return st.builds(lambda tile, micros: T0 + timedelta(microseconds=tile * grain_micros + micros),
-                     st.integers(-2, horizon), within)  # fmt: skip
+    return st.builds(
+        lambda tile, micros: T0 + timedelta(microseconds=tile * grain_micros + micros), st.integers(-2, horizon), within
+    )
 
 
 @st.composite
@@ -356,14 +388,22 @@ def cases(draw: st.DrawFn) -> Case:
     grain = window.grain
     times = draw(st.lists(instants(grain, horizon), min_size=1, max_size=8))  # a small pool: many ties
     one_event = st.builds(
-        ev, user=st.integers(1, 3), ts=st.sampled_from(times),
+        ev,
+        user=st.integers(1, 3),
+        ts=st.sampled_from(times),
         amount=st.none() | st.integers(-8, 80).map(lambda q: q / 4),
-        category=st.none() | st.sampled_from(["a", "b", "c"]), seq=st.integers(0, 3),
-    )  # fmt: skip
+        category=st.none() | st.sampled_from(["a", "b", "c"]),
+        seq=st.integers(0, 3),
+    )
     events = draw(st.lists(one_event, max_size=20))
-    one_snap = st.builds(snap, user=st.integers(1, 3), ts=st.sampled_from(times),
-                         value=st.none() | st.integers(0, 3).map(float), note=st.none() | st.sampled_from(["x", "y"]),
-                         seq=st.integers(0, 2))  # fmt: skip
+    one_snap = st.builds(
+        snap,
+        user=st.integers(1, 3),
+        ts=st.sampled_from(times),
+        value=st.none() | st.integers(0, 3).map(float),
+        note=st.none() | st.sampled_from(["x", "y"]),
+        seq=st.integers(0, 2),
+    )
     snapshot = SnapshotSetup(
         ttl=draw(st.none() | st.sampled_from([grain, 3 * grain, 5400])),
         tie_break=draw(st.booleans()),
@@ -371,8 +411,13 @@ def cases(draw: st.DrawFn) -> Case:
         data_delay=draw(st.sampled_from([0, 3600])),
     )
     spine_times = st.sampled_from(times) | instants(grain, horizon + 4)
-    one_row = st.builds(sp, user=st.none() | st.integers(1, 4), ts=spine_times,
-                        category=st.none() | st.sampled_from(["a", "b", "d"]), label=st.integers(0, 1))  # fmt: skip
+    one_row = st.builds(
+        sp,
+        user=st.none() | st.integers(1, 4),
+        ts=spine_times,
+        category=st.none() | st.sampled_from(["a", "b", "d"]),
+        label=st.integers(0, 1),
+    )
     rows = draw(st.lists(one_row, min_size=1, max_size=12))
     spine = rows + draw(st.lists(st.sampled_from(rows), max_size=3))  # duplicates, anywhere after
     now = T0 + timedelta(seconds=grain * draw(st.integers(0, horizon + 6)))
@@ -396,8 +441,9 @@ def cutoff(setup: WindowSetup, at: datetime) -> datetime:
 
 
 @st.composite
-def perturbed(draw: st.DrawFn, rows: list[dict[str, Any]], after: datetime, inclusive: bool,
-              make: Any) -> list[dict[str, Any]]:  # fmt: skip
+def perturbed(
+    draw: st.DrawFn, rows: list[dict[str, Any]], after: datetime, inclusive: bool, make: Any
+) -> list[dict[str, Any]]:
     """``rows`` with those at or after ``after`` changed, dropped or joined by new ones."""
     late = (lambda ts: ts >= after) if inclusive else (lambda ts: ts > after)
     kept = [r for r in rows if not late(r["ts"])]
@@ -419,18 +465,31 @@ def leakage_cases(draw: st.DrawFn) -> tuple[Case, Case]:
     at = draw(instants(case.window.grain, 12))
     spine = [sp(user, at, category) for user in (1, 2, 3) for category in ("a", "b")]
     events_after = max(cutoff(case.window, at), cutoff(case.category, at))
-    event = st.builds(ev, user=st.integers(1, 3), ts=st.just(T0),
-                      amount=st.none() | st.integers(-8, 80).map(lambda q: q / 4),
-                      category=st.none() | st.sampled_from(["a", "b", "c"]), seq=st.integers(0, 3))  # fmt: skip
-    row = st.builds(snap, user=st.integers(1, 3), ts=st.just(T0), value=st.none() | st.integers(0, 3).map(float),
-                    note=st.none() | st.sampled_from(["x", "y"]), seq=st.integers(0, 2))  # fmt: skip
+    event = st.builds(
+        ev,
+        user=st.integers(1, 3),
+        ts=st.just(T0),
+        amount=st.none() | st.integers(-8, 80).map(lambda q: q / 4),
+        category=st.none() | st.sampled_from(["a", "b", "c"]),
+        seq=st.integers(0, 3),
+    )
+    row = st.builds(
+        snap,
+        user=st.integers(1, 3),
+        ts=st.just(T0),
+        value=st.none() | st.integers(0, 3).map(float),
+        note=st.none() | st.sampled_from(["x", "y"]),
+        seq=st.integers(0, 2),
+    )
     snap_after = at - timedelta(seconds=case.snapshot.data_delay)
     changed = Case(
-        case.window, case.snapshot,
+        case.window,
+        case.snapshot,
         draw(perturbed(case.events, events_after, True, event)),
         draw(perturbed(case.snap, snap_after, False, row)),
-        spine, case.now,
-    )  # fmt: skip
+        spine,
+        case.now,
+    )
     return Case(case.window, case.snapshot, case.events, case.snap, spine, case.now), changed
 
 

@@ -86,9 +86,12 @@ def assert_clean_failure(result: CliResult, exit_code: int, *phrases: str) -> No
 
 @pytest.mark.parametrize(
     ("point", "out"),
-    [("extract_before_rename", "training.parquet"), ("extract_before_rename", "training.csv"),
-     ("extract_staged", "table:training")],
-)  # fmt: skip
+    [
+        ("extract_before_rename", "training.parquet"),
+        ("extract_before_rename", "training.csv"),
+        ("extract_staged", "table:training"),
+    ],
+)
 def test_a_killed_extract_leaves_no_output_and_the_next_equals_an_uninterrupted_one(
     tmp_path: Path, reference: dict[str, Any], point: str, out: str
 ) -> None:

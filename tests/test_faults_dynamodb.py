@@ -130,11 +130,13 @@ RIDDEN_OUT = {
     "throttled": [(faults.throttle(), range(1, 5))],
     "throughput_exceeded": [(faults.throttle("ProvisionedThroughputExceededException"), range(2, 7))],
     "internal_errors": [(faults.internal_error(), (1, 2, 3, 5))],
-    "cancelled_for_throttling_and_conflicts": [(faults.cancel("None", "ThrottlingError"), (1,)),
-                                               (faults.cancel("TransactionConflict"), (2, 3))],
+    "cancelled_for_throttling_and_conflicts": [
+        (faults.cancel("None", "ThrottlingError"), (1,)),
+        (faults.cancel("TransactionConflict"), (2, 3)),
+    ],
     "connections_dropped": [(faults.drop(), (1, 2)), (faults.drop(after_forwarding=True), (4, 5))],
     "answers_later_than_the_read_timeout": [(faults.delay(7), (2,))],  # the client reads for 5 s
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", RIDDEN_OUT)
@@ -156,8 +158,13 @@ def test_the_sync_rides_out_random_faults(
 ) -> None:
     """A seeded fifth of the writes meets one fault or another."""
     project = project_for(built, tmp_path, proxy.url, "t_random")
-    chosen = [faults.throttle(), faults.internal_error(), faults.drop(), faults.drop(after_forwarding=True),
-              faults.cancel("None", "TransactionConflict")]  # fmt: skip
+    chosen = [
+        faults.throttle(),
+        faults.internal_error(),
+        faults.drop(),
+        faults.drop(after_forwarding=True),
+        faults.cancel("None", "TransactionConflict"),
+    ]
     rules = [proxy.add(WRITE, fault, rate=0.05) for fault in chosen]
     assert_synced(sync(project))
     assert sum(rule.applied for rule in rules) > 0
@@ -245,9 +252,12 @@ def test_a_server_restarted_mid_sync(built: Path, baseline: dict[str, Any], tmp_
         restarted = project_for(built, tmp_path / "restarted", first.endpoint_url, "t_restarted")
         down = project_for(built, tmp_path / "down", first.endpoint_url, "t_down")
         waiting = {name: tmp_path / f"resume-{name}" for name in ("restarted", "down")}
-        paused = {name: cli_process.pause_at(project, "sync_written:1", "sync", "--now", SYNC_NOW,
-                                             resume_file=waiting[name], variables=VARS_ARG)
-                  for name, project in (("restarted", restarted), ("down", down))}  # fmt: skip
+        paused = {
+            name: cli_process.pause_at(
+                project, "sync_written:1", "sync", "--now", SYNC_NOW, resume_file=waiting[name], variables=VARS_ARG
+            )
+            for name, project in (("restarted", restarted), ("down", down))
+        }
     failed = cli_process.resume(paused["down"], waiting["down"])
     assert_failed_clearly(failed, "cannot reach DynamoDB", "t_down", "sync again")
     with dynamodb_local_with_credentials(logs, db_dir=storage, port=first.port) as second:

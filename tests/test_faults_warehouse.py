@@ -33,8 +33,11 @@ from featuresql.context import Context
 from featuresql.intervals import merge
 
 NOW = datetime(2026, 7, 1, 6)
-BATCHED = ("features/user_transactions.sql", "grain='1 day', online=true",
-           "grain='1 day', online=true, start='2026-05-01', batch_size=15")  # fmt: skip
+BATCHED = (
+    "features/user_transactions.sql",
+    "grain='1 day', online=true",
+    "grain='1 day', online=true, start='2026-05-01', batch_size=15",
+)
 STATE = "select lo, hi from featuresql.intervals where model = 'user_transactions'"
 
 
@@ -96,8 +99,16 @@ def test_a_warehouse_stopped_mid_run_fails_it_clearly_and_the_next_run_finishes(
         settings = settings_of(server)
         write_profile(project, settings)
         _load_raw(project, reference["raw"])
-        paused = cli_process.pause_at(project, "after_commit:2", "run", "--now", NOW.isoformat(timespec="seconds"),
-                                      "-s", "user_transactions", resume_file=resume_file)  # fmt: skip
+        paused = cli_process.pause_at(
+            project,
+            "after_commit:2",
+            "run",
+            "--now",
+            NOW.isoformat(timespec="seconds"),
+            "-s",
+            "user_transactions",
+            resume_file=resume_file,
+        )
     began = time.monotonic()
     failed = cli_process.resume(paused, resume_file)
     output = failed.stdout + failed.stderr
@@ -127,4 +138,3 @@ def _load_raw(project: Path, raw: dict[str, pa.Table]) -> None:
         context.adapter.ensure_schema("raw")
         for name, rows in raw.items():
             context.adapter.load_table(exp.table_(name, db="raw"), rows)
-

@@ -91,25 +91,29 @@ def write_project(folder: Path, sources: str = SOURCES_YML, models: str = MODELS
 def raw_tables() -> dict[str, pa.Table]:
     naive = pa.timestamp("us")
     berlin = pa.timestamp("us", tz="Europe/Berlin")
-    # fmt: off
     return {
-        "orders": pa.table({
-            "order_id": pa.array([1, 2, 3], pa.int64()),
-            "user_id": pa.array([7, 7, 8], pa.int64()),
-            "amount": pa.array([Decimal("150.00"), Decimal("20.00"), Decimal("99.99")], pa.decimal128(12, 2)),
-            "ts": pa.array([datetime(2026, 6, 29, 12), datetime(2026, 6, 30), datetime(2026, 6, 28)], naive),
-        }),
+        "orders": pa.table(
+            {
+                "order_id": pa.array([1, 2, 3], pa.int64()),
+                "user_id": pa.array([7, 7, 8], pa.int64()),
+                "amount": pa.array([Decimal("150.00"), Decimal("20.00"), Decimal("99.99")], pa.decimal128(12, 2)),
+                "ts": pa.array([datetime(2026, 6, 29, 12), datetime(2026, 6, 30), datetime(2026, 6, 28)], naive),
+            }
+        ),
         # 02:00 in Berlin (summer: +02:00) is 00:00 UTC; the newer row is filtered out.
-        "shipments": pa.table({
-            "status": ["shipped", "pending"],
-            "loaded_at": pa.array([datetime(2026, 6, 30, 2, tzinfo=UTC) - timedelta(hours=2),
-                                   datetime(2026, 6, 30, 4, tzinfo=UTC)], berlin),
-        }),
+        "shipments": pa.table(
+            {
+                "status": ["shipped", "pending"],
+                "loaded_at": pa.array(
+                    [datetime(2026, 6, 30, 2, tzinfo=UTC) - timedelta(hours=2), datetime(2026, 6, 30, 4, tzinfo=UTC)],
+                    berlin,
+                ),
+            }
+        ),
         "daily": pa.table({"day": pa.array([date(2026, 6, 27), date(2026, 6, 29)], pa.date32())}),
         "returns": pa.table({"ts": pa.array([], naive), "amount": pa.array([], pa.float64())}),
         "customers": pa.table({"user_id": pa.array([7, 8], pa.int64())}),
     }
-    # fmt: on
 
 
 def load_raw(context: Context, tables: dict[str, pa.Table]) -> None:
@@ -130,31 +134,61 @@ def outcome(context: Context, case: TestCase, now: datetime) -> tuple[int, str |
 
 # (test, now) -> (failures, severity, message): the same on every engine.
 EXPECTED: dict[tuple[str, datetime], tuple[int, str | None, str]] = {
-    ("freshness_shop_orders", datetime(2026, 6, 30, 1, tzinfo=UTC)):
-        (0, None, "newest row 1h old (2026-06-30 00:00), warn after 2h, error after 1d"),
-    ("freshness_shop_orders", datetime(2026, 6, 30, 13, tzinfo=UTC)):
-        (1, "warn", "newest row 13h old (2026-06-30 00:00), warn after 2h"),
-    ("freshness_shop_orders", datetime(2026, 7, 2, 0, 0, 1, tzinfo=UTC)):
-        (1, "error", "newest row 2d 1s old (2026-06-30 00:00), error after 1d"),
-    ("freshness_shop_shipments", datetime(2026, 6, 30, 11, tzinfo=UTC)):
-        (0, None, "newest row 11h old (2026-06-30 00:00), warn after 12h"),
+    ("freshness_shop_orders", datetime(2026, 6, 30, 1, tzinfo=UTC)): (
+        0,
+        None,
+        "newest row 1h old (2026-06-30 00:00), warn after 2h, error after 1d",
+    ),
+    ("freshness_shop_orders", datetime(2026, 6, 30, 13, tzinfo=UTC)): (
+        1,
+        "warn",
+        "newest row 13h old (2026-06-30 00:00), warn after 2h",
+    ),
+    ("freshness_shop_orders", datetime(2026, 7, 2, 0, 0, 1, tzinfo=UTC)): (
+        1,
+        "error",
+        "newest row 2d 1s old (2026-06-30 00:00), error after 1d",
+    ),
+    ("freshness_shop_shipments", datetime(2026, 6, 30, 11, tzinfo=UTC)): (
+        0,
+        None,
+        "newest row 11h old (2026-06-30 00:00), warn after 12h",
+    ),
     ("freshness_shop_shipments", datetime(2026, 6, 30, 13, tzinfo=UTC)):  # unfiltered, or read as Berlin time: 9h
-        (1, "warn", "newest row 13h old (2026-06-30 00:00), warn after 12h"),
-    ("freshness_shop_daily", datetime(2026, 6, 30, 13, tzinfo=UTC)):
-        (0, None, "newest row 1d 13h old (2026-06-29 00:00), error after 2d"),
-    ("freshness_shop_daily", datetime(2026, 7, 2, tzinfo=UTC)):
-        (1, "error", "newest row 3d old (2026-06-29 00:00), error after 2d"),
-    ("freshness_shop_returns", datetime(2026, 6, 30, 1, tzinfo=UTC)):
-        (1, "error", "source shop.returns: no rows, error after 1d"),
+    (1, "warn", "newest row 13h old (2026-06-30 00:00), warn after 12h"),
+    ("freshness_shop_daily", datetime(2026, 6, 30, 13, tzinfo=UTC)): (
+        0,
+        None,
+        "newest row 1d 13h old (2026-06-29 00:00), error after 2d",
+    ),
+    ("freshness_shop_daily", datetime(2026, 7, 2, tzinfo=UTC)): (
+        1,
+        "error",
+        "newest row 3d old (2026-06-29 00:00), error after 2d",
+    ),
+    ("freshness_shop_returns", datetime(2026, 6, 30, 1, tzinfo=UTC)): (
+        1,
+        "error",
+        "source shop.returns: no rows, error after 1d",
+    ),
     ("freshness_user_orders", datetime(2026, 6, 30, 13, tzinfo=UTC)):  # amount > 100: 06-29 12:00, not 06-30
-        (1, "warn", "newest row 1d 1h old (2026-06-29 12:00), warn after 1d"),
-    ("freshness_user_orders", datetime(2026, 6, 30, 11, tzinfo=UTC)):
-        (0, None, "newest row 23h old (2026-06-29 12:00), warn after 1d"),
-    ("freshness_user_order_windows", datetime(2026, 7, 1, 23, tzinfo=UTC)):
-        (0, None, "newest computed boundary 1d 23h old (2026-06-30 00:00), error after 2d"),
-    ("freshness_user_order_windows", datetime(2026, 7, 2, 0, 0, 1, tzinfo=UTC)):
-        (1, "error", "newest computed boundary 2d 1s old (2026-06-30 00:00), error after 2d"),
-}  # fmt: skip
+    (1, "warn", "newest row 1d 1h old (2026-06-29 12:00), warn after 1d"),
+    ("freshness_user_orders", datetime(2026, 6, 30, 11, tzinfo=UTC)): (
+        0,
+        None,
+        "newest row 23h old (2026-06-29 12:00), warn after 1d",
+    ),
+    ("freshness_user_order_windows", datetime(2026, 7, 1, 23, tzinfo=UTC)): (
+        0,
+        None,
+        "newest computed boundary 1d 23h old (2026-06-30 00:00), error after 2d",
+    ),
+    ("freshness_user_order_windows", datetime(2026, 7, 2, 0, 0, 1, tzinfo=UTC)): (
+        1,
+        "error",
+        "newest computed boundary 2d 1s old (2026-06-30 00:00), error after 2d",
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -220,8 +254,10 @@ def test_rows_from_the_future_are_fresh(built: Path) -> None:
     with Context(built) as context:
         case = by_name(context)["freshness_shop_orders"]
         assert outcome(context, case, datetime(2026, 6, 29, 22, tzinfo=UTC)) == (
-            0, None, "newest row 2h in the future (2026-06-30 00:00), warn after 2h, error after 1d",
-        )  # fmt: skip
+            0,
+            None,
+            "newest row 2h in the future (2026-06-30 00:00), warn after 2h, error after 1d",
+        )
 
 
 @pytest.mark.duckdb
@@ -255,9 +291,11 @@ def test_a_window_model_never_run_fails_and_a_missing_table_is_an_error(tmp_path
         load_raw(context, raw_tables())
         assert context.run(select=("user_orders",), now=BUILT_AT).ok  # the state tables exist, no interval of ours
         assert outcome(context, cases["freshness_user_order_windows"], now) == (
-            1, "error", "model user_order_windows: no computed interval: run `featuresql run --select "
+            1,
+            "error",
+            "model user_order_windows: no computed interval: run `featuresql run --select "
             "user_order_windows`, error after 2d",
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.duckdb
@@ -317,8 +355,11 @@ def test_a_table_with_freshness_and_no_time_is_an_error_at_its_freshness(tmp_pat
     error = config_error(tmp_path / "shop", sources=sources)
     assert error.path is not None and error.path.name == "sources.yml"
     assert error.line == line_of_text(sources, "freshness: {warn_after: 1h}")
-    assert re.search(r"source shop.customers has freshness but no time to measure it by: set loaded_at_field "
-                     r"\(on the table, the source or the freshness block\) or event_time$", error.message)  # fmt: skip
+    assert re.search(
+        r"source shop.customers has freshness but no time to measure it by: set loaded_at_field "
+        r"\(on the table, the source or the freshness block\) or event_time$",
+        error.message,
+    )
 
 
 @pytest.mark.duckdb

@@ -48,10 +48,7 @@ def compiled_statements(dialect: str) -> dict[str, list[str]]:
     project = load_project(REPO_ROOT)  # reads the example project, writes nothing
     compiled = compile_project(project, target_type=dialect, schema=SCHEMA)
     return {
-        name: [
-            statement.sql(dialect, pretty=True)
-            for statement in build_statements(model, dialect, now=NOW)
-        ]
+        name: [statement.sql(dialect, pretty=True) for statement in build_statements(model, dialect, now=NOW)]
         for name, model in compiled.models.items()
     }
 
@@ -79,13 +76,15 @@ def test_golden_sql(dialect, model):
     assert path.is_file(), f"{path} is missing: run with FEATURESQL_UPDATE_GOLDEN=1 and review it"
     expected = path.read_text(encoding="utf-8")
     if actual != expected:
-        diff = "".join(difflib.unified_diff(
-            expected.splitlines(keepends=True), actual.splitlines(keepends=True),
-            fromfile=str(path.relative_to(REPO_ROOT)), tofile="compiled now",
-        ))  # fmt: skip
-        pytest.fail(
-            f"compiled SQL differs from the golden file (FEATURESQL_UPDATE_GOLDEN=1):\n{diff}"
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                fromfile=str(path.relative_to(REPO_ROOT)),
+                tofile="compiled now",
+            )
         )
+        pytest.fail(f"compiled SQL differs from the golden file (FEATURESQL_UPDATE_GOLDEN=1):\n{diff}")
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -118,7 +117,6 @@ def test_compiled_sql_parses_back_in_its_dialect(dialect, model):
 # -- constructs the warehouses reject ----------------------------------------------------------
 
 
-
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("dialect", ["snowflake", "bigquery"])
 def test_no_constructs_invalid_on_the_warehouse(dialect, model):
@@ -128,9 +126,8 @@ def test_no_constructs_invalid_on_the_warehouse(dialect, model):
         for reason, invalid in INVALID[dialect]
         if (found := invalid(code_only(statement))) is not None
     ]
-    assert not problems, (
-        f"{dialect} {model} (see {golden_path(dialect, model).relative_to(REPO_ROOT)}):\n"
-        + ("\n".join(problems))
+    assert not problems, f"{dialect} {model} (see {golden_path(dialect, model).relative_to(REPO_ROOT)}):\n" + (
+        "\n".join(problems)
     )
 
 
@@ -143,8 +140,7 @@ def test_no_constructs_invalid_on_the_warehouse(dialect, model):
         ("bigquery", "SELECT CAST(x AS INT)::TEXT FROM t"),
         (
             "bigquery",
-            "SELECT SUM(x) OVER (ORDER BY ts RANGE BETWEEN INTERVAL 1 DAY PRECEDING"
-            " AND CURRENT ROW) FROM t",
+            "SELECT SUM(x) OVER (ORDER BY ts RANGE BETWEEN INTERVAL 1 DAY PRECEDING AND CURRENT ROW) FROM t",
         ),
         ("bigquery", "SELECT a FROM t UNION SELECT a FROM u"),
         ("bigquery", "SELECT EPOCH_US(ts) % 10 FROM t"),
@@ -165,15 +161,12 @@ def test_the_scan_catches_invalid_constructs(dialect, sql):
         ("bigquery", "SELECT MOD(a, 2), 'a // b % c' AS s FROM t UNION ALL SELECT 1, '' FROM u"),
         (
             "bigquery",
-            "SELECT LAST_VALUE(x IGNORE NULLS) OVER (ORDER BY b RANGE BETWEEN 6 PRECEDING"
-            " AND CURRENT ROW)",
+            "SELECT LAST_VALUE(x IGNORE NULLS) OVER (ORDER BY b RANGE BETWEEN 6 PRECEDING AND CURRENT ROW)",
         ),
     ],
 )
 def test_the_scan_allows_valid_constructs(dialect, sql):
-    assert not [
-        reason for reason, invalid in INVALID[dialect] if invalid(code_only(sql)) is not None
-    ]
+    assert not [reason for reason, invalid in INVALID[dialect] if invalid(code_only(sql)) is not None]
 
 
 # -- the DuckDB golden SQL runs and means what `featuresql run` computes -------------------------
@@ -194,9 +187,7 @@ def executed(tmp_path_factory, copy_example_to) -> Path:
     """
     from featuresql.cli import cli
 
-    assert datetime.now(UTC) > datetime(2026, 4, 2, tzinfo=UTC), (
-        "the data must end before the clock"
-    )
+    assert datetime.now(UTC) > datetime(2026, 4, 2, tzinfo=UTC), "the data must end before the clock"
     project = copy_example_to(tmp_path_factory.mktemp("golden") / "cash_advance")
     with contextlib.chdir(project):
         result = CliRunner().invoke(cli, ["--vars", EXECUTION_VARS, "run"], prog_name="featuresql")
@@ -216,9 +207,7 @@ def comparable_columns(connection, model: str) -> str:
         "where table_schema = 'main' and table_name = ? order by ordinal_position",
         [model],
     ).fetchall()
-    return ", ".join(
-        f"round({c}, 6) as {c}" if kind in ("DOUBLE", "FLOAT") else c for c, kind in types
-    )
+    return ", ".join(f"round({c}, 6) as {c}" if kind in ("DOUBLE", "FLOAT") else c for c, kind in types)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -309,8 +298,5 @@ def test_window_values_match_brute_force(executed, schema):
         for index, name in enumerate(names, start=2):
             if not close(want[index], got[index]):
                 mismatches.setdefault(name, []).append((*want[:2], got[index], want[index]))
-    summary = {
-        name: f"{len(rows)} rows, e.g. (user, ts, got, want) {rows[0]}"
-        for name, rows in mismatches.items()
-    }
+    summary = {name: f"{len(rows)} rows, e.g. (user, ts, got, want) {rows[0]}" for name, rows in mismatches.items()}
     assert not mismatches, f"window values differ from brute force: {summary}"

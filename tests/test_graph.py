@@ -72,9 +72,7 @@ def test_select(graph, selectors, expected):
     selected = graph.select(selectors)
 
     assert set(selected) == expected
-    assert selected == [name for name in graph.order() if name in expected], (
-        "selection keeps DAG order"
-    )
+    assert selected == [name for name in graph.order() if name in expected], "selection keeps DAG order"
 
 
 @pytest.mark.parametrize(
@@ -176,8 +174,12 @@ def test_graph_of_the_example_project(example_project):
     context = Context(example_project)
     assert context.select(("user_transactions+",)) == ["user_transactions", "advance_training", "user_spend_ratios"]
     assert set(context.select(("+advance_training",))) == {
-        "advance_labels", "user_transactions", "user_balances", "user_profile", "advance_training",
-    }  # fmt: skip
+        "advance_labels",
+        "user_transactions",
+        "user_balances",
+        "user_profile",
+        "advance_training",
+    }
     assert context.select(("+user_spend_ratios",)) == ["user_transactions", "user_spend_ratios"]
     assert context.select(("tag:merchant",)) == ["merchant_transactions"]
     assert set(context.select((), ("tag:spend", "tag:training"))) == {

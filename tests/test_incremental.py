@@ -31,8 +31,9 @@ pytestmark = pytest.mark.duckdb
 
 DAY, HOUR = 86400, 3600
 T0 = datetime(2024, 1, 1)
-SCHEMA = pa.schema([("user_id", pa.int64()), ("ts", pa.timestamp("us")), ("amount", pa.float64()),
-                    ("category", pa.string())])  # fmt: skip
+SCHEMA = pa.schema(
+    [("user_id", pa.int64()), ("ts", pa.timestamp("us")), ("amount", pa.float64()), ("category", pa.string())]
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,12 @@ class Setup:
     on_change: str | None = None
 
     def sql(self) -> str:
-        config: dict[str, Any] = {"entity": "user", "timestamp": "ts", "grain": duration_label(self.grain),
-                                  "lookback": self.lookback}  # fmt: skip
+        config: dict[str, Any] = {
+            "entity": "user",
+            "timestamp": "ts",
+            "grain": duration_label(self.grain),
+            "lookback": self.lookback,
+        }
         if self.batch_size:
             config["batch_size"] = self.batch_size
         if self.start:
@@ -263,8 +268,9 @@ def schedules(draw: st.DrawFn) -> Schedule:
     start = draw(
         st.none() | st.integers(0, 4).map(lambda d: T0 + timedelta(days=d, hours=draw(st.sampled_from([0, 6]))))
     )
-    setup = Setup(macros, lookback=lookback, data_delay=delay, start=start,
-                  batch_size=draw(st.none() | st.integers(1, 3)))  # fmt: skip
+    setup = Setup(
+        macros, lookback=lookback, data_delay=delay, start=start, batch_size=draw(st.none() | st.integers(1, 3))
+    )
     events = []
     for _ in range(draw(st.integers(0, 14))):
         at = T0 + timedelta(microseconds=draw(st.integers(0, 14 * DAY * MICROS)))
@@ -303,8 +309,12 @@ def test_a_first_run_without_start_is_batched_from_the_first_event(project: Proj
     project.run(day(14))
     spans = [(lo, hi) for lo, hi, _ in project.intervals()]
     # The first boundary with data is Jan 5: the first batch ends 3 tiles later.
-    assert spans == [(BEGINNING, _s(day(8))), (_s(day(8)), _s(day(11))), (_s(day(11)), _s(day(14))),
-                     (_s(day(14)), _s(day(15)))]  # fmt: skip
+    assert spans == [
+        (BEGINNING, _s(day(8))),
+        (_s(day(8)), _s(day(11))),
+        (_s(day(11)), _s(day(14))),
+        (_s(day(14)), _s(day(15))),
+    ]
     assert_oracle(project, setup, events, day(14))
 
 

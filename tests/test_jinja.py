@@ -14,9 +14,7 @@ from featuresql.project import load_project
 def _project(root: Path, model_sql: str, macros: str = "", vars_yaml: str = "") -> Path:
     (root / "features").mkdir(parents=True)
     (root / "macros").mkdir()
-    (root / "project.yml").write_text(
-        "name: jinja_demo\nentities:\n  user:\n    keys: {user_id: bigint}\n" + vars_yaml
-    )
+    (root / "project.yml").write_text("name: jinja_demo\nentities:\n  user:\n    keys: {user_id: bigint}\n" + vars_yaml)
     (root / "features" / "sources.yml").write_text(
         "sources:\n  - name: app\n    schema: raw\n    tables:\n      - name: events\n        columns:\n"
         "          - {name: user_id, type: bigint}\n          - {name: ts, type: timestamp}\n"

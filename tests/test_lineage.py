@@ -222,7 +222,7 @@ def test_a_model_written_in_snowflake_sql(tmp_path: Path, target: str):
         "pro_credit_limit": {U + "plan", U + "credit_limit"},
         "utilisation_30d": {T + "amount", U + "credit_limit"},
         "Count_30d": {T + "ts"},  # a model's column keeps its spelling
-    }  # fmt: skip
+    }
     assert lineage.edges["model:user_credit.utilisation_30d"] == (
         "model:user_transactions.amount_sum_30d",
         "source:bank.users.credit_limit",
@@ -233,25 +233,37 @@ def test_a_model_written_in_snowflake_sql(tmp_path: Path, target: str):
 
 CONSTRUCTS = [
     # a CTE, an unknown table (the trace ends at its columns), an EXISTS in the WHERE (a filter)
-    ("features/user_fx.sql", None, """{{ config(entity='user', timestamp='ts') }}
+    (
+        "features/user_fx.sql",
+        None,
+        """{{ config(entity='user', timestamp='ts') }}
 with recent as (select user_id, ts, amount from {{ source('bank', 'transactions') }} where amount > 0)
 select r.user_id, r.ts, r.amount * f.rate as amount_usd, f.currency, 1 as one
 from recent as r join fx.rates as f on f.day = cast(r.ts as date)
 where exists (select 1 from {{ source('bank', 'users') }} as u where u.user_id = r.user_id)
-"""),
+""",
+    ),
     ("features/users_all.sql", None, "select * from {{ source('bank', 'users') }}"),
-    ("features/events_union.sql", None, """{{ config(entity='user', timestamp='ts') }}
+    (
+        "features/events_union.sql",
+        None,
+        """{{ config(entity='user', timestamp='ts') }}
 select user_id, ts, amount as value from {{ source('bank', 'transactions') }}
 union all
 select user_id, ts, balance as value from {{ source('bank', 'balance_events') }}
-"""),
+""",
+    ),
     # a window model whose events query joins two models, with an input over both
-    ("features/user_events.sql", None, """{{ config(entity='user', timestamp='ts', grain='1 day') }}
+    (
+        "features/user_events.sql",
+        None,
+        """{{ config(entity='user', timestamp='ts', grain='1 day') }}
 with e as (select * from {{ ref('events_union') }})
 select e.user_id, e.ts, {{ window_sum('e.value * u.credit_limit', windows=['7d'], name='weighted_{window}') }}
 from e join {{ ref('users_all') }} as u on u.user_id = e.user_id
-"""),
-]  # fmt: skip
+""",
+    ),
+]
 
 
 def test_ctes_unions_stars_and_unknown_tables(tmp_path: Path):

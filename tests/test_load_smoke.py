@@ -26,8 +26,15 @@ def test_load_smoke_has_no_errors(tmp_path: Path) -> None:
         pytest.fail(f"dynalite is not installed in {install_dir()}: run 'bash ci/dynalite.sh install'")
     summary = tmp_path / "load.json"
     # 50 clients connecting at once: socketserver's default listen backlog (5) reset some of them
-    command = [sys.executable, str(REPO_ROOT / "bench" / "load.py"), "--smoke", "--clients", str(CLIENTS),
-               "--json", str(summary)]  # fmt: skip
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "bench" / "load.py"),
+        "--smoke",
+        "--clients",
+        str(CLIENTS),
+        "--json",
+        str(summary),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = json.loads(summary.read_text())

@@ -116,16 +116,18 @@ def test_a_synced_store_agrees_with_the_warehouse(synced: Path) -> None:
     for model in ("user_transactions", RATIOS, "user_balances"):
         result = check(synced, model)
         entities = len(latest(synced, model))
-        assert result == Outcome(0, f"{entities} sampled entities of {model}: all agree with the warehouse",
-                                 sql=result.sql)  # fmt: skip
+        assert result == Outcome(
+            0, f"{entities} sampled entities of {model}: all agree with the warehouse", sql=result.sql
+        )
         assert check(synced, model, sample=100).message.startswith(f"100 sampled entities of {model}: all agree")
 
 
 def test_checking_before_the_sync_time_says_the_store_is_ahead(synced: Path) -> None:
     earlier = check(synced, "user_transactions", now=NOW - timedelta(days=10))
     assert earlier.failures > 0 and "unexpected" in earlier.message
-    assert earlier.message.endswith("(the store holds newer values than the warehouse at this time: "
-                                    "was it synced with a later --now?)")  # fmt: skip
+    assert earlier.message.endswith(
+        "(the store holds newer values than the warehouse at this time: was it synced with a later --now?)"
+    )
 
 
 def test_mismatched_stale_missing_and_unexpected_items_are_counted_and_shown(project: Path) -> None:
@@ -138,9 +140,12 @@ def test_mismatched_stale_missing_and_unexpected_items_are_counted_and_shown(pro
     later = int((d["ts"].replace(tzinfo=UTC) + timedelta(days=1)).timestamp() * 1_000_000)
     edit_item(project, f"{RATIOS}#[{d['user_id']}]", with_attribute(FEATURE_TS, {"N": str(later)}))
     with duckdb.connect(str(project / DATABASE)) as connection:  # a newer row, not synced
-        connection.execute(f"insert into main.{RATIOS} select user_id, ts + interval 1 hour, spend_share_1d_of_30d, "
-                           f"transactions_per_day_7d, max_to_avg_amount from main.{RATIOS} "
-                           "where user_id = ? and ts = ?", [c["user_id"], c["ts"]])  # fmt: skip
+        connection.execute(
+            f"insert into main.{RATIOS} select user_id, ts + interval 1 hour, spend_share_1d_of_30d, "
+            f"transactions_per_day_7d, max_to_avg_amount from main.{RATIOS} "
+            "where user_id = ? and ts = ?",
+            [c["user_id"], c["ts"]],
+        )
 
     result = check(project, RATIOS)
 
@@ -155,8 +160,10 @@ def test_mismatched_stale_missing_and_unexpected_items_are_counted_and_shown(pro
         c["user_id"]: ("stale", "ts", iso(c["ts"]), iso(c["ts"] + timedelta(hours=1))),
         d["user_id"]: ("unexpected", "ts", iso(d["ts"] + timedelta(days=1)), iso(d["ts"])),
     }
-    expected = [dict(zip(("entity", "class", "column", "online", "warehouse"), (f"user_id={user}", *shown[user]),
-                         strict=True)) for user in sorted(shown)]  # fmt: skip
+    expected = [
+        dict(zip(("entity", "class", "column", "online", "warehouse"), (f"user_id={user}", *shown[user]), strict=True))
+        for user in sorted(shown)
+    ]
     assert result.details == format_table(["entity", "class", "column", "online", "warehouse"], expected)
 
 
@@ -176,8 +183,10 @@ def test_the_sample_takes_the_latest_changes_then_spreads_over_the_keys(project:
     newest = max(row["ts"] for row in rows)
     late = next(row for row in reversed(rows) if row["ts"] == newest)
     with duckdb.connect(str(project / DATABASE)) as connection:
-        connection.execute(f"update main.{RATIOS} set ts = ts + interval 90 minute where user_id = ? and ts = ?",
-                           [late["user_id"], late["ts"]])  # fmt: skip
+        connection.execute(
+            f"update main.{RATIOS} set ts = ts + interval 90 minute where user_id = ? and ts = ?",
+            [late["user_id"], late["ts"]],
+        )
     result = check(project, RATIOS, sample=2)
     behind = "(the sync is behind: run `featuresql sync`)"
     assert result.message == f"2 sampled entities of {RATIOS}: 1 stale, 1 ok {behind}"
@@ -201,8 +210,11 @@ def test_numbers_compare_exactly_whatever_their_spelling(project: Path) -> None:
 
     ratio = next(row for row in latest(project) if row["max_to_avg_amount"] is not None)
     value = ratio["max_to_avg_amount"]
-    edit_item(project, f"{RATIOS}#[{ratio['user_id']}]",
-              with_attribute("max_to_avg_amount", {"N": repr(math.nextafter(value, math.inf))}))  # fmt: skip
+    edit_item(
+        project,
+        f"{RATIOS}#[{ratio['user_id']}]",
+        with_attribute("max_to_avg_amount", {"N": repr(math.nextafter(value, math.inf))}),
+    )
     assert check(project, RATIOS).failures == 1  # one ulp off is a different double
 
 
@@ -221,8 +233,10 @@ def test_an_expired_item_is_missing_unless_the_row_reads_as_the_defaults(project
     with duckdb.connect(str(project / DATABASE)) as connection:
         columns = [c for c in joined_columns(project, "user_transactions") if c not in empty]
         assignments = ", ".join([*(f"{c} = {v}" for c, v in empty.items()), *(f"{c} = null" for c in columns)])
-        connection.execute(f"update main.user_transactions set {assignments} where user_id = ? and ts = ?",
-                           [active["user_id"], active["ts"]])  # fmt: skip
+        connection.execute(
+            f"update main.user_transactions set {assignments} where user_id = ? and ts = ?",
+            [active["user_id"], active["ts"]],
+        )
     assert check(project, "user_transactions").failures == 0
 
 
@@ -288,19 +302,27 @@ def test_the_check_on_dynamodb_local(endpoint: Any, tmp_path: Path) -> None:
     rows = latest_at(project, DYNAMO_NOW)
     a, b, d = rows[5], rows[15], rows[25]
     client = dynamodb_client(endpoint)
-    client.update_item(TableName="online_check", Key={"pk": {"S": f"{RATIOS}#[{a['user_id']}]"}},
-                       UpdateExpression="SET transactions_per_day_7d = :v",
-                       ExpressionAttributeValues={":v": {"N": "9.5"}})  # fmt: skip
+    client.update_item(
+        TableName="online_check",
+        Key={"pk": {"S": f"{RATIOS}#[{a['user_id']}]"}},
+        UpdateExpression="SET transactions_per_day_7d = :v",
+        ExpressionAttributeValues={":v": {"N": "9.5"}},
+    )
     client.delete_item(TableName="online_check", Key={"pk": {"S": f"{RATIOS}#[{b['user_id']}]"}})
     later = int((d["ts"].replace(tzinfo=UTC) + timedelta(days=1)).timestamp() * 1_000_000)
-    client.update_item(TableName="online_check", Key={"pk": {"S": f"{RATIOS}#[{d['user_id']}]"}},
-                       UpdateExpression="SET #ts = :ts", ExpressionAttributeNames={"#ts": FEATURE_TS},
-                       ExpressionAttributeValues={":ts": {"N": str(later)}})  # fmt: skip
+    client.update_item(
+        TableName="online_check",
+        Key={"pk": {"S": f"{RATIOS}#[{d['user_id']}]"}},
+        UpdateExpression="SET #ts = :ts",
+        ExpressionAttributeNames={"#ts": FEATURE_TS},
+        ExpressionAttributeValues={":ts": {"N": str(later)}},
+    )
     newest = max(row["ts"] for row in rows)
     c = next(row for row in rows[30:] if row["ts"] < newest)  # moved an hour later, it is still available now
     with duckdb.connect(str(project / DATABASE)) as connection:
-        connection.execute(f"update main.{RATIOS} set ts = ts + interval 1 hour where user_id = ? and ts = ?",
-                           [c["user_id"], c["ts"]])  # fmt: skip
+        connection.execute(
+            f"update main.{RATIOS} set ts = ts + interval 1 hour where user_id = ? and ts = ?", [c["user_id"], c["ts"]]
+        )
 
     result = check(project, RATIOS, now=DYNAMO_NOW, variables=DYNAMO_VARS)
     assert result.failures == 4, result.details

@@ -95,10 +95,12 @@ def test_sync_creates_the_table_with_ttl_and_writes_each_changed_entity_once(pro
     assert ttl["AttributeName"] == "_ttl" and ttl["TimeToLiveStatus"] in ("ENABLED", "ENABLING")
     stored = scan(endpoint, table)
     with duckdb.connect(str(project / "target" / "cash_advance.duckdb"), read_only=True) as connection:
-        mirrors = {model: connection.execute(f"select user_id, count_30d = 0 from featuresql.online_{model}").fetchall()
-                   if model == "user_transactions" else
-                   connection.execute(f"select user_id, false from featuresql.online_{model}").fetchall()
-                   for model in ONLINE}  # fmt: skip
+        mirrors = {
+            model: connection.execute(f"select user_id, count_30d = 0 from featuresql.online_{model}").fetchall()
+            if model == "user_transactions"
+            else connection.execute(f"select user_id, false from featuresql.online_{model}").fetchall()
+            for model in ONLINE
+        }
     written = {f"{model}#[{user}]" for model, rows in mirrors.items() for user, _ in rows}
     empty = {f"{model}#[{user}]" for model, rows in mirrors.items() for user, is_empty in rows if is_empty}
     assert len(written) == sum(count for _, count, _ in first.values())
@@ -140,8 +142,11 @@ def test_an_older_value_is_refused_item_by_item(project: Path, endpoint: Any) ->
     def item(pk: str, ts: int, version: int, count: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, FEATURE_TS: {"N": str(ts)}, VERSION: {"N": str(version)}, "count_7d": {"N": count}}
 
-    batch = [item(key, ts - 1, version + 9, "111"), item(key.replace("42", "43"), 1, 1, "222"),
-             item("user_transactions#[999999]", ts, version, "333")]  # fmt: skip
+    batch = [
+        item(key, ts - 1, version + 9, "111"),
+        item(key.replace("42", "43"), 1, 1, "222"),
+        item("user_transactions#[999999]", ts, version, "333"),
+    ]
     result = store.write_batch(batch)  # a cancelled transaction, then the one newer item alone
     assert (result.written, result.skipped) == (1, 2)
     after = store.read_batch([key, "user_transactions#[999999]"], ["count_7d"])
@@ -153,8 +158,9 @@ def test_an_older_value_is_refused_item_by_item(project: Path, endpoint: Any) ->
 class Faults:
     """Answers the first ``count`` calls of ``operation`` with ``answer(request body)`` instead of the server."""
 
-    def __init__(self, client: Any, operation: str, answer: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]],
-                 count: int):  # fmt: skip
+    def __init__(
+        self, client: Any, operation: str, answer: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]], count: int
+    ):
         self.answer, self.left, self.calls = answer, count, 0
         client.meta.events.register(f"before-call.dynamodb.{operation}", self)
 
@@ -185,8 +191,10 @@ def test_throttled_and_conflicting_writes_are_retried(project: Path, endpoint: A
     def conflict(params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         count = len(params["TransactItems"])
         reasons = [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (count - 1)
-        return 400, {"Error": {"Code": "TransactionCanceledException", "Message": "injected"},
-                     "CancellationReasons": reasons}  # fmt: skip
+        return 400, {
+            "Error": {"Code": "TransactionCanceledException", "Message": "injected"},
+            "CancellationReasons": reasons,
+        }
 
     Faults(store.client, "TransactWriteItems", conflict, 2)
     item = {"pk": {"S": "m#[1]"}, FEATURE_TS: {"N": "5"}, VERSION: {"N": "1"}}
@@ -233,8 +241,10 @@ def test_large_items_are_split_across_transactions(project: Path) -> None:
         store = open_store(context)
     store.ensure_table()
     text = "x" * 50_000
-    batch = [{"pk": {"S": f"big#[{n}]"}, FEATURE_TS: {"N": "1"}, VERSION: {"N": "1"}, "note": {"S": text}}
-             for n in range(100)]  # fmt: skip
+    batch = [
+        {"pk": {"S": f"big#[{n}]"}, FEATURE_TS: {"N": "1"}, VERSION: {"N": "1"}, "note": {"S": text}}
+        for n in range(100)
+    ]
     assert store.write_batch(batch).written == 100
     stored = store.read_batch([f"big#[{n}]" for n in range(100)], ["note"])
     assert len(stored) == 100 and all(item["note"]["S"] == text for item in stored.values())

@@ -261,16 +261,21 @@ def test_missing_and_made_up_values_fail(context: Context) -> None:
     ).to_pylist()[0]
     assert len({tuple(row.values()) for row in (started, before, no_balance)}) == 3
     where = "where user_id = {user_id} and ts = '{ts}'"
-    for change, row in ((f"{FEATURE} = null", started), (f"{FEATURE} = 0", before),
-                        ("user_balances__balance = 123", no_balance)):  # fmt: skip
+    for change, row in (
+        (f"{FEATURE} = null", started),
+        (f"{FEATURE} = 0", before),
+        ("user_balances__balance = 123", no_balance),
+    ):
         context.adapter.execute(f"update main.advance_training set {change} " + where.format(**row))
     outcome = leakage(context)
     assert outcome.failures == 3, outcome.details
-    assert sorted(detail_rows(outcome)) == sorted([
-        [str(started["user_id"]), str(started["ts"]), FEATURE, "NULL", "0"],
-        [str(before["user_id"]), str(before["ts"]), FEATURE, "0", "NULL"],
-        [str(no_balance["user_id"]), str(no_balance["ts"]), "user_balances__balance", "123.00", "NULL"],
-    ])  # fmt: skip
+    assert sorted(detail_rows(outcome)) == sorted(
+        [
+            [str(started["user_id"]), str(started["ts"]), FEATURE, "NULL", "0"],
+            [str(before["user_id"]), str(before["ts"]), FEATURE, "0", "NULL"],
+            [str(no_balance["user_id"]), str(no_balance["ts"]), "user_balances__balance", "123.00", "NULL"],
+        ]
+    )
 
 
 def test_leakage_is_for_extract_models_only(context: Context) -> None:
@@ -313,8 +318,9 @@ def tiny_raw(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     project = copy_example(tmp_path_factory.mktemp("tiny") / "cash_advance")
     with Context(project, variables=TINY) as context:
         context.run(("advance_labels",), now=NOW)
-        return {name: context.query(f"select * from raw.{name}") for name in ("users", "transactions",
-                                                                               "balance_events")}  # fmt: skip
+        return {
+            name: context.query(f"select * from raw.{name}") for name in ("users", "transactions", "balance_events")
+        }
 
 
 def test_the_checks_on_every_engine(engine: Engine, tmp_path: Path, tiny_raw: dict[str, Any]) -> None:

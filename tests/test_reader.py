@@ -358,9 +358,21 @@ def test_the_entity_limit_is_inclusive(memory_reader):
 # JSON values, with the request's own names mixed in so the fuzz reaches past the first checks, and a
 # lone surrogate (JSON can carry one, UTF-8 cannot).
 NAMES = st.sampled_from(
-    ["entities", "features", "user_id", "merchant_id", "account_id", "user_transactions", "user_transactions.count_7d",
-     "account_flags", "user_merchant_visits", "nope", "", "\ud800"]
-)  # fmt: skip
+    [
+        "entities",
+        "features",
+        "user_id",
+        "merchant_id",
+        "account_id",
+        "user_transactions",
+        "user_transactions.count_7d",
+        "account_flags",
+        "user_merchant_visits",
+        "nope",
+        "",
+        "\ud800",
+    ]
+)
 SCALARS = (
     st.none()
     | st.booleans()
@@ -426,9 +438,19 @@ def test_fuzz_any_query_string_gets_200_400_or_404(parameters):
 
 
 HTTP_EVENT_KEYS = st.sampled_from(
-    ["httpMethod", "requestContext", "body", "isBase64Encoded", "rawQueryString", "queryStringParameters",
-     "multiValueQueryStringParameters", "version", "entities", "features"]
-)  # fmt: skip
+    [
+        "httpMethod",
+        "requestContext",
+        "body",
+        "isBase64Encoded",
+        "rawQueryString",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "version",
+        "entities",
+        "features",
+    ]
+)
 METHODS = st.sampled_from(["GET", "POST", "PUT"])
 HTTP_LIKE_EVENTS = st.dictionaries(
     HTTP_EVENT_KEYS,
@@ -658,12 +680,21 @@ def handmade_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     items = [
         make_item("user_transactions", [7], june, count_7d=7, amount_sum_7d=BIG, amount_avg_7d=0.1),
         make_item("user_transactions", ["7"], june, count_7d=-1, amount_sum_7d=Decimal("-1"), amount_avg_7d=-1.0),
-        make_item("account_flags", ["7"], june, flagged=True, plan="pro", credit_limit=Decimal("0.10"),
-                  score=float("nan"), opened_on=datetime(2024, 2, 29).date(), updated_at=june),
+        make_item(
+            "account_flags",
+            ["7"],
+            june,
+            flagged=True,
+            plan="pro",
+            credit_limit=Decimal("0.10"),
+            score=float("nan"),
+            opened_on=datetime(2024, 2, 29).date(),
+            updated_at=june,
+        ),
         make_item("account_flags", [7], june, flagged=False, plan="int key", credit_limit=Decimal(1), score=1.0),
         make_item("account_flags", ['7"]#x'], june, plan="quotes and separators", score=float("-inf")),
         make_item("account_flags", ["ключ"], june, plan="unicode", score=float("inf")),
-    ]  # fmt: skip
+    ]
     assert store.write_batch(items).written == len(items)
     return path
 
@@ -851,15 +882,23 @@ def test_base64_bodies_answer_as_the_plain_ones(lambda_env, name):
     ("body", "base64_encoded", "status", "message"),
     [
         ("{", False, 400, "the request body is not valid JSON"),
-        (base64.b64encode(b'{"entities": {"user_id": ["1"]}, "features": "user_transactions"}').decode(), True, 400,
-         "user_id is an integer key: entity 0 has '1' (a string)"),
+        (
+            base64.b64encode(b'{"entities": {"user_id": ["1"]}, "features": "user_transactions"}').decode(),
+            True,
+            400,
+            "user_id is an integer key: entity 0 has '1' (a string)",
+        ),
         ("%%%not base64", True, 400, "the request body is not valid"),
         ("/w==", True, 400, "the request body is not valid"),  # base64 of a byte that is not UTF-8
-        (json.dumps({"entities": {"user_id": [1]}, "features": ["user_balance"]}), False, 404,
-         "unknown online model 'user_balance'"),
+        (
+            json.dumps({"entities": {"user_id": [1]}, "features": ["user_balance"]}),
+            False,
+            404,
+            "unknown online model 'user_balance'",
+        ),
         (None, False, 400, OBJECT_REQUIRED),
     ],
-)  # fmt: skip
+)
 def test_bad_http_requests_get_their_status(lambda_env, body, base64_encoded, status, message):
     for name in ("apigw_v1", "apigw_v2", "function_url"):
         event = copy.deepcopy(load_event(name))

@@ -36,21 +36,40 @@ BATCHED = (
     "grain='1 day', online=true",
     "grain='1 day', online=true, start='2026-04-01', batch_size=5",
 )
-MODELS = ("advance_labels", "advance_training", "merchant_transactions", "user_balances", "user_profile",
-          "user_spend_ratios", "user_transactions")  # fmt: skip
+MODELS = (
+    "advance_labels",
+    "advance_training",
+    "merchant_transactions",
+    "user_balances",
+    "user_profile",
+    "user_spend_ratios",
+    "user_transactions",
+)
 DATABASE = Path("target") / "cash_advance.duckdb"
 
 
 def run_cli(project: Path, *args: str, **env: str) -> CliResult:
-    done = subprocess.run(command("run", "--now", NOW, *args), cwd=project, capture_output=True, text=True,
-                          timeout=300, env=environment(**env))  # fmt: skip
+    done = subprocess.run(
+        command("run", "--now", NOW, *args),
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment(**env),
+    )
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
 def spawn(project: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     """``featuresql run --now NOW *args`` started in the background."""
-    return subprocess.Popen(command("run", "--now", NOW, *args), cwd=project, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=environment(**env))  # fmt: skip
+    return subprocess.Popen(
+        command("run", "--now", NOW, *args),
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(**env),
+    )
 
 
 def tables(project: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -75,10 +94,11 @@ def assert_same_tables(actual: dict[str, list[tuple[Any, ...]]], expected: dict[
         assert len(actual[model]) == len(expected[model]), model
         for got, want in zip(actual[model], expected[model], strict=True):
             same = all(
-                math.isclose(g, w, rel_tol=1e-9, abs_tol=1e-9) if isinstance(w, float) and isinstance(g, float)
+                math.isclose(g, w, rel_tol=1e-9, abs_tol=1e-9)
+                if isinstance(w, float) and isinstance(g, float)
                 else g == w
                 for g, w in zip(got, want, strict=True)
-            )  # fmt: skip
+            )
             assert same, f"{model}: {got} != {want}"
 
 
@@ -99,8 +119,15 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[A
     return tables(project)
 
 
-POINTS = ["before_batch:1", "before_batch:7", "after_delete:3", "before_commit:1", "before_commit:12",
-          "after_commit:5", "after_commit:19"]  # fmt: skip
+POINTS = [
+    "before_batch:1",
+    "before_batch:7",
+    "after_delete:3",
+    "before_commit:1",
+    "before_commit:12",
+    "after_commit:5",
+    "after_commit:19",
+]
 
 
 @pytest.mark.parametrize("point", POINTS)

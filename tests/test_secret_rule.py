@@ -41,9 +41,16 @@ def test_a_model_cannot_reach_a_secret_variable_another_way(
 ) -> None:
     """The rule holds for the sandboxed template, not just for the literal env_var() spelling."""
     monkeypatch.setenv("FEATURESQL_SECRET_PROBE", "probe-value-7a1")
-    project = copy_example(tmp_path / "p", [(
-        "features/user_profile.sql", "select\n", f"select\n    '{{{{ {expression} }}}}' as leaked,\n",
-    )])  # fmt: skip
+    project = copy_example(
+        tmp_path / "p",
+        [
+            (
+                "features/user_profile.sql",
+                "select\n",
+                f"select\n    '{{{{ {expression} }}}}' as leaked,\n",
+            )
+        ],
+    )
     with Context(project) as context, pytest.raises((CompileError, ConfigError)) as raised:
         context.compiled_for(["user_profile"])
     assert "probe-value-7a1" not in str(raised.value)

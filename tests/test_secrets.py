@@ -55,8 +55,9 @@ from snowflake_server import running_fakesnow
 pytestmark = [pytest.mark.snowflake, pytest.mark.dynamodb, pytest.mark.duckdb]
 
 NOW = "2026-06-30"
-TINY_VARS = json.dumps({"demo_users": 60, "demo_merchants": 20, "demo_transactions": 1500,
-                        "demo_balance_events": 200, "demo_days": 40})  # fmt: skip
+TINY_VARS = json.dumps(
+    {"demo_users": 60, "demo_merchants": 20, "demo_transactions": 1500, "demo_balance_events": 200, "demo_days": 40}
+)
 AWS_KEY_PATTERN = re.compile(rb"(?:AKIA|ASIA)[A-Z0-9]{16}")
 DYNAMODB_TABLE = "featuresql_secrets_dev"
 SNOWFLAKE_TABLE = "featuresql_secrets_sf"
@@ -121,9 +122,15 @@ class Session:
 def encodings(secret: str) -> set[bytes]:
     """The secret as written and as common encodings would carry it inside a longer text."""
     raw = secret.encode()
-    forms = {raw, quote(secret, safe="").encode(), quote_plus(secret).encode(), json.dumps(secret)[1:-1].encode(),
-             json.dumps(json.dumps(secret)[1:-1])[1:-1].encode(), binascii.hexlify(raw),
-             binascii.hexlify(raw).upper()}  # fmt: skip
+    forms = {
+        raw,
+        quote(secret, safe="").encode(),
+        quote_plus(secret).encode(),
+        json.dumps(secret)[1:-1].encode(),
+        json.dumps(json.dumps(secret)[1:-1])[1:-1].encode(),
+        binascii.hexlify(raw),
+        binascii.hexlify(raw).upper(),
+    }
     for shift in range(3):  # base64 of the secret wherever it starts in the encoded text
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             encoded = encode(b"\0" * shift + raw)
@@ -148,9 +155,17 @@ def leaks(session: Session) -> list[str]:
 
 def environment() -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNOWFLAKE_", "FEATURESQL_SECRET"))}
-    return {**inherited, **SECRETS, "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_DEFAULT_REGION": REGION,
-            "BIGQUERY_KEYFILE_JSON": BIGQUERY_KEYFILE_JSON, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1",
-            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}  # fmt: skip
+    return {
+        **inherited,
+        **SECRETS,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_DEFAULT_REGION": REGION,
+        "BIGQUERY_KEYFILE_JSON": BIGQUERY_KEYFILE_JSON,
+        "NO_COLOR": "1",
+        "PYTHONUNBUFFERED": "1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
 
 
 def command(*args: str) -> list[str]:
@@ -158,14 +173,14 @@ def command(*args: str) -> list[str]:
 
 
 def run_cli(folder: Path, *args: str) -> CliResult:
-    done = subprocess.run(command(*args), cwd=folder, capture_output=True, text=True, timeout=300,
-                          env=environment())  # fmt: skip
+    done = subprocess.run(command(*args), cwd=folder, capture_output=True, text=True, timeout=300, env=environment())
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
 def spawn_cli(folder: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(command(*args), cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=environment())  # fmt: skip
+    return subprocess.Popen(
+        command(*args), cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment()
+    )
 
 
 def http(url: str, body: bytes | None = None) -> bytes:
@@ -189,23 +204,39 @@ _SF_PEM, SNOWFLAKE_KEY_LINE = _rsa_key(SECRETS["SNOWFLAKE_PRIVATE_KEY_PASSPHRASE
 # A key google-auth cannot load: the adapter fails at once. (A valid key with an unreachable token
 # endpoint is tests/test_bigquery_errors.py's.)
 BIGQUERY_KEY_LINE = _token("bqprivatekey")
-BIGQUERY_KEYFILE_JSON = json.dumps({
-    "type": "service_account", "project_id": "secret-test", "private_key_id": BIGQUERY_KEY_ID,
-    "private_key": f"-----BEGIN PRIVATE KEY-----\n{BIGQUERY_KEY_LINE}\n-----END PRIVATE KEY-----\n",
-    "client_email": "reader@secret-test.iam.gserviceaccount.com", "client_id": "1",
-    "token_uri": f"http://127.0.0.1:{closed_port()}/token",
-})  # fmt: skip
+BIGQUERY_KEYFILE_JSON = json.dumps(
+    {
+        "type": "service_account",
+        "project_id": "secret-test",
+        "private_key_id": BIGQUERY_KEY_ID,
+        "private_key": f"-----BEGIN PRIVATE KEY-----\n{BIGQUERY_KEY_LINE}\n-----END PRIVATE KEY-----\n",
+        "client_email": "reader@secret-test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"http://127.0.0.1:{closed_port()}/token",
+    }
+)
 
 
 def profile(project: Path, snowflake: Any, dynamodb: Any) -> str:
     """profiles.yml: dev (DuckDB) and sf (fakesnow) sync to DynamoDB Local; more targets that only log in."""
 
     def sf(database: str, **login: Any) -> dict[str, Any]:
-        return {"type": "snowflake", "account": "featuresql", "user": "tester", "host": snowflake.host,
-                "port": snowflake.port, "protocol": "http", "database": database, "schema": "features",
-                "login_timeout": 10,
-                "connect_args": {"session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
-                                 "network_timeout": 1}, **login}  # fmt: skip
+        return {
+            "type": "snowflake",
+            "account": "featuresql",
+            "user": "tester",
+            "host": snowflake.host,
+            "port": snowflake.port,
+            "protocol": "http",
+            "database": database,
+            "schema": "features",
+            "login_timeout": 10,
+            "connect_args": {
+                "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
+                "network_timeout": 1,
+            },
+            **login,
+        }
 
     def online(table: str) -> dict[str, Any]:
         return {"store": "dynamodb", "table": table, "endpoint_url": dynamodb.endpoint_url, "region": REGION}
@@ -217,19 +248,32 @@ def profile(project: Path, snowflake: Any, dynamodb: Any) -> str:
         "dev": {"type": "duckdb", "path": "target/cash_advance.duckdb", "online": online(DYNAMODB_TABLE)},
         "sf": sf("SECRETS", password=secret_password, online=online(SNOWFLAKE_TABLE)),
         "sf_plain": sf("SECRETS", password="{{ env_var('SNOWFLAKE_PASSWORD') }}"),
-        "sf_keypair": sf("SECRETS", private_key_path=str(key_path),
-                         private_key_passphrase="{{ env_var('SNOWFLAKE_PRIVATE_KEY_PASSPHRASE') }}"),
-        "sf_bad_passphrase": sf("SECRETS", private_key_path=str(key_path),
-                                private_key_passphrase="{{ env_var('SNOWFLAKE_PASSWORD') }}"),
+        "sf_keypair": sf(
+            "SECRETS",
+            private_key_path=str(key_path),
+            private_key_passphrase="{{ env_var('SNOWFLAKE_PRIVATE_KEY_PASSPHRASE') }}",
+        ),
+        "sf_bad_passphrase": sf(
+            "SECRETS", private_key_path=str(key_path), private_key_passphrase="{{ env_var('SNOWFLAKE_PASSWORD') }}"
+        ),
         "sf_oauth": sf("SECRETS", authenticator="oauth", token="{{ env_var('SNOWFLAKE_TOKEN') }}"),
         "sf_literal": sf("SECRETS", password=LITERAL_PASSWORD),
         "sf_down": {**sf("SECRETS", password=secret_password), "port": closed_port(), "login_timeout": 2},
-        "bq": {"type": "bigquery", "project": "secret-test", "dataset": "features", "method": "service-account-json",
-               "keyfile_json": "{{ env_var('BIGQUERY_KEYFILE_JSON') }}",
-               "api_endpoint": f"http://127.0.0.1:{closed_port()}", "job_timeout_seconds": 5},
-        "dynamo_down": {"type": "duckdb", "path": "target/cash_advance.duckdb",
-                        "online": {**online("down"), "endpoint_url": f"http://127.0.0.1:{closed_port()}"}},
-    }  # fmt: skip
+        "bq": {
+            "type": "bigquery",
+            "project": "secret-test",
+            "dataset": "features",
+            "method": "service-account-json",
+            "keyfile_json": "{{ env_var('BIGQUERY_KEYFILE_JSON') }}",
+            "api_endpoint": f"http://127.0.0.1:{closed_port()}",
+            "job_timeout_seconds": 5,
+        },
+        "dynamo_down": {
+            "type": "duckdb",
+            "path": "target/cash_advance.duckdb",
+            "online": {**online("down"), "endpoint_url": f"http://127.0.0.1:{closed_port()}"},
+        },
+    }
     return yaml.safe_dump({"target": "dev", "targets": targets}, sort_keys=False, width=200)
 
 
@@ -255,9 +299,15 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         project = copy_example(base / "project")
         (project / "profiles.yml").write_text(profile(project, snowflake, dynamodb), encoding="utf-8")
         (project / "spine.csv").write_text("user_id,ts\n1,2026-06-01\n2,2026-06-15 12:00:00\n3,2026-06-30\n")
-        done = Session(secrets={**SECRETS, "literal password": LITERAL_PASSWORD, "bigquery key id": BIGQUERY_KEY_ID,
-                                "bigquery private key": BIGQUERY_KEY_LINE,
-                                "snowflake private key": SNOWFLAKE_KEY_LINE})  # fmt: skip
+        done = Session(
+            secrets={
+                **SECRETS,
+                "literal password": LITERAL_PASSWORD,
+                "bigquery key id": BIGQUERY_KEY_ID,
+                "bigquery private key": BIGQUERY_KEY_LINE,
+                "snowflake private key": SNOWFLAKE_KEY_LINE,
+            }
+        )
         run_every_command(done, base, project)
         scan_servers(done, project)
         scan_tree(done, project, skip={"profiles.yml", "snowflake_key.p8"})
@@ -297,8 +347,20 @@ def run_every_command(s: Session, base: Path, project: Path) -> None:
         expect(s, project, 2, *vars_, "read", "user_id=1", "-f", "no_such_model", *t)
         out = f"training_{target}.parquet"
         expect(s, project, 0, *vars_, "extract", "--spine", "spine.csv", "-f", "user_transactions", "--out", out, *t)
-        expect(s, project, 0, *vars_, "extract", "--spine", "spine.csv", "-f", "user_profile", "--out",
-               f"training_{target}.csv", *t)  # fmt: skip
+        expect(
+            s,
+            project,
+            0,
+            *vars_,
+            "extract",
+            "--spine",
+            "spine.csv",
+            "-f",
+            "user_profile",
+            "--out",
+            f"training_{target}.csv",
+            *t,
+        )
         expect(s, project, 0, *vars_, "docs", "generate", *t)
         expect(s, project, 0, *vars_, "package-lambda", "--out", f"dist/{target}.zip", *t)
     # logging in every way, and failing to
@@ -338,8 +400,10 @@ def scan_servers(s: Session, project: Path) -> None:
             root = url.group(0).removesuffix("/features")
             s.add(f"serve {target}: /health", http(root + "/health"))
             s.add(f"serve {target}: GET", http(root + "/features?user_id=1,2&features=user_transactions"))
-            s.add(f"serve {target}: POST", http(root + "/features", b'{"entities": {"user_id": [1]}, '
-                                                b'"features": ["user_spend_ratios"]}'))  # fmt: skip
+            s.add(
+                f"serve {target}: POST",
+                http(root + "/features", b'{"entities": {"user_id": [1]}, "features": ["user_spend_ratios"]}'),
+            )
             s.add(f"serve {target}: bad POST", http(root + "/features", b'{"entities": '))
             s.add(f"serve {target}: unknown", http(root + "/features?user_id=1&features=nope"))
         finally:
@@ -392,8 +456,13 @@ def scan_tree(s: Session, root: Path, skip: set[str]) -> None:
 def duckdb_rows(path: Path) -> str:
     with duckdb.connect(str(path), read_only=True) as connection:
         tables = connection.execute("select schema_name, table_name from duckdb_tables()").fetchall()
-        return json.dumps({f"{schema}.{table}": connection.execute(f'select * from "{schema}"."{table}"').fetchall()
-                           for schema, table in tables}, default=str)  # fmt: skip
+        return json.dumps(
+            {
+                f"{schema}.{table}": connection.execute(f'select * from "{schema}"."{table}"').fetchall()
+                for schema, table in tables
+            },
+            default=str,
+        )
 
 
 def dump_snowflake_state(s: Session, project: Path, endpoint: Any) -> None:
@@ -417,9 +486,11 @@ def dump_snowflake_state(s: Session, project: Path, endpoint: Any) -> None:
 
 def test_no_secret_appears_in_any_output_or_artifact(session: Session) -> None:
     found = leaks(session)
-    print(f"\nsecrets: {len(session.secrets)} values x encodings; commands run: {len(session.commands)}; "
-          f"files scanned: {session.files}; artifacts scanned: {len(session.artifacts)}; "
-          f"secrets found: {len(found)}")  # fmt: skip
+    print(
+        f"\nsecrets: {len(session.secrets)} values x encodings; commands run: {len(session.commands)}; "
+        f"files scanned: {session.files}; artifacts scanned: {len(session.artifacts)}; "
+        f"secrets found: {len(found)}"
+    )
     assert found == []
 
 
@@ -447,9 +518,14 @@ def test_the_lambda_zip_holds_no_credentials(session: Session) -> None:
     members = session.zip_members
     assert members, "package-lambda wrote no zip"
     names = {name.split("!", 1)[1] for name in members}
-    assert names == {"featuresql/__init__.py", "online_manifest.json",
-                     *(f"featuresql/serving/{m}.py" for m in ("__init__", "items", "manifest", "request", "reader",
-                                                              "tables", "handler"))}  # fmt: skip
+    assert names == {
+        "featuresql/__init__.py",
+        "online_manifest.json",
+        *(
+            f"featuresql/serving/{m}.py"
+            for m in ("__init__", "items", "manifest", "request", "reader", "tables", "handler")
+        ),
+    }
     for name, data in members.items():
         assert not AWS_KEY_PATTERN.search(data), name
         assert b"aws_secret_access_key" not in data.lower() and ACCESS_KEY_ID.encode() not in data, name

@@ -211,10 +211,24 @@ def test_a_killed_sync_is_finished_by_the_next(tmp_path: Path, point: str) -> No
     reference = built(tmp_path / "reference")
     sync(reference)
     project = built(tmp_path / "p")
-    command = [sys.executable, "-c", "from featuresql.cli import main; main()", "--vars", SMALL_VARS_ARG,
-               "sync", "--now", NOW.strftime("%Y-%m-%dT%H:%M:%S")]  # fmt: skip
-    process = subprocess.Popen(command, cwd=project, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                               env={**os.environ, "FEATURESQL_PAUSE_AT": point})  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        "from featuresql.cli import main; main()",
+        "--vars",
+        SMALL_VARS_ARG,
+        "sync",
+        "--now",
+        NOW.strftime("%Y-%m-%dT%H:%M:%S"),
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=project,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "FEATURESQL_PAUSE_AT": point},
+    )
     assert process.stderr is not None
     assert f"paused at {point}" in process.stderr.readline()
     process.send_signal(signal.SIGKILL)
@@ -250,7 +264,8 @@ def test_selecting_no_online_model_is_an_error(synced: Path) -> None:
 
 
 def test_reserved_attribute_names_are_refused(tmp_path: Path) -> None:
-    project = copy_example(tmp_path / "p", [("features/user_spend_ratios.sql", "as max_to_avg_amount",
-                                             "as max_to_avg_amount, 1 as pk")])  # fmt: skip
+    project = copy_example(
+        tmp_path / "p", [("features/user_spend_ratios.sql", "as max_to_avg_amount", "as max_to_avg_amount, 1 as pk")]
+    )
     with context(project) as ctx, pytest.raises(ConfigError, match=r"column named 'pk'.*rename it"):
         run_sync(ctx, now=NOW)

@@ -35,11 +35,30 @@ def test_every_test_of_the_example_passes(built: Path, cli: Callable[..., CliRes
     statuses = {r["test"]: r["status"] for r in document["results"]}
     assert set(statuses.values()) == {"pass"}, {k: v for k, v in statuses.items() if v != "pass"}
     kinds = {r["kind"] for r in document["results"]}
-    assert {"not_null", "unique", "accepted_values", "accepted_range", "relationships", "expression", "leakage",
-            "custom:at_most", "singular", "unit", "freshness", "availability"} <= kinds  # fmt: skip
+    assert {
+        "not_null",
+        "unique",
+        "accepted_values",
+        "accepted_range",
+        "relationships",
+        "expression",
+        "leakage",
+        "custom:at_most",
+        "singular",
+        "unit",
+        "freshness",
+        "availability",
+    } <= kinds
     unit_models = {r["models"][0] for r in document["results"] if r["kind"] == "unit"}
-    assert unit_models == {"user_transactions", "merchant_transactions", "user_profile", "user_balances",
-                           "user_spend_ratios", "advance_labels", "advance_training"}  # fmt: skip
+    assert unit_models == {
+        "user_transactions",
+        "merchant_transactions",
+        "user_profile",
+        "user_balances",
+        "user_spend_ratios",
+        "advance_labels",
+        "advance_training",
+    }
     assert document["command"] == "test" and document["status"] == "success"
     assert document["counts"]["pass"] == len(document["results"])
     assert f"Finished {len(document['results'])} tests" in result.stdout
@@ -91,15 +110,19 @@ def test_freshness_command(built: Path, cli: Callable[..., CliResult]) -> None:
 def test_selection_errors_are_one_line(built: Path, cli: Callable[..., CliResult]) -> None:
     result = cli(built, "test", "-s", "test_type:units")
     assert result.exit_code == 2
-    assert result.stderr_lines == ["Error: unknown test_type 'units' (did you mean unit?): one of unit, data, "
-                                   "generic, singular, freshness, point_in_time, online"]  # fmt: skip
+    assert result.stderr_lines == [
+        "Error: unknown test_type 'units' (did you mean unit?): one of unit, data, "
+        "generic, singular, freshness, point_in_time, online"
+    ]
 
 
 def test_freshness_runs_whatever_state_the_other_tests_are_in(built: Path, cli: Callable[..., CliResult]) -> None:
     broken = built / "features" / "tests" / "unit" / "broken.yml"
-    broken.write_text("unit_tests:\n  - name: broken\n    model: user_profile\n    given:\n"
-                      "      - input: source('bank', 'users')\n        rows: [{user_id: 1, nosuch: 2}]\n"
-                      "    expect: {rows: []}\n")  # fmt: skip
+    broken.write_text(
+        "unit_tests:\n  - name: broken\n    model: user_profile\n    given:\n"
+        "      - input: source('bank', 'users')\n        rows: [{user_id: 1, nosuch: 2}]\n"
+        "    expect: {rows: []}\n"
+    )
     try:
         fresh = cli(built, "--vars", SMALL_VARS_ARG, "freshness", "--now", NOW)
         tested = cli(built, "--vars", SMALL_VARS_ARG, "test", "--now", NOW)

@@ -15,8 +15,13 @@ GRAPH = Graph(
 )
 
 
-def make(name: str, kind: str = "not_null", models: tuple[str, ...] = (), sources: tuple[str, ...] = (),
-         tags: tuple[str, ...] = ()) -> TestCase:  # fmt: skip
+def make(
+    name: str,
+    kind: str = "not_null",
+    models: tuple[str, ...] = (),
+    sources: tuple[str, ...] = (),
+    tags: tuple[str, ...] = (),
+) -> TestCase:
     test_type = "unit" if kind == "unit" else "data"
     return TestCase(name, kind, test_type, lambda env: Outcome(0), models, sources, tags=tags)
 
@@ -44,8 +49,13 @@ def test_everything_by_default_in_declaration_order() -> None:
 
 
 def test_model_selectors_pick_the_tests_attached_to_the_models() -> None:
-    assert names(("windows",)) == ["not_null_windows_user_id", "unit_windows", "availability_windows",
-                                   "spend_check", "online_windows"]  # fmt: skip
+    assert names(("windows",)) == [
+        "not_null_windows_user_id",
+        "unit_windows",
+        "availability_windows",
+        "spend_check",
+        "online_windows",
+    ]
     assert names(("profile",)) == ["relationships_ratios_user_id"]  # a relationship belongs to both ends
     assert set(names(("windows+",))) == set(names(("windows",))) | {"relationships_ratios_user_id", "unit_ratios"}
     assert names(("tag:profile",)) == ["relationships_ratios_user_id"]
@@ -73,7 +83,10 @@ def test_sources_names_and_tags_of_tests() -> None:
 def test_exclude_removes_what_its_selectors_pick() -> None:
     assert "unit_windows" not in names(exclude=("test_type:unit",))
     assert names(("windows",), ("test_type:unit", "online_windows")) == [
-        "not_null_windows_user_id", "availability_windows", "spend_check"]  # fmt: skip
+        "not_null_windows_user_id",
+        "availability_windows",
+        "spend_check",
+    ]
 
 
 def test_families() -> None:

@@ -126,13 +126,17 @@ def test_columns_type_source_inputs_only(tmp_path):
 
 
 def test_a_window_model_test_fails_with_a_readable_diff(tmp_path):
-    outcome = run_one(tmp_path, ONE_PURCHASE + """\
+    outcome = run_one(
+        tmp_path,
+        ONE_PURCHASE
+        + """\
     expect:
       rows:
         - {user_id: 7, ts: 2026-01-02, count_1d: 1}
         - {user_id: 7, ts: 2026-01-03, count_1d: 1}
         - {user_id: 7, ts: 2026-01-09, count_1d: 0}
-    """)  # fmt: skip
+    """,
+    )
     assert outcome.failures == 3
     assert outcome.message == "3 rows differ (1 expected not found, 2 unexpected)"
     assert outcome.details == textwrap.dedent("""\
@@ -147,14 +151,18 @@ def test_a_window_model_test_fails_with_a_readable_diff(tmp_path):
 
 
 def test_the_same_window_test_passes_with_the_right_rows(tmp_path):
-    outcome = run_one(tmp_path, ONE_PURCHASE + """\
+    outcome = run_one(
+        tmp_path,
+        ONE_PURCHASE
+        + """\
     expect:
       rows:
         - {user_id: 7, ts: 2026-01-02, count_1d: 1, amount_sum_1d: 12}
         - {user_id: 7, ts: 2026-01-03, count_1d: 0, amount_sum_1d: null}
         - {user_id: 7, ts: 2026-01-09, count_1d: 0, amount_sum_1d: null}
         - {user_id: 7, ts: 2026-02-01, count_1d: 0, amount_sum_1d: null}
-    """)  # fmt: skip
+    """,
+    )
     assert (outcome.failures, outcome.message) == (0, "4 rows as expected")
 
 
@@ -171,8 +179,10 @@ def test_expect_at_takes_each_entitys_row_as_of_each_time(tmp_path):
     )
     assert run_one(tmp_path / "pass", at).failures == 0
     # No row by 1 January (the first is at the end of that day): expecting one fails.
-    wrong = at.replace("2026-01-20]\n      rows:\n", "2026-01-20]\n      rows:\n"
-                       "        - {user_id: 7, ts: 2026-01-01, count_1d: 0, count_7d: 0}\n")  # fmt: skip
+    wrong = at.replace(
+        "2026-01-20]\n      rows:\n",
+        "2026-01-20]\n      rows:\n        - {user_id: 7, ts: 2026-01-01, count_1d: 0, count_7d: 0}\n",
+    )
     outcome = run_one(tmp_path / "fail", wrong)
     assert (outcome.failures, outcome.message) == (1, "1 row differs (1 expected not found, 0 unexpected)")
     assert "- 7       | 2026-01-01 00:00:00 | 0" in outcome.details
@@ -195,8 +205,11 @@ def test_the_default_time_is_the_last_at_plus_the_data_delay(tmp_path):
 def test_a_window_model_needs_a_time(tmp_path):
     text = ONE_PURCHASE.replace("    now: 2026-03-01\n", "") + "    expect: {rows: []}\n"
     project = with_tests(tmp_path, text)
-    with pytest.raises(ConfigError, match=r"extra.yml:2: unit test 'one_purchase': set now: .*window model "
-                                          r"'user_transactions'"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"extra.yml:2: unit test 'one_purchase': set now: .*window model "
+        r"'user_transactions'",
+    ):
         outcome_of(cases_of(project)["one_purchase"])
 
 
@@ -259,8 +272,9 @@ def test_a_given_model_keeps_its_real_column_types(tmp_path):
     """
     # count_7d is a BIGINT column of user_transactions: 1.5 is not a value it can hold.
     message = config_error(tmp_path, text)
-    assert message.endswith("extra.yml:6: unit test 'ratios': ref('user_transactions'): column 'count_7d': "
-                            "'1.5' is not an integer")  # fmt: skip
+    assert message.endswith(
+        "extra.yml:6: unit test 'ratios': ref('user_transactions'): column 'count_7d': '1.5' is not an integer"
+    )
 
 
 SPEND_FLAGS = (
@@ -454,11 +468,14 @@ where advance.event_type = 'advance'
 
 
 def test_a_snowflake_project_runs_its_unit_tests_on_duckdb(tmp_path):
-    project = copy_example(tmp_path / "snowflake", [
-        NO_HOOK,  # the demo-data hook is DuckDB SQL
-        ("project.yml", "dialect: duckdb", "dialect: snowflake"),
-        ("features/advance_labels.sql", None, SNOWFLAKE_LABELS),
-    ])  # fmt: skip
+    project = copy_example(
+        tmp_path / "snowflake",
+        [
+            NO_HOOK,  # the demo-data hook is DuckDB SQL
+            ("project.yml", "dialect: duckdb", "dialect: snowflake"),
+            ("features/advance_labels.sql", None, SNOWFLAKE_LABELS),
+        ],
+    )
     outcomes = {name: outcome_of(case) for name, case in cases_of(project).items()}
     assert {name: o.message for name, o in outcomes.items() if o.failures} == {}
     assert "advance_labels_repaid_within_14_days" in outcomes
@@ -477,8 +494,10 @@ def test_an_unknown_key_suggests_the_right_one(tmp_path):
         "extra.yml:4: unit test 'balances': unknown key 'givn' (did you mean given?); allowed keys: config, "
         "description, expect, given, model, name, now, then, vars"
     )
-    text = BALANCES.replace("        rows:\n          - {user_id: 1, event_type: deposit", "        row:\n"
-                            "          - {user_id: 1, event_type: deposit")  # fmt: skip
+    text = BALANCES.replace(
+        "        rows:\n          - {user_id: 1, event_type: deposit",
+        "        row:\n          - {user_id: 1, event_type: deposit",
+    )
     assert "extra.yml:6: unit test 'balances': unknown key 'given.0.row' (did you mean rows?)" in config_error(
         tmp_path / "b", text
     )
@@ -582,8 +601,10 @@ def test_rows_in_the_wrong_shape(tmp_path):
     assert "extra.yml:11: unit test 'balances': expect: with format: csv, rows is a CSV text" in config_error(
         tmp_path / "a", text
     )
-    text = BALANCES.replace("        rows:\n          - {user_id: 1, event_type: deposit", "        rows: |\n"
-                            "          - {user_id: 1, event_type: deposit")  # fmt: skip
+    text = BALANCES.replace(
+        "        rows:\n          - {user_id: 1, event_type: deposit",
+        "        rows: |\n          - {user_id: 1, event_type: deposit",
+    )
     assert "extra.yml:6: unit test 'balances': source('bank', 'balance_events'): rows must be a list of mappings" in (
         config_error(tmp_path / "b", text)
     )
@@ -606,9 +627,13 @@ def test_expect_at_needs_an_entity(tmp_path):
 
 CRM = [  # a source that declares no columns, and a model reading it
     ("features/crm.yml", None, "sources:\n  - name: crm\n    tables:\n      - name: signups\n"),
-    ("features/crm_profile.sql", None, "{{ config(entity='user', timestamp='ts') }}\n"
-     "select user_id, signed_up as ts, credit_limit from {{ source('crm', 'signups') }}\n"),
-]  # fmt: skip
+    (
+        "features/crm_profile.sql",
+        None,
+        "{{ config(entity='user', timestamp='ts') }}\n"
+        "select user_id, signed_up as ts, credit_limit from {{ source('crm', 'signups') }}\n",
+    ),
+]
 SIGNUPS = """\
 unit_tests:
   - name: profile
@@ -642,8 +667,10 @@ def test_mixed_values_need_a_declared_type(tmp_path):
         "(integer and string): give its type with columns: under given:"
     )
     # columns: gives the type (in the project dialect); the expected 7 is then the string '7'.
-    typed = mixed.replace("        rows:\n          - {user_id: x}", "        columns: {user_id: varchar}\n"
-                          "        rows:\n          - {user_id: x}")  # fmt: skip
+    typed = mixed.replace(
+        "        rows:\n          - {user_id: x}",
+        "        columns: {user_id: varchar}\n        rows:\n          - {user_id: x}",
+    )
     typed = typed.replace("rows: [{user_id: 7, ts", "rows: [{user_id: x}, {user_id: '7', ts")
     assert run_one(tmp_path / "b", typed, *CRM).failures == 0
 
@@ -736,9 +763,12 @@ def test_expect_at_drops_rows_older_than_the_ttl(tmp_path):
 
 
 def test_expect_at_on_a_date_timestamp(tmp_path):
-    model = ("features/signup_days.sql", None,
-             "{{ config(entity='user', timestamp='d') }}\n"
-             "select user_id, cast(signup_at as date) as d, plan from {{ source('bank', 'users') }}\n")  # fmt: skip
+    model = (
+        "features/signup_days.sql",
+        None,
+        "{{ config(entity='user', timestamp='d') }}\n"
+        "select user_id, cast(signup_at as date) as d, plan from {{ source('bank', 'users') }}\n",
+    )
     text = """\
     unit_tests:
       - name: plan_by_day

@@ -124,9 +124,7 @@ class WindowProject:
         with Context(self.root) as context:
             result = context.run(now=now, options=RunOptions(full_refresh=True))
             assert result.ok, [r.message for r in result.results]
-            rows: list[dict[str, Any]] = context.query(
-                "select * from main.m order by user_id, ts"
-            ).to_pylist()
+            rows: list[dict[str, Any]] = context.query("select * from main.m order by user_id, ts").to_pylist()
         return rows
 
     def _write(self, model: Model) -> None:
@@ -138,17 +136,17 @@ class WindowProject:
             defaults += f"  data_delay: {delay}\n"
         (self.root / "project.yml").write_text(
             "name: oracle_test\ndialect: duckdb\n"
-            "entities:\n  user:\n    keys: {user_id: bigint}\n"
-            + (defaults if defaults != "defaults:\n" else "")
+            "entities:\n  user:\n    keys: {user_id: bigint}\n" + (defaults if defaults != "defaults:\n" else "")
         )
-        source_delay = (
-            f"\n        data_delay: {delay}" if delay and model.delay_on == "source" else ""
-        )
-        types = {"user_id": "bigint", "ts": "timestamp", "amount": model.amount_type,
-                 "category": "varchar", "seq": "bigint"}  # fmt: skip
-        columns = "".join(
-            f'\n          - {{name: {name}, type: "{kind}"}}' for name, kind in types.items()
-        )
+        source_delay = f"\n        data_delay: {delay}" if delay and model.delay_on == "source" else ""
+        types = {
+            "user_id": "bigint",
+            "ts": "timestamp",
+            "amount": model.amount_type,
+            "category": "varchar",
+            "seq": "bigint",
+        }
+        columns = "".join(f'\n          - {{name: {name}, type: "{kind}"}}' for name, kind in types.items())
         (self.root / "features" / "sources.yml").write_text(
             "version: 1\nsources:\n  - name: raw\n    schema: raw\n    tables:\n"
             f"      - name: events\n        event_time: ts{source_delay}\n"
@@ -158,8 +156,15 @@ class WindowProject:
 
     def _load(self, events: Sequence[Row], amount_type: str) -> None:
         amount = pa.float64() if amount_type == "double" else pa.decimal128(12, 2)
-        schema = pa.schema([("user_id", pa.int64()), ("ts", pa.timestamp("us")), ("amount", amount),
-                            ("category", pa.string()), ("seq", pa.int64())])  # fmt: skip
+        schema = pa.schema(
+            [
+                ("user_id", pa.int64()),
+                ("ts", pa.timestamp("us")),
+                ("amount", amount),
+                ("category", pa.string()),
+                ("seq", pa.int64()),
+            ]
+        )
         incoming = pa.Table.from_pylist([dict(e) for e in events], schema=schema)
         connection = duckdb.connect(str(self.database))
         try:
@@ -195,9 +200,12 @@ def assert_matches(actual: Sequence[Row], expected: Sequence[Row]) -> None:
 
 
 def check_by_hand(
-    project: WindowProject, model: Model, events: Sequence[Row], now: datetime,
+    project: WindowProject,
+    model: Model,
+    events: Sequence[Row],
+    now: datetime,
     expected: list[dict[str, Any]],
-) -> None:  # fmt: skip
+) -> None:
     """The oracle agrees with the hand-written rows, and the model table with both."""
     assert_matches(expected_rows(model.spec(), events, now), expected)
     assert_matches(project.build(model, events, now), expected)
@@ -211,12 +219,14 @@ def day(d: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0)
 
 
 def test_counts_sums_and_expiry_by_hand(project: WindowProject) -> None:
-    model = Model(macros=(
-        Macro("count", None, (DAY, 2 * DAY)),
-        Macro("count", "amount", (DAY,)),
-        Macro("sum", "amount", (DAY, 2 * DAY)),
-        Macro("avg", "amount", (2 * DAY,)),
-    ))  # fmt: skip
+    model = Model(
+        macros=(
+            Macro("count", None, (DAY, 2 * DAY)),
+            Macro("count", "amount", (DAY,)),
+            Macro("sum", "amount", (DAY, 2 * DAY)),
+            Macro("avg", "amount", (2 * DAY,)),
+        )
+    )
     events = [
         event(1, day(1, 10), 5.0),
         event(1, day(1, 23, 59, 59, 999999), 7.0),  # the last microsecond of Jan 1
@@ -224,8 +234,7 @@ def test_counts_sums_and_expiry_by_hand(project: WindowProject) -> None:
         event(2, day(5, 12), None),  # counted by count(), not by count('amount')
     ]
 
-    names = ("count_1d", "count_2d", "amount_count_1d", "amount_sum_1d", "amount_sum_2d",
-             "amount_avg_2d")  # fmt: skip
+    names = ("count_1d", "count_2d", "amount_count_1d", "amount_sum_1d", "amount_sum_2d", "amount_avg_2d")
 
     def row(user: int, d: int, *values: Any) -> dict[str, Any]:
         return {"user_id": user, "ts": day(d), **dict(zip(names, values, strict=True))}
@@ -254,21 +263,29 @@ def test_sample_variance_is_stable_when_values_are_large_against_their_spread(
     The textbook one-pass formula returns 0. ``split`` spreads the 20 values over
     consecutive hourly tiles of one 20h window, so the merge of tiles is exercised.
     """
-    model = Model(grain=HOUR, macros=(
-        Macro("variance", "amount", (20 * HOUR,)),
-        Macro("stddev", "amount", (20 * HOUR,)),
-        Macro("variance_pop", "amount", (20 * HOUR,)),
-        Macro("stddev_pop", "amount", (20 * HOUR,)),
-    ))  # fmt: skip
+    model = Model(
+        grain=HOUR,
+        macros=(
+            Macro("variance", "amount", (20 * HOUR,)),
+            Macro("stddev", "amount", (20 * HOUR,)),
+            Macro("variance_pop", "amount", (20 * HOUR,)),
+            Macro("stddev_pop", "amount", (20 * HOUR,)),
+        ),
+    )
     events, index = [], 0
     for hour, size in enumerate(split):
         for minute in range(size):
             events.append(event(1, day(1, hour, minute), 1e8 + 0.25 * (index % 2)))
             index += 1
     # M2 = 20 * 0.125**2 = 0.3125
-    full = {"user_id": 1, "ts": day(1, len(split)), "amount_variance_20h": 0.3125 / 19,
-            "amount_stddev_20h": (0.3125 / 19) ** 0.5, "amount_variance_pop_20h": 0.015625,
-            "amount_stddev_pop_20h": 0.125}  # fmt: skip
+    full = {
+        "user_id": 1,
+        "ts": day(1, len(split)),
+        "amount_variance_20h": 0.3125 / 19,
+        "amount_stddev_20h": (0.3125 / 19) ** 0.5,
+        "amount_variance_pop_20h": 0.015625,
+        "amount_stddev_pop_20h": 0.125,
+    }
     assert math.isclose(full["amount_variance_20h"], 0.016447368421052631, rel_tol=1e-15)
     expected = expected_rows(model.spec(), events, day(5))
     assert_matches([r for r in expected if r["ts"] == full["ts"]], [full])
@@ -277,22 +294,16 @@ def test_sample_variance_is_stable_when_values_are_large_against_their_spread(
 
 def test_variance_of_large_values_within_one_tile(project: WindowProject) -> None:
     """1e8, 1e8 and 1e8 + 0.25 in one tile: mean 1e8 + 1/12, M2 = 1/24 (exact in the oracle)."""
-    model = Model(
-        macros=(Macro("variance", "amount", (DAY,)), Macro("variance_pop", "amount", (DAY,)))
-    )
+    model = Model(macros=(Macro("variance", "amount", (DAY,)), Macro("variance_pop", "amount", (DAY,))))
     events = [event(1, day(1, 1), 1e8), event(1, day(1, 2), 1e8), event(1, day(1, 3), 1e8 + 0.25)]
-    expected = [
-        {"user_id": 1, "ts": day(2), "amount_variance_1d": 1 / 48, "amount_variance_pop_1d": 1 / 72}
-    ]
+    expected = [{"user_id": 1, "ts": day(2), "amount_variance_1d": 1 / 48, "amount_variance_pop_1d": 1 / 72}]
     assert_matches(expected_rows(model.spec(), events, day(2)), expected)
     assert_matches(project.build(model, events, day(2)), expected)
 
 
 def test_sample_variance_divides_by_n_minus_one(project: WindowProject) -> None:
     """Minimal: values 1 and 3 in one window have sample variance 2 and population variance 1."""
-    model = Model(
-        macros=(Macro("variance", "amount", (DAY,)), Macro("variance_pop", "amount", (DAY,)))
-    )
+    model = Model(macros=(Macro("variance", "amount", (DAY,)), Macro("variance_pop", "amount", (DAY,))))
     events = [event(1, day(1, 1), 1.0), event(1, day(1, 2), 3.0)]
     expected = [
         {"user_id": 1, "ts": day(2), "amount_variance_1d": 2.0, "amount_variance_pop_1d": 1.0},
@@ -301,13 +312,15 @@ def test_sample_variance_divides_by_n_minus_one(project: WindowProject) -> None:
 
 
 def test_first_and_last_break_ties_by_tie_break_then_by_value(project: WindowProject) -> None:
-    model = Model(macros=(
-        Macro("first", "amount", (DAY, 2 * DAY)),
-        Macro("last", "amount", (DAY, 2 * DAY)),
-        Macro("first", "amount", (DAY,), tie_break="seq", name="first_by_seq_{window}"),
-        Macro("last", "amount", (DAY,), tie_break="seq", name="last_by_seq"),
-        Macro("last", "category", (DAY,)),
-    ))  # fmt: skip
+    model = Model(
+        macros=(
+            Macro("first", "amount", (DAY, 2 * DAY)),
+            Macro("last", "amount", (DAY, 2 * DAY)),
+            Macro("first", "amount", (DAY,), tie_break="seq", name="first_by_seq_{window}"),
+            Macro("last", "amount", (DAY,), tie_break="seq", name="last_by_seq"),
+            Macro("last", "category", (DAY,)),
+        )
+    )
     noon = day(2, 12)
     events = [
         event(1, day(1, 8), 100.0, "z", seq=9),  # earlier day: the first of the 2d window
@@ -318,21 +331,53 @@ def test_first_and_last_break_ties_by_tie_break_then_by_value(project: WindowPro
         event(1, day(2, 23), None, None, seq=99),  # latest, but NULL: ignored by first/last
     ]
     expected = [
-        {"user_id": 1, "ts": day(2), "amount_first_1d": 100.0, "amount_first_2d": 100.0,
-         "amount_last_1d": 100.0, "amount_last_2d": 100.0, "first_by_seq_1d": 100.0,
-         "last_by_seq": 100.0, "category_last_1d": "z"},
+        {
+            "user_id": 1,
+            "ts": day(2),
+            "amount_first_1d": 100.0,
+            "amount_first_2d": 100.0,
+            "amount_last_1d": 100.0,
+            "amount_last_2d": 100.0,
+            "first_by_seq_1d": 100.0,
+            "last_by_seq": 100.0,
+            "category_last_1d": "z",
+        },
         # without tie_break: smallest value first (3), largest value last (9);
         # with tie_break: seq 1 first (9), seq 3 last, tied again, largest value (5).
-        {"user_id": 1, "ts": day(3), "amount_first_1d": 3.0, "amount_first_2d": 100.0,
-         "amount_last_1d": 9.0, "amount_last_2d": 9.0, "first_by_seq_1d": 9.0,
-         "last_by_seq": 5.0, "category_last_1d": "c"},
-        {"user_id": 1, "ts": day(4), "amount_first_1d": None, "amount_first_2d": 3.0,
-         "amount_last_1d": None, "amount_last_2d": 9.0, "first_by_seq_1d": None,
-         "last_by_seq": None, "category_last_1d": None},
-        {"user_id": 1, "ts": day(5), "amount_first_1d": None, "amount_first_2d": None,
-         "amount_last_1d": None, "amount_last_2d": None, "first_by_seq_1d": None,
-         "last_by_seq": None, "category_last_1d": None},
-    ]  # fmt: skip
+        {
+            "user_id": 1,
+            "ts": day(3),
+            "amount_first_1d": 3.0,
+            "amount_first_2d": 100.0,
+            "amount_last_1d": 9.0,
+            "amount_last_2d": 9.0,
+            "first_by_seq_1d": 9.0,
+            "last_by_seq": 5.0,
+            "category_last_1d": "c",
+        },
+        {
+            "user_id": 1,
+            "ts": day(4),
+            "amount_first_1d": None,
+            "amount_first_2d": 3.0,
+            "amount_last_1d": None,
+            "amount_last_2d": 9.0,
+            "first_by_seq_1d": None,
+            "last_by_seq": None,
+            "category_last_1d": None,
+        },
+        {
+            "user_id": 1,
+            "ts": day(5),
+            "amount_first_1d": None,
+            "amount_first_2d": None,
+            "amount_last_1d": None,
+            "amount_last_2d": None,
+            "first_by_seq_1d": None,
+            "last_by_seq": None,
+            "category_last_1d": None,
+        },
+    ]
     check_by_hand(project, model, events, day(10), expected)
 
 
@@ -362,9 +407,7 @@ def test_min_max_count_distinct_and_names_by_hand(project: WindowProject) -> Non
         (day(2, 1, 30), None, None, 7.0, 0),  # the second tile leaves the 1d window 1d later
         (day(2, 3), None, None, None, 0),
     ]
-    expected = [
-        {"user_id": 1, "ts": ts, **dict(zip(names, values, strict=True))} for ts, *values in table
-    ]
+    expected = [{"user_id": 1, "ts": ts, **dict(zip(names, values, strict=True))} for ts, *values in table]
     check_by_hand(project, model, events, day(5), expected)
 
 
@@ -416,20 +459,47 @@ def test_decimal_amounts_stay_exact(project: WindowProject) -> None:
         event(1, day(2, 3), Decimal("1234567.89")),
     ]
     expected = [
-        {"user_id": 1, "ts": day(2), "amount_sum_1d": Decimal("0.30"),
-         "amount_sum_2d": Decimal("0.30"), "amount_avg_2d": 0.15, "amount_max_1d": Decimal("0.20"),
-         "amount_last_2d": Decimal("0.20"), "amount_variance_pop_1d": 0.0025},
-        {"user_id": 1, "ts": day(3), "amount_sum_1d": Decimal("1234567.89"),
-         "amount_sum_2d": Decimal("1234568.19"), "amount_avg_2d": 1234568.19 / 3,
-         "amount_max_1d": Decimal("1234567.89"), "amount_last_2d": Decimal("1234567.89"),
-         "amount_variance_pop_1d": 0.0},
-        {"user_id": 1, "ts": day(4), "amount_sum_1d": None, "amount_sum_2d": Decimal("1234567.89"),
-         "amount_avg_2d": 1234567.89, "amount_max_1d": None,
-         "amount_last_2d": Decimal("1234567.89"), "amount_variance_pop_1d": None},
-        {"user_id": 1, "ts": day(5), "amount_sum_1d": None, "amount_sum_2d": None,
-         "amount_avg_2d": None, "amount_max_1d": None, "amount_last_2d": None,
-         "amount_variance_pop_1d": None},
-    ]  # fmt: skip
+        {
+            "user_id": 1,
+            "ts": day(2),
+            "amount_sum_1d": Decimal("0.30"),
+            "amount_sum_2d": Decimal("0.30"),
+            "amount_avg_2d": 0.15,
+            "amount_max_1d": Decimal("0.20"),
+            "amount_last_2d": Decimal("0.20"),
+            "amount_variance_pop_1d": 0.0025,
+        },
+        {
+            "user_id": 1,
+            "ts": day(3),
+            "amount_sum_1d": Decimal("1234567.89"),
+            "amount_sum_2d": Decimal("1234568.19"),
+            "amount_avg_2d": 1234568.19 / 3,
+            "amount_max_1d": Decimal("1234567.89"),
+            "amount_last_2d": Decimal("1234567.89"),
+            "amount_variance_pop_1d": 0.0,
+        },
+        {
+            "user_id": 1,
+            "ts": day(4),
+            "amount_sum_1d": None,
+            "amount_sum_2d": Decimal("1234567.89"),
+            "amount_avg_2d": 1234567.89,
+            "amount_max_1d": None,
+            "amount_last_2d": Decimal("1234567.89"),
+            "amount_variance_pop_1d": None,
+        },
+        {
+            "user_id": 1,
+            "ts": day(5),
+            "amount_sum_1d": None,
+            "amount_sum_2d": None,
+            "amount_avg_2d": None,
+            "amount_max_1d": None,
+            "amount_last_2d": None,
+            "amount_variance_pop_1d": None,
+        },
+    ]
     check_by_hand(project, model, events, day(9), expected)
 
 
@@ -447,9 +517,7 @@ def test_events_before_1970_use_epoch_aligned_tiles(project: WindowProject) -> N
 
 def test_project_default_data_delay_applies_to_models(project: WindowProject) -> None:
     """project.yml `defaults: data_delay` is every model's default (DESIGN.md section 2)."""
-    model = Model(
-        grain=HOUR, data_delay=2 * HOUR, delay_on="project", macros=(Macro("count", None, (HOUR,)),)
-    )
+    model = Model(grain=HOUR, data_delay=2 * HOUR, delay_on="project", macros=(Macro("count", None, (HOUR,)),))
     events = [event(1, day(1, 1, 30))]
     now = datetime(2024, 1, 1, 4, 30, tzinfo=UTC)
     # now - 2h = 02:30: boundary 02:00 is computable, 03:00 (the expiry) is not yet.
@@ -471,9 +539,7 @@ def test_naive_now_is_utc_whatever_the_local_time_zone(project: WindowProject) -
     model = Model(grain=HOUR, macros=(Macro("count", None, (HOUR,)),))
     events = [event(1, day(1, 1, 30))]
     # 02:30 UTC: boundary 02:00 is computable, 03:00 is not (New York would say 07:30 UTC).
-    assert project.build(model, events, datetime(2024, 1, 1, 2, 30)) == [
-        {"user_id": 1, "ts": day(1, 2), "count_1h": 1}
-    ]
+    assert project.build(model, events, datetime(2024, 1, 1, 2, 30)) == [{"user_id": 1, "ts": day(1, 2), "count_1h": 1}]
 
 
 # -- random event streams -----------------------------------------------------------
@@ -578,9 +644,7 @@ DECIMAL_AMOUNTS = st.integers(-100_000, 10_000_000).map(lambda c: Decimal(c).sca
 # DESIGN.md's stability claim, generalised: values near 1e8 with a spread of a few quarters.
 LARGE_AMOUNTS = st.integers(0, 8).map(lambda q: 1e8 + q / 4)
 SPREAD_CATALOGUE: Catalogue = tuple(
-    entry
-    for entry in CATALOGUE
-    if entry[0] in ("count", "stddev", "stddev_pop", "variance", "variance_pop")
+    entry for entry in CATALOGUE if entry[0] in ("count", "stddev", "stddev_pop", "variance", "variance_pop")
 )
 
 

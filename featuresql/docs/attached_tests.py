@@ -54,15 +54,24 @@ class TestIndex:
         place = self.columns.get((case.path, case.line)) if case.path and case.line else None
         result = self.results.get(case.name)
         return {
-            "name": case.name, "kind": case.kind, "test_type": case.test_type, "severity": case.severity,
-            "column": place[1] if place and place[0] == owner else None, "description": case.description,
-            "models": list(case.models), "sources": list(case.sources),
-            "last": None if result is None else {
-                "status": result.get("status"), "failures": result.get("failures"),
-                "message": result.get("message") or "", "seconds": result.get("seconds"),
+            "name": case.name,
+            "kind": case.kind,
+            "test_type": case.test_type,
+            "severity": case.severity,
+            "column": place[1] if place and place[0] == owner else None,
+            "description": case.description,
+            "models": list(case.models),
+            "sources": list(case.sources),
+            "last": None
+            if result is None
+            else {
+                "status": result.get("status"),
+                "failures": result.get("failures"),
+                "message": result.get("message") or "",
+                "seconds": result.get("seconds"),
                 "at": result.get("at") or (self.last_run.get("generated_at") if self.last_run else None),
             },
-        }  # fmt: skip
+        }
 
 
 def _read_results(path: Path) -> dict[str, Any] | None:

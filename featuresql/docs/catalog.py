@@ -43,9 +43,17 @@ def build_catalog(
     lineage = _lineage(context, notes)
     tests = TestIndex.load(project, _collect_tests(context, notes), context.target_name)
     inputs = EntryInputs(
-        project=project, compiled=compiled, dialect=context.dialect, lineage=lineage, resolver=resolver,
-        warehouse=warehouse, tests=tests, store=_store_type(context, notes), target=target, now=now,
-    )  # fmt: skip
+        project=project,
+        compiled=compiled,
+        dialect=context.dialect,
+        lineage=lineage,
+        resolver=resolver,
+        warehouse=warehouse,
+        tests=tests,
+        store=_store_type(context, notes),
+        target=target,
+        now=now,
+    )
     return {
         "metadata": {
             "project": project.name,

@@ -45,8 +45,9 @@ def find_doc_blocks(project: Project) -> dict[str, DocBlock]:
             if other is not block:
                 raise ConfigError(
                     f"docs block {block.name!r} is defined twice (also in {other.path.name}:{other.line}): rename one",
-                    path=path, line=block.line,
-                )  # fmt: skip
+                    path=path,
+                    line=block.line,
+                )
     return blocks
 
 

@@ -46,8 +46,12 @@ def generate_docs(
     index, catalog_path = write_site(context.project.target_dir / DOCS_FOLDER, catalog)
     models = catalog["models"].values()
     return GeneratedDocs(
-        index=index, catalog=catalog_path, models=len(models),
+        index=index,
+        catalog=catalog_path,
+        models=len(models),
         features=sum(1 for m in models for c in m["columns"] if c["role"] == "feature"),
-        sources=len(catalog["sources"]), warehouse_read=warehouse.read, warehouse_note=warehouse.note,
+        sources=len(catalog["sources"]),
+        warehouse_read=warehouse.read,
+        warehouse_note=warehouse.note,
         notes=tuple(catalog["metadata"]["notes"]),
-    )  # fmt: skip
+    )

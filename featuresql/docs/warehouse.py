@@ -156,12 +156,16 @@ def _model_run(row: dict[str, Any]) -> ModelRun:
     if row["hi"] is not None:
         interval = interval_record((int(row["lo"]) if row["lo"] is not None else int(row["hi"]), int(row["hi"])))
     return ModelRun(
-        run_id=str(row["run_id"]), started_at=iso_time(row["started_at"]), finished_at=iso_time(row["finished_at"]),
+        run_id=str(row["run_id"]),
+        started_at=iso_time(row["started_at"]),
+        finished_at=iso_time(row["finished_at"]),
         status="error" if row["failed"] else "success",
         rows=None if row["row_count"] is None else int(row["row_count"]),
-        seconds=round(float(row["seconds"] or 0.0), 3), batches=int(row["batches"]), interval=interval,
+        seconds=round(float(row["seconds"] or 0.0), 3),
+        batches=int(row["batches"]),
+        interval=interval,
         message=str(row["message"] or ""),
-    )  # fmt: skip
+    )
 
 
 def _computed_boundaries(context: Context, models: Sequence[CompiledModel]) -> dict[str, str | None]:

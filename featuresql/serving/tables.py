@@ -21,10 +21,16 @@ from featuresql.serving.items import PARTITION_KEY
 
 Item = dict[str, dict[str, Any]]
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
-RETRYABLE = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "ServiceUnavailable", "TransactionInProgressException",
-})  # fmt: skip
+RETRYABLE = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
 
 # The local store's table: one row per item, the whole item as DynamoDB JSON.
 SQLITE_SCHEMA = (
@@ -137,8 +143,13 @@ def dynamodb_client(region: str | None, endpoint_url: str | None, *, pool: int =
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=max(pool, 10),
-                    connect_timeout=2, read_timeout=5, tcp_keepalive=True)  # fmt: skip
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=max(pool, 10),
+        connect_timeout=2,
+        read_timeout=5,
+        tcp_keepalive=True,
+    )
     return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=config)
 
 

@@ -99,5 +99,6 @@ def _check_unique(cases: list[TestCase]) -> None:
             where = f"{other.path.name}:{other.line}" if other.path else "a built-in test"
             raise ConfigError(
                 f"two tests are named {case.name!r} (the other in {where}): give one a name: under config:",
-                path=case.path, line=case.line,
-            )  # fmt: skip
+                path=case.path,
+                line=case.line,
+            )

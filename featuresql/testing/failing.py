@@ -53,15 +53,19 @@ def _check_tables_exist(env: TestEnv, query: exp.Query) -> None:
         if env.context.adapter.table_columns(bare) is None:
             name = bare.sql(env.context.dialect)
             source = _source_of(env, table)
-            fix = (f"load source {source.key} (or fix its schema and identifier in {source.path.name})"
-                   if source else "build it first with `featuresql run`")  # fmt: skip
+            fix = (
+                f"load source {source.key} (or fix its schema and identifier in {source.path.name})"
+                if source
+                else "build it first with `featuresql run`"
+            )
             raise ConfigError(f"table {name} does not exist on target {env.context.target_name!r}: {fix}") from None
 
 
 def _source_of(env: TestEnv, table: exp.Table) -> Any:
     sources = env.context.project.sources.values()
-    return next((s for s in sources if s.identifier.lower() == table.name.lower() and (s.schema or "") == table.db),
-                None)  # fmt: skip
+    return next(
+        (s for s in sources if s.identifier.lower() == table.name.lower() and (s.schema or "") == table.db), None
+    )
 
 
 def format_table(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:

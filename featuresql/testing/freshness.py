@@ -123,10 +123,16 @@ def _source_case(project: Project, source: Source) -> TestCase:
         filter_text=limits.filter or "",
     )
     return TestCase(
-        name=f"freshness_{source.source_name}_{source.name}", kind="freshness", test_type="data",
-        check=_check(measured), sources=(source.key,), severity=_top_severity(limits), path=source.path,
-        line=line, description=f"{measured.what} is fresh: {_limits_text(limits)}",
-    )  # fmt: skip
+        name=f"freshness_{source.source_name}_{source.name}",
+        kind="freshness",
+        test_type="data",
+        check=_check(measured),
+        sources=(source.key,),
+        severity=_top_severity(limits),
+        path=source.path,
+        line=line,
+        description=f"{measured.what} is fresh: {_limits_text(limits)}",
+    )
 
 
 def _model_freshness(file: ModelFile, model: CompiledModel) -> tuple[Freshness, Path, int | None] | None:
@@ -146,11 +152,16 @@ def _model_case(project: Project, model: CompiledModel, limits: Freshness, path:
     text = limits.loaded_at_field or model.settings.timestamp
     measured: _Measured
     if model.window is not None and limits.loaded_at_field is None and limits.filter is None:
-        measured = _Measured(what, model.relation, limits, None, project=project.name, model=model.name,
-                             grain=model.settings.grain)  # fmt: skip
+        measured = _Measured(
+            what, model.relation, limits, None, project=project.name, model=model.name, grain=model.settings.grain
+        )
     elif text is None:
-        raise ConfigError(f"{what} has freshness but no time to measure it by: set freshness.loaded_at_field "
-                          "or config(timestamp=...)", path=path, line=line)  # fmt: skip
+        raise ConfigError(
+            f"{what} has freshness but no time to measure it by: set freshness.loaded_at_field "
+            "or config(timestamp=...)",
+            path=path,
+            line=line,
+        )
     else:
         field = _parse(text, dialect, f"{what}: loaded_at_field", path, line)
         columns = [] if "*" in model.columns else list(model.columns)
@@ -158,10 +169,16 @@ def _model_case(project: Project, model: CompiledModel, limits: Freshness, path:
         condition = _condition(limits, dialect, what, path, line)
         measured = _Measured(what, model.relation, limits, field, condition, text, limits.filter or "")
     return TestCase(
-        name=f"freshness_{model.name}", kind="freshness", test_type="data", check=_check(measured),
-        models=(model.name,), severity=_top_severity(limits), path=path, line=line,
+        name=f"freshness_{model.name}",
+        kind="freshness",
+        test_type="data",
+        check=_check(measured),
+        models=(model.name,),
+        severity=_top_severity(limits),
+        path=path,
+        line=line,
         description=f"{what} is fresh: {_limits_text(limits)}",
-    )  # fmt: skip
+    )
 
 
 def _condition(limits: Freshness, dialect: str, what: str, path: Path, line: int | None) -> exp.Expr | None:
@@ -185,8 +202,7 @@ def _check_column(field: exp.Expr, columns: list[str], what: str, path: Path, li
     if not columns or not isinstance(field, exp.Column) or field.table:
         return
     if field.name.lower() not in columns:
-        raise ConfigError(f"{what}: unknown column {field.name!r}{closest(field.name, columns)}",
-                          path=path, line=line)  # fmt: skip
+        raise ConfigError(f"{what}: unknown column {field.name!r}{closest(field.name, columns)}", path=path, line=line)
 
 
 def _top_severity(limits: Freshness) -> Severity:

@@ -97,10 +97,14 @@ class Expression(Strict):
 
 
 ARGUMENTS: dict[str, type[Strict]] = {
-    "not_null": NoArguments, "unique": UniqueArguments, "accepted_values": AcceptedValues,
-    "accepted_range": AcceptedRange, "relationships": Relationships, "expression": Expression,
+    "not_null": NoArguments,
+    "unique": UniqueArguments,
+    "accepted_values": AcceptedValues,
+    "accepted_range": AcceptedRange,
+    "relationships": Relationships,
+    "expression": Expression,
     "leakage": NoArguments,
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -131,11 +135,15 @@ def parse_entry(
         test, raw = next(iter(entry.items()))
         raw = raw if raw is not None else {}
         if not isinstance(raw, dict):
-            raise ConfigError(f"test {test!r}: expected a mapping of arguments, e.g. {{values: [a, b]}}",
-                              path=path, line=line)  # fmt: skip
+            raise ConfigError(
+                f"test {test!r}: expected a mapping of arguments, e.g. {{values: [a, b]}}", path=path, line=line
+            )
     else:
-        raise ConfigError("a test is a name (- not_null) or a mapping with one key (- unique: {columns: [a, b]})",
-                          path=path, line=line)  # fmt: skip
+        raise ConfigError(
+            "a test is a name (- not_null) or a mapping with one key (- unique: {columns: [a, b]})",
+            path=path,
+            line=line,
+        )
     settings = {k: raw[k] for k in raw if k in CONFIG_KEYS and k != "config"}
     nested = raw.get("config") or {}
     if not isinstance(nested, dict):
@@ -164,17 +172,27 @@ class GenericTests:
         models = tuple(r for r in related if "." not in r)
         sources = tuple(r for r in related if "." in r)
         return TestCase(
-            name=name, kind=declared.test if declared.test in BUILTIN else f"custom:{declared.test}",
-            test_type="data", check=check, models=tuple(dict.fromkeys((*owner_models, *models))),
-            sources=tuple(dict.fromkeys((*owner_sources, *sources))), severity=config.severity,
-            path=declared.path, line=declared.line, description=config.description, tags=tuple(config.tags),
-        )  # fmt: skip
+            name=name,
+            kind=declared.test if declared.test in BUILTIN else f"custom:{declared.test}",
+            test_type="data",
+            check=check,
+            models=tuple(dict.fromkeys((*owner_models, *models))),
+            sources=tuple(dict.fromkeys((*owner_sources, *sources))),
+            severity=config.severity,
+            path=declared.path,
+            line=declared.line,
+            description=config.description,
+            tags=tuple(config.tags),
+        )
 
     def _check(self, declared: Declared) -> tuple[Check, tuple[str, ...]]:
         if declared.test == "leakage":
             if declared.is_source or declared.column is not None:
-                raise ConfigError("the leakage test goes under a model's tests:, not a column or source",
-                                  path=declared.path, line=declared.line)  # fmt: skip
+                raise ConfigError(
+                    "the leakage test goes under a model's tests:, not a column or source",
+                    path=declared.path,
+                    line=declared.line,
+                )
             try:
                 return self.leakage(declared.owner), ()
             except ConfigError as exc:
@@ -184,9 +202,12 @@ class GenericTests:
 
     def _query(self, declared: Declared) -> tuple[exp.Query, tuple[str, ...]]:
         builders = {
-            "not_null": _not_null, "unique": _unique, "accepted_values": self._accepted_values,
-            "accepted_range": _accepted_range, "expression": self._expression,
-        }  # fmt: skip
+            "not_null": _not_null,
+            "unique": _unique,
+            "accepted_values": self._accepted_values,
+            "accepted_range": _accepted_range,
+            "expression": self._expression,
+        }
         if declared.test == "relationships":
             return self._relationships(declared)
         if declared.test in builders:
@@ -229,8 +250,11 @@ class GenericTests:
         parent, related, columns = self._target(declared, str(declared.arguments["to"]))
         field_name = str(declared.arguments["field"])
         if columns and field_name.lower() not in columns:
-            raise ConfigError(f"relationships: {declared.arguments['to']} has no column {field_name!r}"
-                              f"{closest(field_name, columns)}", path=declared.path, line=declared.line)  # fmt: skip
+            raise ConfigError(
+                f"relationships: {declared.arguments['to']} has no column {field_name!r}{closest(field_name, columns)}",
+                path=declared.path,
+                line=declared.line,
+            )
         field = exp.column(field_name, "parent")
         child = exp.column(declared.column, "child")
         select = (
@@ -247,18 +271,27 @@ class GenericTests:
         sources = self.renderer.project.sources
         if match := _REF.match(to):
             if match[1] not in compiled:
-                raise ConfigError(f"relationships: unknown model {match[1]!r}{closest(match[1], list(compiled))}",
-                                  path=declared.path, line=declared.line)  # fmt: skip
+                raise ConfigError(
+                    f"relationships: unknown model {match[1]!r}{closest(match[1], list(compiled))}",
+                    path=declared.path,
+                    line=declared.line,
+                )
             columns = [c for c in compiled[match[1]].columns if c != "*"]
             return compiled[match[1]].relation.copy(), (match[1],), columns
         if match := _SOURCE.match(to):
             key = f"{match[1]}.{match[2]}"
             if key not in sources:
-                raise ConfigError(f"relationships: undeclared source {key!r}{closest(key, list(sources))}",
-                                  path=declared.path, line=declared.line)  # fmt: skip
+                raise ConfigError(
+                    f"relationships: undeclared source {key!r}{closest(key, list(sources))}",
+                    path=declared.path,
+                    line=declared.line,
+                )
             return sources[key].relation, (key,), list(sources[key].columns)
-        raise ConfigError(f"relationships: 'to' must be ref('model') or source('source', 'table'), not {to!r}",
-                          path=declared.path, line=declared.line)  # fmt: skip
+        raise ConfigError(
+            f"relationships: 'to' must be ref('model') or source('source', 'table'), not {to!r}",
+            path=declared.path,
+            line=declared.line,
+        )
 
     def _custom(self, declared: Declared) -> exp.Query:
         macro = f"test_{declared.test}"
@@ -267,8 +300,9 @@ class GenericTests:
             raise ConfigError(
                 f"unknown test {declared.test!r}{closest(declared.test, known)}: built-in tests are "
                 f"{', '.join(BUILTIN)}; a custom one is a macro test_{declared.test}(model, column_name) in macros/",
-                path=declared.path, line=declared.line,
-            )  # fmt: skip
+                path=declared.path,
+                line=declared.line,
+            )
         filtered = self._filtered(declared)
         model = filtered.subquery("tested") if declared.config.where else declared.relation.copy()
         context = self.renderer.context(declared.owner, declared.path, f"test {declared.test!r}")
@@ -291,8 +325,9 @@ class GenericTests:
             if column.lower() not in known:
                 raise ConfigError(
                     f"test {declared.test!r}: {declared.owner} has no column {column!r}{closest(column, known)}",
-                    path=declared.path, line=declared.line,
-                )  # fmt: skip
+                    path=declared.path,
+                    line=declared.line,
+                )
 
 
 def _not_null(declared: Declared, rows: exp.Select) -> exp.Query:
@@ -330,8 +365,9 @@ def _accepted_range(declared: Declared, rows: exp.Select) -> exp.Query:
     if low is None and high is None:
         raise ConfigError("accepted_range needs min_value, max_value or both", path=declared.path, line=declared.line)
     if low is not None and high is not None and _is_number(low) and _is_number(high) and low > high:
-        raise ConfigError(f"accepted_range: min_value {low} is above max_value {high}",
-                          path=declared.path, line=declared.line)  # fmt: skip
+        raise ConfigError(
+            f"accepted_range: min_value {low} is above max_value {high}", path=declared.path, line=declared.line
+        )
     inclusive = declared.arguments.get("inclusive", True)
     bounds: list[exp.Expr] = []
     if low is not None:
@@ -352,14 +388,18 @@ def _accepted(value: Any, quote: bool, declared: Declared, dialect: str) -> exp.
     try:
         return sqlglot.parse_one(value, read=dialect)
     except Exception:
-        raise ConfigError(f"accepted_values: cannot parse {value!r} as SQL (quote: false)",
-                          path=declared.path, line=declared.line) from None  # fmt: skip
+        raise ConfigError(
+            f"accepted_values: cannot parse {value!r} as SQL (quote: false)", path=declared.path, line=declared.line
+        ) from None
 
 
 def _column(declared: Declared) -> str:
     if declared.column is None:
-        raise ConfigError(f"{declared.test} goes under a column (columns: - name: ... tests: [...])",
-                          path=declared.path, line=declared.line)  # fmt: skip
+        raise ConfigError(
+            f"{declared.test} goes under a column (columns: - name: ... tests: [...])",
+            path=declared.path,
+            line=declared.line,
+        )
     return declared.column
 
 

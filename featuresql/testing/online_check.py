@@ -72,9 +72,14 @@ def online_cases(compiled: CompiledProject) -> list[TestCase]:
 
 def _case(model: CompiledModel) -> TestCase:
     return TestCase(
-        name=f"online_{model.name}", kind="online", test_type="data", check=_check(model), models=(model.name,),
-        path=model.path, description=f"the online store serves {model.name}'s latest warehouse values",
-    )  # fmt: skip
+        name=f"online_{model.name}",
+        kind="online",
+        test_type="data",
+        check=_check(model),
+        models=(model.name,),
+        path=model.path,
+        description=f"the online store serves {model.name}'s latest warehouse values",
+    )
 
 
 @dataclass(frozen=True)
@@ -114,14 +119,19 @@ def _synced(env: TestEnv, model: CompiledModel) -> tuple[OnlineModel, str, Onlin
     manifest = read_manifest(context)
     synced = manifest.models.get(model.name)
     if synced is None:
-        raise ConfigError(f"online model {model.name!r} is not in the online manifest of target "
-                          f"{context.target_name!r}: run `featuresql sync` first")  # fmt: skip
+        raise ConfigError(
+            f"online model {model.name!r} is not in the online manifest of target "
+            f"{context.target_name!r}: run `featuresql sync` first"
+        )
     store = open_store(context)
     if store.type_name == "local" and not Path(store.table).is_file():
         raise ConfigError(f"the local online store {store.table} does not exist: run `featuresql sync` first")
     if context.adapter.table_columns(model.relation) is None:
-        raise ConfigError(f"online model {model.name!r} has no table on target {context.target_name!r}: "
-                          f"run `featuresql run --select {model.name}` first", path=model.path)  # fmt: skip
+        raise ConfigError(
+            f"online model {model.name!r} has no table on target {context.target_name!r}: "
+            f"run `featuresql run --select {model.name}` first",
+            path=model.path,
+        )
     return synced, manifest.ttl_attribute, store
 
 
@@ -245,8 +255,9 @@ def _details(findings: list[Finding]) -> str:
     for finding in findings:
         entity = ", ".join(f"{k}={v}" for k, v in finding.entity.items())
         for column, online, warehouse in finding.differences:
-            rows.append({"entity": entity, "class": finding.status, "column": column,
-                         "online": online, "warehouse": warehouse})  # fmt: skip
+            rows.append(
+                {"entity": entity, "class": finding.status, "column": column, "online": online, "warehouse": warehouse}
+            )
     shown = format_table(["entity", "class", "column", "online", "warehouse"], rows[:MAX_EXAMPLES])
     return shown + (f"\n({len(rows) - MAX_EXAMPLES:,} more not shown)" if len(rows) > MAX_EXAMPLES else "")
 

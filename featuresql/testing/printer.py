@@ -7,11 +7,20 @@ import click
 from featuresql.testing.cases import Status, TestResult
 from featuresql.testing.runner import TestRun
 
-_LABELS = {"pass": ("PASS", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "red"),
-           "error": ("ERROR", "red"), "skipped": ("SKIP", "yellow")}  # fmt: skip
+_LABELS = {
+    "pass": ("PASS", "green"),
+    "warn": ("WARN", "yellow"),
+    "fail": ("FAIL", "red"),
+    "error": ("ERROR", "red"),
+    "skipped": ("SKIP", "yellow"),
+}
 _SUMMARY: tuple[tuple[Status, str], ...] = (
-    ("pass", "passed"), ("warn", "warned"), ("fail", "failed"), ("error", "errored"), ("skipped", "skipped"),
-)  # fmt: skip
+    ("pass", "passed"),
+    ("warn", "warned"),
+    ("fail", "failed"),
+    ("error", "errored"),
+    ("skipped", "skipped"),
+)
 WIDTH = 64
 
 
@@ -22,8 +31,10 @@ class TestPrinter:
         label, colour = _LABELS[result.status]
         count = f" {result.failures:,}" if result.status in ("warn", "fail") else ""
         dots = "." * max(2, WIDTH - len(result.name))
-        click.echo(f"{index:>3} of {total} {click.style(label + count, fg=colour)} {result.name} {dots} "
-                   f"[{result.seconds:.2f}s]")  # fmt: skip
+        click.echo(
+            f"{index:>3} of {total} {click.style(label + count, fg=colour)} {result.name} {dots} "
+            f"[{result.seconds:.2f}s]"
+        )
         if result.status in ("pass", "skipped"):
             return
         if result.message:
@@ -34,5 +45,6 @@ class TestPrinter:
     def summary(self, run: TestRun) -> None:
         counts = ", ".join(f"{run.count(status)} {word}" for status, word in _SUMMARY)
         noun = "test" if len(run.results) == 1 else "tests"
-        click.secho(f"Finished {len(run.results)} {noun} in {run.seconds:.2f}s: {counts}.",
-                    fg="green" if run.ok else "red")  # fmt: skip
+        click.secho(
+            f"Finished {len(run.results)} {noun} in {run.seconds:.2f}s: {counts}.", fg="green" if run.ok else "red"
+        )

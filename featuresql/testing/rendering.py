@@ -69,5 +69,6 @@ class TestRenderer:
         try:
             return sqlglot.parse_one(sql, read=self.read_dialect, into=exp.Condition)
         except (ParseError, TokenError):
-            raise CompileError(f"{what}: cannot parse {sql!r} as a {self.read_dialect} SQL condition",
-                               path=path, line=line) from None  # fmt: skip
+            raise CompileError(
+                f"{what}: cannot parse {sql!r} as a {self.read_dialect} SQL condition", path=path, line=line
+            ) from None

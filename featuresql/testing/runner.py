@@ -65,8 +65,11 @@ def run_one(case: TestCase, env: TestEnv) -> TestResult:
     try:
         outcome = case.check(env)
     except FeaturesqlError as exc:
-        where = exc if exc.path is not None or case.path is None else FeaturesqlError(exc.message, path=case.path,
-                                                                                      line=case.line)  # fmt: skip
+        where = (
+            exc
+            if exc.path is not None or case.path is None
+            else FeaturesqlError(exc.message, path=case.path, line=case.line)
+        )
         return _result(case, "error", time.perf_counter() - started, Outcome(0, where.one_line(), sql=exc.sql))
     except Exception as exc:  # a bug in one check must not hide every other test's result
         details = traceback.format_exc() if env.debug else ""
@@ -79,10 +82,18 @@ def run_one(case: TestCase, env: TestEnv) -> TestResult:
 
 def _result(case: TestCase, status: Status, seconds: float, outcome: Outcome) -> TestResult:
     return TestResult(
-        name=case.name, kind=case.kind, test_type=case.test_type, status=status, seconds=seconds,
-        failures=outcome.failures, message=outcome.message, details=outcome.details, sql=outcome.sql,
-        models=case.models, sources=case.sources,
-    )  # fmt: skip
+        name=case.name,
+        kind=case.kind,
+        test_type=case.test_type,
+        status=status,
+        seconds=seconds,
+        failures=outcome.failures,
+        message=outcome.message,
+        details=outcome.details,
+        sql=outcome.sql,
+        models=case.models,
+        sources=case.sources,
+    )
 
 
 def _skipped(case: TestCase) -> TestResult:
@@ -120,7 +131,12 @@ def test_project(
         announce(len(selected))
     env = TestEnv(context, now or datetime.now(UTC), online_sample, debug)
     run = run_tests(selected, env, fail_fast=fail_fast, report=report)
-    arguments = {"select": list(select), "exclude": list(exclude), "now": env.now.isoformat(), "online": online,
-                 "fail_fast": fail_fast}  # fmt: skip
+    arguments = {
+        "select": list(select),
+        "exclude": list(exclude),
+        "now": env.now.isoformat(),
+        "online": online,
+        "fail_fast": fail_fast,
+    }
     artifacts.write_test_results(context.project.target_dir, run, context.target_name, arguments, command)
     return run

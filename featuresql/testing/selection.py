@@ -26,8 +26,14 @@ from featuresql.graph import Graph
 from featuresql.testing.cases import TestCase
 
 FAMILIES = ("unit", "data", "generic", "singular", "freshness", "point_in_time", "online")
-_SPECIAL = {"singular": "singular", "unit": "unit", "freshness": "freshness", "availability": "point_in_time",
-            "leakage": "point_in_time", "online": "online"}  # fmt: skip
+_SPECIAL = {
+    "singular": "singular",
+    "unit": "unit",
+    "freshness": "freshness",
+    "availability": "point_in_time",
+    "leakage": "point_in_time",
+    "online": "online",
+}
 
 
 def families(case: TestCase) -> set[str]:
@@ -84,8 +90,10 @@ def _match(cases: list[TestCase], graph: Graph, selector: str) -> set[str]:
         if not exc.message.startswith("no model named"):
             raise ConfigError(exc.message) from None
         hint = closest(selector.strip("+"), names | set(graph.parents))
-        raise ConfigError(f"no model or test named {selector.strip('+')!r}{hint}: select a model, source:NAME, "
-                          "tag:NAME, test_type:TYPE or a test by its name") from None  # fmt: skip
+        raise ConfigError(
+            f"no model or test named {selector.strip('+')!r}{hint}: select a model, source:NAME, "
+            "tag:NAME, test_type:TYPE or a test by its name"
+        ) from None
     return tagged | {c.name for c in cases if set(c.models) & models}
 
 

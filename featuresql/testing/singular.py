@@ -28,11 +28,20 @@ def singular_case(path: Path, renderer: TestRenderer) -> TestCase:
     query = renderer.query(sql, path, f"test {name!r}")
     config = validate(TestConfig, context.config, path, line=context.config_line)
     if config.where:
-        raise ConfigError("where applies to generic tests: filter in the test's own SELECT instead", path=path,
-                          line=context.config_line)  # fmt: skip
+        raise ConfigError(
+            "where applies to generic tests: filter in the test's own SELECT instead",
+            path=path,
+            line=context.config_line,
+        )
     return TestCase(
-        name=config.name or name, kind="singular", test_type="data",
-        check=failing_rows_check(query, config.limit), models=tuple(dict.fromkeys(context.refs)),
-        sources=tuple(dict.fromkeys(context.sources)), severity=config.severity, path=path,
-        description=config.description, tags=tuple(config.tags),
-    )  # fmt: skip
+        name=config.name or name,
+        kind="singular",
+        test_type="data",
+        check=failing_rows_check(query, config.limit),
+        models=tuple(dict.fromkeys(context.refs)),
+        sources=tuple(dict.fromkeys(context.sources)),
+        severity=config.severity,
+        path=path,
+        description=config.description,
+        tags=tuple(config.tags),
+    )

@@ -184,9 +184,12 @@ class UnitCompiler:
             if key not in self._cache:
                 try:
                     self._cache[key] = compile_project(
-                        fixture_project(self.project, schema), target="unit", target_type=dialect, schema=schema,
+                        fixture_project(self.project, schema),
+                        target="unit",
+                        target_type=dialect,
+                        schema=schema,
                         variables=variables,
-                    )  # fmt: skip
+                    )
                 except FeaturesqlError as exc:
                     self._cache[key] = exc
             found = self._cache[key]
@@ -197,8 +200,9 @@ class UnitCompiler:
 
 def fixture_project(project: Project, schema: str) -> Project:
     """``project`` with every source read from its fixture table in ``schema``."""
-    sources = {key: replace(s, schema=schema, identifier=fixture_name(s), database=None)
-               for key, s in project.sources.items()}  # fmt: skip
+    sources = {
+        key: replace(s, schema=schema, identifier=fixture_name(s), database=None) for key, s in project.sources.items()
+    }
     clash = sorted({fixture_name(s) for s in project.sources.values()} & set(project.models))
     if clash:
         raise ConfigError(f"unit tests name the fixture of a source {clash[0]!r}, which is also a model: rename it")

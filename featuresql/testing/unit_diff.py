@@ -62,8 +62,14 @@ def _naive(value: Any) -> Any:
     return value
 
 
-def as_of(rows: Sequence[Row], keys: Sequence[str], timestamp: str, tie_break: Sequence[str],
-          at: Sequence[datetime], ttl: int | None = None) -> list[Row]:  # fmt: skip
+def as_of(
+    rows: Sequence[Row],
+    keys: Sequence[str],
+    timestamp: str,
+    tie_break: Sequence[str],
+    at: Sequence[datetime],
+    ttl: int | None = None,
+) -> list[Row]:
     """Each entity's latest row at or before each boundary, reported at the boundary.
 
     Ties on the timestamp go to the greatest ``tie_break`` values, NULL last, as in
@@ -123,8 +129,10 @@ def compare(test: UnitTest, actual: Sequence[Row], families: dict[str, str | Non
     if not missing and not extra:
         return Outcome(0, f"{_count(len(matched), 'row')} as expected")
     differ = len(missing) + len(extra)
-    message = (f"{_count(differ, 'row')} differ{'s' if differ == 1 else ''} "
-               f"({len(missing)} expected not found, {len(extra)} unexpected)")  # fmt: skip
+    message = (
+        f"{_count(differ, 'row')} differ{'s' if differ == 1 else ''} "
+        f"({len(missing)} expected not found, {len(extra)} unexpected)"
+    )
     return Outcome(differ, message, details=diff_table(columns, missing, matched, extra))
 
 
@@ -170,8 +178,9 @@ def _count(number: int, noun: str) -> str:
 # -- showing ----------------------------------------------------------------------------
 
 
-def diff_table(columns: Sequence[str], missing: Sequence[list[Any]], matched: Sequence[list[Any]],
-               extra: Sequence[list[Any]]) -> str:  # fmt: skip
+def diff_table(
+    columns: Sequence[str], missing: Sequence[list[Any]], matched: Sequence[list[Any]], extra: Sequence[list[Any]]
+) -> str:
     """Expected-only rows marked ``-``, unexpected rows ``+``, matched rows (when all fit) blank; sorted."""
     marked = [("-", row) for row in missing] + [("+", row) for row in extra]
     context = len(marked) + len(matched) <= SHOWN_ROWS

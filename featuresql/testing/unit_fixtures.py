@@ -37,10 +37,15 @@ _DECIMAL = re.compile(r"^[+-]?(\d+\.\d*|\.\d+)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
 _DESCRIPTION = {
-    "integer": "an integer", "decimal": "a decimal number", "float": "a number", "boolean": "true or false",
-    "date": "a date such as 2026-01-31", "timestamp": "a timestamp such as 2026-01-31 10:00:00",
-    "timestamptz": "a timestamp such as 2026-01-31 10:00:00", "string": "a string",
-}  # fmt: skip
+    "integer": "an integer",
+    "decimal": "a decimal number",
+    "float": "a number",
+    "boolean": "true or false",
+    "date": "a date such as 2026-01-31",
+    "timestamp": "a timestamp such as 2026-01-31 10:00:00",
+    "timestamptz": "a timestamp such as 2026-01-31 10:00:00",
+    "string": "a string",
+}
 
 
 def family(kind: exp.DataType | str, dialect: str = "duckdb") -> str | None:
@@ -213,9 +218,15 @@ def _string(value: Any) -> str | None:
 
 
 _COERCE: dict[str, Callable[[Any], Any]] = {
-    "integer": _integer, "decimal": _decimal, "float": _float, "boolean": _boolean, "date": _date,
-    "timestamp": _timestamp, "timestamptz": _timestamp, "string": _string,
-}  # fmt: skip
+    "integer": _integer,
+    "decimal": _decimal,
+    "float": _float,
+    "boolean": _boolean,
+    "date": _date,
+    "timestamp": _timestamp,
+    "timestamptz": _timestamp,
+    "string": _string,
+}
 
 
 def literal(value: Any, kind: str | None, dialect: str) -> exp.Expr:

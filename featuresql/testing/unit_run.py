@@ -70,8 +70,9 @@ def plan_tables(test: UnitTest, compiled: CompiledProject) -> Plan:
 class FixtureRun:
     """One test's tables and runs on one adapter."""
 
-    def __init__(self, test: UnitTest, project: Project, compiled: CompiledProject, adapter: WarehouseAdapter,
-                 schema: str):  # fmt: skip
+    def __init__(
+        self, test: UnitTest, project: Project, compiled: CompiledProject, adapter: WarehouseAdapter, schema: str
+    ):
         self.test = test
         self.project = project
         self.compiled = compiled
@@ -120,8 +121,10 @@ class FixtureRun:
         named = {name: kind for given in entries for name, kind in given.columns.items()}
         columns = list(source.columns) or list(dict.fromkeys([*(c for g in entries for c in g.rows.columns), *named]))
         if not columns:
-            raise self.test.error(f"{label} declares no columns in sources.yml, so an empty fixture of it has "
-                                  "none: give it rows or columns: under given:")  # fmt: skip
+            raise self.test.error(
+                f"{label} declares no columns in sources.yml, so an empty fixture of it has "
+                "none: give it rows or columns: under given:"
+            )
         types = {}
         for name in columns:
             line = next((g.line for g in entries if name in g.columns or name in g.rows.columns), None)
@@ -176,10 +179,15 @@ class FixtureRun:
         else:
             states = state.read_states(self.adapter, self.state_project, windows)
         return RunState(
-            project=self.state_project, run_id=uuid.uuid4().hex[:12], dialect=self.adapter.dialect, now=now,
-            options=RunOptions(), states=states, existing=set() if first else set(windows),
+            project=self.state_project,
+            run_id=uuid.uuid4().hex[:12],
+            dialect=self.adapter.dialect,
+            now=now,
+            options=RunOptions(),
+            states=states,
+            existing=set() if first else set(windows),
             definitions={name: state.definition_hash(models[name], self.adapter.dialect) for name in windows},
-        )  # fmt: skip
+        )
 
     def _build(self, models: list[str], run: RunState) -> None:
         if not models:
@@ -187,8 +195,11 @@ class FixtureRun:
         result = run_models(self.compiled, self.adapter, models, run=run)
         for outcome in result.results:
             if outcome.status == "error":
-                raise ExecutionError(f"unit test {self.test.name!r}: model {outcome.model!r} failed: "
-                                     f"{outcome.message}", path=self.test.path, line=self.test.line)  # fmt: skip
+                raise ExecutionError(
+                    f"unit test {self.test.name!r}: model {outcome.model!r} failed: {outcome.message}",
+                    path=self.test.path,
+                    line=self.test.line,
+                )
 
     def _result(self) -> tuple[list[Row], dict[str, str | None]]:
         model = self.compiled.models[self.test.model]

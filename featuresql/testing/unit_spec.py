@@ -181,8 +181,9 @@ def parse_unit_tests(project: Project) -> list[UnitTest]:
 def _parse(entry: YamlEntry, project: Project) -> tuple[UnitTest, bool]:
     data = entry.data
     if not isinstance(data, dict):
-        raise ConfigError("a unit test is a mapping with name, model, given and expect", path=entry.path,
-                          line=entry.line)  # fmt: skip
+        raise ConfigError(
+            "a unit test is a mapping with name, model, given and expect", path=entry.path, line=entry.line
+        )
     name = data.get("name")
     who = f"unit test {name!r}" if isinstance(name, str) else "unit test"
     try:
@@ -191,20 +192,30 @@ def _parse(entry: YamlEntry, project: Project) -> tuple[UnitTest, bool]:
         raise ConfigError(f"{who}: {exc.message}", path=exc.path, line=exc.line) from None
     if spec.model not in project.models:
         line = line_of(data, ("model",))
-        raise ConfigError(f"{who}: unknown model {spec.model!r}{closest(spec.model, list(project.models))}",
-                          path=entry.path, line=line)  # fmt: skip
+        raise ConfigError(
+            f"{who}: unknown model {spec.model!r}{closest(spec.model, list(project.models))}",
+            path=entry.path,
+            line=line,
+        )
     # The test without its runs and expectation yet: what errors about them name.
     test = UnitTest(
-        name=spec.name, model=spec.model, description=spec.description.strip(), tags=tuple(spec.config.tags),
-        vars=dict(spec.vars), runs=(), expect=Expected(Rows((), (), ()), None, None), path=entry.path,
+        name=spec.name,
+        model=spec.model,
+        description=spec.description.strip(),
+        tags=tuple(spec.config.tags),
+        vars=dict(spec.vars),
+        runs=(),
+        expect=Expected(Rows((), (), ()), None, None),
+        path=entry.path,
         line=entry.line,
-    )  # fmt: skip
+    )
     first = None if spec.now is None else _naive(spec.now)
     runs = [Run(first, _givens(test, project, spec.given, data, ("given",)), line_of(data, ("now",)))]
     for index, later in enumerate(spec.then):
         loc = ("then", index)
-        runs.append(Run(_naive(later.now), _givens(test, project, later.given, data, (*loc, "given")),
-                        line_of(data, loc)))  # fmt: skip
+        runs.append(
+            Run(_naive(later.now), _givens(test, project, later.given, data, (*loc, "given")), line_of(data, loc))
+        )
     expect = _expected(test, spec.expect, data)
     test = replace(test, runs=tuple(runs), expect=expect)
     _check_times(test)
@@ -251,8 +262,11 @@ def _given(test: UnitTest, project: Project, spec: GivenSpec, data: Any, loc: tu
             raise test.error(f"input source {name!r} is not declared{closest(name, list(project.sources))}", line)
         kind = "source"
     if kind == "ref" and spec.columns:
-        raise test.error(f"{input_label(kind, name)}: columns: types source inputs only; a model's table has "
-                         "the types its query gives", line_of(data, (*loc, "columns")))  # fmt: skip
+        raise test.error(
+            f"{input_label(kind, name)}: columns: types source inputs only; a model's table has "
+            "the types its query gives",
+            line_of(data, (*loc, "columns")),
+        )
     rows = parse_rows(test, spec.rows, spec.format, data, (*loc, "rows"), what=spec.input)
     given = Given(kind, name, rows, {k.lower(): v for k, v in spec.columns.items()}, line)
     if kind == "source":
@@ -260,15 +274,18 @@ def _given(test: UnitTest, project: Project, spec: GivenSpec, data: Any, loc: tu
     return given
 
 
-def _check_source_columns(test: UnitTest, given: Given, declared: Mapping[str, Any], data: Any,
-                          loc: tuple[Any, ...]) -> None:  # fmt: skip
+def _check_source_columns(
+    test: UnitTest, given: Given, declared: Mapping[str, Any], data: Any, loc: tuple[Any, ...]
+) -> None:
     """A source that declares its columns has exactly those: a misspelled one is an error."""
     if not declared:
         return
     for column in given.columns:
         if column not in declared:
-            raise test.error(f"{given.label} has no column {column!r}{closest(column, list(declared))}",
-                             line_of(data, (*loc, "columns", column)))  # fmt: skip
+            raise test.error(
+                f"{given.label} has no column {column!r}{closest(column, list(declared))}",
+                line_of(data, (*loc, "columns", column)),
+            )
     for column in given.rows.columns:
         if column not in declared:
             line = next((ln for row, ln in zip(given.rows.rows, given.rows.lines, strict=True) if column in row), None)
@@ -291,8 +308,11 @@ def parse_rows(test: UnitTest, rows: Any, form: str, data: Any, loc: tuple[Any, 
             raise test.error(f"{what}: with format: csv, rows is a CSV text (rows: |, then a header line)", line)
         return _csv_rows(test, rows, line, what)
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise test.error(f"{what}: rows must be a list of mappings such as {{user_id: 1, amount: 2.5}} "
-                         "(or a CSV text with format: csv)", line)  # fmt: skip
+        raise test.error(
+            f"{what}: rows must be a list of mappings such as {{user_id: 1, amount: 2.5}} "
+            "(or a CSV text with format: csv)",
+            line,
+        )
     lines = rows.lines if isinstance(rows, LineList) else [line] * len(rows)
     parsed = [{str(k).lower(): v for k, v in row.items()} for row in rows]
     return Rows(_column_order(parsed), tuple(parsed), tuple(lines))
@@ -309,8 +329,12 @@ def _csv_rows(test: UnitTest, text: str, line: int | None, what: str) -> Rows:
         row_line = line + number if line else None
         if len(record) != len(header):
             raise test.error(f"{what}: CSV row has {len(record)} values for {len(header)} columns", row_line)
-        rows.append({name: None if cell.strip() == "" else CsvText(cell.strip()) for name, cell in zip(header, record,
-                     strict=True)})  # fmt: skip
+        rows.append(
+            {
+                name: None if cell.strip() == "" else CsvText(cell.strip())
+                for name, cell in zip(header, record, strict=True)
+            }
+        )
         lines.append(row_line)
     return Rows(tuple(header), tuple(rows), tuple(lines))
 
@@ -341,15 +365,17 @@ def check_compiled(test: UnitTest, compiled: CompiledProject) -> None:
         if (kind == "ref" and name not in upstream - {test.model}) or (kind == "source" and name not in sources):
             reads = [input_label("ref", m) for m in sorted(upstream - {test.model})]
             reads += [input_label("source", s) for s in sorted(sources)]
-            raise test.error(f"model {test.model!r} does not read {entries[0].label}; it reads {', '.join(reads)}",
-                             entries[0].line)  # fmt: skip
+            raise test.error(
+                f"model {test.model!r} does not read {entries[0].label}; it reads {', '.join(reads)}", entries[0].line
+            )
         if kind == "ref":
             for given in entries:
                 check_columns(test, given.rows, compiled.models[name].columns, f"{given.label} has no column")
     check_columns(test, test.expect.rows, model.columns, f"model {test.model!r} has no column")
     if test.expect.at and (not model.settings.keys or not model.settings.timestamp):
-        raise test.error(f"expect.at needs a model with an entity and a timestamp; {test.model!r} has none",
-                         test.expect.line)  # fmt: skip
+        raise test.error(
+            f"expect.at needs a model with an entity and a timestamp; {test.model!r} has none", test.expect.line
+        )
 
 
 def check_columns(test: UnitTest, rows: Rows, columns: Sequence[str], problem: str) -> None:
@@ -384,8 +410,10 @@ def run_times(test: UnitTest, compiled: CompiledProject, built: Sequence[str]) -
         else:
             windows = [name for name in built if compiled.models[name].window is not None]
             if windows:
-                raise test.error(f"set now: (the time of the run): window model {windows[0]!r} is computed up to "
-                                 "it; or give expect.at, the boundaries to compare")  # fmt: skip
+                raise test.error(
+                    f"set now: (the time of the run): window model {windows[0]!r} is computed up to "
+                    "it; or give expect.at, the boundaries to compare"
+                )
             first = datetime(2000, 1, 1)  # snapshot models only: the time changes nothing
     return [first, *(run.now or first for run in test.runs[1:])]
 
