@@ -3,6 +3,9 @@
 The registry is an explicit mapping from a profile's ``type`` to ``module:Class``;
 the module (and its driver) is imported only when a target of that type is used.
 Third-party adapters register under the entry-point group ``featuresql.adapters``.
+
+May import: the base modules (``errors``), ``featuresql.sql`` and ``featuresql.serving`` (the
+item format the stores write).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from featuresql.dialects import event_time_type, identifier
 from featuresql.errors import ConfigError
+from featuresql.sql.dialects import event_time_type, identifier
 
 if TYPE_CHECKING:
     import pyarrow as pa

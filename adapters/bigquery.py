@@ -11,7 +11,7 @@ Choices worth knowing:
   row run in it, and ``COMMIT TRANSACTION`` (or ``ROLLBACK``) ends it. This keeps
   one statement per job, so each reports its own row count and error, where a
   single script would hide which statement failed. BigQuery refuses DDL in a
-  transaction; the core never puts one there (see ``featuresql.execution``).
+  transaction; the core never puts one there (see ``featuresql.run.execution``).
 - Local rows (a spine file) are loaded with a parquet load job: one job, types
   kept exactly. "Temporary" tables are ordinary tables that expire after a day
   (BigQuery's own temporary tables exist only inside a session or a script),

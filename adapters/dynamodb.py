@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from featuresql.adapters.online import OnlineStore, WriteResult
+from featuresql.adapters.store import OnlineStore, WriteResult
 
 from featuresql.errors import ConfigError, ExecutionError
 from featuresql.serving.items import FEATURE_TS, PARTITION_KEY, VERSION

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from featuresql.adapters.online import OnlineStore, WriteResult
+from featuresql.adapters.store import OnlineStore, WriteResult
 
 from featuresql.serving.items import FEATURE_TS, PARTITION_KEY, VERSION
 from featuresql.serving.tables import Item, SQLiteTable

@@ -8,7 +8,7 @@ Choices worth knowing:
 - The session runs in UTC (``TIMEZONE``) and event times are ``TIMESTAMP_NTZ``.
 - A range replacement is ``BEGIN`` / ``DELETE`` / ``INSERT`` / ``COMMIT`` on the
   adapter's own session. DDL commits implicitly in Snowflake, so the core never
-  puts a ``CREATE`` inside a transaction (see ``featuresql.execution``).
+  puts a ``CREATE`` inside a transaction (see ``featuresql.run.execution``).
 - Local rows (a spine file) are inserted with the driver's bulk ``executemany``
   in chunks: one multi-row ``INSERT`` per chunk (at most 10,000 rows and about
   500 KB of SQL: Snowflake caps a statement at 1 MB), escaped by the driver.

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from featuresql.adapters.dynamodb import DynamoDBStore
-from featuresql.adapters.online import WriteResult
+from featuresql.adapters.store import WriteResult
 from featuresql.serving.tables import Item, StoreUnavailable, backoff
 
 BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem
@@ -48,7 +48,7 @@ class BatchWriteStore(DynamoDBStore):
 
 def open_batch_write_store(context: Any) -> BatchWriteStore:
     """The project's configured DynamoDB store (table, endpoint, workers), writing in batches."""
-    from featuresql.online import open_store
+    from featuresql.online.stores import open_store
 
     configured = open_store(context)
     return BatchWriteStore(configured.config, configured.table, context.project.root)

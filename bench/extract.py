@@ -40,7 +40,6 @@ A formulation slower than SLOW_FACTOR times the best one in the first round is n
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import resource
@@ -525,19 +524,13 @@ class Bench:
         Uses featuresql's internals (as bench/windows.py does); None if they have changed.
         """
         try:
+            from featuresql.compile.features import resolve_features
             from featuresql.context import Context
-            from featuresql.point_in_time import SpineRelation, point_in_time_query
+            from featuresql.sql.point_in_time import SpineRelation, point_in_time_query
             from sqlglot import exp
 
-            try:  # the module of `featuresql extract` (renamed from featuresql/extract.py)
-                training = importlib.import_module("featuresql.training")
-            except ImportError:
-                training = importlib.import_module("featuresql.extract")
             with Context(self.workdir) as context:
-                try:  # it takes the compiled models now, the compiled project before
-                    models = training.resolve_features(context.compiled.models, MODEL)
-                except AttributeError:
-                    models = training.resolve_features(context.compiled, MODEL)
+                models = resolve_features(context.compiled.models, MODEL)
                 relation = SpineRelation(
                     relation=exp.to_table("__bench_spine"),
                     columns=SPINE_COLUMNS,

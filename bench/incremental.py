@@ -115,7 +115,7 @@ class Bench:
         command = [
             sys.executable,
             "-c",
-            "from featuresql.cli import main; main()",
+            "from featuresql.cli.main import main; main()",
             "--vars",
             json.dumps(self.variables),
             "run",

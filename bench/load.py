@@ -300,7 +300,7 @@ def start_serve(project: Path, log_path: Path) -> tuple[subprocess.Popen[bytes],
     command = [
         sys.executable,
         "-c",
-        "from featuresql.cli import main; main()",
+        "from featuresql.cli.main import main; main()",
         "--project-dir",
         str(project),
         "serve",
@@ -422,8 +422,8 @@ def print_mode(mode: str, figures: dict[str, Any]) -> None:
 def set_up(args: argparse.Namespace, project: Path, endpoint_url: str) -> tuple[Path, Expected]:
     """The project, synced to dynalite; the manifest's path and the expected answers."""
     from featuresql.context import Context
-    from featuresql.online import manifest_path
-    from featuresql.sync import run_sync
+    from featuresql.online.stores import manifest_path
+    from featuresql.online.sync import run_sync
 
     from dynalite_store import open_batch_write_store
 

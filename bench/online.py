@@ -22,9 +22,9 @@ count, a value read back, a request answered with an error).
    - the baseline: ``boto3.resource("dynamodb").Table(t).batch_writer()`` on 4 threads, each
      with its own resource and batch writer over a quarter of the items, built beforehand
      (plain Python values, numbers as ``Decimal``; the same attributes sync writes);
-   - featuresql's write path alone: ``featuresql.sync.write_items`` (TransactWriteItems of 100
-     conditional puts on ``workers`` threads) over the same items, encoded beforehand;
-   - ``featuresql.sync.run_sync`` end to end: finding the changed rows in DuckDB, streaming,
+   - featuresql's write path alone: ``featuresql.online.sync.write_items`` (TransactWriteItems
+     of 100 conditional puts on ``workers`` threads) over the same items, encoded beforehand;
+   - ``featuresql.online.sync.run_sync`` end to end: finding the changed rows in DuckDB, streaming,
      encoding and writing them, updating the mirror (dropped between rounds); split into
      phases at the first and the last write. Target: at least 0.8x the baseline's items/s.
    Every table then holds every entity (counted), and a sample of entities read back through
@@ -145,7 +145,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def fresh_store(context: Any, table: str) -> Any:
     """A featuresql DynamoDB store on an empty ``table``, created as sync creates its own."""
     from featuresql.adapters.dynamodb import DynamoDBStore
-    from featuresql.online import open_store
+    from featuresql.online.stores import open_store
 
     store = DynamoDBStore(open_store(context).config, table, context.project.root)
     store.teardown()
@@ -286,7 +286,7 @@ class Bench:
 
     def warm_up(self, rows: list[dict[str, Any]]) -> None:
         """Both write paths on scratch tables: neither pays for the server's JIT warm-up."""
-        from featuresql.sync import write_items
+        from featuresql.online.sync import write_items
 
         started, rows = time.perf_counter(), rows[: self.args.warmup]
         store = fresh_store(self.context, f"{PROJECT}_warmup_a")
@@ -345,7 +345,7 @@ class Bench:
         return times["wall"], times["cpu"]
 
     def write_items_alone(self, rows: list[dict[str, Any]]) -> tuple[float, float]:
-        from featuresql.sync import write_items
+        from featuresql.online.sync import write_items
 
         items = prebuilt_items(rows, low_level=True)
         store = fresh_store(self.context, f"{PROJECT}_write_items")
@@ -358,8 +358,8 @@ class Bench:
 
     def sync_from_scratch(self, n: int) -> tuple[tuple[float, float], tuple[float, float, float]]:
         """run_sync to a new table with no mirror; (wall, CPU) and its phases (see write_span)."""
-        from featuresql.sync import run_sync
-        from featuresql.sync_sql import mirror_table
+        from featuresql.online.mirror import mirror_table
+        from featuresql.online.sync import run_sync
 
         fresh_store(self.context, PROJECT).teardown()
         self.context.adapter.execute(f"drop table if exists {mirror_table(MODEL).sql('duckdb')}")
@@ -372,7 +372,7 @@ class Bench:
         return (times["wall"], times["cpu"]), phases
 
     def resync(self) -> None:
-        from featuresql.sync import run_sync
+        from featuresql.online.sync import run_sync
 
         changed = self.args.entities // CHANGE_EVERY
         print(f"\n2. resync after {changed:,} entities (1%) changed")
@@ -407,7 +407,7 @@ class Bench:
         }
 
     def sync_second_model(self) -> None:
-        from featuresql.sync import run_sync
+        from featuresql.online.sync import run_sync
 
         started = time.perf_counter()
         sync = run_sync(self.context, select=(SECOND_MODEL,)).models[0]
@@ -420,7 +420,7 @@ class Bench:
 
     def check_values(self, sample: int = 200) -> None:
         """A sample of entities read back through the reader equals the model's rows in DuckDB."""
-        from featuresql.online import read_manifest
+        from featuresql.online.stores import read_manifest
         from featuresql.serving.handler import reader_for
 
         reader = reader_for(read_manifest(self.context))
@@ -482,7 +482,7 @@ class Latency:
     SINGLE, BATCH = "1 entity, 1 model", "100 entities x 2 models"
 
     def __init__(self, bench: Bench):
-        from featuresql.online import manifest_path, read_manifest
+        from featuresql.online.stores import manifest_path, read_manifest
         from featuresql.serving.items import partition_key
 
         self.bench = bench

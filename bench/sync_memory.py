@@ -105,7 +105,7 @@ def resident_kb(pid: int | str = "self") -> int | None:
 def child(folder: Path, store_kind: str) -> None:
     """Sync ``narrow`` in ``folder``; print JSON: RSS once open, items, seconds, DuckDB's peak."""
     from featuresql.context import Context
-    from featuresql.sync import run_sync
+    from featuresql.online.sync import run_sync
 
     context = Context(folder)
     store = None

@@ -496,7 +496,7 @@ class Bench:
         return time.process_time() - started
 
     def compiled_query(self) -> str:
-        from featuresql.plan import model_query
+        from featuresql.run.statements import model_query
 
         with self.context() as context:
             query = model_query(context.compiled.models[MODEL], context.dialect, self.now)

@@ -8,7 +8,7 @@ waits forever, or with ``FEATURESQL_RESUME_FILE=<path>`` until that file exists,
 and then goes on. Without the variables, ``reach`` is one dictionary lookup.
 
 ``featuresql run``: ``before_batch``, ``after_delete``, ``before_commit`` and
-``after_commit`` around each batch's transaction (``featuresql.execution``).
+``after_commit`` around each batch's transaction (``featuresql.run.execution``).
 ``featuresql sync``, per model: ``sync_staged`` (its changed rows are in a
 temporary table), ``sync_written`` (after each batch the store acknowledged),
 ``sync_before_mirror`` (everything written, the mirror not yet updated) and

@@ -13,22 +13,23 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from featuresql import artifacts, locks, state
 from featuresql.adapters import adapter_class
 from featuresql.adapters.base import WarehouseAdapter
-from featuresql.compiler import compile_project
+from featuresql.compile.compiler import compile_project
+from featuresql.compile.models import CompiledProject
 from featuresql.errors import ConfigError, ExecutionError, TargetBusyError
-from featuresql.execution import BatchReporter, RunState, batched_plan
-from featuresql.graph import Graph
-from featuresql.intervals import Interval
-from featuresql.models import CompiledProject
-from featuresql.plan import RunOptions, batch_query, build_statements, create_table, replace_range
-from featuresql.profiles import resolve_target
-from featuresql.project import Project, find_project_root, load_project
-from featuresql.runner import Reporter, RunResult, run_models
+from featuresql.project.graph import Graph
+from featuresql.project.loader import Project, find_project_root, load_project
+from featuresql.project.profiles import resolve_target
+from featuresql.run import artifacts, locks, state
+from featuresql.run.intervals import Interval
+from featuresql.run.planning import BatchReporter, RunOptions, RunState, batched_plan
+from featuresql.run.results import RunResult
+from featuresql.run.runner import Reporter, run_models
+from featuresql.run.statements import batch_query, build_statements, create_table, replace_range
 
 if TYPE_CHECKING:
-    from featuresql.training import ExtractResult
+    from featuresql.extract.training_set import ExtractResult
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ class Context:
         timestamp_column: str | None = None,
     ) -> ExtractResult:
         """A point-in-time training set; see ``featuresql.extract`` (the table is in ``.table`` without ``out``)."""
-        from featuresql.training import run_extract
+        from featuresql.extract.training_set import run_extract
 
         return run_extract(self, spine, features, out=out, timestamp_column=timestamp_column)
 

@@ -27,7 +27,7 @@ PAUSE_TIMEOUT = 120.0
 
 def command(*args: str, variables: str = SMALL_VARS_ARG) -> list[str]:
     """``featuresql --vars <variables: the small demo data> *args``."""
-    return [sys.executable, "-c", "from featuresql.cli import main; main()", "--vars", variables, *args]
+    return [sys.executable, "-c", "from featuresql.cli.main import main; main()", "--vars", variables, *args]
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -117,7 +117,7 @@ def serving(project: Path, log: Path) -> Iterator[tuple[tuple[str, int], str]]:
     """``featuresql serve --port 0`` in ``project``: ((host, port), its first line); stderr goes to ``log``."""
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from featuresql.cli import main; main()", "serve", "--port", "0"],
+            [sys.executable, "-c", "from featuresql.cli.main import main; main()", "serve", "--port", "0"],
             cwd=project,
             stdout=subprocess.PIPE,
             stderr=stderr,

@@ -103,7 +103,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
 
     The working directory is the project folder, as for a user typing the command.
     """
-    from featuresql.cli import cli as command
+    from featuresql.cli.main import cli as command
 
     def invoke(project_dir: Path, *args: str) -> CliResult:
         monkeypatch.chdir(project_dir)
@@ -118,7 +118,7 @@ def cli_process() -> Callable[..., CliResult]:
     """Run the CLI as a separate process: ``cli_process(project_dir, *args)``."""
 
     def run(project_dir: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:
-        command = [sys.executable, "-c", "from featuresql.cli import main; main()", *args]
+        command = [sys.executable, "-c", "from featuresql.cli.main import main; main()", *args]
         completed = subprocess.run(
             command,
             cwd=project_dir,

@@ -14,7 +14,7 @@ from featuresql.adapters.base import import_driver, redact
 from featuresql.adapters.bigquery import BigQueryTarget
 from featuresql.adapters.snowflake import SnowflakeAdapter, SnowflakeTarget
 
-from featuresql.cli import cli
+from featuresql.cli.main import cli
 from featuresql.errors import ConfigError, ExecutionError
 
 SECRET_ENV = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "BIGQUERY_PROJECT")

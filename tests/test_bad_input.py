@@ -17,7 +17,7 @@ runner checks what a user or a caller sees and what is left behind:
 
 The example project is built ONCE per session (small demo data, run and sync at
 ``NOW``) into a template folder; each case works on its own copy of it. CLI cases
-call the console entry point ``featuresql.cli:main`` in process (an exception
+call the console entry point ``featuresql.cli.main:main`` in process (an exception
 escaping it counts as the traceback Python would print); the cases marked
 ``subprocess: true`` (a few per file) run it as a real process. Reader cases are
 sent over HTTP to one ``featuresql serve`` of the template, or to the Lambda
@@ -134,7 +134,7 @@ def featuresql(project: Path, *args: str, env: dict[str, str] | None = None) -> 
     environment = {key: value for key, value in os.environ.items() if key not in SECRETS}
     environment.update({"NO_COLOR": "1", "HOME": str(project / ".home"), **(env or {})})
     return subprocess.run(
-        [sys.executable, "-c", "from featuresql.cli import main; main()", *args],
+        [sys.executable, "-c", "from featuresql.cli.main import main; main()", *args],
         cwd=project,
         capture_output=True,
         text=True,
@@ -153,12 +153,12 @@ def template_databases(template: Path) -> dict[str, Any]:
 def featuresql_in_process(
     project: Path, args: list[str], env: dict[str, str] | None, monkeypatch: pytest.MonkeyPatch
 ) -> subprocess.CompletedProcess[str]:
-    """The console entry point (``featuresql.cli:main``) called in this process, as a shell would run it.
+    """The console entry point (``featuresql.cli.main:main``) called in this process, as a shell would run it.
 
     The traceback check stays honest: an exception escaping ``main`` (anything but SystemExit) is
     what Python would print as a traceback, so its traceback is written to the captured stderr.
     """
-    from featuresql.cli import main
+    from featuresql.cli.main import main
 
     monkeypatch.chdir(project)
     for name in SECRETS:

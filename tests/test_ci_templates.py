@@ -131,7 +131,7 @@ def fake_featuresql(folder: Path, *, now: str | None = None) -> Path:
     after = f" --now {now}" if now else ""
     shim.write_text(
         "#!/usr/bin/env bash\n"
-        f"exec {shlex.quote(sys.executable)} -c 'from featuresql.cli import main; main()' "
+        f"exec {shlex.quote(sys.executable)} -c 'from featuresql.cli.main import main; main()' "
         f'--vars {shlex.quote(SMALL_VARS_ARG)} "$@"{after}\n',
         encoding="utf-8",
     )

@@ -141,7 +141,7 @@ def fingerprint(project: Path, model: str) -> tuple[object, ...]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, copy_example_to, small_vars):
     """The example project after one `featuresql run` (in process), and that run's output."""
-    from featuresql.cli import cli as command
+    from featuresql.cli.main import cli as command
 
     project = copy_example_to(tmp_path_factory.mktemp("built") / "cash_advance")
     with contextlib.chdir(project):

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from featuresql.config import Defaults, ModelConfig, ProjectConfig, validate
 from featuresql.durations import format_duration, parse_duration
 from featuresql.errors import ConfigError
-from featuresql.profiles import env_var, profiles_path, resolve_target
-from featuresql.project import find_project_root, load_project
-from featuresql.yamlfile import load_yaml
+from featuresql.project.config import Defaults, ModelConfig, ProjectConfig, validate
+from featuresql.project.loader import find_project_root, load_project
+from featuresql.project.profiles import env_var, profiles_path, resolve_target
+from featuresql.project.yamlfile import load_yaml
 
 # -- durations -------------------------------------------------------------------------------
 
@@ -301,7 +301,7 @@ def test_yaml_lines_are_recorded(tmp_path):
 
 
 def test_model_settings_are_merged(example_project):
-    from featuresql.compiler import compile_project
+    from featuresql.compile.compiler import compile_project
 
     models = compile_project(load_project(example_project)).models
 
@@ -321,7 +321,7 @@ def test_model_settings_are_merged(example_project):
 
 
 def test_config_call_overrides_yaml_config(make_project):
-    from featuresql.compiler import compile_project
+    from featuresql.compile.compiler import compile_project
 
     owner = "      owner: risk-analytics"
     project = make_project([("features/models.yml", owner, f"{owner}\n      online: false")])
@@ -332,7 +332,7 @@ def test_config_call_overrides_yaml_config(make_project):
 
 
 def test_data_delay_is_inherited_from_sources(make_project):
-    from featuresql.compiler import compile_project
+    from featuresql.compile.compiler import compile_project
 
     project = make_project([("features/sources.yml", "    schema: raw", "    schema: raw\n    data_delay: 2h")])
 

@@ -24,7 +24,7 @@ from sqlglot import exp
 
 from featuresql.context import Context
 from featuresql.errors import CompileError
-from featuresql.plan import RunOptions
+from featuresql.run.planning import RunOptions
 
 NOW = datetime(2026, 7, 1, 6, tzinfo=UTC)
 RAW_TABLES = ("users", "transactions", "balance_events")
@@ -293,9 +293,9 @@ def test_sync_serves_what_the_extract_returns(engine, tmp_path, reference):
     import json
     from decimal import Decimal
 
-    from featuresql.online import read_manifest
+    from featuresql.online.stores import read_manifest
+    from featuresql.online.sync import run_sync
     from featuresql.serving.handler import reader_for
-    from featuresql.sync import run_sync
 
     project = engine_project(engine, tmp_path, reference["raw"])
     users = [*range(1, 501, 9), 10**9]

@@ -19,7 +19,8 @@ from conftest import SMALL_VARS, copy_example
 
 from featuresql.context import Context
 from featuresql.errors import CompileError, ConfigError
-from featuresql.testing.cases import TestCase, TestEnv, TestResult
+from featuresql.run.results import TestResult
+from featuresql.testing.cases import TestCase, TestEnv
 from featuresql.testing.generic import GenericTests, parse_entry
 from featuresql.testing.rendering import TestRenderer
 from featuresql.testing.runner import run_one, run_tests

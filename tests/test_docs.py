@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import SMALL_VARS_ARG, CliResult, copy_example
 
-from featuresql.cli import cli as featuresql_cli
+from featuresql.cli.main import cli as featuresql_cli
 from featuresql.context import Context
 from featuresql.docs.docs_blocks import parse_doc_blocks
 from featuresql.docs.site import embedded_json, render_page
@@ -147,9 +147,8 @@ def test_descriptions_come_from_yaml_config_and_docs_blocks(catalog: dict[str, A
 
 
 def test_results_of_partial_test_runs_merge_and_belong_to_their_target(tmp_path: Path) -> None:
-    from featuresql.artifacts import write_test_results
-    from featuresql.testing.cases import TestResult
-    from featuresql.testing.runner import TestRun
+    from featuresql.run.artifacts import write_test_results
+    from featuresql.run.results import TestResult, TestRun
 
     def run_of(*results: tuple[str, str]) -> TestRun:
         return TestRun([TestResult(name, "not_null", "data", status, 0.1) for name, status in results])  # type: ignore[arg-type]
@@ -214,7 +213,7 @@ def test_a_second_run_is_the_newest_in_the_history(tmp_path: Path) -> None:
 
 
 def test_online_models_say_how_to_read_them(built: Path, catalog: dict[str, Any]) -> None:
-    from featuresql.online import read_manifest
+    from featuresql.online.stores import read_manifest
     from featuresql.serving.request import parse_request
 
     read = catalog["models"]["user_transactions"]["online_read"]

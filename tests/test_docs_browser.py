@@ -25,7 +25,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import SMALL_VARS_ARG, copy_example
 
-from featuresql.cli import cli as featuresql_cli
+from featuresql.cli.main import cli as featuresql_cli
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -67,7 +67,7 @@ def _pump(stream: Any, lines: queue.Queue[str]) -> None:
 def server(project: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``featuresql docs serve --port 0`` as a subprocess, and the URL it printed."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "from featuresql.cli import main; main()", "docs", "serve", "--port", "0"],
+        [sys.executable, "-c", "from featuresql.cli.main import main; main()", "docs", "serve", "--port", "0"],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -35,7 +35,7 @@ from oracle import (
 )
 
 from featuresql.context import Context
-from featuresql.plan import RunOptions
+from featuresql.run.planning import RunOptions
 
 pytestmark = pytest.mark.duckdb
 

@@ -25,15 +25,15 @@ import pytest
 from conftest import SMALL_VARS, CliResult, copy_example
 from engines import canonical_rows, differences
 from featuresql.adapters.local_store import LocalStore
-from featuresql.adapters.online import WriteResult
+from featuresql.adapters.store import WriteResult
 from test_run_safety import assert_same_tables, tables
 from test_sync import DATABASE, EDITS, LATER, NOW, STORE, assert_same_items, built, items, sync
 
 from featuresql.context import Context
 from featuresql.errors import ExecutionError
-from featuresql.online import open_store
+from featuresql.online.stores import open_store
+from featuresql.online.sync import run_sync
 from featuresql.serving.tables import Item, StoreUnavailable
-from featuresql.sync import run_sync
 
 pytestmark = pytest.mark.duckdb
 

@@ -30,7 +30,7 @@ from sqlglot import exp
 from test_conformance import NO_HOOK, RAW_TABLES, table_rows
 
 from featuresql.context import Context
-from featuresql.intervals import merge
+from featuresql.run.intervals import merge
 
 NOW = datetime(2026, 7, 1, 6)
 BATCHED = (

@@ -20,9 +20,9 @@ import pytest
 from engines import Engine, write_profile
 from sqlglot import exp
 
-from featuresql.config import Freshness
 from featuresql.context import Context
 from featuresql.errors import ConfigError
+from featuresql.project.config import Freshness
 from featuresql.testing.cases import Outcome, TestCase, TestEnv
 from featuresql.testing.freshness import freshness_cases, judge
 

@@ -28,10 +28,10 @@ import pytest
 import sqlglot
 from click.testing import CliRunner
 
-from featuresql.compiler import compile_project
-from featuresql.plan import build_statements
-from featuresql.portability import INVALID, code_only
-from featuresql.project import load_project
+from featuresql.compile.compiler import compile_project
+from featuresql.compile.portability import INVALID, code_only
+from featuresql.project.loader import load_project
+from featuresql.run.statements import build_statements
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -185,7 +185,7 @@ def executed(tmp_path_factory, copy_example_to) -> Path:
 
     `run` builds schema main; the golden statements build schema features from the same raw data.
     """
-    from featuresql.cli import cli
+    from featuresql.cli.main import cli
 
     assert datetime.now(UTC) > datetime(2026, 4, 2, tzinfo=UTC), "the data must end before the clock"
     project = copy_example_to(tmp_path_factory.mktemp("golden") / "cash_advance")

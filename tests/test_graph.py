@@ -1,11 +1,11 @@
-"""The model DAG and --select/--exclude selection (featuresql.graph), as dbt users know it."""
+"""The model DAG and --select/--exclude selection (featuresql.project.graph), as dbt users know it."""
 
 from __future__ import annotations
 
 import pytest
 
 from featuresql.errors import CompileError
-from featuresql.graph import Graph
+from featuresql.project.graph import Graph
 
 # raw_a -> base -> mid -> top, and base -> side; lonely stands alone
 #

@@ -52,7 +52,7 @@ def test_import_featuresql_is_cheap():
 def test_help_loads_only_click():
     code = (
         "from click.testing import CliRunner\n"
-        "from featuresql.cli import cli\n"
+        "from featuresql.cli.main import cli\n"
         "assert CliRunner().invoke(cli, ['--help']).exit_code == 0"
     )
     assert imported_after(code) & HEAVY == set()

@@ -24,8 +24,8 @@ from oracle import MICROS, Macro, WindowModelSpec, duration_label, expected_rows
 
 from featuresql.context import Context
 from featuresql.errors import ConfigError
-from featuresql.intervals import BEGINNING, merge
-from featuresql.plan import RunOptions
+from featuresql.run.intervals import BEGINNING, merge
+from featuresql.run.planning import RunOptions
 
 pytestmark = pytest.mark.duckdb
 

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from featuresql.intervals import (
+from featuresql.run.intervals import (
     BEGINNING,
     affected,
     batches,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from featuresql.compiler import compile_project
+from featuresql.compile.compiler import compile_project
 from featuresql.errors import CompileError
-from featuresql.project import load_project
+from featuresql.project.loader import load_project
 
 
 def _project(root: Path, model_sql: str, macros: str = "", vars_yaml: str = "") -> Path:

@@ -74,7 +74,7 @@ def loads(text: str | bytes) -> Any:
 def featuresql(project: Path, *args: str) -> str:
     """Run the CLI in a subprocess in ``project`` (dummy AWS credentials); its stdout."""
     completed = subprocess.run(
-        [sys.executable, "-c", "from featuresql.cli import main; main()", *args],
+        [sys.executable, "-c", "from featuresql.cli.main import main; main()", *args],
         cwd=project,
         capture_output=True,
         text=True,

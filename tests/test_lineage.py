@@ -1,4 +1,4 @@
-"""Column-level lineage (featuresql.lineage): every column of the example project traced to its sources."""
+"""Column-level lineage (featuresql.compile.lineage): every column of the example project traced to its sources."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT, copy_example
 
-from featuresql.compiler import compile_project
-from featuresql.lineage import Lineage, column_lineage
-from featuresql.models import CompiledProject
-from featuresql.project import Project, load_project
+from featuresql.compile.compiler import compile_project
+from featuresql.compile.lineage import Lineage, column_lineage
+from featuresql.compile.models import CompiledProject
+from featuresql.project.loader import Project, load_project
 
 T = "bank.transactions."
 B = "bank.balance_events."

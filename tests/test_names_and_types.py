@@ -1,4 +1,4 @@
-"""One rule for names (featuresql.names) and one reading of types (featuresql.sql_types).
+"""One rule for names (featuresql.names) and one reading of types (featuresql.sql.types).
 
 Legitimate names and types as warehouses spell them are accepted; what could end a
 quoted name or add a statement is still refused.
@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from sqlglot import exp
 
-from featuresql.checks import node_line
-from featuresql.compiler import compile_project, parse_sql
+from featuresql.compile.checks import node_line
+from featuresql.compile.compiler import compile_project, parse_sql
 from featuresql.errors import ConfigError, ExecutionError
+from featuresql.extract.spine import _unreadable_file
+from featuresql.extract.training_set import Destination
 from featuresql.names import COLUMN_NAME, check_identifier, parse_table_name
-from featuresql.project import load_project
-from featuresql.spine import _unreadable_file
-from featuresql.sql_types import event_time_problem, key_kind, normalize_type, sql_family
-from featuresql.training import Destination
+from featuresql.project.loader import load_project
+from featuresql.sql.types import event_time_problem, key_kind, normalize_type, sql_family
 
 # -- names ---------------------------------------------------------------------------------
 
@@ -237,7 +237,7 @@ def test_running_out_of_memory_or_disk_stays_an_execution_error(message):
 
 
 def test_load_parquet_failures_other_than_the_file_stay_execution_errors(tmp_path, monkeypatch):
-    from featuresql.spine import stage_spine
+    from featuresql.extract.spine import stage_spine
 
     class Failing:
         dialect = "duckdb"

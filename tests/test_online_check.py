@@ -22,11 +22,11 @@ import duckdb
 import pytest
 from conftest import SMALL_VARS, copy_example
 
+from featuresql.compile.features import joined_model
 from featuresql.context import Context
 from featuresql.errors import ConfigError
-from featuresql.point_in_time import JoinedModel
+from featuresql.online.sync import run_sync
 from featuresql.serving.items import FEATURE_TS
-from featuresql.sync import run_sync
 from featuresql.testing.cases import Outcome, TestEnv
 from featuresql.testing.failing import format_table
 from featuresql.testing.online_check import online_cases, sample_query
@@ -175,7 +175,7 @@ def test_the_sample_takes_the_latest_changes_then_spreads_over_the_keys(project:
     spread = [user for n, user in enumerate(rest) if n * 3 % len(rest) < 3]
     assert len(spread) == 3 and spread[0] == rest[0]
     with Context(project, variables=SMALL_VARS) as context:
-        joined = JoinedModel.of(context.compiled.models[RATIOS], ())
+        joined = joined_model(context.compiled.models[RATIOS], ())
         sampled = context.query(sample_query(joined, NOW, 6, context.dialect)).column("user_id").to_pylist()
     assert sampled == sorted(recent + spread)
 

@@ -26,10 +26,10 @@ from dynamodb_server import REGION, dynamodb_client, dynamodb_local_with_credent
 
 from featuresql.context import Context
 from featuresql.errors import ExecutionError
-from featuresql.online import open_store, read_manifest
+from featuresql.online.stores import open_store, read_manifest
+from featuresql.online.sync import run_sync
 from featuresql.serving.handler import reader_for
 from featuresql.serving.items import FEATURE_TS, VERSION
-from featuresql.sync import run_sync
 
 pytestmark = pytest.mark.dynamodb
 

@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from featuresql.context import Context
 from featuresql.errors import ConfigError
-from featuresql.intervals import BEGINNING
+from featuresql.run.intervals import BEGINNING
 from featuresql.testing.availability import (
     EARLY,
     NOT_COMPUTED,

@@ -25,10 +25,10 @@ from conftest import REPO_ROOT
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from featuresql.compile.models import CompiledModel
 from featuresql.context import Context
-from featuresql.intervals import BEGINNING, Interval, merge, missing, subtract
-from featuresql.models import CompiledModel
-from featuresql.plan import RunOptions, WindowPlan, model_span, plan_window
+from featuresql.run.intervals import BEGINNING, Interval, merge, missing, subtract
+from featuresql.run.planning import RunOptions, WindowPlan, model_span, plan_window
 
 EPOCH_DAY = 20_600  # 2026-05-27, a day index well inside the tests' range
 GRAINS = (60, 900, 3600, 86_400)

@@ -485,7 +485,7 @@ def test_fuzz_any_direct_invocation_or_event_never_raises(event):
 
 def featuresql(project: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """Run the CLI in a subprocess in ``project``; its stdout (fails the test on a non-zero exit)."""
-    command = [sys.executable, "-c", "from featuresql.cli import main; main()", *args]
+    command = [sys.executable, "-c", "from featuresql.cli.main import main; main()", *args]
     completed = subprocess.run(
         command,
         cwd=project,
@@ -671,7 +671,7 @@ BIG = Decimal("12345678901234567.89")  # 19 significant digits: a double would r
 def handmade_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from featuresql.adapters.local_store import LocalStore
 
-    from featuresql.config import LocalStoreConfig
+    from featuresql.project.config import LocalStoreConfig
 
     path = tmp_path_factory.mktemp("handmade") / "store.sqlite"
     store = LocalStore(LocalStoreConfig(), str(path), path.parent)
@@ -768,7 +768,7 @@ def test_a_direct_invocation_keeps_decimals_exact_through_the_lambda_marshaller(
 def test_featuresql_read_prints_decimals_exactly(synced, manifest):
     from featuresql.adapters.local_store import LocalStore
 
-    from featuresql.config import LocalStoreConfig
+    from featuresql.project.config import LocalStoreConfig
 
     store = LocalStore(LocalStoreConfig(), manifest.store["path"], synced)
     store.write_batch([make_item("user_transactions", [10**6], JUNE_30, count_30d=1, amount_sum_30d=BIG)])

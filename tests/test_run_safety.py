@@ -23,10 +23,10 @@ from cli_process import command, environment
 from conftest import CliResult, copy_example
 from featuresql.adapters.duckdb import DuckDBAdapter, DuckDBTarget
 
-from featuresql import locks
 from featuresql.errors import ExecutionError
-from featuresql.intervals import merge
-from featuresql.state import ensure_tables
+from featuresql.run import locks
+from featuresql.run.intervals import merge
+from featuresql.run.state import ensure_tables
 
 pytestmark = pytest.mark.duckdb
 

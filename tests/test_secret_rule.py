@@ -15,7 +15,7 @@ from conftest import copy_example
 
 from featuresql.context import Context
 from featuresql.errors import CompileError, ConfigError
-from featuresql.profiles import env_var, profile_env_var
+from featuresql.project.profiles import env_var, profile_env_var
 
 
 def test_a_secret_variable_is_refused_outside_profiles(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -169,7 +169,7 @@ def environment() -> dict[str, str]:
 
 
 def command(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from featuresql.cli import main; main()", *args]
+    return [sys.executable, "-c", "from featuresql.cli.main import main; main()", *args]
 
 
 def run_cli(folder: Path, *args: str) -> CliResult:

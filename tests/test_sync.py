@@ -28,10 +28,10 @@ from conftest import SMALL_VARS, SMALL_VARS_ARG, copy_example
 
 from featuresql.context import Context
 from featuresql.errors import ConfigError
-from featuresql.online import open_store, read_manifest
+from featuresql.online.stores import open_store, read_manifest
+from featuresql.online.sync import run_sync
 from featuresql.serving.handler import reader_for
 from featuresql.serving.items import FEATURE_TS, VERSION, partition_key
-from featuresql.sync import run_sync
 
 pytestmark = pytest.mark.duckdb
 
@@ -214,7 +214,7 @@ def test_a_killed_sync_is_finished_by_the_next(tmp_path: Path, point: str) -> No
     command = [
         sys.executable,
         "-c",
-        "from featuresql.cli import main; main()",
+        "from featuresql.cli.main import main; main()",
         "--vars",
         SMALL_VARS_ARG,
         "sync",

@@ -16,7 +16,7 @@ NOW = "2026-06-30"  # the demo data ends that day
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from click.testing import CliRunner
 
-    from featuresql.cli import cli
+    from featuresql.cli.main import cli
 
     project = copy_example(tmp_path_factory.mktemp("test_command") / "project")
     result = CliRunner().invoke(cli, ["--project-dir", str(project), "--vars", SMALL_VARS_ARG, "run", "--now", NOW])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from featuresql.errors import ConfigError
-from featuresql.graph import Graph
+from featuresql.project.graph import Graph
 from featuresql.testing.cases import Outcome, TestCase
 from featuresql.testing.selection import families, select_tests
 

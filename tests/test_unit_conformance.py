@@ -18,9 +18,9 @@ from engines import Engine, write_profile
 from sqlglot import exp
 
 from featuresql.context import Context
-from featuresql.project import load_project
-from featuresql.testing.unit import UnitCompiler, run_unit_test
-from featuresql.testing.unit_spec import parse_unit_tests
+from featuresql.project.loader import load_project
+from featuresql.testing.unit.cases import UnitCompiler, run_unit_test
+from featuresql.testing.unit.spec import parse_unit_tests
 
 EXAMPLE_TESTS = {test.name: test for test in parse_unit_tests(load_project(REPO_ROOT))}
 

@@ -1,4 +1,4 @@
-"""SQL unit tests (featuresql.testing.unit): the YAML format, its errors, and what a test proves.
+"""SQL unit tests (featuresql.testing.unit.cases): the YAML format, its errors, and what a test proves.
 
 Every kind of check here is shown both passing and failing on purpose-built
 fixtures. Unit tests run on DuckDB in memory; tests/test_unit_conformance.py
@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from conftest import REPO_ROOT, copy_example
 
-import featuresql.testing.unit as unit
+import featuresql.testing.unit.cases as unit
 from featuresql.errors import CompileError, ConfigError, ExecutionError
-from featuresql.project import load_project
+from featuresql.project.loader import load_project
 from featuresql.testing.cases import Outcome, TestCase, TestEnv
-from featuresql.testing.unit import unit_test_cases
+from featuresql.testing.unit.cases import unit_test_cases
 
 NO_HOOK = ("project.yml", 'on_run_start:\n  - "{{ create_demo_data() }}"', "on_run_start: []")
 

@@ -34,7 +34,7 @@ from oracle import (
 )
 
 from featuresql.context import Context
-from featuresql.plan import RunOptions
+from featuresql.run.planning import RunOptions
 
 pytestmark = pytest.mark.duckdb
 

@@ -12,6 +12,9 @@ Modules, one responsibility each:
 - ``catalog``: the whole catalog document (``catalog.json``);
 - ``site``: the site's files; ``assets/`` holds its HTML, CSS and JavaScript;
 - ``server``: the static file server of ``docs serve``.
+
+May import: every stage below it, ``featuresql.context`` and ``featuresql.testing`` (the tests
+attached to a model); not ``featuresql.cli``.
 """
 
 from __future__ import annotations

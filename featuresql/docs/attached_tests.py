@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from featuresql.project import Project
+from featuresql.project.loader import Project
+from featuresql.project.yamlfile import line_of
 from featuresql.testing.cases import TestCase
 from featuresql.testing.generic import declared_tests
-from featuresql.yamlfile import line_of
 
 RESULTS_FILE = "test_results.json"
 

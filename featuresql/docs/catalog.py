@@ -3,7 +3,7 @@
 Top-level keys: ``metadata`` (project, target, when, what was read), ``overview``
 (the ``__overview__`` docs block), ``entities``, ``models`` (in dependency order,
 see ``model_entry``), ``sources`` and ``lineage`` (the column graph's edges,
-node -> direct upstream nodes, from ``featuresql.lineage``).
+node -> direct upstream nodes, from ``featuresql.compile.lineage``).
 
 No secret goes in: of the target, only its name, type, dialect and schema are
 written (never the profile's settings), and of the online store only its type.
@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import featuresql
+from featuresql.compile.lineage import SOURCE, Lineage, column_lineage
 from featuresql.context import Context
 from featuresql.docs.attached_tests import TestIndex
 from featuresql.docs.docs_blocks import DocResolver, find_doc_blocks
@@ -22,9 +23,8 @@ from featuresql.docs.model_entry import EntryInputs, freshness_limits, model_ent
 from featuresql.docs.warehouse import WarehouseInfo
 from featuresql.durations import format_duration
 from featuresql.errors import FeaturesqlError
-from featuresql.lineage import SOURCE, Lineage, column_lineage
-from featuresql.online import store_config
-from featuresql.project import Source
+from featuresql.online.stores import store_config
+from featuresql.project.loader import Source
 from featuresql.testing.cases import TestCase
 
 

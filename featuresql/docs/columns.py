@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlglot import exp
 
+from featuresql.compile.lineage import MODEL, Lineage
+from featuresql.compile.models import CompiledModel
 from featuresql.docs.docs_blocks import DocResolver
-from featuresql.lineage import MODEL, Lineage
-from featuresql.models import CompiledModel
-from featuresql.project import ModelFile
-from featuresql.windows import WindowFeature
+from featuresql.project.loader import ModelFile
+from featuresql.sql.windows import WindowFeature
 
 
 def column_names(model: CompiledModel, lineage: Lineage, built: dict[str, str] | None) -> list[str]:

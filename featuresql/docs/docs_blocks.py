@@ -19,7 +19,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from featuresql.errors import ConfigError, FeaturesqlError, closest
-from featuresql.project import Project
+from featuresql.project.loader import Project
 
 OVERVIEW = "__overview__"
 _BLOCK = re.compile(r"\{%-?\s*docs\s+([A-Za-z_]\w*)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}", re.DOTALL)

@@ -7,17 +7,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from featuresql.config import Freshness
+from featuresql.compile.lineage import Lineage
+from featuresql.compile.models import CompiledModel, CompiledProject
 from featuresql.docs.attached_tests import TestIndex
 from featuresql.docs.columns import model_columns
 from featuresql.docs.docs_blocks import DocResolver
 from featuresql.docs.reading import online_reading
 from featuresql.docs.warehouse import WarehouseInfo
 from featuresql.durations import format_duration
-from featuresql.lineage import Lineage
-from featuresql.models import CompiledModel, CompiledProject
-from featuresql.plan import build_statements
-from featuresql.project import Project
+from featuresql.project.config import Freshness
+from featuresql.project.loader import Project
+from featuresql.run.statements import build_statements
 
 
 @dataclass(frozen=True)

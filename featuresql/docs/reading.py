@@ -12,9 +12,9 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from featuresql.models import CompiledModel
-from featuresql.online import feature_kind
-from featuresql.project import Project
+from featuresql.compile.models import CompiledModel
+from featuresql.online.stores import feature_kind
+from featuresql.project.loader import Project
 
 EXAMPLE_KEY = 42
 SERVE_URL = "http://127.0.0.1:8080/features"

@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlglot import exp
 
-from featuresql import state
-from featuresql.artifacts import interval_record
+from featuresql.compile.models import CompiledModel
 from featuresql.context import Context
 from featuresql.errors import ConfigError, FeaturesqlError
-from featuresql.models import CompiledModel
+from featuresql.run import state
+from featuresql.run.artifacts import interval_record
 
 RUNS_KEPT = 10  # runs of each model shown in its history, newest first
 

@@ -3,7 +3,7 @@
 A window model's row for boundary ``E`` may be read from ``E + data_delay``
 (DESIGN.md section 3): a run computes a boundary only once every event before
 it has arrived. ``featuresql test`` checks each window model's table against the
-interval state its runs recorded (``featuresql.state``), and fails on:
+interval state its runs recorded (``featuresql.run.state``), and fails on:
 
 - rows whose ``ts`` is not a boundary: NULL, or not a multiple of the model's
   grain since the Unix epoch (a boundary ``E`` is ``k * grain``);
@@ -35,12 +35,13 @@ from typing import Any
 
 from sqlglot import exp
 
-from featuresql import dialects, state
 from featuresql.adapters.base import WarehouseAdapter
+from featuresql.compile.models import CompiledModel, CompiledProject
 from featuresql.durations import format_duration
 from featuresql.errors import ConfigError
-from featuresql.intervals import BEGINNING, Interval, merge, subtract
-from featuresql.models import CompiledModel, CompiledProject
+from featuresql.run import state
+from featuresql.run.intervals import BEGINNING, Interval, merge, subtract
+from featuresql.sql import dialects
 from featuresql.testing.cases import Outcome, TestCase, TestEnv
 from featuresql.testing.failing import format_table
 

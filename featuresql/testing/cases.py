@@ -14,12 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from featuresql.run.results import TestType
+
 if TYPE_CHECKING:
     from featuresql.context import Context
 
 Severity = Literal["warn", "error"]
-Status = Literal["pass", "warn", "fail", "error", "skipped"]
-TestType = Literal["data", "unit"]
 
 
 @dataclass
@@ -68,20 +68,3 @@ class TestCase:
     line: int | None = None
     description: str = ""
     tags: tuple[str, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class TestResult:
-    __test__ = False  # not a pytest test class
-
-    name: str
-    kind: str
-    test_type: TestType
-    status: Status
-    seconds: float
-    failures: int = 0
-    message: str = ""
-    details: str = ""
-    sql: str | None = None
-    models: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()

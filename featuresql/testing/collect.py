@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from featuresql.errors import ConfigError
+from featuresql.project.yamlfile import line_of
 from featuresql.testing.cases import Check, TestCase
 from featuresql.testing.generic import GenericTests, declared_tests, parse_entry
 from featuresql.testing.rendering import TestRenderer
 from featuresql.testing.singular import singular_case
-from featuresql.yamlfile import line_of
 
 if TYPE_CHECKING:
     from featuresql.context import Context
@@ -30,7 +30,7 @@ def collect_tests(context: Context, *, online: bool = False, only: str | None = 
     from featuresql.testing.availability import availability_cases
     from featuresql.testing.freshness import freshness_cases
     from featuresql.testing.online_check import online_cases
-    from featuresql.testing.unit import unit_test_cases
+    from featuresql.testing.unit.cases import unit_test_cases
 
     project, compiled = context.project, context.compiled
     if only == "freshness":

@@ -42,13 +42,13 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from featuresql import state
-from featuresql.config import Freshness
+from featuresql.compile.models import CompiledModel, CompiledProject
 from featuresql.errors import ConfigError, ExecutionError, closest
-from featuresql.models import CompiledModel, CompiledProject
-from featuresql.project import ModelFile, Project, Source
+from featuresql.project.config import Freshness
+from featuresql.project.loader import ModelFile, Project, Source
+from featuresql.project.yamlfile import line_of
+from featuresql.run import state
 from featuresql.testing.cases import Check, Outcome, Severity, TestCase, TestEnv
-from featuresql.yamlfile import line_of
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 _NEWEST = "newest"

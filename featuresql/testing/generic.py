@@ -43,9 +43,9 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlglot import exp
 
-from featuresql import dialects
-from featuresql.config import Strict, validate
 from featuresql.errors import CompileError, ConfigError, closest
+from featuresql.project.config import Strict, validate
+from featuresql.sql import dialects
 from featuresql.testing.cases import Check, Outcome, Severity, TestCase, TestEnv
 from featuresql.testing.failing import failing_rows_check
 from featuresql.testing.rendering import TestRenderer

@@ -7,7 +7,7 @@ model recomputes, for every row of its built table, each joined value from the
 feature tables, and fails on every row where a value differs (NULL-safe): a
 leaked future value, a stale one, or a missing one.
 
-The recomputation is written independently of ``featuresql.point_in_time``
+The recomputation is written independently of ``featuresql.sql.point_in_time``
 (which builds the table), so the two must agree rather than share a mistake.
 For each joined model and each distinct ``(keys, t)`` of the table:
 
@@ -41,12 +41,11 @@ from typing import Any
 
 from sqlglot import exp
 
-from featuresql import dialects
 from featuresql.adapters.base import WarehouseAdapter
-from featuresql.as_of_join import AsOfJoin
+from featuresql.compile.models import AsOfJoin, CompiledModel, CompiledProject
 from featuresql.errors import ConfigError
-from featuresql.models import CompiledModel, CompiledProject
-from featuresql.point_in_time import JoinedModel
+from featuresql.sql import dialects
+from featuresql.sql.point_in_time import JoinedModel
 from featuresql.testing.cases import Check, Outcome, TestEnv
 from featuresql.testing.failing import format_table
 

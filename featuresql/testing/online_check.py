@@ -42,16 +42,17 @@ from typing import Any
 
 from sqlglot import exp
 
-from featuresql import dialects
-from featuresql.adapters.online import OnlineStore
+from featuresql.adapters.store import OnlineStore
+from featuresql.compile.features import joined_model
+from featuresql.compile.models import CompiledModel, CompiledProject
 from featuresql.errors import ConfigError, ExecutionError
-from featuresql.models import CompiledModel, CompiledProject
-from featuresql.online import online_models, open_store, read_manifest
-from featuresql.point_in_time import JoinedModel
+from featuresql.online.mirror import latest_rows
+from featuresql.online.stores import online_models, open_store, read_manifest
 from featuresql.serving.items import FEATURE_TS, AttributeValue, ItemError, from_attribute, partition_key, to_attribute
 from featuresql.serving.manifest import OnlineModel
 from featuresql.serving.tables import Item, StoreUnavailable
-from featuresql.sync_sql import latest_rows
+from featuresql.sql import dialects
+from featuresql.sql.point_in_time import JoinedModel
 from featuresql.testing.cases import Check, Outcome, TestCase, TestEnv
 from featuresql.testing.failing import format_table
 
@@ -92,7 +93,7 @@ class Finding:
 
 
 def _check(model: CompiledModel) -> Check:
-    joined = JoinedModel.of(model, ())
+    joined = joined_model(model, ())
 
     def check(env: TestEnv) -> Outcome:
         if env.online_sample <= 0:

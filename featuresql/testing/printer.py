@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from featuresql.testing.cases import Status, TestResult
-from featuresql.testing.runner import TestRun
+from featuresql.run.results import TestResult, TestRun, TestStatus
 
 _LABELS = {
     "pass": ("PASS", "green"),
@@ -14,7 +13,7 @@ _LABELS = {
     "error": ("ERROR", "red"),
     "skipped": ("SKIP", "yellow"),
 }
-_SUMMARY: tuple[tuple[Status, str], ...] = (
+_SUMMARY: tuple[tuple[TestStatus, str], ...] = (
     ("pass", "passed"),
     ("warn", "warned"),
     ("fail", "failed"),

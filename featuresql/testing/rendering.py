@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlglot import exp
 
-from featuresql import dialects
-from featuresql.compiler import parse_sql, rendering_context
+from featuresql.compile.compiler import parse_sql, rendering_context
+from featuresql.compile.models import CompiledProject
 from featuresql.errors import CompileError
-from featuresql.jinja import MacroEnvironment, ModelContext
-from featuresql.models import CompiledProject
-from featuresql.project import Project
+from featuresql.project.jinja import MacroEnvironment, ModelContext
+from featuresql.project.loader import Project
+from featuresql.sql import dialects
 
 
 class TestRenderer:

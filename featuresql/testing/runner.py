@@ -11,36 +11,19 @@ from __future__ import annotations
 
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from featuresql import artifacts
 from featuresql.errors import FeaturesqlError
-from featuresql.testing.cases import Outcome, Status, TestCase, TestEnv, TestResult
+from featuresql.run import artifacts
+from featuresql.run.results import TestResult, TestRun, TestStatus
+from featuresql.testing.cases import Outcome, TestCase, TestEnv
 
 if TYPE_CHECKING:
     from featuresql.context import Context
 
 Reporter = Callable[[TestResult, int, int], None]
-
-
-@dataclass
-class TestRun:
-    __test__ = False  # not a pytest test class
-
-    results: list[TestResult] = field(default_factory=list)
-    seconds: float = 0.0
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-
-    @property
-    def ok(self) -> bool:
-        return not any(r.status in ("fail", "error") for r in self.results)
-
-    def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status == status)
 
 
 def run_tests(
@@ -76,11 +59,11 @@ def run_one(case: TestCase, env: TestEnv) -> TestResult:
         message = f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback; please report it)"
         return _result(case, "error", time.perf_counter() - started, Outcome(0, message, details))
     severity = outcome.severity or case.severity
-    status: Status = "pass" if not outcome.failures else ("warn" if severity == "warn" else "fail")
+    status: TestStatus = "pass" if not outcome.failures else ("warn" if severity == "warn" else "fail")
     return _result(case, status, time.perf_counter() - started, outcome)
 
 
-def _result(case: TestCase, status: Status, seconds: float, outcome: Outcome) -> TestResult:
+def _result(case: TestCase, status: TestStatus, seconds: float, outcome: Outcome) -> TestResult:
     return TestResult(
         name=case.name,
         kind=case.kind,

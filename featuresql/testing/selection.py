@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from featuresql.errors import CompileError, ConfigError, closest
-from featuresql.graph import Graph
+from featuresql.project.graph import Graph
 from featuresql.testing.cases import TestCase
 
 FAMILIES = ("unit", "data", "generic", "singular", "freshness", "point_in_time", "online")

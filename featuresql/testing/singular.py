@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from featuresql.config import IDENTIFIER, validate
 from featuresql.errors import ConfigError
+from featuresql.project.config import IDENTIFIER, validate
+from featuresql.project.yamlfile import read_text
 from featuresql.testing.cases import TestCase
 from featuresql.testing.failing import failing_rows_check
 from featuresql.testing.generic import TestConfig
 from featuresql.testing.rendering import TestRenderer
-from featuresql.yamlfile import read_text
 
 
 def singular_case(path: Path, renderer: TestRenderer) -> TestCase:

@@ -1,0 +1,498 @@
+"""The `featuresql` command: thin wrappers that parse, call the core and print.
+
+One error handler turns a FeaturesqlError into a red one-line message and its
+exit code (2 for usage and configuration, 1 for model failures); a traceback is
+printed only with --debug.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from featuresql.cli.options import TIMES, project_options, selection_options, with_options
+from featuresql.errors import EXIT_MODEL_FAILURE, EXIT_USAGE, FeaturesqlError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _handle_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return func(*args, **kwargs)
+        except FeaturesqlError as exc:
+            if debug:
+                traceback.print_exc()
+            click.secho(f"Error: {exc.one_line()}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.secho("Interrupted.", fg="red", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _parse_vars(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if not isinstance(value, dict):
+        raise click.BadParameter(
+            "expected a YAML or JSON mapping, e.g. '{start_date: 2024-01-01}'", param_hint="'--vars'"
+        )
+    return value
+
+
+def _context(obj: dict[str, Any], target: str | None = None, *, offline: bool = False) -> Any:
+    from featuresql.context import Context
+
+    return Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"], offline=offline)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="featuresql")
+@click.option(
+    "--project-dir", default=".", type=click.Path(file_okay=False, exists=True), help="Project folder (default: here)."
+)
+@click.option("--target", "-t", default=None, help="Target in profiles.yml.")
+@click.option("--vars", "variables", default=None, help="Project vars as YAML/JSON, e.g. '{demo_days: 30}'.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, project_dir: str, target: str | None, variables: str | None, debug: bool) -> None:
+    """featuresql: SQL feature models compiled for DuckDB, Snowflake and BigQuery."""
+    ctx.obj = {"project_dir": project_dir, "target": target, "vars": _parse_vars(variables)}
+
+
+@cli.command()
+@click.argument("name")
+@_handle_errors
+def init(name: str) -> None:
+    """Create a new project folder NAME that runs as is."""
+    from featuresql.project.scaffold import create_project
+
+    path = create_project(Path(name))
+    click.echo(f"Created project {path.name} in {path}. Next: cd {name} && featuresql run")
+
+
+@cli.command("compile")
+@with_options(project_options + selection_options)
+@click.pass_obj
+@_handle_errors
+def compile_command(obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+    """Render and validate models; write the SQL a run executes to target/compiled/ (no connection)."""
+    with _context(obj, target, offline=True) as context:
+        selected = context.select(select, exclude)
+        paths = context.write_compiled(selected)
+        for path in paths:
+            click.echo(f"  {path.relative_to(context.project.root)}")
+        click.secho(f"Compiled {len(paths)} models for target {context.target_name} ({context.dialect}).", fg="green")
+
+
+@cli.command()
+@with_options(project_options + selection_options)
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64), help="Models built in parallel.")
+@click.option("--full-refresh", is_flag=True, help="Rebuild the selected models from their start.")
+@click.option("--start", type=TIMES, default=None, help="Backfill from this UTC time (with --end: exactly that range).")
+@click.option("--end", type=TIMES, default=None, help="Backfill up to this UTC time (exclusive).")
+@click.option("--dry-run", is_flag=True, help="Print the intervals and statements a run would execute; run nothing.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="json: one object per event.")
+@click.option("--lock-timeout", type=click.FloatRange(0), default=0.0, help="Seconds to wait for another run.")
+@click.option("--now", "now", type=TIMES, default=None, help="Run as if it were this UTC time (replays, tests).")
+@click.pass_obj
+@_handle_errors
+def run(
+    obj: dict[str, Any],
+    target: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    threads: int,
+    full_refresh: bool,
+    start: datetime | None,
+    end: datetime | None,
+    dry_run: bool,
+    log_format: str,
+    lock_timeout: float,
+    now: datetime | None,
+) -> None:
+    """Build the selected models in dependency order, incrementally."""
+    from featuresql.cli.output import JsonRunLog, RunPrinter, print_plan
+    from featuresql.run.planning import RunOptions
+
+    if full_refresh and (start or end):
+        raise click.UsageError("--full-refresh rebuilds everything: it cannot be combined with --start/--end")
+    if start and end and end <= start:
+        raise click.UsageError("--end must be after --start")
+    options = RunOptions(full_refresh=full_refresh, start=start, end=end)
+    with _context(obj, target) as context:
+        if dry_run:
+            print_plan(context.plan(select, exclude, now=now, options=options), context.dialect)
+            return
+        printer = JsonRunLog() if log_format == "json" else RunPrinter()
+        if log_format == "text":
+            click.echo(f"Running {context.project.name} on target {context.target_name} ({context.adapter.describe()})")
+        result = context.run(
+            select,
+            exclude,
+            threads=threads,
+            now=now,
+            options=options,
+            report=printer,
+            on_batch=printer.batch,
+            lock_timeout=lock_timeout,
+        )
+        printer.summary(result)
+        if not result.ok:
+            sys.exit(EXIT_MODEL_FAILURE)
+
+
+@cli.command()
+@with_options(project_options)
+@click.option("--spine", required=True, help="Warehouse table, or a local .parquet/.csv file.")
+@click.option(
+    "--features", "-f", "features", multiple=True, required=True, help="model or model.feature, comma-separated."
+)
+@click.option("--out", "-o", required=True, help="A .parquet or .csv file, or table:NAME in the warehouse.")
+@click.option("--timestamp-column", default=None, help="The spine's time column (default: found by name).")
+@click.pass_obj
+@_handle_errors
+def extract(
+    obj: dict[str, Any],
+    target: str | None,
+    spine: str,
+    features: tuple[str, ...],
+    out: str,
+    timestamp_column: str | None,
+) -> None:
+    """Join features onto a spine as of each row's time (a leak-free training set)."""
+    with _context(obj, target) as context:
+        result = context.extract(spine, features, out=out, timestamp_column=timestamp_column)
+        click.secho(
+            f"Extracted {result.rows:,} rows with {_plural(result.features, 'feature')} from "
+            f"{_plural(result.models, 'model')} "
+            f"to {result.destination.describe()} in {result.seconds:.2f}s.",
+            fg="green",
+        )
+
+
+@cli.command()
+@with_options(project_options + selection_options)
+@click.option("--now", "now", type=TIMES, default=None, help="Sync the values available at this UTC time.")
+@click.option("--lock-timeout", type=click.FloatRange(0), default=0.0, help="Seconds to wait for a busy target.")
+@click.pass_obj
+@_handle_errors
+def sync(
+    obj: dict[str, Any],
+    target: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    now: datetime | None,
+    lock_timeout: float,
+) -> None:
+    """Write the online models' changed latest values to the online store."""
+    from featuresql.online.sync import ModelSync, run_sync
+
+    def report(model: ModelSync) -> None:
+        click.echo(
+            f"  {model.model:<28} {model.changed:>9,} changed {model.written:>9,} written "
+            f"{model.skipped:>6,} kept newer  {model.seconds:6.2f}s"
+        )
+
+    with _context(obj, target) as context:
+        click.echo(f"Syncing online models of {context.project.name} (target {context.target_name})")
+        result = run_sync(context, select, exclude, now=now, report=report, lock_timeout=lock_timeout)
+        written = sum(model.written for model in result.models)
+        click.secho(
+            f"Synced {_plural(len(result.models), 'model')} to {result.store}: {_plural(written, 'item')} written.",
+            fg="green",
+        )
+
+
+@cli.command("test")
+@with_options(project_options + selection_options)
+@click.option("--fail-fast", "-x", is_flag=True, help="Stop at the first failure or error.")
+@click.option("--online", is_flag=True, help="Also compare a sample of the online store with the warehouse.")
+@click.option("--sample", default=100, show_default=True, type=click.IntRange(1), help="Entities per online model.")
+@click.option("--now", "now", type=TIMES, default=None, help="Judge freshness and the online store at this UTC time.")
+@click.pass_obj
+@_handle_errors
+def test_command(
+    obj: dict[str, Any],
+    target: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    fail_fast: bool,
+    online: bool,
+    sample: int,
+    now: datetime | None,
+) -> None:
+    """Run data tests, unit tests, freshness and point-in-time checks (-s test_type:unit|data ...)."""
+    _run_tests(
+        obj, target, select, exclude, command="test", fail_fast=fail_fast, online=online, online_sample=sample, now=now
+    )
+
+
+@cli.command()
+@with_options(project_options + selection_options)
+@click.option("--now", "now", type=TIMES, default=None, help="Judge freshness at this UTC time.")
+@click.pass_obj
+@_handle_errors
+def freshness(
+    obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...], now: datetime | None
+) -> None:
+    """Check how old the newest rows of sources (and models) with freshness: are (-s source:bank)."""
+    _run_tests(obj, target, select, exclude, command="freshness", only_kind="freshness", now=now)
+
+
+def _run_tests(
+    obj: dict[str, Any],
+    target: str | None,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    *,
+    command: str,
+    **options: Any,
+) -> None:
+    from featuresql.testing.printer import TestPrinter
+    from featuresql.testing.runner import test_project
+
+    printer = TestPrinter()
+    debug = click.get_current_context().find_root().params.get("debug", False)
+    with _context(obj, target) as context:
+
+        def announce(count: int) -> None:
+            click.echo(f"Testing {context.project.name} on target {context.target_name}: {_plural(count, 'test')}")
+
+        run = test_project(
+            context, select, exclude, report=printer, announce=announce, command=command, debug=debug, **options
+        )
+    printer.summary(run)
+    if not run.ok:
+        sys.exit(EXIT_MODEL_FAILURE)
+
+
+@cli.command()
+@with_options(project_options)
+@click.argument("keys", nargs=-1, metavar="KEY=VALUE...")
+@click.option(
+    "--features", "-f", "features", multiple=True, required=True, help="model or model.feature, comma-separated."
+)
+@click.option("--now", "now", type=TIMES, default=None, help="Judge item expiry (TTL) as at this UTC time.")
+@click.pass_obj
+@_handle_errors
+def read(
+    obj: dict[str, Any], target: str | None, keys: tuple[str, ...], features: tuple[str, ...], now: datetime | None
+) -> None:
+    """Read online features as a service would: featuresql read user_id=1 -f user_transactions."""
+    from featuresql.online.stores import read_manifest
+    from featuresql.serving.handler import reader_for
+
+    parameters: dict[str, list[str]] = {"features": list(features)}
+    for pair in keys:
+        name, separator, value = pair.partition("=")
+        if not separator:
+            raise click.BadParameter(f"{pair!r}: give entity keys as KEY=VALUE, e.g. user_id=1", param_hint="KEYS")
+        parameters.setdefault(name, []).append(value)
+    with _context(obj, target, offline=True) as context:
+        reader = reader_for(read_manifest(context))
+    if now is not None:
+        moment = now.replace(tzinfo=UTC).timestamp()
+        reader.clock = lambda: moment
+    status, body = reader.answer_query(parameters)
+    if status != 200:
+        message = json.loads(body)["error"]["message"]
+        click.secho(f"Error: {message}", fg="red", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(body)  # exactly what a service receives (decimals digit for digit)
+
+
+@cli.command()
+@with_options(project_options)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.pass_obj
+@_handle_errors
+def serve(obj: dict[str, Any], target: str | None, host: str, port: int) -> None:
+    """Serve online features over HTTP with the Lambda reader (POST /features)."""
+    from featuresql.online.stores import read_manifest
+    from featuresql.serving.handler import reader_for
+    from featuresql.serving.http import make_server
+
+    with _context(obj, target, offline=True) as context:
+        manifest = read_manifest(context)
+    try:
+        server = make_server(reader_for(manifest), host, port)
+    except OSError as exc:
+        raise FeaturesqlError(f"cannot listen on {host}:{port}: {exc.strerror}: pass --port") from None
+    host_name, bound_port = server.server_address[:2]
+    address = f"http://{host_name!s}:{bound_port}"
+    click.echo(
+        f"Serving {', '.join(manifest.models)} from the {manifest.store['type']} store on {address}/features "
+        "(Ctrl-C stops)",
+        err=False,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+@cli.command("package-lambda")
+@with_options(project_options)
+@click.option("--out", "-o", default="dist/reader.zip", show_default=True, type=click.Path(dir_okay=False))
+@click.pass_obj
+@_handle_errors
+def package_lambda_command(obj: dict[str, Any], target: str | None, out: str) -> None:
+    """Build the Lambda reader's zip (handler featuresql.serving.handler.handler) and its IAM policy."""
+    from featuresql.online.packaging import HANDLER, package_lambda
+    from featuresql.online.stores import read_manifest
+
+    with _context(obj, target, offline=True) as context:
+        archive, policy = package_lambda(read_manifest(context), Path(out))
+    click.secho(f"Wrote {archive} (handler {HANDLER}) and {policy}.", fg="green")
+
+
+@cli.group()
+def docs() -> None:
+    """A static catalog site of the project: `docs generate`, then `docs serve`."""
+
+
+@docs.command("generate")
+@with_options(project_options)
+@click.pass_obj
+@_handle_errors
+def docs_generate(obj: dict[str, Any], target: str | None) -> None:
+    """Write the catalog site to target/docs/ (index.html, catalog.json); reads the warehouse if it is built."""
+    from featuresql.docs.generate import generate_docs
+
+    result = generate_docs(obj["project_dir"], target or obj["target"], obj["vars"])
+    for note in (result.warehouse_note, *result.notes):
+        if note:
+            click.secho(f"  {note}", fg="yellow")
+    click.secho(
+        f"Wrote {_shown(result.index)} and {result.catalog.name}: {_plural(result.models, 'model')}, "
+        f"{_plural(result.features, 'feature')}, {_plural(result.sources, 'source table')}. "
+        "Open it, or run `featuresql docs serve`.",
+        fg="green",
+    )
+
+
+@docs.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0: any free port.")
+@click.pass_obj
+@_handle_errors
+def docs_serve(obj: dict[str, Any], host: str, port: int) -> None:
+    """Serve target/docs/ over HTTP (write it first with `featuresql docs generate`)."""
+    from featuresql.docs.server import make_docs_server, server_url
+    from featuresql.docs.site import DOCS_FOLDER
+    from featuresql.project.loader import find_project_root, load_project
+
+    project = load_project(find_project_root(Path(obj["project_dir"])))
+    server = make_docs_server(project.target_dir / DOCS_FOLDER, host, port)
+    click.echo(f"Serving the docs of {project.name} on {server_url(server)} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@cli.command("ls")
+@with_options(project_options + selection_options)
+@click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.pass_obj
+@_handle_errors
+def ls_command(
+    obj: dict[str, Any], target: str | None, select: tuple[str, ...], exclude: tuple[str, ...], output_format: str
+) -> None:
+    """List models with their features, and sources."""
+    from featuresql.cli.output import describe_project
+
+    with _context(obj, target, offline=True) as context:
+        listing = describe_project(context.project, context.compiled, context.select(select, exclude))
+        if output_format == "json":
+            click.echo(json.dumps(listing, indent=2))
+            return
+        from featuresql.cli.output import print_listing
+
+        print_listing(listing)
+
+
+@cli.command()
+@with_options(project_options)
+@click.pass_obj
+@_handle_errors
+def debug(obj: dict[str, Any], target: str | None) -> None:
+    """Check the project, the profile and the connection."""
+    from featuresql.context import Context
+
+    context = Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"])
+    click.echo(f"project:  {context.project.name} ({context.project.root})")
+    click.echo(f"models:   {len(context.compiled.models)} compiled, sources: {len(context.project.sources)}")
+    click.echo(f"target:   {context.target_name} ({context.adapter.describe()})")
+    with context:
+        context.query("select 1")
+    click.secho("Connection OK.", fg="green")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _thread_error_line(args: threading.ExceptHookArgs) -> None:
+    """Drivers' own background threads (Snowflake's query-cancel timers) fail when the server is gone.
+
+    featuresql's work runs in executors whose errors reach the command and its one-line
+    message; a driver thread's traceback would only repeat that error (and may quote
+    driver internals), so it is one line naming the thread, the traceback with --debug.
+    """
+    if "--debug" in sys.argv[1:]:
+        threading.__excepthook__(args)
+        return
+    name = args.thread.name if args.thread else "a background thread"
+    click.secho(f"warning: {name} of a driver failed ({args.exc_type.__name__}); --debug shows it", dim=True, err=True)
+
+
+def main() -> None:
+    """The console script: click's usage errors become one line too (no usage block), exit code 2."""
+    threading.excepthook = _thread_error_line  # the process's own hook: not set for in-process callers
+    no_args_is_help = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+    try:
+        code = cli.main(prog_name="featuresql", standalone_mode=False)
+        if isinstance(code, int):  # click's Exit (--help, --version) returns its exit code
+            sys.exit(code)
+    except no_args_is_help as exc:  # `featuresql` alone, or a group without its command
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if isinstance(exc, click.UsageError) and exc.ctx else ""
+        click.secho(f"Error: {' '.join(exc.format_message().split())}{hint}", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.secho("Aborted.", fg="red", err=True)
+        sys.exit(1)
+
+
+__all__ = ["EXIT_USAGE", "cli", "main"]

@@ -1,0 +1,178 @@
+"""What the CLI prints: run progress, summaries and listings."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from featuresql.durations import format_duration
+from featuresql.run.artifacts import interval_record, result_record
+from featuresql.run.intervals import Interval
+
+if TYPE_CHECKING:
+    from featuresql.context import PlannedModel
+from featuresql.compile.models import CompiledProject
+from featuresql.project.loader import Project
+from featuresql.run.results import ModelResult, RunResult
+
+_STATUS = {"success": ("OK", "green"), "error": ("ERROR", "red"), "skipped": ("SKIP", "yellow")}
+
+
+class RunPrinter:
+    """Prints one line when a model starts and one when it ends (thread safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __call__(self, model: str, result: ModelResult | None, index: int, total: int) -> None:
+        with self._lock:
+            prefix = f"{index:>3} of {total}"
+            if result is None:
+                click.echo(f"{prefix} START {model}")
+                return
+            label, colour = _STATUS[result.status]
+            detail = f"[{result.rows:,} rows in {result.seconds:.2f}s]" if result.rows is not None else ""
+            line = f"{prefix} {click.style(label, fg=colour)} {model} {detail}".rstrip()
+            click.echo(line)
+            if result.message:
+                click.secho(f"      {result.message}", fg=colour)
+
+    def batch(self, model: str, done: int, total: int, interval: Interval, rows: int | None, seconds: float) -> None:
+        """A committed batch of a window model (printed only when a model has several)."""
+        if total < 2:
+            return
+        with self._lock:
+            count = f"{rows:,} rows" if rows is not None else "done"
+            click.echo(f"      {model}: batch {done}/{total} [{format_interval(interval)}) {count} in {seconds:.2f}s")
+
+    def summary(self, result: RunResult) -> None:
+        counts = f"{result.count('success')} ok, {result.count('error')} error, {result.count('skipped')} skipped"
+        colour = "green" if result.ok else "red"
+        noun = "model" if len(result.results) == 1 else "models"
+        click.secho(f"Finished {len(result.results)} {noun} in {result.seconds:.2f}s: {counts}.", fg=colour)
+
+
+class JsonRunLog:
+    """One JSON object per line for every event of a run (``--log-format json``), for schedulers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            click.echo(json.dumps(event, default=str))
+
+    def __call__(self, model: str, result: ModelResult | None, index: int, total: int) -> None:
+        if result is None:
+            self._emit({"event": "model_start", "model": model, "index": index, "total": total})
+            return
+        self._emit({"event": "model_done", **result_record(result)})
+
+    def batch(self, model: str, done: int, total: int, interval: Interval, rows: int | None, seconds: float) -> None:
+        self._emit(
+            {
+                "event": "batch_done",
+                "model": model,
+                "batch": done,
+                "batches": total,
+                "interval": interval_record(interval),
+                "rows": rows,
+                "seconds": round(seconds, 3),
+                "status": "success",
+            }
+        )
+
+    def summary(self, result: RunResult) -> None:
+        self._emit(
+            {
+                "event": "run_done",
+                "run_id": result.run_id,
+                "status": "success" if result.ok else "error",
+                "seconds": round(result.seconds, 3),
+                "success": result.count("success"),
+                "error": result.count("error"),
+                "skipped": result.count("skipped"),
+            }
+        )
+
+
+def print_plan(planned: list[PlannedModel], dialect: str) -> None:
+    """``run --dry-run``: per model, what it would compute and the statements, in order."""
+    for model in planned:
+        spans = ", ".join(f"[{format_interval(i)})" for i in model.batches) or "nothing new"
+        click.secho(f"-- {model.name}: {model.action}, {len(model.batches)} batches: {spans}", fg="cyan")
+        for statement in model.statements:
+            click.echo(statement.sql(dialect, pretty=True) + ";\n")
+
+
+def format_interval(interval: Interval) -> str:
+    lo, hi = interval_record(interval)
+    return f"{lo or 'beginning'}, {hi}"
+
+
+def describe_project(project: Project, compiled: CompiledProject, selected: list[str]) -> dict[str, Any]:
+    """Models (kind, entity, features with function and window) and sources, as plain data."""
+    models = []
+    for name in selected:
+        model = compiled.models[name]
+        features: list[dict[str, Any]]
+        if model.window is not None:
+            features = [
+                {
+                    "name": f.name,
+                    "function": f.function,
+                    "input": f.input.sql(project.config.dialect) if f.input else "*",
+                    "window": f.window_label,
+                }
+                for f in model.features
+            ]
+        else:
+            features = [{"name": c, "function": "snapshot", "input": c, "window": None} for c in model.feature_columns]
+        models.append(
+            {
+                "name": name,
+                "kind": model.kind,
+                "entity": model.settings.entity,
+                "keys": list(model.settings.keys),
+                "timestamp": model.settings.timestamp,
+                "grain": format_duration(model.settings.grain),
+                "online": model.settings.online,
+                "tags": list(model.settings.tags),
+                "depends_on": list(model.refs),
+                "sources": list(model.sources),
+                "features": features,
+            }
+        )
+    sources = [
+        {
+            "name": s.key,
+            "relation": ".".join(p for p in (s.database, s.schema, s.identifier) if p),
+            "event_time": s.event_time,
+            "columns": list(s.columns),
+        }
+        for s in project.sources.values()
+    ]
+    return {"models": models, "sources": sources}
+
+
+def print_listing(listing: dict[str, Any]) -> None:
+    for model in listing["models"]:
+        flags = [model["kind"]]
+        if model["entity"]:
+            flags.append(f"entity={model['entity']}({', '.join(model['keys'])})")
+        if model["kind"] == "window":
+            flags.append(f"grain={model['grain']}")
+        if model["online"]:
+            flags.append("online")
+        click.secho(f"{model['name']}  ", bold=True, nl=False)
+        click.echo(" ".join(flags))
+        for feature in model["features"]:
+            window = f" over {feature['window']}" if feature["window"] else ""
+            click.echo(f"    {feature['name']:<36} {feature['function']}({feature['input']}){window}")
+    click.secho("sources", bold=True)
+    for source in listing["sources"]:
+        event_time = f" (event time: {source['event_time']})" if source["event_time"] else ""
+        click.echo(f"    {source['name']:<36} {source['relation']}{event_time}")

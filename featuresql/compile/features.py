@@ -1,0 +1,86 @@
+"""Which model columns a point-in-time join takes: ``model`` / ``model.feature`` requests resolved.
+
+``featuresql extract``, the ``as_of_join`` macro, sync and the online check all
+name features this way; each request becomes a ``JoinedModel``, the join's own
+description of a model (``featuresql.sql.point_in_time``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from featuresql.compile.models import CompiledModel
+from featuresql.errors import ConfigError, closest
+from featuresql.sql.point_in_time import JoinedModel
+
+
+def joined_model(model: CompiledModel, columns: Sequence[str]) -> JoinedModel:
+    """``columns`` of ``model`` (all its features when empty)."""
+    settings = model.settings
+    assert settings.timestamp is not None and settings.keys, f"model {model.name} has no entity"
+    start = settings.start
+    if model.kind == "window" and start is not None:
+        start = datetime.fromtimestamp((settings.start_boundary() or 0) * settings.grain, UTC)
+    tie_break: tuple[str, ...] = ()
+    horizon = None
+    if model.window is not None:
+        horizon = model.window.max_tiles * settings.grain + settings.grain
+    if model.kind == "snapshot":
+        named = (settings.tie_break,) if settings.tie_break else ()
+        tie_break = (*named, *(c for c in model.feature_columns if c not in named))
+    return JoinedModel(
+        name=model.name,
+        relation=model.relation,
+        keys=settings.keys,
+        timestamp=settings.timestamp,
+        columns=tuple(columns) or model.feature_columns,
+        count_like=frozenset(f.name for f in model.features if f.count_like),
+        data_delay=settings.data_delay,
+        ttl=settings.ttl,
+        start=start,
+        tie_break=tie_break,
+        horizon=horizon,
+    )
+
+
+def feature_names(requested: str | Sequence[str]) -> list[str]:
+    """``model`` or ``model.feature`` items, from comma-separated strings or a list."""
+    items = [requested] if isinstance(requested, str) else list(requested)
+    return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+
+
+def resolve_features(
+    models: Mapping[str, CompiledModel], requested: str | Sequence[str], where: str = "--features"
+) -> list[JoinedModel]:
+    """The models to join for ``model`` / ``model.feature`` items, in order, with their columns."""
+    names = feature_names(requested)
+    if not names:
+        raise ConfigError(f"no features requested: pass {where} model[.feature],...")
+    chosen: dict[str, list[str]] = {}
+    for name in names:
+        model_name, _, feature = name.partition(".")
+        model = _model(models, model_name, where)
+        columns = chosen.setdefault(model.name, [])
+        if not feature:
+            columns.extend(c for c in model.feature_columns if c not in columns)
+        elif feature.lower() not in model.feature_columns:
+            raise ConfigError(
+                f"model {model.name!r} has no feature {feature!r}{closest(feature, list(model.feature_columns))} "
+                f"(its features: {', '.join(model.feature_columns)})"
+            )
+        elif feature.lower() not in columns:
+            columns.append(feature.lower())
+    return [joined_model(models[name], columns) for name, columns in chosen.items()]
+
+
+def _model(models: Mapping[str, CompiledModel], name: str, where: str) -> CompiledModel:
+    model = models.get(name.lower())
+    if model is None:
+        raise ConfigError(f"unknown model {name!r} in {where}{closest(name, list(models))}")
+    if not model.settings.keys or model.settings.timestamp is None:
+        raise ConfigError(
+            f"model {model.name!r} has no entity and timestamp, so it cannot be joined: "
+            "set config(entity=..., timestamp=...)"
+        )
+    return model

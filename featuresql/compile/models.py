@@ -1,0 +1,106 @@
+"""Compiled models: what the compiler produces and everything downstream reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from sqlglot import exp
+
+from featuresql.project.config import Freshness
+from featuresql.sql import dialects
+from featuresql.sql.point_in_time import JoinedModel, SpineRelation, point_in_time_query
+from featuresql.sql.windows import WindowFeature, WindowModel
+
+Kind = Literal["window", "snapshot"]
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """A model's effective settings: its config() over its YAML over project defaults."""
+
+    entity: str | None
+    keys: tuple[str, ...]
+    timestamp: str | None
+    grain: int
+    start: datetime | None
+    data_delay: int
+    lookback: int
+    batch_size: int | None
+    online: bool
+    ttl: int | None
+    tie_break: str | None
+    tags: tuple[str, ...]
+    description: str
+    owner: str | None
+    on_change: str = "fail"
+    freshness: Freshness | None = None
+
+    def start_boundary(self) -> int | None:
+        """The first boundary index computed: ``start`` rounded up to the grain."""
+        if self.start is None:
+            return None
+        return -(-int(self.start.timestamp()) // self.grain)
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    name: str
+    path: Path
+    kind: Kind
+    settings: ModelSettings
+    relation: exp.Table
+    rendered_sql: str
+    query: exp.Query  # snapshot: the model's query; window: its row-level events query
+    columns: tuple[str, ...]
+    refs: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    window: WindowModel | None = None
+    as_of_joins: tuple[AsOfJoin, ...] = ()  # what each as_of_join in the query joins (an extract model)
+
+    @property
+    def features(self) -> tuple[WindowFeature, ...]:
+        return self.window.features if self.window else ()
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        excluded = {*self.settings.keys, self.settings.timestamp}
+        return tuple(c for c in self.columns if c not in excluded)
+
+
+@dataclass(frozen=True)
+class CompiledProject:
+    name: str
+    target: str
+    dialect: str
+    models: dict[str, CompiledModel]  # in dependency order
+    children: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    hooks: dict[str, list[list[exp.Expr]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AsOfJoin:
+    """What one ``as_of_join`` joins: its spine and each model's columns.
+
+    Its output has every column of the spine, then each model's columns named
+    ``<model>__<column>`` (``JoinedModel.output_name``).
+    """
+
+    spine: exp.Table
+    spine_columns: tuple[str, ...]  # every column of the spine, in order
+    time: str  # the spine's time column
+    models: tuple[JoinedModel, ...]  # joined on the spine's key columns (``JoinedModel.spine_keys``)
+
+    @property
+    def spine_keys(self) -> tuple[str, ...]:
+        """The spine's key columns, each once, in the order the models name them."""
+        return tuple(dict.fromkeys(k for m in self.models for k in (m.spine_keys or m.keys)))
+
+    def query(self, dialect: str) -> exp.Select:
+        """The point-in-time join itself (``featuresql.sql.point_in_time``)."""
+        spine = SpineRelation(
+            self.spine.copy(), self.spine_columns, exp.column(dialects.identifier(self.time)), ordered=False
+        )
+        return point_in_time_query(spine, self.models, dialect)

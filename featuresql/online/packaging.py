@@ -1,0 +1,74 @@
+"""``featuresql package-lambda``: the reader as a deployable Lambda zip, and its IAM policy.
+
+The zip holds the reader's modules (``featuresql/serving/``, standard library
+only; boto3 comes with Lambda's Python runtime), a stub ``featuresql/__init__.py``
+(the full package is not needed to read), and ``online_manifest.json`` (without
+the target's ``endpoint_url``: set ``FEATURESQL_DYNAMODB_ENDPOINT`` to point a
+deployed reader elsewhere); nothing
+else: no project files, no profiles, no credentials. Its handler is
+``featuresql.serving.handler.handler``. Entries carry a fixed timestamp, so the
+same manifest always gives the same zip (and the same code hash in Lambda).
+
+The policy, written beside the zip, allows ``dynamodb:BatchGetItem`` on the one
+table, the only call the reader makes (add AWSLambdaBasicExecutionRole for logs).
+Its resource has no wildcard: the account is the policy variable
+``${aws:PrincipalAccount}`` (the account of the role it is attached to) and the
+region the online store's ``region`` (``${aws:RequestedRegion}`` when it has none).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+from featuresql.errors import ConfigError
+from featuresql.files import atomic_path
+from featuresql.serving.handler import MANIFEST_FILE
+from featuresql.serving.manifest import Manifest
+
+HANDLER = "featuresql.serving.handler.handler"
+READER_MODULES = ("__init__", "items", "manifest", "request", "reader", "tables", "handler")
+_STUB = '"""featuresql\'s online reader, packaged for AWS Lambda (featuresql package-lambda)."""\n'
+_TIMESTAMP = (2024, 1, 1, 0, 0, 0)
+
+
+def package_lambda(manifest: Manifest, out: Path) -> tuple[Path, Path]:
+    """Write the zip to ``out`` and the policy to ``<out stem>-iam-policy.json``; return both paths."""
+    if manifest.store.get("type") != "dynamodb":
+        raise ConfigError(
+            f"target {manifest.target!r} uses the {manifest.store.get('type')} online store: the "
+            "Lambda reader reads DynamoDB; package a target whose online store is dynamodb"
+        )
+    # A development endpoint (DynamoDB Local) must not ship: Lambda uses its region's endpoint.
+    store = {key: value for key, value in manifest.store.items() if key != "endpoint_url"}
+    manifest = replace(manifest, store=store)
+    serving = Path(__file__).parents[1] / "serving"
+    with atomic_path(out) as partial, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        _add(archive, "featuresql/__init__.py", _STUB)
+        for module in READER_MODULES:
+            _add(archive, f"featuresql/serving/{module}.py", (serving / f"{module}.py").read_text(encoding="utf-8"))
+        _add(archive, MANIFEST_FILE, json.dumps(manifest.to_json(), indent=2) + "\n")
+    policy = out.with_name(f"{out.stem}-iam-policy.json")
+    with atomic_path(policy) as partial:
+        partial.write_text(json.dumps(iam_policy(manifest), indent=2) + "\n", encoding="utf-8")
+    return out, policy
+
+
+def iam_policy(manifest: Manifest) -> dict[str, object]:
+    region = manifest.store.get("region") or "${aws:RequestedRegion}"
+    table = f"arn:aws:dynamodb:{region}:${{aws:PrincipalAccount}}:table/{manifest.store['table']}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadOnlineFeatures", "Effect": "Allow", "Action": ["dynamodb:BatchGetItem"], "Resource": table}
+        ],
+    }
+
+
+def _add(archive: zipfile.ZipFile, name: str, text: str) -> None:
+    entry = zipfile.ZipInfo(name, date_time=_TIMESTAMP)
+    entry.external_attr = 0o644 << 16
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(entry, text)

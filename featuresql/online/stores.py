@@ -1,0 +1,154 @@
+"""A project's online side on one target: which models are online, their store, and the manifest.
+
+The store comes from the target's ``online:`` block in profiles.yml, else the
+project's ``online:`` (default: the local SQLite store under ``target/online/``).
+The DynamoDB table defaults to ``featuresql_<project>_<target>``.
+
+The manifest (``featuresql.serving.manifest``) is built from the compiled models
+and the column types of their tables in the warehouse, and written to
+``target/online/<target>/manifest.json`` by every sync: ``featuresql serve`` and
+``package-lambda`` read it there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featuresql.adapters.store import OnlineStore, store_class
+from featuresql.compile.models import CompiledModel, CompiledProject
+from featuresql.errors import ConfigError
+from featuresql.files import atomic_path
+from featuresql.project.profiles import resolve_online
+from featuresql.serving.items import RESERVED
+from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel
+from featuresql.sql.types import key_kind
+
+if TYPE_CHECKING:
+    from featuresql.run.workspace import Workspace
+
+_INTEGER = re.compile(
+    r"^(TINYINT|SMALLINT|INT|INTEGER|BIGINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT|INT64|"
+    r"BYTEINT|NUMBER\(\d+,\s*0\)|DECIMAL\(\d+,\s*0\)|NUMERIC\(\d+,\s*0\))$"
+)
+_FLOAT = re.compile(r"^(DOUBLE|FLOAT|FLOAT4|FLOAT8|FLOAT64|REAL|DOUBLE PRECISION)$")
+_DECIMAL = re.compile(r"^(DECIMAL|NUMERIC|NUMBER|BIGNUMERIC|BIGDECIMAL)\b")
+
+
+def online_models(compiled: CompiledProject, selected: Sequence[str] | None = None) -> list[CompiledModel]:
+    """The online models among ``selected`` (all models when None), in dependency order."""
+    names = list(compiled.models) if selected is None else list(selected)
+    models = [compiled.models[name] for name in names if compiled.models[name].settings.online]
+    for model in models:
+        if not model.settings.keys or model.settings.timestamp is None:
+            raise ConfigError(
+                f"online model {model.name!r} needs an entity and a timestamp: "
+                "set config(entity=..., timestamp=...) or online=false",
+                path=model.path,
+            )
+        clash = sorted(set(model.feature_columns) & RESERVED)
+        if clash:
+            raise ConfigError(
+                f"online model {model.name!r} has a column named {clash[0]!r}, which online items "
+                f"reserve ({', '.join(sorted(RESERVED))}): rename it",
+                path=model.path,
+            )
+    return models
+
+
+def store_config(context: Workspace) -> Any:
+    return resolve_online(context.project.root, context.target_name, context.project.config.online)
+
+
+def open_store(context: Workspace) -> OnlineStore:
+    """The online store of the context's target (nothing is created until ``ensure_table``)."""
+    config = store_config(context)
+    if config.ttl_attribute in RESERVED:
+        raise ConfigError(f"ttl_attribute {config.ttl_attribute!r} is reserved for online items: choose another name")
+    if config.store == "local":
+        path = Path(
+            config.path or Path(context.project.config.target_path) / "online" / f"{context.target_name}.sqlite"
+        )
+        table = str(path if path.is_absolute() else context.project.root / path)
+    else:
+        table = config.table or f"featuresql_{context.project.name}_{context.target_name}"
+    return store_class(config.store)(config, table, context.project.root)
+
+
+def manifest_path(context: Workspace) -> Path:
+    return context.project.target_dir / "online" / context.target_name / "manifest.json"
+
+
+def build_manifest(
+    context: Workspace, store: OnlineStore, models: Sequence[CompiledModel], column_types: dict[str, dict[str, str]]
+) -> Manifest:
+    """The manifest of ``models`` (the project's online models), typed from their tables' ``column_types``."""
+    dialect = context.project.config.dialect
+    entity_types = {
+        column.lower(): kind
+        for entity in context.project.config.entities.values()
+        for column, kind in entity.keys.items()
+    }
+    online = {}
+    for model in models:
+        types = column_types[model.name]
+        count_like = {feature.name for feature in model.features if feature.count_like}
+        features = {
+            column: OnlineFeature(column, feature_kind(types.get(column, "")), 0 if column in count_like else None)
+            for column in model.feature_columns
+        }
+        keys = tuple((key, _key_kind(entity_types.get(key), dialect)) for key in model.settings.keys)
+        online[model.name] = OnlineModel(model.name, keys, features)
+    config = store.config
+    return Manifest(
+        project=context.project.name,
+        target=context.target_name,
+        store=store.reader_settings(),
+        models=online,
+        ttl_attribute=config.ttl_attribute,
+        max_entities=config.max_entities,
+    )
+
+
+def _key_kind(kind: str | None, dialect: str) -> str:
+    """The kind the reader checks a key against: exactly what project.yml's key check accepted."""
+    return "integer" if kind is not None and key_kind(kind, dialect) == "integer" else "string"
+
+
+def write_manifest(context: Workspace, manifest: Manifest) -> Path:
+    path = manifest_path(context)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(manifest.to_json(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_manifest(context: Workspace) -> Manifest:
+    """The manifest the last sync wrote for this target."""
+    path = manifest_path(context)
+    if not path.is_file():
+        raise ConfigError(
+            f"no online manifest for target {context.target_name!r} ({path}): run `featuresql sync` first"
+        )
+    return Manifest.load(path)
+
+
+def feature_kind(sql_type: str) -> str:
+    """A warehouse column type's family, as the reader returns it."""
+    name = sql_type.upper().strip()
+    if _INTEGER.match(name):
+        return "integer"
+    if _FLOAT.match(name):
+        return "float"
+    if _DECIMAL.match(name):
+        return "decimal"
+    if name.startswith(("BOOL",)):
+        return "boolean"
+    if name.startswith(("TIMESTAMP", "DATETIME")):
+        return "timestamp"
+    if name == "DATE":
+        return "date"
+    return "string"

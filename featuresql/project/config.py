@@ -1,0 +1,294 @@
+"""Pydantic models for everything users write in YAML or in ``config()``.
+
+Each model forbids unknown keys, so a misspelled key is an error naming the
+file and line (see ``validate``), never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
+
+from featuresql.durations import parse_duration
+from featuresql.errors import ConfigError, closest
+from featuresql.project.yamlfile import line_of
+
+Dialect = Literal["duckdb", "snowflake", "bigquery"]
+DIALECTS: tuple[str, ...] = ("duckdb", "snowflake", "bigquery")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _duration(value: Any) -> int:
+    return parse_duration(value)
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date or timestamp: write a UTC time such as '2024-01-01' or "
+                "'2024-01-01T06:00:00' (an offset such as +02:00 is converted; zone names are not read)"
+            ) from None
+    elif not isinstance(value, datetime) and hasattr(value, "isoformat"):  # a YAML date
+        value = datetime(value.year, value.month, value.day)
+    if not isinstance(value, datetime):
+        raise ValueError("expected a date or timestamp such as '2024-01-01'")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _grain(value: Any) -> int:
+    seconds = parse_duration(value)
+    if seconds <= 0 or seconds % 60:
+        raise ValueError(f"grain {value!r} must be a whole number of minutes, hours or days, e.g. '15m', '1h', '1d'")
+    return seconds
+
+
+Duration = Annotated[int, BeforeValidator(_duration)]
+Grain = Annotated[int, BeforeValidator(_grain)]
+UtcTimestamp = Annotated[datetime, BeforeValidator(_utc)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class EntityConfig(Strict):
+    keys: dict[str, str] = Field(min_length=1)  # types checked in the project's dialect: project._check_key_type
+    description: str = ""
+
+
+class Defaults(Strict):
+    grain: Grain = 86400
+    lookback: int = Field(0, ge=0)
+    data_delay: Duration = 0
+    batch_size: int | None = Field(None, gt=0)
+
+
+class LocalStoreConfig(Strict):
+    """The embedded online store: an SQLite file (default ``target/online/<target>.sqlite``)."""
+
+    store: Literal["local"] = "local"
+    path: str | None = None
+    ttl_attribute: str = "_ttl"
+    max_entities: int = Field(100, gt=0)  # per reader request
+
+
+class DynamoDBStoreConfig(Strict):
+    """DynamoDB. Credentials come from boto3's chain (environment, profile, role), never from here."""
+
+    store: Literal["dynamodb"]
+    table: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")  # default featuresql_<project>_<target>
+    region: str | None = None
+    endpoint_url: str | None = None
+    capacity: Literal["on_demand", "provisioned"] = "on_demand"
+    read_capacity: int = Field(5, gt=0)  # provisioned only
+    write_capacity: int = Field(5, gt=0)
+    ttl_attribute: str = "_ttl"
+    create_table: bool = True  # False: the table is managed elsewhere (Terraform...) and must exist
+    workers: int = Field(4, gt=0, le=64)  # parallel writes during sync, parallel reads in the reader
+    max_entities: int = Field(100, gt=0)
+
+
+def _store_type(value: Any) -> str:
+    return str(value.get("store", "local")) if isinstance(value, dict) else str(getattr(value, "store", "local"))
+
+
+OnlineConfig = Annotated[
+    Annotated[LocalStoreConfig, Tag("local")] | Annotated[DynamoDBStoreConfig, Tag("dynamodb")],
+    Discriminator(
+        _store_type, custom_error_type="invalid_store", custom_error_message="'store' must be local or dynamodb"
+    ),
+]
+STORE_TAGS = ("local", "dynamodb")  # pydantic puts the chosen tag in error locations; messages drop it
+
+
+class ProjectConfig(Strict):
+    name: str
+    version: str = "0.1.0"
+    dialect: Dialect = "duckdb"
+    model_paths: list[str] = ["features"]
+    macro_paths: list[str] = ["macros"]
+    test_paths: list[str] = ["tests"]
+    target_path: str = "target"
+    vars: dict[str, Any] = {}
+    defaults: Defaults = Defaults()
+    entities: dict[str, EntityConfig] = {}
+    online: OnlineConfig = LocalStoreConfig()
+    on_run_start: list[str] = []
+    on_run_end: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not IDENTIFIER.match(value):
+            raise ValueError("must be a SQL identifier: letters, digits and underscores")
+        return value
+
+
+class Freshness(Strict):
+    """How old a source's (or model's) newest row may be, as dbt's source freshness.
+
+    The age is ``now - max(loaded_at_field)``; the field defaults to the source's
+    ``event_time`` (a model's timestamp). Past ``warn_after`` the check warns, past
+    ``error_after`` it fails; ``filter`` is a SQL condition limiting the rows read.
+    """
+
+    warn_after: Duration | None = None
+    error_after: Duration | None = None
+    loaded_at_field: str | None = None
+    filter: str | None = None
+
+
+class ModelConfig(Strict):
+    """Settings of one model; ``None`` means 'inherit from the project defaults'."""
+
+    entity: str | None = None
+    timestamp: str | None = None
+    grain: Grain | None = None
+    start: UtcTimestamp | None = None
+    data_delay: Duration | None = None
+    lookback: int | None = Field(None, ge=0)
+    batch_size: int | None = Field(None, gt=0)
+    online: bool = False
+    ttl: Duration | None = None
+    tie_break: str | None = None
+    tags: list[str] = []
+    description: str = ""
+    owner: str | None = None
+    enabled: bool = True
+    on_change: Literal["fail", "rebuild"] = "fail"  # a changed window model: refuse, or rebuild from start
+    freshness: Freshness | None = None
+
+
+class ColumnSpec(Strict):
+    name: str
+    type: str | None = None
+    description: str = ""
+    tests: list[Any] = []  # data tests (see featuresql.testing.generic); dbt's newer spelling data_tests works too
+    data_tests: list[Any] = []
+
+
+class ModelSpec(Strict):
+    name: str
+    description: str = ""
+    config: dict[str, Any] = {}
+    columns: list[ColumnSpec] = []
+    tests: list[Any] = []
+    data_tests: list[Any] = []
+
+
+class SourceTable(Strict):
+    name: str
+    identifier: str | None = None
+    description: str = ""
+    event_time: str | None = None
+    data_delay: Duration | None = None
+    columns: list[ColumnSpec] = []
+    freshness: Freshness | None = None  # default: the source's freshness
+    loaded_at_field: str | None = None
+    tests: list[Any] = []
+    data_tests: list[Any] = []
+
+
+class SourceSpec(Strict):
+    name: str
+    database: str | None = None
+    schema_: str | None = Field(None, alias="schema")
+    description: str = ""
+    data_delay: Duration = 0
+    freshness: Freshness | None = None
+    loaded_at_field: str | None = None
+    tables: list[SourceTable] = Field(min_length=1)
+
+
+class SchemaFile(Strict):
+    version: int | None = None
+    sources: list[SourceSpec] = []
+    models: list[ModelSpec] = []
+    unit_tests: list[Any] = []  # read by featuresql.testing.unit.cases
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(
+    model: type[M], data: Any, path: Path | None, *, loc_prefix: tuple[Any, ...] = (), line: int | None = None
+) -> M:
+    """Validate ``data`` against ``model``; the first problem becomes a one-line ConfigError.
+
+    Unknown keys are reported before missing ones, so a misspelled required key
+    reads as "unknown key 'nmae' (did you mean name?)". ``line`` is the fallback
+    when ``data`` carries no line numbers of its own.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        loc = tuple(error["loc"])
+        shown = _without_store_tag(loc)
+        raise ConfigError(
+            _describe(model, error, loc, loc_prefix),
+            path=path,
+            line=(line_of(data, shown) or line) if path else None,
+        ) from None
+
+
+def _describe(model: type[BaseModel], error: Any, loc: tuple[Any, ...], prefix: tuple[Any, ...]) -> str:
+    shown = _without_store_tag(loc)
+    key = ".".join(str(part) for part in prefix + shown) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        return f"unknown key {key!r}{closest(str(loc[-1]), allowed)}; allowed keys: {', '.join(allowed)}"
+    if error["type"] == "missing":
+        return f"missing required key {key!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"invalid value for {key!r}: {message}"
+
+
+def _without_store_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(part for n, part in enumerate(loc) if not (n and loc[n - 1] == "online" and part in STORE_TAGS))
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if part in STORE_TAGS:  # the member of the online store union that was chosen
+            current = LocalStoreConfig if part == "local" else DynamoDBStoreConfig
+            continue
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = current.model_fields.get(part) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
+        if field is None:
+            continue  # a key of a dict-valued field (an entity or target name)
+        current = _inner_model(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(f.alias or name for name, f in current.model_fields.items())
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
