@@ -126,6 +126,14 @@ class WarehouseAdapter(ABC):
     def close(self) -> None:
         """Release the connection."""
 
+    def missing(self) -> str | None:
+        """Why there is nothing to read yet, known without connecting (None: connect and see).
+
+        ``featuresql docs`` asks, so that reading a target never creates it (an embedded
+        engine's file would be created by connecting).
+        """
+        return None
+
     def for_thread(self) -> WarehouseAdapter:
         """An adapter usable from another thread (engines with thread-safe connections return self)."""
         return self

@@ -47,6 +47,13 @@ class DuckDBAdapter(WarehouseAdapter):
         path = Path(self.config.path)
         return str(path if path.is_absolute() else self.project_root / path)
 
+    def missing(self) -> str | None:
+        if self.database_path == ":memory:":
+            return "in-memory DuckDB target: nothing built to read"
+        if not Path(self.database_path).is_file():
+            return f"the DuckDB database {self.database_path} does not exist yet: run `featuresql run`"
+        return None
+
     @property
     def connection(self) -> Any:
         return self.driver

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from featuresql.adapters.store import OnlineStore, WriteResult
+from featuresql.adapters.store import OnlineStore, StoreConfig, StorePlace, WriteResult
+from pydantic import Field
 
 from featuresql.errors import ConfigError, ExecutionError
 from featuresql.serving.items import FEATURE_TS, PARTITION_KEY, VERSION
@@ -54,9 +55,41 @@ _RETRYABLE_REASONS = frozenset(
 MAX_ATTEMPTS = 10
 
 
+class DynamoDBStoreConfig(StoreConfig):
+    """DynamoDB. Credentials come from boto3's chain (environment, profile, role), never from here."""
+
+    store: Literal["dynamodb"]
+    table: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")  # default featuresql_<project>_<target>
+    region: str | None = None
+    endpoint_url: str | None = None
+    capacity: Literal["on_demand", "provisioned"] = "on_demand"
+    read_capacity: int = Field(5, gt=0)  # provisioned only
+    write_capacity: int = Field(5, gt=0)
+    create_table: bool = True  # False: the table is managed elsewhere (Terraform...) and must exist
+    workers: int = Field(4, gt=0, le=64)  # parallel writes during sync, parallel reads in the reader
+
+
 class DynamoDBStore(OnlineStore):
     type_name = "dynamodb"
+    config_model = DynamoDBStoreConfig
     batch_size = TRANSACTION_LIMIT
+
+    @classmethod
+    def table_name(cls, config: Any, place: StorePlace) -> str:
+        return str(config.table or f"featuresql_{place.project}_{place.target}")
+
+    @classmethod
+    def reader_policy(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """``dynamodb:BatchGetItem`` on the one table, the only call the reader makes.
+
+        No wildcard: the account is the policy variable ``${aws:PrincipalAccount}`` (the
+        account of the role it is attached to) and the region the store's ``region``
+        (``${aws:RequestedRegion}`` when it has none).
+        """
+        region = settings.get("region") or "${aws:RequestedRegion}"
+        table = f"arn:aws:dynamodb:{region}:${{aws:PrincipalAccount}}:table/{settings['table']}"
+        statement = {"Sid": "ReadOnlineFeatures", "Effect": "Allow", "Action": ["dynamodb:BatchGetItem"]}
+        return {"Version": "2012-10-17", "Statement": [{**statement, "Resource": table}]}
 
     def __init__(self, config: Any, table: str, project_root: Any, *, client: Any = None):
         super().__init__(config, table, project_root)

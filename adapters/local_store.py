@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from featuresql.adapters.store import OnlineStore, WriteResult
+from featuresql.adapters.store import OnlineStore, StoreConfig, StorePlace, WriteResult
 
 from featuresql.serving.items import FEATURE_TS, PARTITION_KEY, VERSION
 from featuresql.serving.tables import Item, SQLiteTable
@@ -26,9 +26,28 @@ _UPSERT = (
 )
 
 
+class LocalStoreConfig(StoreConfig):
+    """The embedded online store: an SQLite file (default ``target/online/<target>.sqlite``)."""
+
+    store: Literal["local"] = "local"
+    path: str | None = None
+
+
 class LocalStore(OnlineStore):
     type_name = "local"
+    config_model = LocalStoreConfig
     batch_size = 5000
+
+    @classmethod
+    def table_name(cls, config: Any, place: StorePlace) -> str:
+        """The SQLite file: ``path`` (relative to the project), else ``target/online/<target>.sqlite``."""
+        path = Path(config.path or place.target_dir / "online" / f"{place.target}.sqlite")
+        return str(path if path.is_absolute() else place.project_root / path)
+
+    def missing(self) -> str | None:
+        if self.path.is_file():
+            return None
+        return f"the local online store {self.table} does not exist: run `featuresql sync` first"
 
     @property
     def path(self) -> Path:

@@ -4,6 +4,12 @@ As small as the warehouse side: make sure the table exists, write a batch of
 items, read a batch, tear the table down. Items are in DynamoDB's low-level form
 (``featuresql.serving.items`` builds them), whatever the store.
 
+A store is a plug-in shaped like a warehouse adapter: registered by type name
+(the ``store:`` of an ``online:`` block; third parties under the entry-point group
+``featuresql.online_stores``), with its own settings model (``config_model``) and
+its own default table name (``table_name``). The core never asks which store it
+has.
+
 Every write is conditional: an item replaces the stored one only if its feature
 timestamp ``_ts`` is newer, or equal with a greater sync version ``_v``. So a
 value is never replaced by an older one, whatever order two syncs (or a sync and
@@ -13,12 +19,14 @@ as ``skipped``, not an error.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+from featuresql.adapters import load_class, registered
+from pydantic import BaseModel, ConfigDict, Field
 
 from featuresql.serving.tables import Item
 
@@ -26,6 +34,30 @@ BUILTIN_STORES = {
     "local": "featuresql.adapters.local_store:LocalStore",
     "dynamodb": "featuresql.adapters.dynamodb:DynamoDBStore",
 }
+
+
+DEFAULT_STORE = "local"
+STORE_GROUP = "featuresql.online_stores"
+
+
+class StoreConfig(BaseModel):
+    """The settings every store takes; a store's ``config_model`` adds its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    store: str
+    ttl_attribute: str = "_ttl"
+    max_entities: int = Field(100, gt=0)  # per reader request
+
+
+@dataclass(frozen=True)
+class StorePlace:
+    """Where a target's store belongs, for its default table name."""
+
+    project_root: Path
+    target_dir: Path  # the project's target folder
+    project: str
+    target: str
 
 
 @dataclass(frozen=True)
@@ -41,6 +73,7 @@ class OnlineStore(ABC):
     """One table of an online store."""
 
     type_name: ClassVar[str]
+    config_model: ClassVar[type[StoreConfig]]
     batch_size: ClassVar[int]  # items per ``write_batch`` call
 
     def __init__(self, config: Any, table: str, project_root: Path):
@@ -52,6 +85,20 @@ class OnlineStore(ABC):
     def workers(self) -> int:
         """How many ``write_batch`` calls may run at once."""
         return 1
+
+    @classmethod
+    @abstractmethod
+    def table_name(cls, config: Any, place: StorePlace) -> str:
+        """The table a target's store uses: the configured one, else this store's default."""
+
+    def missing(self) -> str | None:
+        """Why the store cannot be read before a sync has created it (None: it can be read)."""
+        return None
+
+    @classmethod
+    def reader_policy(cls, settings: dict[str, Any]) -> dict[str, Any] | None:
+        """The IAM policy a Lambda reader of this store needs (None: a Lambda cannot read it)."""
+        return None
 
     @abstractmethod
     def ensure_table(self) -> None:
@@ -75,6 +122,11 @@ class OnlineStore(ABC):
 
 
 def store_class(type_name: str) -> type[OnlineStore]:
-    module_name, _, class_name = BUILTIN_STORES[type_name].partition(":")
-    cls: type[OnlineStore] = getattr(importlib.import_module(module_name), class_name)
+    """The store class for a ``store:`` type, imported lazily."""
+    cls: type[OnlineStore] = load_class(type_name, BUILTIN_STORES, STORE_GROUP, "online store")
     return cls
+
+
+def store_types() -> list[str]:
+    """Every store type that can be configured: the built-in ones, then third parties'."""
+    return list(registered(BUILTIN_STORES, STORE_GROUP))

@@ -94,6 +94,7 @@ class Context:
             self.project,
             target=self.target_name,
             target_type=self.target_config.type,
+            dialect=self.dialect,
             schema=self.target_config.schema_,
             variables=self.variables,
             columns_of=None if self.offline else self._introspect,

@@ -19,6 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
+from featuresql.adapters import adapter_class
 from featuresql.compile.as_of_join import expand_as_of_join, find_markers, render_as_of_join
 from featuresql.compile.checks import Schema, check_timestamp_type, column_error, node_line
 from featuresql.compile.models import AsOfJoin, CompiledModel, CompiledProject, ModelSettings
@@ -29,6 +30,7 @@ from featuresql.project.graph import CycleError, Graph
 from featuresql.project.jinja import MacroEnvironment, ModelContext
 from featuresql.project.loader import ModelFile, Project
 from featuresql.sql import dialects
+from featuresql.sql.engines import DEFAULT_ENGINE
 from featuresql.sql.windows import WindowFeature, WindowModel, features_of_marker, is_marker, render_marker
 
 ColumnsOf = Callable[[exp.Table], dict[str, str] | None]
@@ -38,7 +40,8 @@ def compile_project(
     project: Project,
     *,
     target: str = "dev",
-    target_type: str = "duckdb",
+    target_type: str = DEFAULT_ENGINE,
+    dialect: str | None = None,
     schema: str = "main",
     variables: dict[str, Any] | None = None,
     columns_of: ColumnsOf | None = None,
@@ -46,10 +49,14 @@ def compile_project(
 ) -> CompiledProject:
     """Compile the models of ``project`` for a target; raises CompileError on the first problem.
 
-    Every model is rendered (the graph needs every ref); with ``only``, just those
-    models and their ancestors are parsed and checked (an extract needs no more).
+    ``target_type`` is the profile's ``type`` (``target.type`` in Jinja, and what
+    macros dispatch on); ``dialect`` is the SQL the target's adapter runs, by default
+    that adapter's own. Every model is rendered (the graph needs every ref); with
+    ``only``, just those models and their ancestors are parsed and checked (an
+    extract needs no more).
     """
-    return _Compiler(project, target, target_type, schema, variables or {}, columns_of).run(only)
+    dialect = dialect or adapter_class(target_type).dialect
+    return _Compiler(project, target, target_type, dialect, schema, variables or {}, columns_of).run(only)
 
 
 class _Compiler:
@@ -58,13 +65,14 @@ class _Compiler:
         project: Project,
         target: str,
         target_type: str,
+        dialect: str,
         schema: str,
         variables: dict[str, Any],
         columns_of: ColumnsOf | None,
     ):
         self.project = project
         self.target = target
-        self.target_type = target_type
+        self.dialect = dialect
         self.schema = schema
         self.read_dialect = project.config.dialect
         self.variables = {**project.config.vars, **variables}
@@ -102,7 +110,7 @@ class _Compiler:
                 name: [self._hook(text, name, number) for number, text in enumerate(getattr(self.project.config, name))]
                 for name in ("on_run_start", "on_run_end")
             }
-        return CompiledProject(self.project.name, self.target, self.target_type, self.compiled, children, hooks)
+        return CompiledProject(self.project.name, self.target, self.dialect, self.compiled, children, hooks)
 
     def _render_all(self) -> dict[str, ModelContext]:
         return {name: self._render(model) for name, model in self.project.models.items()}
@@ -128,7 +136,7 @@ class _Compiler:
             statements = parse_sql(sql, self.read_dialect, path, f"{name} hook {number + 1}", report_line=False)
         except CompileError as exc:
             raise CompileError(exc.message, path=path, line=line) from None
-        return [dialects.float_division(s, self.read_dialect, self.target_type) for s in statements]
+        return [dialects.float_division(s, self.read_dialect, self.dialect) for s in statements]
 
     # -- rendering ------------------------------------------------------------
 
@@ -193,7 +201,7 @@ class _Compiler:
 
     def _as_of_join(self, model: ModelFile, marker: exp.Table) -> tuple[exp.Subquery, AsOfJoin]:
         try:
-            return expand_as_of_join(marker, self.compiled, self._known_columns, self.read_dialect, self.target_type)
+            return expand_as_of_join(marker, self.compiled, self._known_columns, self.read_dialect, self.dialect)
         except CompileError as exc:
             raise CompileError(
                 f"model {model.name!r}: {exc.message}", path=model.path, line=node_line(marker)
@@ -218,27 +226,27 @@ class _Compiler:
                 path=model.path,
                 line=node_line(statements[0]),
             )
-        query = dialects.float_division(statements[0], self.read_dialect, self.target_type)
+        query = dialects.float_division(statements[0], self.read_dialect, self.dialect)
         self._check_portable(model, query)
         return query
 
     def _check_portable(self, model: ModelFile, query: exp.Query) -> None:
         """A model written in one dialect must come out valid in the target's (see featuresql.compile.portability)."""
-        if self.target_type == self.read_dialect or self.target_type not in INVALID:
+        if self.dialect == self.read_dialect or self.dialect not in INVALID:
             return
         try:
-            sql = query.sql(self.target_type, unsupported_level=ErrorLevel.RAISE)
+            sql = query.sql(self.dialect, unsupported_level=ErrorLevel.RAISE)
         except Exception as exc:  # sqlglot cannot write the construct for this engine at all
             problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise CompileError(
-                f"model {model.name!r} cannot be written for {self.target_type}: {problem}; "
+                f"model {model.name!r} cannot be written for {self.dialect}: {problem}; "
                 "rewrite that part, or dispatch it per engine with a macro",
                 path=model.path,
             ) from None
-        problems = unportable(sql, self.target_type)
+        problems = unportable(sql, self.dialect)
         if problems:
             raise CompileError(
-                f"model {model.name!r} does not transpile from {self.read_dialect} to {self.target_type}: "
+                f"model {model.name!r} does not transpile from {self.read_dialect} to {self.dialect}: "
                 f"{problems[0]}; rewrite it portably, or dispatch it per engine with a macro",
                 path=model.path,
             )

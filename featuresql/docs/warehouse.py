@@ -82,17 +82,8 @@ def open_context(project_dir: Path | str, target: str | None, variables: dict[st
 
 
 def _missing_database(context: Context) -> str:
-    from featuresql.adapters.duckdb import DuckDBAdapter
-
-    if not issubclass(context.adapter_class, DuckDBAdapter):
-        return ""
     adapter = context.adapter_class(context.target_config, context.project.root)  # not connected
-    assert isinstance(adapter, DuckDBAdapter)
-    if adapter.database_path == ":memory:":
-        return "in-memory DuckDB target: nothing built to read"
-    if not Path(adapter.database_path).is_file():
-        return f"the DuckDB database {adapter.database_path} does not exist yet: run `featuresql run`"
-    return ""
+    return adapter.missing() or ""
 
 
 def read_warehouse(context: Context, models: Sequence[CompiledModel]) -> WarehouseInfo:

@@ -9,11 +9,10 @@ else: no project files, no profiles, no credentials. Its handler is
 ``featuresql.serving.handler.handler``. Entries carry a fixed timestamp, so the
 same manifest always gives the same zip (and the same code hash in Lambda).
 
-The policy, written beside the zip, allows ``dynamodb:BatchGetItem`` on the one
-table, the only call the reader makes (add AWSLambdaBasicExecutionRole for logs).
-Its resource has no wildcard: the account is the policy variable
-``${aws:PrincipalAccount}`` (the account of the role it is attached to) and the
-region the online store's ``region`` (``${aws:RequestedRegion}`` when it has none).
+The policy, written beside the zip, is the store's own (``OnlineStore.reader_policy``;
+DynamoDB's allows ``dynamodb:BatchGetItem`` on the one table, the only call the
+reader makes; add AWSLambdaBasicExecutionRole for logs). A store with no such
+policy (the local SQLite file) cannot be read from Lambda.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
+from featuresql.adapters.store import store_class
 from featuresql.errors import ConfigError
 from featuresql.files import atomic_path
 from featuresql.serving.handler import MANIFEST_FILE
@@ -36,7 +36,8 @@ _TIMESTAMP = (2024, 1, 1, 0, 0, 0)
 
 def package_lambda(manifest: Manifest, out: Path) -> tuple[Path, Path]:
     """Write the zip to ``out`` and the policy to ``<out stem>-iam-policy.json``; return both paths."""
-    if manifest.store.get("type") != "dynamodb":
+    policy_document = store_class(str(manifest.store.get("type"))).reader_policy(manifest.store)
+    if policy_document is None:
         raise ConfigError(
             f"target {manifest.target!r} uses the {manifest.store.get('type')} online store: the "
             "Lambda reader reads DynamoDB; package a target whose online store is dynamodb"
@@ -52,19 +53,8 @@ def package_lambda(manifest: Manifest, out: Path) -> tuple[Path, Path]:
         _add(archive, MANIFEST_FILE, json.dumps(manifest.to_json(), indent=2) + "\n")
     policy = out.with_name(f"{out.stem}-iam-policy.json")
     with atomic_path(policy) as partial:
-        partial.write_text(json.dumps(iam_policy(manifest), indent=2) + "\n", encoding="utf-8")
+        partial.write_text(json.dumps(policy_document, indent=2) + "\n", encoding="utf-8")
     return out, policy
-
-
-def iam_policy(manifest: Manifest) -> dict[str, object]:
-    region = manifest.store.get("region") or "${aws:RequestedRegion}"
-    table = f"arn:aws:dynamodb:{region}:${{aws:PrincipalAccount}}:table/{manifest.store['table']}"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "ReadOnlineFeatures", "Effect": "Allow", "Action": ["dynamodb:BatchGetItem"], "Resource": table}
-        ],
-    }
 
 
 def _add(archive: zipfile.ZipFile, name: str, text: str) -> None:

@@ -1,8 +1,8 @@
 """A project's online side on one target: which models are online, their store, and the manifest.
 
 The store comes from the target's ``online:`` block in profiles.yml, else the
-project's ``online:`` (default: the local SQLite store under ``target/online/``).
-The DynamoDB table defaults to ``featuresql_<project>_<target>``.
+project's ``online:`` (default: the local SQLite store under ``target/online/``);
+each store names its own default table (DynamoDB: ``featuresql_<project>_<target>``).
 
 The manifest (``featuresql.serving.manifest``) is built from the compiled models
 and the column types of their tables in the warehouse, and written to
@@ -16,9 +16,9 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from featuresql.adapters.store import OnlineStore, store_class
+from featuresql.adapters.store import OnlineStore, StoreConfig, StorePlace, store_class
 from featuresql.compile.models import CompiledModel, CompiledProject
 from featuresql.errors import ConfigError
 from featuresql.files import atomic_path
@@ -59,7 +59,7 @@ def online_models(compiled: CompiledProject, selected: Sequence[str] | None = No
     return models
 
 
-def store_config(context: Workspace) -> Any:
+def store_config(context: Workspace) -> StoreConfig:
     return resolve_online(context.project.root, context.target_name, context.project.config.online)
 
 
@@ -68,14 +68,10 @@ def open_store(context: Workspace) -> OnlineStore:
     config = store_config(context)
     if config.ttl_attribute in RESERVED:
         raise ConfigError(f"ttl_attribute {config.ttl_attribute!r} is reserved for online items: choose another name")
-    if config.store == "local":
-        path = Path(
-            config.path or Path(context.project.config.target_path) / "online" / f"{context.target_name}.sqlite"
-        )
-        table = str(path if path.is_absolute() else context.project.root / path)
-    else:
-        table = config.table or f"featuresql_{context.project.name}_{context.target_name}"
-    return store_class(config.store)(config, table, context.project.root)
+    cls = store_class(config.store)
+    project = context.project
+    place = StorePlace(project.root, Path(project.config.target_path), project.name, context.target_name)
+    return cls(config, cls.table_name(config, place), project.root)
 
 
 def manifest_path(context: Workspace) -> Path:

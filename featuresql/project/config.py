@@ -15,9 +15,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
-    Tag,
     ValidationError,
     field_validator,
 )
@@ -25,9 +23,8 @@ from pydantic import (
 from featuresql.durations import parse_duration
 from featuresql.errors import ConfigError, closest
 from featuresql.project.yamlfile import line_of
+from featuresql.sql.engines import DEFAULT_ENGINE, DIALECTS
 
-Dialect = Literal["duckdb", "snowflake", "bigquery"]
-DIALECTS: tuple[str, ...] = ("duckdb", "snowflake", "bigquery")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -79,48 +76,10 @@ class Defaults(Strict):
     batch_size: int | None = Field(None, gt=0)
 
 
-class LocalStoreConfig(Strict):
-    """The embedded online store: an SQLite file (default ``target/online/<target>.sqlite``)."""
-
-    store: Literal["local"] = "local"
-    path: str | None = None
-    ttl_attribute: str = "_ttl"
-    max_entities: int = Field(100, gt=0)  # per reader request
-
-
-class DynamoDBStoreConfig(Strict):
-    """DynamoDB. Credentials come from boto3's chain (environment, profile, role), never from here."""
-
-    store: Literal["dynamodb"]
-    table: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")  # default featuresql_<project>_<target>
-    region: str | None = None
-    endpoint_url: str | None = None
-    capacity: Literal["on_demand", "provisioned"] = "on_demand"
-    read_capacity: int = Field(5, gt=0)  # provisioned only
-    write_capacity: int = Field(5, gt=0)
-    ttl_attribute: str = "_ttl"
-    create_table: bool = True  # False: the table is managed elsewhere (Terraform...) and must exist
-    workers: int = Field(4, gt=0, le=64)  # parallel writes during sync, parallel reads in the reader
-    max_entities: int = Field(100, gt=0)
-
-
-def _store_type(value: Any) -> str:
-    return str(value.get("store", "local")) if isinstance(value, dict) else str(getattr(value, "store", "local"))
-
-
-OnlineConfig = Annotated[
-    Annotated[LocalStoreConfig, Tag("local")] | Annotated[DynamoDBStoreConfig, Tag("dynamodb")],
-    Discriminator(
-        _store_type, custom_error_type="invalid_store", custom_error_message="'store' must be local or dynamodb"
-    ),
-]
-STORE_TAGS = ("local", "dynamodb")  # pydantic puts the chosen tag in error locations; messages drop it
-
-
 class ProjectConfig(Strict):
     name: str
     version: str = "0.1.0"
-    dialect: Dialect = "duckdb"
+    dialect: str = DEFAULT_ENGINE
     model_paths: list[str] = ["features"]
     macro_paths: list[str] = ["macros"]
     test_paths: list[str] = ["tests"]
@@ -128,7 +87,7 @@ class ProjectConfig(Strict):
     vars: dict[str, Any] = {}
     defaults: Defaults = Defaults()
     entities: dict[str, EntityConfig] = {}
-    online: OnlineConfig = LocalStoreConfig()
+    online: Any = None  # the online store's settings: validated by the store's own model (profiles.store_settings)
     on_run_start: list[str] = []
     on_run_end: list[str] = []
 
@@ -137,6 +96,14 @@ class ProjectConfig(Strict):
     def _identifier(cls, value: str) -> str:
         if not IDENTIFIER.match(value):
             raise ValueError("must be a SQL identifier: letters, digits and underscores")
+        return value
+
+    @field_validator("dialect", mode="before")
+    @classmethod
+    def _known_dialect(cls, value: Any) -> Any:
+        if value not in DIALECTS:
+            *first, last = (repr(d) for d in DIALECTS)
+            raise ValueError(f"Input should be {', '.join(first)} or {last}")
         return value
 
 
@@ -241,17 +208,15 @@ def validate(
         errors = exc.errors()
         error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple(error["loc"])
-        shown = _without_store_tag(loc)
         raise ConfigError(
             _describe(model, error, loc, loc_prefix),
             path=path,
-            line=(line_of(data, shown) or line) if path else None,
+            line=(line_of(data, loc) or line) if path else None,
         ) from None
 
 
 def _describe(model: type[BaseModel], error: Any, loc: tuple[Any, ...], prefix: tuple[Any, ...]) -> str:
-    shown = _without_store_tag(loc)
-    key = ".".join(str(part) for part in prefix + shown) or "(top level)"
+    key = ".".join(str(part) for part in prefix + loc) or "(top level)"
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, loc[:-1])
         return f"unknown key {key!r}{closest(str(loc[-1]), allowed)}; allowed keys: {', '.join(allowed)}"
@@ -261,16 +226,9 @@ def _describe(model: type[BaseModel], error: Any, loc: tuple[Any, ...], prefix: 
     return f"invalid value for {key!r}: {message}"
 
 
-def _without_store_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(part for n, part in enumerate(loc) if not (n and loc[n - 1] == "online" and part in STORE_TAGS))
-
-
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     current: Any = model
     for part in loc:
-        if part in STORE_TAGS:  # the member of the online store union that was chosen
-            current = LocalStoreConfig if part == "local" else DynamoDBStoreConfig
-            continue
         if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
             continue
         field = current.model_fields.get(part) or next(

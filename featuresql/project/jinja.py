@@ -26,6 +26,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from featuresql.errors import CompileError, FeaturesqlError, closest
 from featuresql.project.profiles import env_var
 from featuresql.project.yamlfile import read_text
+from featuresql.sql.engines import ENGINES
 
 BUILTIN_MACROS = Path(__file__).parents[1] / "macros"
 
@@ -152,7 +153,7 @@ class MacroEnvironment:
     def _add_dispatchers(self) -> None:
         for name in list(self.macro_names):
             prefix, sep, base = name.partition("__")
-            if sep and base and base not in self.namespace and (prefix == "default" or prefix in _DIALECTS):
+            if sep and base and base not in self.namespace and (prefix == "default" or prefix in ENGINES):
                 self.namespace[base] = self.dispatch(base)
 
     def dispatch(self, name: str) -> Callable[..., Any]:
@@ -208,7 +209,6 @@ class MacroEnvironment:
             _current.reset(token)
 
 
-_DIALECTS = ("duckdb", "snowflake", "bigquery")
 _RECURSION = "macros call each other too deeply while rendering (a macro that calls itself without end?)"
 _TEST_BLOCK = re.compile(r"(\{%-?\s*)test(\s+)([A-Za-z_]\w*)(\s*\()")
 _END_TEST_BLOCK = re.compile(r"(\{%-?\s*)endtest(\s*-?%\})")

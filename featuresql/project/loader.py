@@ -21,8 +21,10 @@ from featuresql.project.config import (
     SourceTable,
     validate,
 )
+from featuresql.project.profiles import store_settings
 from featuresql.project.yamlfile import line_of, load_yaml, read_text
-from featuresql.sql.types import DIALECTS, event_time_problem, key_kind, normalize_type
+from featuresql.sql.engines import DIALECTS
+from featuresql.sql.types import event_time_problem, key_kind, normalize_type
 
 PROJECT_FILE = "project.yml"
 
@@ -126,6 +128,8 @@ def load_project(root: Path) -> Project:
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping of settings (name: ..., dialect: ...)", path=project_path)
     config = validate(ProjectConfig, data, project_path)
+    online = store_settings(data.get("online"), project_path, loc_prefix=("online",), line=line_of(data, ("online",)))
+    config = config.model_copy(update={"online": online})
     _check_entities(config, data, project_path)
     sources: dict[str, Source] = {}
     specs: dict[str, tuple[ModelSpec, Path, int | None, Any]] = {}

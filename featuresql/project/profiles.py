@@ -24,18 +24,15 @@ import jinja2
 
 from featuresql.adapters import adapter_class
 from featuresql.adapters.base import WarehouseAdapter
+from featuresql.adapters.store import DEFAULT_STORE, StoreConfig, store_class, store_types
 from featuresql.errors import ConfigError, closest
 from featuresql.names import check_identifier
-from featuresql.project.config import OnlineConfig, Strict, validate
+from featuresql.project.config import validate
 from featuresql.project.yamlfile import LineDict, line_of, load_yaml
+from featuresql.sql.engines import DEFAULT_ENGINE, ENGINES
 
 PROFILES_FILE = "profiles.yml"
 SECRET_PREFIX = "FEATURESQL_SECRET_"
-
-
-class TargetOnline(Strict):
-    online: OnlineConfig
-
 
 _missing: ContextVar[list[str] | None] = ContextVar("featuresql_missing_env", default=None)
 
@@ -97,8 +94,8 @@ def _resolve_target(project_root: Path, project_name: str, target: str | None) -
     if path is None:
         if target not in (None, "dev"):
             raise ConfigError(f"target {target!r} not found: there is no {PROFILES_FILE} (only the default 'dev')")
-        config = adapter_class("duckdb").config_model.model_validate(
-            {"type": "duckdb", "path": f"target/{project_name}.duckdb"}
+        config = adapter_class(DEFAULT_ENGINE).config_model.model_validate(
+            {"type": DEFAULT_ENGINE, "path": f"target/{project_name}.duckdb"}
         )
         return "dev", config
     data = load_yaml(path)
@@ -125,7 +122,7 @@ def _resolve_target(project_root: Path, project_name: str, target: str | None) -
     settings = targets[name]
     if not isinstance(settings, dict) or "type" not in settings:
         raise ConfigError(
-            f"target {name!r} needs a 'type' (duckdb, snowflake, bigquery)",
+            f"target {name!r} needs a 'type' ({', '.join(ENGINES)})",
             path=path,
             line=line_of(data, ("targets", name)),
         )
@@ -168,7 +165,7 @@ def _nested_items(value: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[
     return [item for key, inner in value.items() for item in _nested_items(inner, (*prefix, str(key)))]
 
 
-def resolve_online(project_root: Path, target: str, default: Any) -> Any:
+def resolve_online(project_root: Path, target: str, default: StoreConfig) -> StoreConfig:
     """The online store settings of ``target``: its ``online:`` block in profiles.yml, else ``default``.
 
     A target's block replaces the project's ``online:`` as a whole (so a
@@ -180,10 +177,31 @@ def resolve_online(project_root: Path, target: str, default: Any) -> Any:
     if not isinstance(settings, dict) or "online" not in settings:
         return default
     assert path is not None
-    block = {"online": _render(settings["online"], path, line_of(data, ("targets", target, "online")))}
-    if isinstance(settings, LineDict):
-        block = _with_lines(block, settings)
-    return validate(TargetOnline, block, path, loc_prefix=("targets", target)).online
+    line = line_of(data, ("targets", target, "online"))
+    block = _render(settings["online"], path, line)
+    return store_settings(block, path, loc_prefix=("targets", target, "online"), line=line)
+
+
+def store_settings(block: Any, path: Path, *, loc_prefix: tuple[str, ...], line: int | None) -> StoreConfig:
+    """An ``online:`` block, validated by its store's own settings model (``store:`` picks it).
+
+    The store is a plug-in (``featuresql.adapters.store``): the block's keys are
+    whatever that store's ``config_model`` takes; ``store`` defaults to local.
+    """
+    block = {} if block is None else block
+    kind = block.get("store", DEFAULT_STORE) if isinstance(block, dict) else DEFAULT_STORE
+    try:
+        cls = store_class(kind) if isinstance(kind, str) else None
+    except ConfigError:
+        cls = None
+    if cls is None:
+        *others, last = store_types()
+        raise ConfigError(
+            f"invalid value for {'.'.join(loc_prefix)!r}: 'store' must be {', '.join(others)} or {last}",
+            path=path,
+            line=line,
+        )
+    return validate(cls.config_model, block, path, loc_prefix=loc_prefix, line=line)
 
 
 def _without_online(settings: dict[str, Any]) -> dict[str, Any]:

@@ -7,14 +7,14 @@ the planned batches (``featuresql.run.execution``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlglot import exp
 
 from featuresql.compile.models import CompiledModel
 from featuresql.run.intervals import BEGINNING, Interval
 from featuresql.run.planning import computable_boundaries
-from featuresql.sql.dialects import timestamp_literal
+from featuresql.sql.dialects import time_in_span
 from featuresql.sql.window_query import window_query
 from featuresql.sql.windows import BoundaryRange
 
@@ -31,8 +31,7 @@ def batch_query(model: CompiledModel, batch: Interval, dialect: str) -> exp.Sele
 def replace_range(model: CompiledModel, batch: Interval, dialect: str) -> list[exp.Expr]:
     """Delete the rows of ``batch`` and insert them anew (run inside one transaction)."""
     ts = exp.column(model.settings.timestamp or "")
-    upper = ts.copy() < _timestamp(batch[1], dialect)
-    where = upper if batch[0] == BEGINNING else exp.and_(ts.copy() >= _timestamp(batch[0], dialect), upper)
+    where = time_in_span(ts, None if batch[0] == BEGINNING else batch[0], batch[1], dialect)
     delete = exp.delete(model.relation.copy(), where=where)
     insert = exp.insert(batch_query(model, batch, dialect), model.relation.copy())
     return [delete, insert]
@@ -40,10 +39,6 @@ def replace_range(model: CompiledModel, batch: Interval, dialect: str) -> list[e
 
 def create_table(model: CompiledModel, query: exp.Query) -> exp.Create:
     return exp.Create(this=model.relation.copy(), kind="TABLE", replace=True, expression=query)
-
-
-def _timestamp(seconds: int, dialect: str) -> exp.Expr:
-    return timestamp_literal(datetime.fromtimestamp(seconds, UTC), dialect)
 
 
 def model_query(model: CompiledModel, dialect: str, now: datetime) -> exp.Query:

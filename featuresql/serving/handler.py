@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 
 from featuresql.serving.manifest import Manifest
 from featuresql.serving.reader import Reader
-from featuresql.serving.tables import DynamoDBTable, SQLiteTable
+from featuresql.serving.tables import open_table
 
 MANIFEST_FILE = "online_manifest.json"
 _HEADERS = {"content-type": "application/json"}
@@ -103,9 +103,4 @@ def _container_reader() -> Reader:
 
 def reader_for(manifest: Manifest, *, client: Any = None) -> Reader:
     """A reader of the store the manifest names (``featuresql serve`` uses it too)."""
-    store = manifest.store
-    if store["type"] == "local":
-        return Reader(manifest, SQLiteTable(store["path"]))
-    endpoint = os.environ.get("FEATURESQL_DYNAMODB_ENDPOINT") or store.get("endpoint_url")
-    table = DynamoDBTable(store["table"], region=store.get("region"), endpoint_url=endpoint, client=client)
-    return Reader(manifest, table)
+    return Reader(manifest, open_table(manifest.store, client=client))

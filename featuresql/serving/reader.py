@@ -22,16 +22,12 @@ import math
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from featuresql.serving.items import FEATURE_TS, ItemError, from_attribute, micros_to_iso, partition_key
 from featuresql.serving.manifest import Manifest
 from featuresql.serving.request import FeatureRequest, RequestError, parse_query, parse_request
-from featuresql.serving.tables import Item, StoreUnavailable
-
-
-class OnlineTable(Protocol):
-    def get_many(self, keys: list[str], attributes: list[str]) -> dict[str, Item]: ...
+from featuresql.serving.tables import Item, OnlineTable, StoreUnavailable
 
 
 class Reader:

@@ -1,5 +1,9 @@
 """Reading items from the online stores: DynamoDB (boto3) and the local SQLite file (stdlib).
 
+``open_table`` picks the table class by the manifest's store ``type`` from
+``TABLES``, the reader's side of the store registry (``featuresql.adapters.store``
+is the writer's; the reader imports nothing of it, to stay standard library only).
+
 Both return items in DynamoDB's low-level form (``{"pk": {"S": ...}, "f": {"N":
 "1.5"}}``), so ``items.from_attribute`` reads values the same way whatever the
 store. The writers (``featuresql.adapters.dynamodb`` and ``.local_store``) use the
@@ -9,13 +13,14 @@ table layouts defined here, so reader and writer cannot drift.
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from featuresql.serving.items import PARTITION_KEY
 
@@ -37,6 +42,12 @@ SQLITE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS items ("
     "pk TEXT PRIMARY KEY, ts INTEGER NOT NULL, version INTEGER NOT NULL, expires INTEGER, item TEXT NOT NULL)"
 )
+
+
+class OnlineTable(Protocol):
+    """What the reader reads: items by partition key, with the attributes asked for."""
+
+    def get_many(self, keys: Sequence[str], attributes: Sequence[str]) -> dict[str, Item]: ...
 
 
 class StoreUnavailable(Exception):
@@ -136,6 +147,30 @@ class SQLiteTable:
                 item = json.loads(text)
                 found[key] = {name: value for name, value in item.items() if name in wanted}
         return found
+
+
+def _dynamodb(settings: dict[str, Any], client: Any) -> OnlineTable:
+    # FEATURESQL_DYNAMODB_ENDPOINT points a deployed reader elsewhere (a local DynamoDB).
+    endpoint = os.environ.get("FEATURESQL_DYNAMODB_ENDPOINT") or settings.get("endpoint_url")
+    return DynamoDBTable(settings["table"], region=settings.get("region"), endpoint_url=endpoint, client=client)
+
+
+def _sqlite(settings: dict[str, Any], client: Any) -> OnlineTable:
+    return SQLiteTable(settings["path"])
+
+
+# The manifest's store ``type`` -> how the reader opens it (``OnlineStore.reader_settings`` writes the settings).
+TABLES: dict[str, Callable[[dict[str, Any], Any], OnlineTable]] = {"dynamodb": _dynamodb, "local": _sqlite}
+
+
+def open_table(settings: dict[str, Any], *, client: Any = None) -> OnlineTable:
+    """The table a manifest's store settings name; ``client`` is a boto3 client to reuse, if any."""
+    opener = TABLES.get(str(settings.get("type")))
+    if opener is None:
+        raise ValueError(
+            f"the reader cannot read a {settings.get('type')!r} online store; it reads {', '.join(TABLES)}"
+        )
+    return opener(settings, client)
 
 
 def dynamodb_client(region: str | None, endpoint_url: str | None, *, pool: int = 10) -> Any:

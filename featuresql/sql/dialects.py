@@ -1,8 +1,10 @@
 """SQL constructs whose spelling differs per engine, each built in one place.
 
 Everything else featuresql generates is dialect-neutral sqlglot AST rendered by
-sqlglot's generators. Keep a new difference here, next to its siblings, with
-the reason it exists.
+sqlglot's generators. The per-engine facts these constructs read are data in
+``featuresql.sql.engines`` (an unknown dialect is an error there, never a silent
+DuckDB spelling). Keep a new difference here, next to its siblings, with the
+reason it exists.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import TypeVar
 
 from sqlglot import exp
 
-MICROS = 1_000_000
+from featuresql.sql.engines import MICROS, engine
+
 E = TypeVar("E", bound=exp.Expr)
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -31,12 +34,7 @@ def identifier(name: str) -> exp.Identifier:
 
 def epoch_micros(timestamp: exp.Expr, dialect: str) -> exp.Expr:
     """Whole microseconds since the Unix epoch (UTC) of a timestamp expression."""
-    if dialect == "bigquery":
-        return exp.func("UNIX_MICROS", timestamp)
-    if dialect == "snowflake":
-        # DATE_PART(EPOCH_MICROSECOND, ...) is exact; sqlglot's TimeToUnix would give seconds.
-        return exp.Anonymous(this="DATE_PART", expressions=[exp.var("EPOCH_MICROSECOND"), timestamp])
-    return exp.func("EPOCH_US", timestamp)
+    return engine(dialect).epoch_micros(timestamp)
 
 
 def floor_div(value: exp.Expr, divisor: int) -> exp.Expr:
@@ -61,21 +59,12 @@ def tile_index(timestamp: exp.Expr, grain_seconds: int, dialect: str) -> exp.Exp
 
 def seconds_to_timestamp(seconds: exp.Expr, dialect: str) -> exp.Expr:
     """A UTC timestamp (zone-less where the engine has both) from whole epoch seconds."""
-    if dialect == "bigquery":
-        return exp.func("TIMESTAMP_SECONDS", seconds)
-    if dialect == "snowflake":
-        return exp.func("TO_TIMESTAMP_NTZ", seconds, exp.Literal.number(0))
-    return exp.func("MAKE_TIMESTAMP", exp.Mul(this=exp.paren(seconds), expression=exp.Literal.number(MICROS)))
+    return engine(dialect).from_epoch_seconds(seconds)
 
 
 def utc_timestamp(zoned: exp.Expr, dialect: str) -> exp.Expr:
     """A zoned timestamp as the engine's event-time type (zone-less UTC; BigQuery: TIMESTAMP)."""
-    if dialect == "bigquery":
-        return zoned  # BigQuery's TIMESTAMP is an instant already
-    if dialect == "snowflake":
-        utc = exp.Anonymous(this="CONVERT_TIMEZONE", expressions=[exp.Literal.string("UTC"), zoned])
-        return exp.cast(utc, exp.DataType.build("TIMESTAMP_NTZ", dialect="snowflake"))
-    return exp.AtTimeZone(this=zoned, zone=exp.Literal.string("UTC"))
+    return engine(dialect).as_utc(zoned)
 
 
 def timestamp_literal(value: datetime, dialect: str) -> exp.Expr:
@@ -85,20 +74,34 @@ def timestamp_literal(value: datetime, dialect: str) -> exp.Expr:
     return exp.cast(exp.Literal.string(text), event_time_type(dialect))
 
 
-def event_time_type(dialect: str) -> exp.DataType:
-    """The type of event times and boundaries: a zone-less UTC TIMESTAMP, except on BigQuery.
+def seconds_literal(seconds: int, dialect: str) -> exp.Expr:
+    """The UTC timestamp constant of whole epoch seconds (an interval bound), of the event-time type."""
+    return timestamp_literal(datetime.fromtimestamp(seconds, UTC), dialect)
 
-    BigQuery's TIMESTAMP is the zoned type (sqlglot spells it TIMESTAMPTZ), and its
-    DATETIME does not compare with TIMESTAMP columns, so TIMESTAMP it is there.
-    """
-    return exp.DataType.build("TIMESTAMPTZ" if dialect == "bigquery" else "TIMESTAMP")
+
+def time_in_span(time: exp.Expr, lo: int | None, hi: int, dialect: str) -> exp.Expr:
+    """``lo <= time < hi`` for epoch seconds ``lo`` and ``hi`` (no lower bound when ``lo`` is None)."""
+    upper = time.copy() < seconds_literal(hi, dialect)
+    return upper if lo is None else exp.and_(time.copy() >= seconds_literal(lo, dialect), upper)
+
+
+def event_time_type(dialect: str) -> exp.DataType:
+    """The type of event times and boundaries: a zone-less UTC TIMESTAMP, except on BigQuery."""
+    return exp.DataType.build(engine(dialect).event_time)
 
 
 def ordered(expression: exp.Expr, dialect: str, *, desc: bool = False) -> exp.Ordered:
-    """An ORDER BY key over non-NULL values, written without a NULLS clause on every engine."""
-    # sqlglot compares the key's null ordering with the target's default and warns
-    # (or adds NULLS FIRST/LAST) when they differ, so state each engine's default.
-    nulls_first = {"snowflake": desc, "bigquery": not desc}.get(dialect, False)
+    """An ORDER BY key over non-NULL values, written without a NULLS clause on every engine.
+
+    sqlglot compares the key's null ordering with the target's default and warns (or
+    adds NULLS FIRST/LAST) when they differ, so the key states the dialect's default,
+    as sqlglot records it.
+    """
+    nulls_first = {
+        "nulls_are_small": not desc,
+        "nulls_are_large": desc,
+        "nulls_are_last": False,
+    }[engine(dialect).null_ordering]
     return exp.Ordered(this=expression, desc=desc or None, nulls_first=nulls_first)
 
 
@@ -111,7 +114,7 @@ def float_division(expression: E, read: str, write: str) -> E:
     becomes DOUBLE on those targets, and a ratio of decimal sums agrees to the last
     digits on every engine (tests/test_conformance.py, ``user_spend_ratios``).
     """
-    if read != "duckdb" or write == "duckdb":
+    if not engine(read).division_is_double or engine(write).division_is_double:
         return expression
     double = exp.DataType.build("DOUBLE")
     for division in list(expression.find_all(exp.Div)):

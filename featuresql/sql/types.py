@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-DIALECTS = ("duckdb", "snowflake", "bigquery")
+from featuresql.sql.engines import DIALECTS
 
 _Type = exp.DataType.Type
 _DATES = {_Type.DATE, _Type.DATE32}

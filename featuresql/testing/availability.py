@@ -42,6 +42,7 @@ from featuresql.errors import ConfigError
 from featuresql.run import state
 from featuresql.run.intervals import BEGINNING, Interval, merge, subtract
 from featuresql.sql import dialects
+from featuresql.sql.engines import MICROS
 from featuresql.testing.cases import Outcome, TestCase, TestEnv
 from featuresql.testing.failing import format_table
 
@@ -181,19 +182,12 @@ def offending_rows_query(
 
 def _within(ts: exp.Column, spans: Sequence[Interval], dialect: str) -> exp.Expr:
     """``ts`` in any of the half-open ``spans`` of epoch seconds (FALSE for none)."""
-    conditions: list[exp.Expr] = []
-    for lo, hi in spans:
-        upper = ts.copy() < _timestamp(hi, dialect)
-        conditions.append(upper if lo <= BEGINNING else exp.and_(ts.copy() >= _timestamp(lo, dialect), upper))
+    conditions = [dialects.time_in_span(ts, None if lo <= BEGINNING else lo, hi, dialect) for lo, hi in spans]
     return exp.paren(exp.or_(*conditions)) if conditions else exp.false()
 
 
-def _timestamp(seconds: int, dialect: str) -> exp.Expr:
-    return dialects.timestamp_literal(datetime.fromtimestamp(seconds, UTC), dialect)
-
-
 def _micros(seconds: int) -> exp.Expr:
-    return exp.Literal.number(seconds * dialects.MICROS)
+    return exp.Literal.number(seconds * MICROS)
 
 
 def _epoch_seconds(value: datetime) -> int:

@@ -37,7 +37,6 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
@@ -125,8 +124,9 @@ def _synced(env: TestEnv, model: CompiledModel) -> tuple[OnlineModel, str, Onlin
             f"{context.target_name!r}: run `featuresql sync` first"
         )
     store = open_store(context)
-    if store.type_name == "local" and not Path(store.table).is_file():
-        raise ConfigError(f"the local online store {store.table} does not exist: run `featuresql sync` first")
+    missing = store.missing()
+    if missing is not None:
+        raise ConfigError(missing)
     if context.adapter.table_columns(model.relation) is None:
         raise ConfigError(
             f"online model {model.name!r} has no table on target {context.target_name!r}: "
