@@ -29,7 +29,7 @@ from featuresql.run.runner import Reporter, run_models
 from featuresql.run.statements import batch_query, build_statements, create_table, replace_range
 
 if TYPE_CHECKING:
-    from featuresql.extract.training_set import ExtractResult
+    from featuresql.extracts.training_set import ExtractResult
 
 
 @dataclass(frozen=True)
@@ -273,7 +273,7 @@ class Context:
         timestamp_column: str | None = None,
     ) -> ExtractResult:
         """A point-in-time training set; see ``featuresql.extract`` (the table is in ``.table`` without ``out``)."""
-        from featuresql.extract.training_set import run_extract
+        from featuresql.extracts.training_set import run_extract
 
         return run_extract(self, spine, features, out=out, timestamp_column=timestamp_column)
 

@@ -25,7 +25,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("project",),
     ("compile",),
     ("run",),
-    ("extract", "online"),
+    ("extracts", "online"),
     ("context",),
     ("testing",),
     ("docs",),
@@ -161,3 +161,16 @@ def test_every_package_says_what_it_owns_and_may_import(package: str) -> None:
     init = ROOT / ("adapters" if package == "adapters" else f"featuresql/{package}") / "__init__.py"
     docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
     assert "May import" in docstring, f"{init}: say what the package owns and which stages it may import"
+
+
+def test_the_public_api_survives_importing_every_module() -> None:
+    """``featuresql.extract`` is a function: a subpackage of that name would replace it when imported."""
+    import importlib
+    import inspect
+
+    import featuresql
+
+    for module in sorted(import_graph()):
+        importlib.import_module(module)
+    assert inspect.isfunction(featuresql.extract)
+    assert inspect.isclass(featuresql.Context)

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from featuresql.compile.models import CompiledModel
-from featuresql.online.stores import feature_kind
+from featuresql.online.stores import reader_key_kind
 from featuresql.project.loader import Project
 
 EXAMPLE_KEY = 42
@@ -54,6 +54,6 @@ def _example_entity(model: CompiledModel, project: Project) -> dict[str, Any]:
         column.lower(): kind for entity in project.config.entities.values() for column, kind in entity.keys.items()
     }
     return {
-        key: EXAMPLE_KEY if feature_kind(types.get(key, "")) == "integer" else str(EXAMPLE_KEY)
+        key: EXAMPLE_KEY if reader_key_kind(types.get(key), project.config.dialect) == "integer" else str(EXAMPLE_KEY)
         for key in model.settings.keys
     }

@@ -7,5 +7,5 @@ Owns which models are online and the store and manifest of a target
 the item format and the reader are ``featuresql.serving``.
 
 May import: everything below ``run``, ``featuresql.run`` (through the
-``Workspace`` protocol) and ``featuresql.serving``; not ``featuresql.extract``.
+``Workspace`` protocol) and ``featuresql.serving``; not ``featuresql.extracts``.
 """

@@ -13,7 +13,6 @@ and the column types of their tables in the warehouse, and written to
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,17 +24,10 @@ from featuresql.files import atomic_path
 from featuresql.project.profiles import resolve_online
 from featuresql.serving.items import RESERVED
 from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel
-from featuresql.sql.types import key_kind
+from featuresql.sql.types import key_kind, value_family
 
 if TYPE_CHECKING:
     from featuresql.run.workspace import Workspace
-
-_INTEGER = re.compile(
-    r"^(TINYINT|SMALLINT|INT|INTEGER|BIGINT|HUGEINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT|INT64|"
-    r"BYTEINT|NUMBER\(\d+,\s*0\)|DECIMAL\(\d+,\s*0\)|NUMERIC\(\d+,\s*0\))$"
-)
-_FLOAT = re.compile(r"^(DOUBLE|FLOAT|FLOAT4|FLOAT8|FLOAT64|REAL|DOUBLE PRECISION)$")
-_DECIMAL = re.compile(r"^(DECIMAL|NUMERIC|NUMBER|BIGNUMERIC|BIGDECIMAL)\b")
 
 
 def online_models(compiled: CompiledProject, selected: Sequence[str] | None = None) -> list[CompiledModel]:
@@ -93,10 +85,12 @@ def build_manifest(
         types = column_types[model.name]
         count_like = {feature.name for feature in model.features if feature.count_like}
         features = {
-            column: OnlineFeature(column, feature_kind(types.get(column, "")), 0 if column in count_like else None)
+            column: OnlineFeature(
+                column, value_family(types.get(column, ""), context.dialect), 0 if column in count_like else None
+            )
             for column in model.feature_columns
         }
-        keys = tuple((key, _key_kind(entity_types.get(key), dialect)) for key in model.settings.keys)
+        keys = tuple((key, reader_key_kind(entity_types.get(key), dialect)) for key in model.settings.keys)
         online[model.name] = OnlineModel(model.name, keys, features)
     config = store.config
     return Manifest(
@@ -109,8 +103,8 @@ def build_manifest(
     )
 
 
-def _key_kind(kind: str | None, dialect: str) -> str:
-    """The kind the reader checks a key against: exactly what project.yml's key check accepted."""
+def reader_key_kind(kind: str | None, dialect: str) -> str:
+    """The kind the reader checks a key of type ``kind`` against: what project.yml's key check accepted."""
     return "integer" if kind is not None and key_kind(kind, dialect) == "integer" else "string"
 
 
@@ -130,21 +124,3 @@ def read_manifest(context: Workspace) -> Manifest:
             f"no online manifest for target {context.target_name!r} ({path}): run `featuresql sync` first"
         )
     return Manifest.load(path)
-
-
-def feature_kind(sql_type: str) -> str:
-    """A warehouse column type's family, as the reader returns it."""
-    name = sql_type.upper().strip()
-    if _INTEGER.match(name):
-        return "integer"
-    if _FLOAT.match(name):
-        return "float"
-    if _DECIMAL.match(name):
-        return "decimal"
-    if name.startswith(("BOOL",)):
-        return "boolean"
-    if name.startswith(("TIMESTAMP", "DATETIME")):
-        return "timestamp"
-    if name == "DATE":
-        return "date"
-    return "string"

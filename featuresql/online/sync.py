@@ -31,7 +31,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -44,7 +43,7 @@ from featuresql.errors import ConfigError, ExecutionError
 from featuresql.online.mirror import changed_rows, create_mirror, mirror_columns, mirror_table, update_mirror
 from featuresql.online.stores import build_manifest, online_models, open_store, write_manifest
 from featuresql.run import state
-from featuresql.serving.items import FEATURE_TS, RUN, VERSION, ItemError, partition_key, to_attribute
+from featuresql.serving.items import FEATURE_TS, RUN, VERSION, ItemError, partition_key, to_attribute, warehouse_key
 from featuresql.serving.tables import Item, StoreUnavailable
 from featuresql.sql.point_in_time import JoinedModel
 
@@ -211,7 +210,7 @@ def _encoder(
     fixed = {VERSION: {"N": str(version)}, RUN: {"S": sync_id}}
 
     def encode(row: dict[str, Any]) -> Item:
-        key_values = [_key_value(row[key]) for key in keys]
+        key_values = [warehouse_key(row[key]) for key in keys]
         moment = _utc(row[joined.timestamp])
         micros = (moment - _EPOCH) // _MICROSECOND
         try:
@@ -230,12 +229,6 @@ def _encoder(
         return item
 
     return encode
-
-
-def _key_value(value: Any) -> Any:
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return int(value)  # Snowflake NUMBER(38, 0)
-    return value
 
 
 def _utc(value: datetime) -> datetime:

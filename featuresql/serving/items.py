@@ -74,6 +74,17 @@ def _is_key_value(value: Any) -> bool:
     return isinstance(value, int | str) and not isinstance(value, bool)
 
 
+def warehouse_key(value: Any) -> Any:
+    """An entity key value as a warehouse returns it, in the form keys are encoded.
+
+    Snowflake returns an integer key of type NUMBER(38, 0) as a ``Decimal``; the
+    key is the integer (the int 7 and the string "7" stay apart).
+    """
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
 def partition_key(model: str, key_values: tuple[Any, ...] | list[Any]) -> str:
     """``<model>#<entity key>``: one item per model and entity."""
     if not model or KEY_SEPARATOR in model:

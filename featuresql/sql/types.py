@@ -4,32 +4,44 @@ A type is read in the project's (or target's) dialect first, then in the other
 supported dialects, so a type written as the warehouse spells it (Snowflake's
 ``TIMESTAMP_TZ``, BigQuery's ``FLOAT64`` or ``BYTES``) is understood in a DuckDB
 project too. Each reading returns a family (``integer``, ``decimal``, ``float``,
-``string``, ``timestamp``, ``timestamptz``, ``date``, ``boolean``; else the
-type's own name), and the rules below are stated once in terms of families.
+``string``, ``timestamp``, ``timestamptz``, ``date``, ``time``, ``boolean``; else
+the type's own name), and the rules below are stated once in terms of families.
+Arrow types (spines, query results) are read into the same families
+(``arrow_family``).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from featuresql.sql.engines import DIALECTS
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 _Type = exp.DataType.Type
 _DATES = {_Type.DATE, _Type.DATE32}
 _DECIMALS = {_Type.DECIMAL, _Type.BIGDECIMAL}
 _ZONED = {_Type.TIMESTAMPTZ, _Type.TIMESTAMPLTZ}
+_TIMES_OF_DAY = {_Type.TIME, _Type.TIMETZ}
 _FAMILIES = (
     ("integer", exp.DataType.INTEGER_TYPES),
     ("float", exp.DataType.REAL_TYPES - _DECIMALS),
     ("decimal", _DECIMALS),
     ("string", exp.DataType.TEXT_TYPES),
     ("timestamptz", _ZONED),
-    ("timestamp", exp.DataType.TEMPORAL_TYPES - _DATES - _ZONED),
+    ("timestamp", exp.DataType.TEMPORAL_TYPES - _DATES - _ZONED - _TIMES_OF_DAY),
     ("date", _DATES),
+    ("time", _TIMES_OF_DAY),
     ("boolean", {_Type.BOOLEAN}),
 )
-# What an event time can never be: text, numbers and booleans compare as such, not as instants.
-_NOT_TIMES = {"string", "integer", "float", "decimal", "boolean"}
+# What an event time can never be: text, numbers and booleans compare as such, not as instants,
+# and a time of day is no instant.
+_NOT_TIMES = {"string", "integer", "float", "decimal", "boolean", "time"}
+# The families the online reader returns values as; any other is returned as a string.
+_VALUE_FAMILIES = {"integer", "float", "decimal", "boolean", "timestamp", "date"}
 
 
 def parse_type(kind: str, dialect: str) -> exp.DataType | None:
@@ -93,3 +105,38 @@ def event_time_problem(data_type: exp.DataType | str, dialect: str, *, window: b
     if family in _NOT_TIMES or (window and family == "date"):
         return family
     return None
+
+
+def value_family(kind: str, dialect: str) -> str:
+    """The family of a warehouse column's values, read from the type name the warehouse reports.
+
+    What the online reader returns them as: ``integer``, ``float``, ``decimal``,
+    ``boolean``, ``timestamp`` (with or without a zone), ``date``, else ``string``.
+    A decimal is an integer only when its name writes a scale of 0 (``NUMBER(38,0)``,
+    ``DECIMAL(18, 0)``): Snowflake's information schema reports every NUMBER as a
+    bare ``NUMBER``, whatever its scale.
+    """
+    data_type = parse_type(kind, dialect) if kind.strip() else None
+    if data_type is None:
+        return "string"
+    family = family_of(data_type)
+    if family == "decimal" and "," in kind and len(data_type.expressions) > 1:
+        family = "integer" if data_type.expressions[1].name == "0" else family
+    family = "timestamp" if family == "timestamptz" else family
+    return family if family in _VALUE_FAMILIES else "string"
+
+
+def arrow_family(kind: pa.DataType) -> str | None:
+    """The family of an Arrow type (None: none of ours), as spines and query results are checked."""
+    import pyarrow as pa
+
+    checks = (
+        ("integer", pa.types.is_integer),
+        ("float", pa.types.is_floating),
+        ("decimal", pa.types.is_decimal),
+        ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t)),
+        ("timestamp", pa.types.is_timestamp),
+        ("date", pa.types.is_date),
+        ("boolean", pa.types.is_boolean),
+    )
+    return next((family for family, check in checks if check(kind)), None)

@@ -47,7 +47,15 @@ from featuresql.compile.models import CompiledModel, CompiledProject
 from featuresql.errors import ConfigError, ExecutionError
 from featuresql.online.mirror import latest_rows
 from featuresql.online.stores import online_models, open_store, read_manifest
-from featuresql.serving.items import FEATURE_TS, AttributeValue, ItemError, from_attribute, partition_key, to_attribute
+from featuresql.serving.items import (
+    FEATURE_TS,
+    AttributeValue,
+    ItemError,
+    from_attribute,
+    partition_key,
+    to_attribute,
+    warehouse_key,
+)
 from featuresql.serving.manifest import OnlineModel
 from featuresql.serving.tables import Item, StoreUnavailable
 from featuresql.sql import dialects
@@ -100,7 +108,7 @@ def _check(model: CompiledModel) -> Check:
         manifest_model, ttl_attribute, store = _synced(env, model)
         query = sample_query(joined, env.now, env.online_sample, env.context.dialect)
         rows = [{k.lower(): v for k, v in row.items()} for row in env.context.adapter.fetch_arrow(query).to_pylist()]
-        keys = [partition_key(model.name, [_key_value(row[k]) for k in joined.keys]) for row in rows]
+        keys = [partition_key(model.name, [warehouse_key(row[k]) for k in joined.keys]) for row in rows]
         items = _read(store, keys, [FEATURE_TS, ttl_attribute, *joined.columns])
         moment = env.now.timestamp()
         findings = []
@@ -261,12 +269,6 @@ def _details(findings: list[Finding]) -> str:
             )
     shown = format_table(["entity", "class", "column", "online", "warehouse"], rows[:MAX_EXAMPLES])
     return shown + (f"\n({len(rows) - MAX_EXAMPLES:,} more not shown)" if len(rows) > MAX_EXAMPLES else "")
-
-
-def _key_value(value: Any) -> Any:
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return int(value)  # Snowflake NUMBER(38, 0), as sync writes it
-    return value
 
 
 def _micros(value: datetime) -> int:

@@ -12,11 +12,12 @@ type of the model's column.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from featuresql.sql.types import arrow_family
 from featuresql.testing.cases import Outcome
 from featuresql.testing.unit.fixtures import coerce
 from featuresql.testing.unit.spec import UnitTest
@@ -34,24 +35,15 @@ Cells = list[Any]  # one row's values of the compared columns
 
 def table_rows(table: pa.Table) -> tuple[list[Row], dict[str, str | None]]:
     """Rows of an Arrow result with lower-case names and naive UTC times, and each column's family."""
-    families = {field.name.lower(): arrow_family(field.type) for field in table.schema}
+    families = {field.name.lower(): _compared_family(field.type) for field in table.schema}
     rows = [{name.lower(): _naive(value) for name, value in row.items()} for row in table.to_pylist()]
     return rows, families
 
 
-def arrow_family(kind: pa.DataType) -> str | None:
-    """The family comparisons use for an Arrow type (integers compare as decimals: exactly)."""
-    import pyarrow as pa
-
-    checks: tuple[tuple[str, Callable[[pa.DataType], bool]], ...] = (
-        ("decimal", lambda t: pa.types.is_integer(t) or pa.types.is_decimal(t)),
-        ("float", pa.types.is_floating),
-        ("boolean", pa.types.is_boolean),
-        ("timestamp", pa.types.is_timestamp),
-        ("date", pa.types.is_date),
-        ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
-    )
-    return next((name for name, check in checks if check(kind)), None)
+def _compared_family(kind: pa.DataType) -> str | None:
+    """The family values of an Arrow type compare as: integers as decimals (exactly)."""
+    family = arrow_family(kind)
+    return "decimal" if family == "integer" else family
 
 
 def _naive(value: Any) -> Any:

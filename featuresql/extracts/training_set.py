@@ -1,12 +1,12 @@
 """Point-in-time training extracts: ``featuresql extract`` and ``featuresql.extract()``.
 
-The spine is staged in the warehouse (``featuresql.extract.spine``), the join is built
+The spine is staged in the warehouse (``featuresql.extracts.spine``), the join is built
 by ``featuresql.sql.point_in_time`` and runs there; only its result comes back, as
 Arrow, or stays in the warehouse (``--out table:NAME``). Nothing is joined in
 pandas.
 
-(The module is not called ``extract``: that name is the package's function,
-``featuresql.extract``, and a submodule import would replace it.)
+(Neither the package nor a module is called ``extract``: that name is the function
+``featuresql.extract``, which a submodule import would replace.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from featuresql.compile.features import feature_names, resolve_features
 from featuresql.compile.models import CompiledProject
 from featuresql.compile.spine_columns import KeyColumn
 from featuresql.errors import ConfigError, closest
-from featuresql.extract.spine import SpineInput, StagedSpine, stage_spine
+from featuresql.extracts.spine import SpineInput, StagedSpine, stage_spine
 from featuresql.files import atomic_path
 from featuresql.names import parse_table_name
 from featuresql.sql.point_in_time import JoinedModel, point_in_time_query

@@ -31,7 +31,7 @@ from featuresql.errors import ConfigError, ExecutionError
 from featuresql.names import parse_table_name
 from featuresql.sql import dialects
 from featuresql.sql.point_in_time import SPINE_ROW, SPINE_TIME, SpineRelation
-from featuresql.sql.types import sql_family
+from featuresql.sql.types import arrow_family, sql_family
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -156,7 +156,7 @@ def _stage_local(
 ) -> StagedSpine:
     import pyarrow as pa
 
-    columns: dict[str, str | None] = {name: arrow_family(data.schema.field(name).type) for name in data.column_names}
+    columns: dict[str, str | None] = {name: _family(data.schema.field(name).type) for name in data.column_names}
     _check_names(data.column_names, description)
     key_columns = check_keys(columns, keys, description)
     time_column = find_time_column(columns, time_candidates, timestamp_column, description)
@@ -174,20 +174,8 @@ def _stage_local(
     return StagedSpine(relation, description, key_columns, temporary=table)
 
 
-def arrow_family(kind: pa.DataType) -> str:
-    """The type family of an Arrow type, as the spine checks compare them."""
-    import pyarrow as pa
-
-    checks = (
-        ("integer", pa.types.is_integer),
-        ("float", pa.types.is_floating),
-        ("decimal", pa.types.is_decimal),
-        ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t)),
-        ("timestamp", pa.types.is_timestamp),
-        ("date", pa.types.is_date),
-        ("boolean", pa.types.is_boolean),
-    )
-    return next((family for family, check in checks if check(kind)), str(kind))
+def _family(kind: pa.DataType) -> str:
+    return arrow_family(kind) or str(kind)  # a type of no family is named as it is, in errors
 
 
 # -- warehouse tables ----------------------------------------------------------------
