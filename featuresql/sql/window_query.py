@@ -26,17 +26,14 @@ from sqlglot import exp
 
 from featuresql.sql import dialects
 from featuresql.sql.window_parts import POINT, TILE, DistinctCounts, Spreads, col, num, total
-from featuresql.sql.windows import BoundaryRange, WindowFeature, WindowModel
+from featuresql.sql.windows import PARTIALS, BoundaryRange, WindowFeature, WindowModel, bigint, partial_column
+
+_PICKS = {"first": exp.FirstValue, "last": exp.LastValue}
 
 
 def window_query(model: WindowModel, bounds: BoundaryRange, dialect: str) -> exp.Select:
     """The SELECT producing the model's rows for ``bounds``, in ``dialect``."""
     return _Builder(model, bounds, dialect).build()
-
-
-def _bigint(expression: exp.Expr) -> exp.Expr:
-    # Engines widen SUM of integers (DuckDB to HUGEINT, Snowflake to NUMBER(38)); counts fit BIGINT.
-    return exp.cast(expression, exp.DataType.build("BIGINT"))
 
 
 class _Builder:
@@ -83,16 +80,13 @@ class _Builder:
         event_lo = self.bounds.event_lo(self.model.max_tiles)
         grain = self.model.grain
         if event_lo is not None:
-            query = query.where(timestamp.copy() >= self._seconds_literal(event_lo * grain))
-        return query.where(col(self.model.timestamp) < self._seconds_literal((self.bounds.hi - 1) * grain))
+            query = query.where(timestamp.copy() >= dialects.seconds_literal(event_lo * grain, self.dialect))
+        return query.where(
+            col(self.model.timestamp) < dialects.seconds_literal((self.bounds.hi - 1) * grain, self.dialect)
+        )
 
     def _tile(self) -> exp.Expr:
         return dialects.tile_index(col(self.model.timestamp), self.model.grain, self.dialect)
-
-    def _seconds_literal(self, seconds: int) -> exp.Expr:
-        from datetime import UTC, datetime
-
-        return dialects.timestamp_literal(datetime.fromtimestamp(seconds, UTC), self.dialect)
 
     def _spread_columns(self) -> list[str]:
         return sorted({f.column for f in self.spread_features if f.column})
@@ -114,7 +108,7 @@ class _Builder:
     def _ranked_features(self) -> list[WindowFeature]:
         seen: dict[str, WindowFeature] = {}
         for feature in self.frame_features:
-            if feature.function in ("first", "last"):
+            if feature.spec.pick is not None:
                 seen.setdefault(self._rank_name(feature), feature)
         return list(seen.values())
 
@@ -124,7 +118,7 @@ class _Builder:
     def _rank(self, feature: WindowFeature) -> exp.Window:
         """1 for the event a tile's first/last is taken from: non-NULL, then time, tie-break, value."""
         assert feature.column is not None
-        desc = feature.function == "last"
+        desc = feature.spec.pick == "last"
         value = col(feature.column)
         order = [dialects.ordered(exp.Is(this=value.copy(), expression=exp.Null()), self.dialect)]
         order.append(dialects.ordered(col(self.model.timestamp), self.dialect, desc=desc))
@@ -151,17 +145,12 @@ class _Builder:
         if column is None:
             return {}
         value = col(column)
-        function = feature.function
-        if function in ("count", "count_distinct"):
-            return {f"__n_{column}": exp.Count(this=value)}
-        if function in ("sum", "avg"):
-            return {f"__n_{column}": exp.Count(this=value), f"__sum_{column}": total(value)}
-        if function in ("min", "max"):
-            aggregate = exp.Min if function == "min" else exp.Max
-            return {f"__{function}_{column}": aggregate(this=value)}
-        if function in ("first", "last"):
+        spec = feature.spec
+        if spec.pick is not None:
             chosen = exp.If(this=col(self._rank_name(feature)).eq(1), true=value)
             return {self._pick_name(feature): exp.Max(this=exp.Case(ifs=[chosen]))}
+        if spec.family != "spread":
+            return {partial_column(p, column): PARTIALS[p].tile(value.copy()) for p in spec.tile_partials}
         shifted = col(f"__shifted_{column}")
         return {  # spread: count, mean and M2 per tile of the shifted input, computed stably by the engine
             f"__n_{column}": exp.Count(this=value),
@@ -226,27 +215,15 @@ class _Builder:
 
     # -- merging partials by joining points to tiles (short batches) ---------------
 
-    _MERGES = {"count": exp.Sum, "sum": exp.Sum, "min": exp.Min, "max": exp.Max}
-
     def _joined_partials(self) -> dict[str, tuple[type[exp.Func], str, int]]:
         """Merged partials of the frame features over more than one tile: name -> (merge, partial, tiles)."""
         joined: dict[str, tuple[type[exp.Func], str, int]] = {}
         for feature in self.frame_features:
             n = self.model.tiles_of(feature)
-            if n == 1 or feature.function in ("first", "last"):
-                continue
-            column = feature.column
-            for function, partial in self._merged_partials(feature.function, column):
-                joined[f"__joined_{partial}_{function}_{n}"] = (self._MERGES[function], partial, n)
+            for partial in (PARTIALS[p] for p in feature.spec.merged if n > 1):
+                column = partial_column(partial.name, feature.column)
+                joined[f"__joined_{column}_{partial.merged_as}_{n}"] = (partial.merge, column, n)
         return joined
-
-    @staticmethod
-    def _merged_partials(function: str, column: str | None) -> list[tuple[str, str]]:
-        if function == "count":
-            return [("count", "__rows" if column is None else f"__n_{column}")]
-        if function == "avg":
-            return [("sum", f"__sum_{column}"), ("count", f"__n_{column}")]
-        return [(function, f"__{function}_{column}")]
 
     def frames(self) -> exp.Select:
         """Per output point, each joined partial merged over the tiles of its window."""
@@ -300,45 +277,31 @@ class _Builder:
         return exp.Window(this=aggregate, partition_by=partition, order=order, spec=spec)
 
     def _value(self, feature: WindowFeature) -> exp.Expr:
+        """A feature's value at each point, from the catalogue's partials of its function."""
         n = self.model.tiles_of(feature)
-        column = feature.column
-        function = feature.function
-        zero = num(0)
-        if function == "count":
-            counted = "__rows" if column is None else f"__n_{column}"
-            merged = self._merged("count", counted, n, total(col(counted, "s")))
-            return _bigint(exp.Coalesce(this=merged, expressions=[zero]))
-        assert column is not None
-        if function == "sum":
-            return self._merged("sum", f"__sum_{column}", n, total(col(f"__sum_{column}", "s")))
-        if function == "avg":
-            summed = self._merged("sum", f"__sum_{column}", n, total(col(f"__sum_{column}", "s")))
-            count = self._merged("count", f"__n_{column}", n, total(col(f"__n_{column}", "s")))
-            return exp.Div(
-                this=exp.cast(summed, exp.DataType.build("DOUBLE")), expression=exp.Nullif(this=count, expression=zero)
-            )
-        if function in ("min", "max"):
-            aggregate = exp.Min if function == "min" else exp.Max
-            partial = f"__{function}_{column}"
-            return self._merged(function, partial, n, aggregate(this=col(partial, "s")))
-        if function in ("first", "last"):
-            pick = exp.FirstValue if function == "first" else exp.LastValue
-            return self._frame(exp.IgnoreNulls(this=pick(this=col(self._pick_name(feature), "s"))), n)
-        if function == "count_distinct":
-            delta = exp.Coalesce(
-                this=col(self.distinct.delta_name(feature), "distinct_deltas"), expressions=[zero.copy()]
-            )
-            return _bigint(exp.Coalesce(this=self._frame(total(delta), None), expressions=[zero]))
+        spec = feature.spec
+        if spec.merged:
+            merged = []
+            for partial in map(PARTIALS.__getitem__, spec.merged):
+                column = partial_column(partial.name, feature.column)
+                merged.append(self._merged(partial.merged_as, column, n, partial.merge(this=col(column, "s"))))
+            return spec.finalize(*merged)
+        if spec.pick is not None:
+            pick = _PICKS[spec.pick](this=col(self._pick_name(feature), "s"))
+            return self._frame(exp.IgnoreNulls(this=pick), n)
+        if spec.family == "distinct":
+            delta = exp.Coalesce(this=col(self.distinct.delta_name(feature), "distinct_deltas"), expressions=[num(0)])
+            return bigint(exp.Coalesce(this=self._frame(total(delta), None), expressions=[num(0)]))
         return self._spread_value(feature, n)
 
     def _spread_value(self, feature: WindowFeature, n: int) -> exp.Expr:
         count = col(f"__sn_{feature.column}_{n}", "spread")
         m2 = col(f"__sm2_{feature.column}_{n}", "spread")
-        sample = feature.function in ("variance", "stddev")
+        sample = feature.spec.sample
         minimum = 2 if sample else 1
         divisor = exp.paren(exp.Sub(this=count.copy(), expression=num(1))) if sample else count.copy()
         variance = exp.Div(this=exp.cast(m2, exp.DataType.build("DOUBLE")), expression=divisor)
-        value: exp.Expr = exp.Sqrt(this=variance) if feature.function.startswith("stddev") else variance
+        value: exp.Expr = exp.Sqrt(this=variance) if feature.spec.root else variance
         return exp.Case(ifs=[exp.If(this=count >= num(minimum), true=value)])
 
     def final(self) -> exp.Select:

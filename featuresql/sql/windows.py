@@ -19,6 +19,7 @@ Every function is computed from per-tile partial aggregates (see
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,28 +35,93 @@ Family = Literal["frame", "spread", "distinct"]
 
 
 @dataclass(frozen=True)
+class Partial:
+    """A per-tile partial aggregate of a feature's input, and how a window's tiles merge it.
+
+    Its column in the tiles CTE is ``__<name>_<input column>`` (``__rows`` for the
+    count of rows, which has no input).
+    """
+
+    name: str
+    tile: Callable[[exp.Expr], exp.Expr]  # the aggregate over one tile's values
+    merge: type[exp.AggFunc]  # the aggregate over the tiles of a window
+    merged_as: str  # the merge's name in the columns of merged partials
+
+
+PARTIALS: dict[str, Partial] = {
+    p.name: p
+    for p in (
+        Partial("n", lambda value: exp.Count(this=value), exp.Sum, "count"),
+        Partial("sum", lambda value: exp.Sum(this=value), exp.Sum, "sum"),
+        Partial("min", lambda value: exp.Min(this=value), exp.Min, "min"),
+        Partial("max", lambda value: exp.Max(this=value), exp.Max, "max"),
+    )
+}
+
+
+def partial_column(partial: str, column: str | None) -> str:
+    """The tiles CTE's column of a partial of ``column`` (``__rows``: the count of rows)."""
+    return "__rows" if column is None else f"__{partial}_{column}"
+
+
+def bigint(expression: exp.Expr) -> exp.Expr:
+    """A count as BIGINT: engines widen SUM of integers (DuckDB to HUGEINT, Snowflake to NUMBER(38))."""
+    return exp.cast(expression, exp.DataType.build("BIGINT"))
+
+
+def _count(n: exp.Expr) -> exp.Expr:
+    return bigint(exp.Coalesce(this=n, expressions=[exp.Literal.number(0)]))
+
+
+def _average(total: exp.Expr, n: exp.Expr) -> exp.Expr:
+    # sum/count over the whole window, never an average of tile averages
+    dividend = exp.cast(total, exp.DataType.build("DOUBLE"))
+    return exp.Div(this=dividend, expression=exp.Nullif(this=n, expression=exp.Literal.number(0)))
+
+
+def _same(merged: exp.Expr) -> exp.Expr:
+    return merged
+
+
+@dataclass(frozen=True)
 class Function:
+    """A window function: its family, and for frame functions the partials it is computed from.
+
+    ``tile_partials`` are computed per tile; ``merged`` are merged over the window's
+    tiles (in order) and handed to ``finalize``, which gives the feature's value.
+    first/last (``pick``) take the value of a ranked event per tile; spread and
+    distinct functions have CTEs of their own (``featuresql.sql.window_parts``).
+    """
+
     name: str
     family: Family
     count_like: bool = False
     needs_input: bool = True
+    tile_partials: tuple[str, ...] = ()
+    merged: tuple[str, ...] = ()
+    finalize: Callable[..., exp.Expr] = _same
+    pick: Literal["first", "last"] | None = None  # first/last: the earliest or the latest event's value
+    sample: bool = False  # variance and stddev: divide by n - 1, NULL below two values
+    root: bool = False  # stddev: the square root of the variance
 
 
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
-        Function("count", "frame", count_like=True, needs_input=False),
-        Function("sum", "frame"),
-        Function("avg", "frame"),
-        Function("min", "frame"),
-        Function("max", "frame"),
-        Function("first", "frame"),
-        Function("last", "frame"),
-        Function("stddev", "spread"),
-        Function("stddev_pop", "spread"),
-        Function("variance", "spread"),
+        Function(
+            "count", "frame", count_like=True, needs_input=False, tile_partials=("n",), merged=("n",), finalize=_count
+        ),
+        Function("sum", "frame", tile_partials=("n", "sum"), merged=("sum",)),
+        Function("avg", "frame", tile_partials=("n", "sum"), merged=("sum", "n"), finalize=_average),
+        Function("min", "frame", tile_partials=("min",), merged=("min",)),
+        Function("max", "frame", tile_partials=("max",), merged=("max",)),
+        Function("first", "frame", pick="first"),
+        Function("last", "frame", pick="last"),
+        Function("stddev", "spread", sample=True, root=True),
+        Function("stddev_pop", "spread", root=True),
+        Function("variance", "spread", sample=True),
         Function("variance_pop", "spread"),
-        Function("count_distinct", "distinct", count_like=True),
+        Function("count_distinct", "distinct", count_like=True, tile_partials=("n",)),
     )
 }
 
@@ -73,12 +139,17 @@ class WindowFeature:
     tie_break_column: str | None = None
 
     @property
+    def spec(self) -> Function:
+        """The function's entry in the catalogue."""
+        return FUNCTIONS[self.function]
+
+    @property
     def count_like(self) -> bool:
-        return FUNCTIONS[self.function].count_like
+        return self.spec.count_like
 
     @property
     def family(self) -> Family:
-        return FUNCTIONS[self.function].family
+        return self.spec.family
 
     @property
     def window_label(self) -> str:
