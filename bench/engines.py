@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,13 +39,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the server helpers the test suite uses
+import pyarrow as pa
+from featuresql.context import Context
+from sqlglot import exp
 
-import pyarrow as pa  # noqa: E402
-import yaml  # noqa: E402
-from featuresql.context import Context  # noqa: E402
-from sqlglot import exp  # noqa: E402
+from harness import (
+    TOLERANCE,
+    copy_example,
+    demo_variables,
+    split_list,
+    use_test_helpers,
+    work_folder,
+    write_profile,
+)
 
 NOW = datetime(2026, 7, 1, 6, tzinfo=UTC)
 RAW_TABLES = ("users", "transactions", "balance_events")
@@ -70,6 +74,7 @@ class Traffic:
 @contextlib.contextmanager
 def servers(names: list[str], folder: Path) -> Iterator[dict[str, Any]]:
     endpoints: dict[str, Any] = {}
+    use_test_helpers()
     with contextlib.ExitStack() as stack:
         if "snowflake" in names:
             from snowflake_server import running_fakesnow
@@ -113,14 +118,11 @@ def target(name: str, endpoint: Any, folder: Path) -> dict[str, Any]:
 
 def project(folder: Path, settings: dict[str, Any], *, hook: bool) -> Path:
     folder.mkdir(parents=True)
-    for name in EXAMPLE_FILES:
-        source = REPO / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, folder / name)
+    copy_example(folder, EXAMPLE_FILES)
     if not hook:
         path = folder / "project.yml"
         path.write_text(path.read_text().replace(*NO_HOOK))
-    profile = {"target": "bench", "targets": {"bench": settings}}
-    (folder / "profiles.yml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    write_profile(folder, settings, target="bench")
     return folder
 
 
@@ -221,7 +223,7 @@ def report(outcomes: list[Outcome], events: int) -> bool:
     for o in outcomes[1:]:
         for model, (rows, total) in reference.items():
             other_rows, other_total = o.checksums[model]
-            if other_rows != rows or abs(other_total - total) > 1e-9 * max(1.0, abs(total)):
+            if other_rows != rows or abs(other_total - total) > TOLERANCE * max(1.0, abs(total)):
                 print(
                     f"MISMATCH {o.engine} {model}: {other_rows} rows, sum {other_total!r}; "
                     f"DuckDB: {rows} rows, sum {total!r}"
@@ -244,17 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         args.transactions, args.users, args.days, args.spine = 5_000, 200, 30, 200
-    names = [n.strip() for n in args.engines.split(",") if n.strip()]
+    names = split_list(args.engines)
     if names[0] != "duckdb":
         names.insert(0, "duckdb")  # the reference
-    variables = {
-        "demo_transactions": args.transactions,
-        "demo_users": args.users,
-        "demo_days": args.days,
-        "demo_balance_events": args.transactions // 5,
-    }
-    with tempfile.TemporaryDirectory(prefix="featuresql-engines-") as temporary:
-        root = Path(temporary)
+    variables = demo_variables(
+        args.transactions, args.users, args.days, balance_events=args.transactions // 5
+    )
+    with work_folder("featuresql-engines-") as root:
         raw, spine = reference_data(root, variables, args.spine)
         outcomes = []
         with servers(names, root / "servers") as endpoints:

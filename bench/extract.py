@@ -42,11 +42,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,19 +52,37 @@ from typing import Any
 
 import duckdb
 
-REPO = Path(__file__).resolve().parent.parent
+from harness import (
+    DEMO_FULL,
+    Entry,
+    add_data_options,
+    compare,
+    connect,
+    copy_example,
+    demo_variables,
+    differs,
+    fill_defaults,
+    parse_count,
+    run_featuresql,
+    run_rounds,
+    split_list,
+    stopwatch,
+    timing_header,
+    timing_row,
+    verdict,
+    work_folder,
+    write_profile,
+)
+
 FEAST_SCRIPT = Path(__file__).resolve().with_name("feast_baseline.py")
 FEAST_PYTHON = Path("/work/feast-venv/bin/python")  # where bench/feast_baseline.py sets it up
 MODEL = "user_transactions"
 DATABASE = "bench.duckdb"
 FEATURES = f"main.{MODEL}"
 SPINE_COLUMNS = ("user_id", "ts", "label")
-SLOW_FACTOR = 3.0
-TOLERANCE = 1e-9
 TARGET_RATIO = 1.25  # featuresql / best hand-written query
 TARGET_FEAST = 5.0  # Feast's DuckDB store / featuresql
 
-FULL = {"events": 10_000_000, "users": 200_000, "days": 180}
 SMOKE = {"events": 20_000, "users": 1_000, "days": 40}
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 SMOKE_SIZES = (1_000, 5_000)
@@ -280,24 +295,11 @@ DEFAULT_BASELINES = (
 
 
 @dataclass
-class Entry:
-    """One timed thing at one spine size: its runs, and the CPU seconds of each."""
+class ExtractEntry(Entry):
+    """A timed entry at one spine size; each run writes its result to ``out``."""
 
-    name: str
-    label: str
-    kind: str  # "featuresql", "query" (featuresql's SQL alone), "baseline" or "inexact"
-    run: Callable[[Path], float]  # writes the result parquet, returns CPU seconds
-    walls: list[float] = field(default_factory=list)
-    cpus: list[float] = field(default_factory=list)
-    note: str = ""
-
-    @property
-    def best(self) -> float:
-        return min(self.walls)
-
-    @property
-    def best_cpu(self) -> float:
-        return self.cpus[self.walls.index(self.best)]
+    out: Path
+    note: str = ""  # how an inexact baseline differs
 
 
 @dataclass
@@ -310,15 +312,15 @@ class Spine:
 @dataclass
 class SizeResult:
     spine: Spine
-    entries: list[Entry]
+    entries: list[ExtractEntry]
     feast: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
-    def featuresql(self) -> Entry:
+    def featuresql(self) -> ExtractEntry:
         return self.entries[0]
 
     @property
-    def best_baseline(self) -> Entry:
+    def best_baseline(self) -> ExtractEntry:
         return min((e for e in self.entries if e.kind == "baseline"), key=lambda e: e.best)
 
 
@@ -329,11 +331,7 @@ class Bench:
         self.database = workdir / DATABASE
         self.outputs = workdir / "out"
         self.threads: int = args.threads
-        self.variables = {
-            "demo_users": args.users,
-            "demo_transactions": args.events,
-            "demo_days": args.days,
-        }
+        self.variables = demo_variables(args.events, args.users, args.days)
         self.features: list[str] = []
         self.counts: frozenset[str] = frozenset()
 
@@ -341,24 +339,11 @@ class Bench:
 
     def write_project(self) -> None:
         """The example project, with a profile on bench.duckdb in the same folder."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / "project.yml", self.workdir / "project.yml")
-        for folder in ("features", "macros"):  # replaced whole: no stale model stays behind
-            shutil.rmtree(self.workdir / folder, ignore_errors=True)
-            shutil.copytree(REPO / folder, self.workdir / folder)
-        profile = {
-            "target": "dev",
-            "targets": {"dev": {"type": "duckdb", "path": str(self.database)}},
-        }
-        (self.workdir / "profiles.yml").write_text(json.dumps(profile, indent=2) + "\n")
+        copy_example(self.workdir, ("project.yml", "features", "macros"))
+        write_profile(self.workdir, {"type": "duckdb", "path": str(self.database)}, target="dev")
 
     def connect(self) -> Any:
-        connection = duckdb.connect(
-            str(self.database), read_only=True, config={"threads": self.threads}
-        )
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.execute("SET enable_progress_bar = false")
-        return connection
+        return connect(self.database, threads=self.threads, read_only=True)
 
     def built(self) -> bool:
         if not self.database.exists():
@@ -372,21 +357,9 @@ class Bench:
 
     def build(self) -> float:
         """Generate the demo data and build the window model with the CLI; not counted."""
-        command = [
-            *featuresql_command(),
-            "--vars",
-            json.dumps(self.variables),
-            "run",
-            "--select",
-            MODEL,
-        ]
-        started = time.perf_counter()
-        done = subprocess.run(
-            command, cwd=self.workdir, capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            sys.exit(f"featuresql run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        return time.perf_counter() - started
+        with stopwatch() as times:
+            run_featuresql(self.workdir, "run", "--select", MODEL, variables=self.variables)
+        return times.wall
 
     def stats(self) -> dict[str, Any]:
         with self.connect() as connection:
@@ -479,42 +452,22 @@ class Bench:
 
     # -- the timed entries ------------------------------------------------------------------
 
-    def featuresql_cli(self, spine: Spine) -> Callable[[Path], float]:
-        def run(out: Path) -> float:
-            command = [
-                *featuresql_command(),
-                "--project-dir",
-                str(self.workdir),
-                "extract",
-                "--spine",
-                str(spine.path),
-                "--features",
-                MODEL,
-                "--out",
-                str(out),
-            ]
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            done = subprocess.run(
-                command, cwd=self.workdir, capture_output=True, text=True, check=False
-            )
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            if done.returncode != 0:
-                sys.exit(
-                    f"featuresql extract failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-                )
-            return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    def featuresql_cli(self, spine: Spine, out: Path) -> Callable[[], float]:
+        def run() -> float:
+            arguments = ("--spine", str(spine.path), "--features", MODEL, "--out", str(out))
+            return run_featuresql(self.workdir, "extract", *arguments)
 
         return run
 
-    def featuresql_api(self, spine: Spine) -> Callable[[Path], float]:
-        def run(out: Path) -> float:
+    def featuresql_api(self, spine: Spine, out: Path) -> Callable[[], float]:
+        def run() -> float:
             import pyarrow.parquet as pq
             from featuresql import extract
 
-            started = time.process_time()
-            table = extract(str(spine.path), MODEL, project_dir=self.workdir)
-            pq.write_table(table, out)
-            return time.process_time() - started
+            with stopwatch() as times:
+                table = extract(str(spine.path), MODEL, project_dir=self.workdir)
+                pq.write_table(table, out)
+            return times.cpu
 
         return run
 
@@ -544,40 +497,40 @@ class Bench:
         source = f"read_parquet('{spine.path}', file_row_number = true)"
         return str(sql).replace("__bench_spine", source)
 
-    def copy_query(self, query: str) -> Callable[[Path], float]:
+    def copy_query(self, query: str, out: Path) -> Callable[[], float]:
         """Run ``query`` into a parquet file on a fresh read-only connection."""
 
-        def run(out: Path) -> float:
-            with self.connect() as connection:
-                started = time.process_time()
+        def run() -> float:
+            with self.connect() as connection, stopwatch() as times:
                 connection.execute(f"COPY (\n{query}\n) TO '{out}' (FORMAT parquet)")
-                return time.process_time() - started
+            return times.cpu
 
         return run
 
-    def entries(self, spine: Spine) -> list[Entry]:
+    def output(self, name: str, spine: Spine) -> Path:
+        return self.outputs / f"{name}_{spine.rows}.parquet"
+
+    def entries(self, spine: Spine) -> list[ExtractEntry]:
+        out = self.output("featuresql", spine)
         if self.args.runner == "cli":
-            how, runner = "CLI in a subprocess", self.featuresql_cli(spine)
+            how, runner = "CLI in a subprocess", self.featuresql_cli(spine, out)
         else:
-            how, runner = "Python API in process", self.featuresql_api(spine)
-        entries = [
-            Entry("featuresql", f"`featuresql extract` end to end ({how})", "featuresql", runner)
-        ]
+            how, runner = "Python API in process", self.featuresql_api(spine, out)
+        label = f"`featuresql extract` end to end ({how})"
+        entries = [ExtractEntry("featuresql", label, "featuresql", runner, out)]
         compiled = self.compiled_query(spine)
         if compiled is not None:
-            entries.append(
-                Entry(
-                    "featuresql_query",
-                    "the query featuresql builds, alone, over the spine parquet (COPY)",
-                    "query",
-                    self.copy_query(compiled),
-                )
-            )
+            out = self.output("featuresql_query", spine)
+            label = "the query featuresql builds, alone, over the spine parquet (COPY)"
+            run = self.copy_query(compiled, out)
+            entries.append(ExtractEntry("featuresql_query", label, "query", run, out))
         for name in self.args.baselines:
             formulation = BASELINES[name]
             query = formulation.build(str(spine.path), self.features, self.counts)
             kind = "baseline" if formulation.exact else "inexact"
-            entries.append(Entry(name, formulation.label, kind, self.copy_query(query)))
+            out = self.output(name, spine)
+            run = self.copy_query(query, out)
+            entries.append(ExtractEntry(name, formulation.label, kind, run, out))
         return entries
 
     # -- Feast ------------------------------------------------------------------------------
@@ -630,74 +583,30 @@ class Bench:
         record: dict[str, Any] = json.loads(lines[-1])
         record["seconds_wall"] = round(wall, 3)
         if record.get("status") == "ok":
-            record.update(
-                compare_feast(self.outputs / f"featuresql_{spine.rows}.parquet", out, self)
-            )
+            featuresql = self.output("featuresql", spine)
+            record.update(compare_feast(featuresql, out, self))
         return record
-
-
-def featuresql_command() -> list[str]:
-    executable = Path(sys.executable).with_name("featuresql")
-    return [str(executable) if executable.exists() else "featuresql"]
 
 
 # -- checking -------------------------------------------------------------------------------
 
 
-def _differs(name: str, kind: str, left: str = "e", right: str = "a") -> str:
-    one, other = f'{left}."{name}"', f'{right}."{name}"'
-    if kind in ("DOUBLE", "FLOAT"):
-        far = f"abs({one} - {other}) > {TOLERANCE} * greatest(abs({one}), abs({other}))"
-        return f"(({one} IS NULL) <> ({other} IS NULL) OR {far})"
-    return f"{one} IS DISTINCT FROM {other}"
-
-
-def _numbered(path: Path, columns: str = "*") -> str:
-    return (
-        f"(SELECT {columns}, file_row_number AS __row "
-        f"FROM read_parquet('{path}', file_row_number = true))"
-    )
-
-
-def compare(expected: Path, actual: Path, columns: Sequence[str] | None = None) -> str | None:
+def compare_rows(expected: Path, actual: Path, columns: Sequence[str] | None = None) -> str | None:
     """None when ``actual`` has exactly the rows of ``expected`` in the same order, else why not.
 
     With ``columns``, only those are compared (and the rest of ``actual`` is ignored).
     """
-    with duckdb.connect(config={"threads": os.cpu_count() or 1}) as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.execute("SET enable_progress_bar = false")
 
-        def describe(path: Path) -> list[tuple[str, str]]:
-            rows = connection.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
-            found = [(str(r[0]), str(r[1])) for r in rows]
-            return [c for c in found if c[0] in columns] if columns else found
+    def numbered(path: Path) -> str:
+        return (
+            "(SELECT * EXCLUDE (file_row_number), file_row_number AS __row "
+            f"FROM read_parquet('{path}', file_row_number = true))"
+        )
 
-        wanted, got = describe(expected), describe(actual)
-        if wanted != got:
-            return f"columns differ: expected {wanted}, got {got}"
-        select = ", ".join(f'"{name}"' for name, _ in wanted)
-        counts = connection.execute(
-            f"SELECT (SELECT count(*) FROM read_parquet('{expected}')), "
-            f"(SELECT count(*) FROM read_parquet('{actual}'))"
-        ).fetchone()
-        assert counts is not None
-        if counts[0] != counts[1]:
-            return f"{counts[1]:,} rows, expected {counts[0]:,}"
-        differs = " OR ".join(_differs(name, kind) for name, kind in wanted)
-        query = f"""
-            SELECT e.__row AS row_number, e.*, a.*
-            FROM {_numbered(expected, select)} AS e
-            FULL JOIN {_numbered(actual, select)} AS a ON a.__row = e.__row
-            WHERE e.__row IS NULL OR a.__row IS NULL OR {differs}
-        """
-        bad = connection.execute(f"SELECT count(*) FROM ({query})").fetchone()
-        assert bad is not None
-        if bad[0]:
-            sample = connection.execute(f"{query} ORDER BY 1 LIMIT 3").fetchall()
-            lines = "\n  ".join(map(str, sample))
-            return f"{bad[0]:,} rows differ; the first:\n  {lines}"
-    return None
+    with connect() as connection:
+        return compare(
+            connection, numbered(expected), numbered(actual), ("__row",), columns=columns
+        )
 
 
 def compare_feast(expected: Path, actual: Path, bench: Bench) -> dict[str, Any]:
@@ -723,19 +632,18 @@ def compare_feast(expected: Path, actual: Path, bench: Bench) -> dict[str, Any]:
             f"row_number() OVER (PARTITION BY {keys}) AS k FROM read_parquet('{path}'))"
         )
 
-    differs = " OR ".join(_differs(name, "DOUBLE", "e", "g") for name in bench.features)
+    values_differ = " OR ".join(differs(name, "DOUBLE", "e", "g") for name in bench.features)
     both = "e.present AND g.present"
     query = f"""
         SELECT count(*) FILTER (WHERE e.present AND g.present IS NULL),
                count(*) FILTER (WHERE g.present AND e.present IS NULL),
-               count(*) FILTER (WHERE {both} AND ({differs})),
+               count(*) FILTER (WHERE {both} AND ({values_differ})),
                count(*) FILTER (WHERE {both} AND g.empty)
         FROM {side(expected, False)} AS e
         FULL JOIN {side(actual, True)} AS g
           ON {" AND ".join(f"g.{c} = e.{c}" for c in SPINE_COLUMNS)} AND g.k = e.k
     """
-    with duckdb.connect() as connection:
-        connection.execute("SET TimeZone = 'UTC'")
+    with connect() as connection:
         row = connection.execute(query).fetchone()
     assert row is not None
     missing, extra, differing, null_counts = map(int, row)
@@ -750,38 +658,25 @@ def compare_feast(expected: Path, actual: Path, bench: Bench) -> dict[str, Any]:
 # -- running and reporting ------------------------------------------------------------------
 
 
-def timed(entry: Entry, out: Path) -> None:
-    started = time.perf_counter()
-    cpu = entry.run(out)
-    entry.walls.append(time.perf_counter() - started)
-    entry.cpus.append(cpu)
-
-
 def run_size(bench: Bench, spine: Spine, repeat: int) -> SizeResult:
     entries = bench.entries(spine)
-    reference = bench.outputs / f"featuresql_{spine.rows}.parquet"
-    for round_number in range(repeat):
-        for entry in entries:
-            fastest = min((e.best for e in entries if e.walls and e.kind == "baseline"), default=0)
-            slow = entry.kind != "featuresql" and entry.walls and entry.best > SLOW_FACTOR * fastest
-            if round_number and slow:
-                continue  # clearly not the fastest formulation: one run is enough
-            out = bench.outputs / f"{entry.name}_{spine.rows}.parquet"
-            timed(entry, out)
-            print(f"  round {round_number + 1}: {entry.name:24s} {entry.walls[-1]:8.2f}s")
-            if round_number == 0:
-                check(entry, spine, reference, out)
+    reference = entries[0].out
+
+    def check(entry: ExtractEntry) -> None:
+        check_result(entry, spine, reference)
+
+    run_rounds(entries, repeat, check, resting=("query", "baseline", "inexact"))
     return SizeResult(spine, entries)
 
 
-def check(entry: Entry, spine: Spine, reference: Path, out: Path) -> None:
+def check_result(entry: ExtractEntry, spine: Spine, reference: Path) -> None:
     if entry.kind == "featuresql":
         # Never drops a spine row: exactly the spine, in order, then the features.
-        problem = compare(spine.path, out, SPINE_COLUMNS)
+        problem = compare_rows(spine.path, entry.out, SPINE_COLUMNS)
         if problem:
             sys.exit(f"MISMATCH: featuresql's spine columns differ from the spine: {problem}")
         return
-    problem = compare(reference, out)
+    problem = compare_rows(reference, entry.out)
     if problem is None:
         return
     if entry.kind == "inexact":
@@ -797,15 +692,12 @@ def report(result: SizeResult) -> None:
     parts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in spine.composition.items())
     print(f"\nspine of {spine.rows:,} rows ({parts})")
     print("wall-clock seconds, best run; cpu = process CPU of that run")
-    print(f"{'':24s} {'best s':>8s} {'cpu s':>8s} {'vs best':>8s}   all runs (s)")
+    print(timing_header(24))
     for entry in result.entries:
-        runs = " ".join(f"{w:.2f}" for w in entry.walls)
-        ratio = f"{entry.best / best.best:.2f}x"
         note = "  (best hand-written)" if entry is best else ""
         if entry.kind == "inexact":
             note = f"  (not the semantics: {entry.note or 'no difference on this spine'})"
-        line = f"{entry.best:8.2f} {entry.best_cpu:8.2f} {ratio:>8s}   {runs}"
-        print(f"{entry.name:24s} {line}{note}")
+        print(f"{timing_row(entry, best, 24)}{note}")
     for store, record in result.feast.items():
         description = describe_feast(record, result.featuresql.best)
         if record.get("status") == "ok":
@@ -878,8 +770,7 @@ def targets(results: list[SizeResult], stores: Sequence[str]) -> dict[str, Any]:
     verdicts: dict[str, Any] = {}
 
     def say(name: str, met: bool | None, text: str, unmeasured: str = "not measured") -> None:
-        verdict = unmeasured if met is None else ("met" if met else "NOT met")
-        print(f"  {text}: {verdict}")
+        print(f"  {text}: {unmeasured if met is None else verdict(met)}")
         verdicts[name] = {"met": met, "detail": text}
 
     say(
@@ -930,21 +821,12 @@ def targets(results: list[SizeResult], stores: Sequence[str]) -> dict[str, Any]:
 
 
 def parse_sizes(text: str) -> list[int]:
-    sizes = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        if not part:
-            continue
-        scale = {"k": 1_000, "m": 1_000_000}.get(part[-1], 1)
-        sizes.append(int(float(part[:-1] if scale > 1 else part) * scale))
-    return sorted(set(sizes))
+    return sorted({parse_count(part) for part in split_list(text)})
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, help=f"transactions (default {FULL['events']:,})")
-    parser.add_argument("--users", type=int, help=f"users (default {FULL['users']:,})")
-    parser.add_argument("--days", type=int, help=f"days of data (default {FULL['days']})")
+    add_data_options(parser, DEMO_FULL)
     parser.add_argument(
         "--sizes", help="spine rows, comma-separated, 10k/1M allowed (default 10k,100k,1M)"
     )
@@ -989,19 +871,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--feast-memory-gb", type=float, default=16, help="resident memory cap, GiB (16)"
     )
     args = parser.parse_args(argv)
-    size = SMOKE if args.smoke else FULL
-    for key, value in size.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, SMOKE if args.smoke else DEMO_FULL)
     default_sizes = SMOKE_SIZES if args.smoke else FULL_SIZES
     args.sizes = parse_sizes(args.sizes) if args.sizes else list(default_sizes)
     if not args.sizes or min(args.sizes) < 100:
         parser.error("--sizes: give spine sizes of at least 100 rows")
-    args.baselines = [name.strip() for name in args.baselines.split(",") if name.strip()]
+    args.baselines = split_list(args.baselines)
     unknown = sorted(set(args.baselines) - set(BASELINES))
     if unknown or not any(BASELINES[name].exact for name in args.baselines):
         parser.error(f"unknown or no exact baselines {unknown}; known: {', '.join(BASELINES)}")
-    args.feast_stores = [s.strip() for s in args.feast_stores.split(",") if s.strip()]
+    args.feast_stores = split_list(args.feast_stores)
     if set(args.feast_stores) - {"duckdb", "file"}:
         parser.error("--feast-stores: duckdb and/or file")
     args.feast_duckdb_sizes = (
@@ -1020,14 +899,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = args.workdir.resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="fx-"))
-    try:
+    keep = args.keep or args.workdir is not None
+    with work_folder("fx-", keep=keep, given=args.workdir) as workdir:
         return benchmark(args, workdir)
-    finally:
-        if args.keep or args.workdir:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def benchmark(args: argparse.Namespace, workdir: Path) -> int:

@@ -28,20 +28,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from harness import (
+    DEMO_END,
+    DEMO_FULL,
+    connect,
+    copy_example,
+    count_differing,
+    demo_variables,
+    generate_demo_data,
+    run_featuresql,
+    stopwatch,
+    verdict,
+    work_folder,
+    write_profile,
+)
 
-REPO = Path(__file__).resolve().parent.parent
 MODEL = "user_transactions"
-DEMO_END = "2026-06-30"  # fixed, so the data never depends on the clock
+KEYS = ("user_id", "ts")
 TARGET = 0.05
 
 
@@ -49,9 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--users", type=int, default=200_000)
-    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--events", type=int, default=DEMO_FULL["events"])
+    parser.add_argument("--users", type=int, default=DEMO_FULL["users"])
+    parser.add_argument("--days", type=int, default=DEMO_FULL["days"])
     parser.add_argument(
         "--repeat", type=int, default=2, help="rounds (best time of each kind is reported)"
     )
@@ -74,99 +82,61 @@ class Bench:
         self.args = args
         self.folder = folder
         self.database = folder / "bench.duckdb"
-        self.variables = {
-            "demo_users": args.users,
-            "demo_transactions": args.events,
-            "demo_days": args.days,
-            "demo_end": DEMO_END,
-            "demo_balance_events": 1000,
-        }
+        self.variables = demo_variables(
+            args.events, args.users, args.days, end=DEMO_END, balance_events=1000
+        )
         self.last_day = datetime.fromisoformat(DEMO_END) - timedelta(days=1)
 
     def write_project(self) -> None:
-        (self.folder / "features").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / "project.yml", self.folder / "project.yml")
-        shutil.copy2(REPO / "features" / "sources.yml", self.folder / "features" / "sources.yml")
-        shutil.copy2(REPO / "features" / f"{MODEL}.sql", self.folder / "features" / f"{MODEL}.sql")
-        shutil.copytree(REPO / "macros", self.folder / "macros", dirs_exist_ok=True)
-        (self.folder / "profiles.yml").write_text(
-            f"target: dev\ntargets:\n  dev: {{type: duckdb, path: '{self.database}'}}\n"
-        )
+        model = f"features/{MODEL}.sql"
+        copy_example(self.folder, ("project.yml", "features/sources.yml", model, "macros"))
+        write_profile(self.folder, {"type": "duckdb", "path": str(self.database)}, target="dev")
 
     def generate(self) -> float:
         """The demo data, by the project's on_run_start hook; the last day is held back."""
-        from featuresql.context import Context
+        with stopwatch() as times:
+            generate_demo_data(self.folder, self.variables)
+            with connect(self.database) as connection:
+                connection.execute(
+                    "create table if not exists raw.held_back as "
+                    "select * from raw.transactions where ts >= ?",
+                    [self.last_day],
+                )
+                connection.execute("delete from raw.transactions where ts >= ?", [self.last_day])
+        return times.wall
 
-        started = time.perf_counter()
-        with Context(self.folder, variables=self.variables) as context:
-            for statements in context.compiled.hooks.get("on_run_start", []):
-                for statement in statements:
-                    context.adapter.execute(statement)
-        with duckdb.connect(str(self.database)) as connection:
-            connection.execute(
-                "create table if not exists raw.held_back as "
-                "select * from raw.transactions where ts >= ?",
-                [self.last_day],
+    def cli(self, *options: str) -> float:
+        """``featuresql run --select MODEL OPTIONS`` in a subprocess; its wall seconds."""
+        with stopwatch() as times:
+            run_featuresql(
+                self.folder, "run", "--select", MODEL, *options, variables=self.variables
             )
-            connection.execute("delete from raw.transactions where ts >= ?", [self.last_day])
-        return time.perf_counter() - started
-
-    def cli(self, *args: str) -> float:
-        command = [
-            sys.executable,
-            "-c",
-            "from featuresql.cli.main import main; main()",
-            "--vars",
-            json.dumps(self.variables),
-            "run",
-            "--select",
-            MODEL,
-            *args,
-        ]
-        started = time.perf_counter()
-        done = subprocess.run(command, cwd=self.folder, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            sys.exit(f"featuresql failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        return seconds
+        return times.wall
 
     def move_day(self, *, append: bool) -> None:
-        with duckdb.connect(str(self.database)) as connection:
+        with connect(self.database) as connection:
             if append:
                 connection.execute("insert into raw.transactions select * from raw.held_back")
             else:
                 connection.execute("delete from raw.transactions where ts >= ?", [self.last_day])
 
     def snapshot(self, name: str) -> None:
-        with duckdb.connect(str(self.database)) as connection:
+        with connect(self.database) as connection:
             connection.execute(f"create or replace table main.{name} as select * from main.{MODEL}")
 
-    def differences(self, left: str, right: str) -> int:
-        """Rows of one table missing from the other, doubles rounded to 9 significant digits."""
-        with duckdb.connect(str(self.database)) as connection:
-            columns = connection.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_name = ? "
-                "order by ordinal_position",
-                [left],
-            ).fetchall()
-            select = ", ".join(
-                f"round({c}, 9 - cast(ceil(log10(abs({c}) + 1e-300)) as integer))"
-                if kind == "DOUBLE"
-                else c
-                for c, kind in columns
-            )
-            count = 0
-            for a, b in ((left, right), (right, left)):
-                rows = f"select {select} from main.{a} except all select {select} from main.{b}"
-                query = f"select count(*) from ({rows})"
-                count += connection.execute(query).fetchone()[0]  # type: ignore[index]
-            return int(count)
+    def differences(self, expected: str, actual: str) -> int:
+        """Rows, by entity and time, missing from either table or with a differing value."""
+        with connect(self.database) as connection:
+            return count_differing(connection, f"main.{expected}", f"main.{actual}", KEYS)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    folder = args.workdir or Path(tempfile.mkdtemp(prefix="featuresql-bench-incremental-"))
+    with work_folder("featuresql-bench-incremental-", given=args.workdir) as folder:
+        return benchmark(args, folder)
+
+
+def benchmark(args: argparse.Namespace, folder: Path) -> int:
     bench = Bench(args, folder)
     if not bench.database.exists():
         bench.write_project()
@@ -195,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.snapshot("after_incremental")
     check = bench.cli("--full-refresh", "--now", (day + timedelta(days=1)).isoformat())
     bench.snapshot("after_full_refresh")
-    differing = bench.differences("after_incremental", "after_full_refresh")
+    differing = bench.differences("after_full_refresh", "after_incremental")
     ratio = min(incremental_times) / min(full_times)
     summary: dict[str, Any] = {
         "events": args.events,
@@ -211,13 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         f"\nfull refresh ({args.days - 1} days of events): {min(full_times):.2f}s; "
         "incremental run (+1 day): "
         f"{min(incremental_times):.2f}s; ratio {ratio:.1%} (target <= {TARGET:.0%}: "
-        f"{'met' if ratio <= TARGET else 'NOT met'})"
+        f"{verdict(ratio <= TARGET)})"
     )
     print(f"incremental table vs a full refresh over all the data: {differing} differing rows")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
-    if not args.workdir:
-        shutil.rmtree(folder, ignore_errors=True)
     if differing:
         return 1
     if args.max_ratio is not None and ratio > args.max_ratio:

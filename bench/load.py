@@ -42,10 +42,8 @@ import http.client
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -56,20 +54,29 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from harness import (
+    TESTS,
+    featuresql_command,
+    fill_defaults,
+    machine_load,
+    percentile,
+    process_status,
+    split_list,
+    work_folder,
+)
 from online_project import (
     MODEL,
     READ_ENTITIES,
     SECOND_FEATURES,
     SECOND_MODEL,
-    create_source,
+    build_project,
     dynamodb_settings,
     isolated_aws_environment,
     model_rows,
-    write_project,
+    running_server,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-EVENTS = REPO / "tests" / "events"
+EVENTS = TESTS / "events"
 MODES = ("serve", "handler")
 WIDE_FEATURES = ("f01", "f11", "f16")  # BIGINT, rounded DOUBLE, full-precision DOUBLE
 REQUESTED = [*(f"{MODEL}.{name}" for name in WIDE_FEATURES), SECOND_MODEL]
@@ -94,10 +101,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write a summary here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
-    for name, (full, smoke) in SIZES.items():
-        if getattr(args, name) is None:
-            setattr(args, name, smoke if args.smoke else full)
-    args.modes = [mode.strip() for mode in args.modes.split(",")]
+    fill_defaults(
+        args, {name: smoke if args.smoke else full for name, (full, smoke) in SIZES.items()}
+    )
+    args.modes = split_list(args.modes)
     unknown = set(args.modes) - set(MODES)
     if unknown or args.entities < 10 or args.clients < 1:
         parser.error(f"--modes takes {', '.join(MODES)}; at least 10 entities and 1 client")
@@ -297,16 +304,7 @@ class HttpClient:
 
 def start_serve(project: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
     """``featuresql serve --port 0`` in a subprocess; the process and the port it took."""
-    command = [
-        sys.executable,
-        "-c",
-        "from featuresql.cli.main import main; main()",
-        "--project-dir",
-        str(project),
-        "serve",
-        "--port",
-        "0",
-    ]
+    command = [*featuresql_command(), "--project-dir", str(project), "serve", "--port", "0"]
     log = log_path.open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + SERVE_START_SECONDS
@@ -317,11 +315,6 @@ def start_serve(project: Path, log_path: Path) -> tuple[subprocess.Popen[bytes],
         time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"featuresql serve did not start: {log_path.read_text(errors='replace')}")
-
-
-def process_status(pid: int) -> dict[str, str]:
-    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return {name: value.strip() for name, _, value in (line.partition(":") for line in lines)}
 
 
 def serve_mode(args: argparse.Namespace, project: Path, expected: Expected) -> dict[str, Any]:
@@ -366,10 +359,6 @@ def handler_mode(args: argparse.Namespace, manifest: Path, expected: Expected) -
 
 
 # -- report -------------------------------------------------------------------------------------
-
-
-def percentile(ordered: list[float], share: float) -> float:
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
 def latency_figures(seconds: list[float]) -> dict[str, float]:
@@ -421,17 +410,14 @@ def print_mode(mode: str, figures: dict[str, Any]) -> None:
 
 def set_up(args: argparse.Namespace, project: Path, endpoint_url: str) -> tuple[Path, Expected]:
     """The project, synced to dynalite; the manifest's path and the expected answers."""
-    from featuresql.context import Context
     from featuresql.online.stores import manifest_path
     from featuresql.online.sync import run_sync
 
     from dynalite_store import open_batch_write_store
 
     started = time.perf_counter()
-    write_project(project, dynamodb_settings(endpoint_url, args.workers))
-    create_source(project, args.entities)
-    context = Context(project)
-    context.run()
+    online = dynamodb_settings(endpoint_url, args.workers)
+    context = build_project(project, online, args.entities)
     result = run_sync(context, store=open_batch_write_store(context))
     synced = {model.model: model.written for model in result.models}
     wanted = {MODEL: args.entities, SECOND_MODEL: min(args.entities, READ_ENTITIES)}
@@ -451,31 +437,23 @@ def set_up(args: argparse.Namespace, project: Path, endpoint_url: str) -> tuple[
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    sys.path.insert(0, str(REPO / "tests"))  # the test suite's dynalite helper
-    from dynalite_server import running_dynalite
-
     isolated_aws_environment()
-    folder = Path(tempfile.mkdtemp(prefix="featuresql-bench-load-"))
-    load = "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    print(f"load average {load} on {os.cpu_count()} cores (other work skews every figure)")
-    summary: dict[str, Any] = {"entities": args.entities, "rate": args.rate}
-    with running_dynalite(folder / "dynalite") as endpoint:
-        manifest, expected = set_up(args, folder / "project", endpoint.endpoint_url)
-        for mode in args.modes:
-            cap = f", at most {args.rate:,.0f} requests/s" if args.rate else ""
-            print(f"\n{mode}: {args.clients} clients x {args.seconds:.0f} s, closed loop{cap}")
-            if mode == "serve":
-                summary[mode] = serve_mode(args, folder / "project", expected)
-            else:
-                summary[mode] = handler_mode(args, manifest, expected)
-            print_mode(mode, summary[mode])
-    errors = sum(sum(summary[mode]["errors"].values()) for mode in args.modes)
-    if args.json:
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
-    if args.keep:
-        print(f"kept {folder}")
-    else:
-        shutil.rmtree(folder, ignore_errors=True)
+    with work_folder("featuresql-bench-load-", keep=args.keep) as folder:
+        print(machine_load())
+        summary: dict[str, Any] = {"entities": args.entities, "rate": args.rate}
+        with running_server("dynalite", folder) as endpoint_url:
+            manifest, expected = set_up(args, folder / "project", endpoint_url)
+            for mode in args.modes:
+                cap = f", at most {args.rate:,.0f} requests/s" if args.rate else ""
+                print(f"\n{mode}: {args.clients} clients x {args.seconds:.0f} s, closed loop{cap}")
+                if mode == "serve":
+                    summary[mode] = serve_mode(args, folder / "project", expected)
+                else:
+                    summary[mode] = handler_mode(args, manifest, expected)
+                print_mode(mode, summary[mode])
+        errors = sum(sum(summary[mode]["errors"].values()) for mode in args.modes)
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\n{errors:,} error(s)")
     return 1 if errors else 0
 

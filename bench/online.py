@@ -62,11 +62,9 @@ import gc
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -77,6 +75,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from harness import load_average, machine_load, percentile, stopwatch, verdict, work_folder
 from online_project import (
     FEATURES,
     MODEL,
@@ -84,14 +83,13 @@ from online_project import (
     READ_ENTITIES,
     REGION,
     SECOND_MODEL,
-    create_source,
+    build_project,
     dynamodb_settings,
     isolated_aws_environment,
     model_rows,
-    write_project,
+    running_server,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 CHANGE_EVERY = 100  # user_id % 100 = 0 changes before the second sync: 1% of the entities
 FEAST_PYTHON = Path("/work/feast-venv/bin/python")
 TARGET_RATIO, TARGET_RESYNC, TARGET_OVERHEAD_MS, TARGET_COLD_MS = 0.8, 0.05, 1.0, 50.0
@@ -221,15 +219,6 @@ def freeze() -> None:
 
 
 @contextmanager
-def stopwatch() -> Iterator[dict[str, float]]:
-    """Wall and CPU seconds (this process, every thread) of the block, and when it started."""
-    times = {"started": time.perf_counter()}
-    cpu = time.process_time()
-    yield times
-    times["wall"], times["cpu"] = time.perf_counter() - times["started"], time.process_time() - cpu
-
-
-@contextmanager
 def write_span() -> Iterator[dict[str, float]]:
     """The first start and last end of ``DynamoDBStore.write_batch`` calls in the block."""
     from featuresql.adapters.dynamodb import DynamoDBStore
@@ -255,16 +244,11 @@ def write_span() -> Iterator[dict[str, float]]:
         DynamoDBStore.write_batch = original  # type: ignore[method-assign]
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "NOT met"
-
-
 # -- 1 and 2: sync and resync ------------------------------------------------------------------
 
 
 class Bench:
     def __init__(self, args: argparse.Namespace, folder: Path, endpoint_url: str):
-        from featuresql.context import Context
         from featuresql.serving.tables import dynamodb_client
 
         self.args, self.folder, self.endpoint_url = args, folder, endpoint_url
@@ -272,10 +256,8 @@ class Bench:
         self.problems: list[str] = []
         self.client = dynamodb_client(REGION, endpoint_url)
         started = time.perf_counter()
-        write_project(folder, dynamodb_settings(endpoint_url, args.workers))
-        create_source(folder, args.entities)
-        self.context = Context(folder)
-        self.context.run()
+        online = dynamodb_settings(endpoint_url, args.workers)
+        self.context = build_project(folder, online, args.entities)
         print(f"set-up: source table and `featuresql run` in {time.perf_counter() - started:.1f}s")
         self.first_sync = 0.0
 
@@ -342,7 +324,7 @@ class Bench:
             batch_writer_loop(self.endpoint_url, store.table, items, self.args.workers)
         self.check(count_items(self.client, store.table) == len(rows), "baseline: items missing")
         store.teardown()
-        return times["wall"], times["cpu"]
+        return times.wall, times.cpu
 
     def write_items_alone(self, rows: list[dict[str, Any]]) -> tuple[float, float]:
         from featuresql.online.sync import write_items
@@ -354,7 +336,7 @@ class Bench:
         counted = count_items(self.client, store.table)
         self.check(outcome.written == counted == len(rows), f"write_items: {outcome}, {counted:,}")
         store.teardown()
-        return times["wall"], times["cpu"]
+        return times.wall, times.cpu
 
     def sync_from_scratch(self, n: int) -> tuple[tuple[float, float], tuple[float, float, float]]:
         """run_sync to a new table with no mirror; (wall, CPU) and its phases (see write_span)."""
@@ -367,9 +349,9 @@ class Bench:
             sync = run_sync(self.context, select=(MODEL,)).models[0]
         counted = count_items(self.client, PROJECT)
         self.check(sync.written == sync.changed == counted == n, f"sync: {sync}, {counted:,}")
-        started, ended = times["started"], times["started"] + times["wall"]
+        started, ended = times.started, times.started + times.wall
         phases = span["first"] - started, span["last"] - span["first"], ended - span["last"]
-        return (times["wall"], times["cpu"]), phases
+        return (times.wall, times.cpu), phases
 
     def resync(self) -> None:
         from featuresql.online.sync import run_sync
@@ -468,8 +450,9 @@ def raw_request(table: str, keys: list[str], attributes: list[str]) -> dict[str,
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
+    """The median and the 99th percentile."""
     ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return statistics.median(ordered), percentile(ordered, 0.99)
 
 
 def latency_row(label: str, name: str, times: tuple[float, float], base: Any = None) -> None:
@@ -820,36 +803,29 @@ def main(argv: list[str] | None = None) -> int:
         feast_child(args.feast_child)
         return 0
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    sys.path.insert(0, str(REPO / "tests"))  # the DynamoDB Local helper of the test suite
-    from dynamodb_server import running_dynamodb_local
-
     isolated_aws_environment()
-    folder = Path(tempfile.mkdtemp(prefix="featuresql-bench-online-"))
-    started = time.perf_counter()
-    with running_dynamodb_local(folder / "dynamodb") as endpoint:
-        load = "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-        print(f"DynamoDB Local {endpoint.endpoint_url} up in {time.perf_counter() - started:.1f}s")
-        print(f"load average {load} on {os.cpu_count()} cores (other work skews every figure)")
-        bench = Bench(args, folder / "project", endpoint.endpoint_url)
-        bench.throughput()
-        bench.resync()
-        bench.sync_second_model()
-        bench.check_values()
-        latency = Latency(bench)
-        latency.run()
-        run_feast(bench, latency)
-        cold_start(bench, latency)
-        bench.context.close()
-    if args.json:
-        summary = {**bench.summary, "problems": bench.problems}
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
-    if args.keep:
-        print(f"kept {folder}")
-    else:
-        shutil.rmtree(folder, ignore_errors=True)
-    load = "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    print(f"\ntotal {time.perf_counter() - started:.0f}s, load average now {load}; ", end="")
-    print(f"{len(bench.problems)} problem(s)")
+    with work_folder("featuresql-bench-online-", keep=args.keep) as folder:
+        started = time.perf_counter()
+        with running_server("dynamodb", folder) as endpoint_url:
+            print(f"DynamoDB Local {endpoint_url} up in {time.perf_counter() - started:.1f}s")
+            print(machine_load())
+            bench = Bench(args, folder / "project", endpoint_url)
+            bench.throughput()
+            bench.resync()
+            bench.sync_second_model()
+            bench.check_values()
+            latency = Latency(bench)
+            latency.run()
+            run_feast(bench, latency)
+            cold_start(bench, latency)
+            bench.context.close()
+        if args.json:
+            summary = {**bench.summary, "problems": bench.problems}
+            args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    print(
+        f"\ntotal {time.perf_counter() - started:.0f}s, load average now {load_average()}; "
+        f"{len(bench.problems)} problem(s)"
+    )
     for problem in bench.problems[:10]:
         print(f"  {problem}", file=sys.stderr)
     return 1 if bench.problems else 0

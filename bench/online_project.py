@@ -2,7 +2,8 @@
 
 Shared by ``online.py`` (sync and reads on DynamoDB Local), ``load.py`` (the reader under
 load on dynalite) and ``sync_memory.py`` (memory of a long sync). The top level imports the
-standard library only: Feast's interpreter imports ``online.py`` without featuresql or DuckDB.
+standard library and ``harness`` only: Feast's interpreter imports ``online.py`` without
+featuresql or DuckDB.
 
 The project has one entity ``user`` (``user_id`` bigint) and two online snapshot models over
 the source table ``raw.users`` (``ts`` and 20 features per user, generated in the project's
@@ -11,13 +12,19 @@ DuckDB file):
 - ``wide``: the 20 features (10 BIGINT, 5 rounded and 5 full-precision DOUBLE);
 - ``narrow``: 5 features computed from them (BIGINT, DOUBLE and a string), for the first
   ``READ_ENTITIES`` users only (or as many as ``write_project`` is told).
+
+``build_project`` writes and builds it; ``running_server`` starts its store's server.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from harness import use_test_helpers
 
 PROJECT = "bench_online"
 MODEL, SECOND_MODEL = "wide", "narrow"
@@ -82,6 +89,22 @@ def create_source(folder: Path, entities: int) -> None:
         )
 
 
+def build_project(
+    folder: Path, online: str, entities: int, narrow_entities: int | None = READ_ENTITIES
+) -> Any:
+    """The project of ``entities`` users (see ``write_project``) after ``featuresql run``.
+
+    Returns its open ``Context``; the caller closes it.
+    """
+    from featuresql.context import Context
+
+    write_project(folder, online, narrow_entities)
+    create_source(folder, entities)
+    context = Context(folder)
+    context.run()
+    return context
+
+
 def model_rows(context: Any, model: str) -> list[dict[str, Any]]:
     """The model's table in DuckDB, by ``user_id``."""
     relation = context.compiled.models[model].relation.sql("duckdb")
@@ -105,3 +128,23 @@ def isolated_aws_environment() -> None:
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         AWS_EC2_METADATA_DISABLED="true",
     )
+
+
+@contextmanager
+def running_server(kind: str, folder: Path) -> Iterator[str]:
+    """A DynamoDB server in ``folder`` for the run; yields its endpoint URL.
+
+    ``dynamodb`` is AWS's DynamoDB Local (it listens on every interface: only inside
+    ``ci/in_private_network.sh``), ``dynalite`` the Node.js imitation (loopback only).
+    """
+    use_test_helpers()
+    if kind == "dynalite":
+        from dynalite_server import running_dynalite
+
+        with running_dynalite(folder / "dynalite") as endpoint:
+            yield endpoint.endpoint_url
+    else:
+        from dynamodb_server import running_dynamodb_local
+
+        with running_dynamodb_local(folder / "dynamodb") as endpoint:
+            yield endpoint.endpoint_url

@@ -34,25 +34,32 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness import (
+    load_average,
+    parse_count,
+    percentile,
+    process_status,
+    split_list,
+    work_folder,
+    write_profile,
+)
 from online_project import (
     PROJECT,
     SECOND_MODEL,
-    create_source,
+    build_project,
     dynamodb_settings,
     isolated_aws_environment,
     local_settings,
-    write_project,
+    running_server,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 SAMPLE_SECONDS = 0.1
 STORES = ("dynamodb", "dynalite", "local")
 
@@ -74,14 +81,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:
         args.sizes = "5k,20k"
-    args.sizes = [parse_size(text) for text in args.sizes.split(",")]
+    args.sizes = [parse_count(text) for text in split_list(args.sizes)]
     return args
-
-
-def parse_size(text: str) -> int:
-    text = text.strip().lower()
-    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
-    return int(float(text.rstrip("km")) * factor)
 
 
 def megabytes(kilobytes: float) -> str:
@@ -94,12 +95,28 @@ def megabytes(kilobytes: float) -> str:
 def resident_kb(pid: int | str = "self") -> int | None:
     """VmRSS of a process in kB, or None once it has gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
+        return int(process_status(pid)["VmRSS"].split()[0])
+    except (OSError, KeyError):  # gone, or a zombie: no memory left
         return None
-    return None
+
+
+@contextmanager
+def sampling(sample: Callable[[], None]) -> Iterator[None]:
+    """``sample()`` every ``SAMPLE_SECONDS`` in a thread while the block runs."""
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.is_set():
+            sample()
+            done.wait(SAMPLE_SECONDS)
+
+    sampler = threading.Thread(target=loop, daemon=True)
+    sampler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        sampler.join()
 
 
 def child(folder: Path, store_kind: str) -> None:
@@ -148,23 +165,17 @@ def duckdb_peak(connection: Any) -> Iterator[list[Any]]:
     """
     cursor = connection.cursor()
     peak: list[Any] = [0, {}]
-    done = threading.Event()
 
     def sample() -> None:
         query = "select tag, memory_usage_bytes // 1024 from duckdb_memory()"
-        while not done.is_set():
-            tags = {tag: kb for tag, kb in cursor.execute(query).fetchall() if kb}
-            if sum(tags.values()) > peak[0]:
-                peak[:] = [sum(tags.values()), tags]
-            done.wait(SAMPLE_SECONDS)
+        tags = {tag: kb for tag, kb in cursor.execute(query).fetchall() if kb}
+        if sum(tags.values()) > peak[0]:
+            peak[:] = [sum(tags.values()), tags]
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     try:
-        yield peak
+        with sampling(sample):
+            yield peak
     finally:
-        done.set()
-        sampler.join()
         cursor.close()
 
 
@@ -172,37 +183,22 @@ def duckdb_peak(connection: Any) -> Iterator[list[Any]]:
 
 
 @contextmanager
-def running_store(kind: str, folder: Path, workers: int) -> Iterator[str | None]:
+def running_store(kind: str, folder: Path) -> Iterator[str | None]:
     """The store's server for the whole run; yields its endpoint (None for the local store)."""
-    sys.path.insert(0, str(REPO / "tests"))  # the test suite's server helpers
     if kind == "local":
         yield None
-    elif kind == "dynalite":
-        from dynalite_server import running_dynalite
-
-        with running_dynalite(folder / "dynalite") as endpoint:
-            yield endpoint.endpoint_url
     else:
-        from dynamodb_server import running_dynamodb_local
-
-        with running_dynamodb_local(folder / "dynamodb") as endpoint:
-            yield endpoint.endpoint_url
+        with running_server(kind, folder) as endpoint_url:
+            yield endpoint_url
 
 
 def prepare(folder: Path, entities: int, online: str, memory_limit: str | None) -> None:
     """The project with ``entities`` users, built by ``featuresql run`` (not measured)."""
-    from featuresql.context import Context
-
-    write_project(folder, online, narrow_entities=None)
     if memory_limit:
-        (folder / "profiles.yml").write_text(
-            "target: dev\ntargets:\n  dev:\n    type: duckdb\n"
-            f"    path: target/{PROJECT}.duckdb\n    memory_limit: {memory_limit}\n"
-        )
-    create_source(folder, entities)
-    context = Context(folder)
-    context.run()
-    context.close()
+        folder.mkdir(parents=True)
+        settings = {"type": "duckdb", "path": f"target/{PROJECT}.duckdb"}
+        write_profile(folder, {**settings, "memory_limit": memory_limit}, target="dev")
+    build_project(folder, online, entities, narrow_entities=None).close()
 
 
 def measure(folder: Path, store_kind: str) -> dict[str, float]:
@@ -217,23 +213,17 @@ def measure(folder: Path, store_kind: str) -> dict[str, float]:
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     samples: list[tuple[float, int]] = []
-    done = threading.Event()
 
     def sample() -> None:
-        while not done.is_set():
-            rss = resident_kb(process.pid)
-            if rss is not None:
-                samples.append((time.time(), rss))
-            done.wait(SAMPLE_SECONDS)
+        rss = resident_kb(process.pid)
+        if rss is not None:
+            samples.append((time.time(), rss))
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    done.set()
-    sampler.join()
+    with sampling(sample):
+        assert process.stdout is not None
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise RuntimeError(f"the sync child failed (exit {process.returncode}): see above")
     figures = json.loads(output.strip().splitlines()[-1])
@@ -250,7 +240,7 @@ def quartile_samples(values: list[int]) -> list[int]:
     """The samples at 25, 50, 75 and 100% of the sync's duration."""
     if not values:
         return []
-    return [values[min(len(values) - 1, len(values) * q // 4)] for q in (1, 2, 3, 4)]
+    return [int(percentile(values, q / 4)) for q in (1, 2, 3, 4)]
 
 
 def run(args: argparse.Namespace, folder: Path, endpoint: str | None) -> list[dict[str, float]]:
@@ -316,28 +306,22 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.store)
         return 0
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    folder = Path(tempfile.mkdtemp(prefix="featuresql-bench-sync-memory-"))
-    load = "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    limit = args.duckdb_memory_limit or "DuckDB's default"
-    sizes = ", ".join(f"{n:,}" for n in args.sizes)
-    print(
-        f"sync memory: store {args.store}, {args.workers} writer threads, sizes {sizes}, "
-        f"memory_limit {limit}; load average {load}"
-    )
-    started = time.perf_counter()
-    with running_store(args.store, folder, args.workers) as endpoint:
-        rows = run(args, folder, endpoint)
-    problems = report(rows)
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"this process's own peak (set-up, not the sync): {megabytes(own)}")
-    if args.json:
-        args.json.write_text(
-            json.dumps({"store": args.store, "rows": rows, "problems": problems}, indent=2) + "\n"
+    with work_folder("featuresql-bench-sync-memory-", keep=args.keep) as folder:
+        limit = args.duckdb_memory_limit or "DuckDB's default"
+        sizes = ", ".join(f"{n:,}" for n in args.sizes)
+        print(
+            f"sync memory: store {args.store}, {args.workers} writer threads, sizes {sizes}, "
+            f"memory_limit {limit}; load average {load_average()}"
         )
-    if args.keep:
-        print(f"kept {folder}")
-    else:
-        shutil.rmtree(folder, ignore_errors=True)
+        started = time.perf_counter()
+        with running_store(args.store, folder) as endpoint:
+            rows = run(args, folder, endpoint)
+        problems = report(rows)
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(f"this process's own peak (set-up, not the sync): {megabytes(own)}")
+        if args.json:
+            summary = {"store": args.store, "rows": rows, "problems": problems}
+            args.json.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"total {time.perf_counter() - started:.0f}s; {len(problems)} problem(s)")
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)

@@ -30,27 +30,40 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-REPO = Path(__file__).resolve().parent.parent
+from harness import (
+    DEMO_END,
+    DEMO_FULL,
+    SLOW_FACTOR,
+    Entry,
+    add_data_options,
+    compare,
+    connect,
+    copy_example,
+    demo_variables,
+    fill_defaults,
+    generate_demo_data,
+    run_featuresql,
+    run_rounds,
+    split_list,
+    stopwatch,
+    timing_header,
+    timing_row,
+    verdict,
+    work_folder,
+    write_profile,
+)
+
 MODEL = "user_windows"
 GRAIN = 86_400
 MAX_WINDOW_DAYS = 30
-DEMO_END = "2026-06-30"  # fixed, so the data and the table never depend on the clock
-SLOW_FACTOR = 3.0
-TOLERANCE = 1e-9
 TARGET = 1.3
 
 MODEL_SQL = """\
@@ -117,20 +130,10 @@ points AS (
     WHERE day + o < {hi}
 )"""
 
+# The table from a `series` of change points b with their 1-day tile (n, amount_sum,
+# amount_max, NULL where none) and distinct-count delta d: RANGE frames over the day index.
 # `amount > 0` makes amount non-NULL, so count(*) is also avg's denominator.
-SPARSE_FRAMES = f"""\
-WITH events AS (
-{EVENTS}
-),
-{TILES},
-{CATEGORY_DELTAS},
-{POINTS},
-series AS (
-    SELECT p.user_id, p.b, t.n, t.amount_sum, t.amount_max, c.d
-    FROM points AS p
-    LEFT JOIN tiles AS t ON t.user_id = p.user_id AND t.day = p.b - 1
-    LEFT JOIN category_deltas AS c ON c.user_id = p.user_id AND c.b = p.b
-)
+SERIES_FRAMES = """\
 SELECT user_id,
        make_timestamp(b * 86400000000) AS ts,
        coalesce(n, 0)::BIGINT AS count_1d,
@@ -151,6 +154,21 @@ FROM series
 WINDOW w7 AS (PARTITION BY user_id ORDER BY b RANGE 6 PRECEDING),
        w30 AS (PARTITION BY user_id ORDER BY b RANGE 29 PRECEDING)
 """
+
+SPARSE_FRAMES = f"""\
+WITH events AS (
+{EVENTS}
+),
+{TILES},
+{CATEGORY_DELTAS},
+{POINTS},
+series AS (
+    SELECT p.user_id, p.b, t.n, t.amount_sum, t.amount_max, c.d
+    FROM points AS p
+    LEFT JOIN tiles AS t ON t.user_id = p.user_id AND t.day = p.b - 1
+    LEFT JOIN category_deltas AS c ON c.user_id = p.user_id AND c.b = p.b
+)
+{SERIES_FRAMES}"""
 
 # The same frames, but the change points, their tile and the distinct deltas come from one
 # UNION ALL and one GROUP BY instead of DISTINCT points and two joins.
@@ -174,26 +192,7 @@ series AS (
     WHERE b < {{hi}}
     GROUP BY user_id, b
 )
-SELECT user_id,
-       make_timestamp(b * 86400000000) AS ts,
-       coalesce(n, 0)::BIGINT AS count_1d,
-       coalesce(sum(n) OVER w7, 0)::BIGINT AS count_7d,
-       coalesce(sum(n) OVER w30, 0)::BIGINT AS count_30d,
-       amount_sum AS amount_sum_1d,
-       sum(amount_sum) OVER w7 AS amount_sum_7d,
-       sum(amount_sum) OVER w30 AS amount_sum_30d,
-       amount_sum::DOUBLE / n AS amount_avg_1d,
-       (sum(amount_sum) OVER w7)::DOUBLE / sum(n) OVER w7 AS amount_avg_7d,
-       (sum(amount_sum) OVER w30)::DOUBLE / sum(n) OVER w30 AS amount_avg_30d,
-       amount_max AS amount_max_1d,
-       max(amount_max) OVER w7 AS amount_max_7d,
-       max(amount_max) OVER w30 AS amount_max_30d,
-       coalesce(sum(d) OVER (PARTITION BY user_id ORDER BY b ROWS UNBOUNDED PRECEDING), 0)
-           ::BIGINT AS merchant_category_count_distinct_30d
-FROM series
-WINDOW w7 AS (PARTITION BY user_id ORDER BY b RANGE 6 PRECEDING),
-       w30 AS (PARTITION BY user_id ORDER BY b RANGE 29 PRECEDING)
-"""
+{SERIES_FRAMES}"""
 
 # Every day from a user's first tile to 30 days after the last, ROWS frames (no range
 # search), then keep the change points.
@@ -363,29 +362,15 @@ BASELINES: dict[str, tuple[str, str]] = {
     "self_join": ("change points joined to 30 days of tiles", SELF_JOIN),
 }
 
-FULL = {"events": 10_000_000, "users": 200_000, "days": 180}
 SMOKE = {"events": 50_000, "users": 2_000, "days": 40}
 
 
 @dataclass
-class Entry:
-    """One timed thing: its runs, and the CPU seconds of its best run."""
+class TableEntry(Entry):
+    """A timed entry that builds a table of the DuckDB file."""
 
-    name: str
-    label: str
-    run: Callable[[], float]  # returns CPU seconds; wall time is measured around it
     table: str
     sql: str | None = None  # the statement, for SQL entries
-    walls: list[float] = field(default_factory=list)
-    cpus: list[float] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(self.walls)
-
-    @property
-    def best_cpu(self) -> float:
-        return self.cpus[self.walls.index(self.best)]
 
 
 class Bench:
@@ -395,14 +380,9 @@ class Bench:
         self.project = workdir / "project"
         self.database = workdir / "bench.duckdb"
         self.threads: int = args.threads
-        self.variables = {
-            "demo_users": args.users,
-            "demo_transactions": args.events,
-            "demo_days": args.days,
-            "demo_end": DEMO_END,
-            "demo_merchants": 800,
-            "demo_balance_events": 0,
-        }
+        self.variables = demo_variables(
+            args.events, args.users, args.days, end=DEMO_END, merchants=800, balance_events=0
+        )
         end = datetime.fromisoformat(DEMO_END).replace(tzinfo=UTC)
         # The last change point is demo_end + 30 days, where the last day of events leaves
         # the 30-day window: from then on the table no longer depends on `now`, so the CLI
@@ -413,23 +393,15 @@ class Bench:
     # -- set-up ---------------------------------------------------------------
 
     def write_project(self) -> None:
-        (self.project / "features").mkdir(parents=True)
-        shutil.copy(REPO / "project.yml", self.project / "project.yml")
-        shutil.copy(REPO / "features" / "sources.yml", self.project / "features" / "sources.yml")
-        shutil.copytree(REPO / "macros", self.project / "macros")
+        copy_example(self.project, ("project.yml", "features/sources.yml", "macros"))
         (self.project / "features" / f"{MODEL}.sql").write_text(MODEL_SQL)
-        profile = {
-            "target": "bench",
-            "targets": {
-                "bench": {
-                    "type": "duckdb",
-                    "path": str(self.database),
-                    "schema": "main",
-                    "threads": self.threads,
-                }
-            },
+        settings = {
+            "type": "duckdb",
+            "path": str(self.database),
+            "schema": "main",
+            "threads": self.threads,
         }
-        (self.project / "profiles.yml").write_text(json.dumps(profile, indent=2) + "\n")
+        write_profile(self.project, settings, target="bench")
 
     def context(self) -> Any:
         from featuresql.context import Context
@@ -438,20 +410,12 @@ class Bench:
 
     def generate(self) -> float:
         """Run the project's on_run_start hook (the demo data generator); not counted."""
-        started = time.perf_counter()
-        with self.context() as context:
-            for statements in context.compiled.hooks.get("on_run_start", []):
-                for statement in statements:
-                    context.adapter.execute(statement)
-            context.adapter.execute("CHECKPOINT")
-        return time.perf_counter() - started
+        with stopwatch() as times:
+            generate_demo_data(self.project, self.variables)
+        return times.wall
 
     def connect(self) -> Any:
-        # The DuckDB adapter's settings: the same threads, UTC session time zone.
-        connection = duckdb.connect(str(self.database), config={"threads": self.threads})
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.execute("SET enable_progress_bar = false")
-        return connection
+        return connect(self.database, threads=self.threads)
 
     def stats(self) -> dict[str, int]:
         query = f"""
@@ -469,31 +433,14 @@ class Bench:
     # -- the timed entries ------------------------------------------------------
 
     def featuresql_cli(self) -> float:
-        executable = Path(sys.executable).with_name("featuresql")
-        command = [
-            str(executable) if executable.exists() else "featuresql",
-            "--project-dir",
-            str(self.project),
-            "--vars",
-            json.dumps(self.variables),
-            "run",
-            "--select",
-            MODEL,
-        ]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if done.returncode != 0:
-            sys.exit(f"featuresql run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return run_featuresql(self.project, "run", "--select", MODEL, variables=self.variables)
 
     def featuresql_api(self) -> float:
-        started = time.process_time()
-        with self.context() as context:
+        with stopwatch() as times, self.context() as context:
             result = context.run(select=(MODEL,), now=self.now)
         if not result.ok:
             sys.exit(f"featuresql run failed: {result.results}")
-        return time.process_time() - started
+        return times.cpu
 
     def compiled_query(self) -> str:
         from featuresql.run.statements import model_query
@@ -502,75 +449,51 @@ class Bench:
             query = model_query(context.compiled.models[MODEL], context.dialect, self.now)
             return str(query.sql(context.dialect, pretty=True))
 
-    def sql_entry(self, name: str, label: str, query: str) -> Entry:
+    def sql_entry(self, name: str, label: str, kind: str, query: str) -> TableEntry:
         """Time ``query`` as CREATE OR REPLACE TABLE on a fresh connection, as a run would."""
         table = f"main.bench_{name}"
         statement = f"CREATE OR REPLACE TABLE {table} AS\n{query}"
 
         def run() -> float:
-            with self.connect() as connection:
-                started = time.process_time()
+            with self.connect() as connection, stopwatch() as times:
                 connection.execute(statement)
-                return time.process_time() - started
+            return times.cpu
 
-        return Entry(name, label, run, table, statement)
+        return TableEntry(name, label, kind, run, table, statement)
 
-    def entries(self) -> list[Entry]:
+    def entries(self) -> list[TableEntry]:
         runner = self.featuresql_cli if self.args.runner == "cli" else self.featuresql_api
         how = "CLI in a subprocess" if self.args.runner == "cli" else "Python API, in process"
+        label = f"`featuresql run` end to end ({how})"
         entries = [
-            Entry("featuresql", f"`featuresql run` end to end ({how})", runner, MODEL),
+            TableEntry("featuresql", label, "featuresql", runner, MODEL),
             self.sql_entry(
-                "featuresql_sql", "the query featuresql compiles, alone", self.compiled_query()
+                "featuresql_sql",
+                "the query featuresql compiles, alone",
+                "query",
+                self.compiled_query(),
             ),
         ]
         for name in self.args.baselines:
             label, template = BASELINES[name]
-            entries.append(self.sql_entry(name, label, template.replace("{hi}", str(self.hi))))
+            query = template.replace("{hi}", str(self.hi))
+            entries.append(self.sql_entry(name, label, "baseline", query))
         return entries
 
     # -- checking -----------------------------------------------------------------
 
-    def check_equal(self, table: str) -> None:
-        """Fail loudly unless ``table`` holds exactly the rows of the featuresql table."""
+    def check_equal(self, entry: TableEntry) -> None:
+        """Fail loudly unless the entry's table holds exactly the rows of the featuresql table."""
+        if entry.kind == "featuresql":
+            return
         with self.connect() as connection:
-            expected = connection.sql(f"DESCRIBE {MODEL}").fetchall()
-            actual = connection.sql(f"DESCRIBE {table}").fetchall()
-            columns = [(row[0], row[1]) for row in expected]
-            if columns != [(row[0], row[1]) for row in actual]:
-                sys.exit(f"MISMATCH: {table} has columns {actual}, featuresql has {expected}")
-            duplicates = connection.execute(
-                f"SELECT count(*) - count(DISTINCT (user_id, ts)) FROM {MODEL}"
-            ).fetchone()
-            counts = connection.execute(
-                f"SELECT (SELECT count(*) FROM {MODEL}), (SELECT count(*) FROM {table})"
-            ).fetchone()
-            assert duplicates is not None and counts is not None
-            if duplicates[0] or counts[0] != counts[1]:
-                sys.exit(
-                    f"MISMATCH: {table} has {counts[1]} rows, featuresql {counts[0]} "
-                    f"({duplicates[0]} duplicate keys in featuresql)"
-                )
-            differs = " OR ".join(_differs(name, kind) for name, kind in columns[2:])
-            query = f"""
-                SELECT coalesce(f.user_id, o.user_id) AS user_id, coalesce(f.ts, o.ts) AS ts,
-                       f.user_id IS NULL AS missing_in_featuresql,
-                       o.user_id IS NULL AS missing_in_other,
-                       f.*, o.*
-                FROM {MODEL} AS f
-                FULL JOIN {table} AS o ON f.user_id = o.user_id AND f.ts = o.ts
-                WHERE f.user_id IS NULL OR o.user_id IS NULL OR {differs}
-            """
-            bad = connection.execute(f"SELECT count(*) FROM ({query})").fetchone()
-            assert bad is not None
-            if bad[0]:
-                sample = connection.sql(f"{query} ORDER BY 1, 2 LIMIT 5").fetchall()
-                lines = "\n".join(map(str, sample))
-                sys.exit(f"MISMATCH: {bad[0]} rows of {table} differ from featuresql:\n{lines}")
+            problem = compare(connection, MODEL, entry.table, ("user_id", "ts"), sample=5)
+        if problem:
+            sys.exit(f"MISMATCH: {entry.table} differs from featuresql: {problem}")
 
     # -- profiling ----------------------------------------------------------------
 
-    def profile(self, entries: list[Entry], folder: Path) -> None:
+    def profile(self, entries: list[TableEntry], folder: Path) -> None:
         """EXPLAIN ANALYZE-style JSON profiles of every query, and their costliest operators."""
         folder.mkdir(parents=True, exist_ok=True)
         for entry in entries:
@@ -585,14 +508,6 @@ class Bench:
             print(f"\n{entry.name}: cpu {tree['query']['cpu_time']:.1f}s; profile {path}")
             for seconds, rows, name, info in _top_operators(tree)[:6]:
                 print(f"  {seconds:7.2f}s  {rows:>12,} rows  {name:16s} {info}")
-
-
-def _differs(name: str, kind: str) -> str:
-    left, right = f'f."{name}"', f'o."{name}"'
-    if kind in ("DOUBLE", "FLOAT"):
-        far = f"abs({left} - {right}) > {TOLERANCE} * greatest(abs({left}), abs({right}))"
-        return f"(({left} IS NULL) <> ({right} IS NULL) OR {far})"
-    return f"{left} IS DISTINCT FROM {right}"
 
 
 def _top_operators(tree: dict[str, Any]) -> list[tuple[float, int, str, str]]:
@@ -616,23 +531,14 @@ def _top_operators(tree: dict[str, Any]) -> list[tuple[float, int, str, str]]:
     return sorted(found, reverse=True)
 
 
-def timed(entry: Entry) -> None:
-    started = time.perf_counter()
-    cpu = entry.run()
-    entry.walls.append(time.perf_counter() - started)
-    entry.cpus.append(cpu)
-
-
-def report(entries: list[Entry], repeat: int) -> Entry:
+def report(entries: list[TableEntry], repeat: int) -> Entry:
     """Print the table; return the best baseline."""
-    best = min((e for e in entries if e.name in BASELINES), key=lambda e: e.best)
+    best = min((e for e in entries if e.kind == "baseline"), key=lambda e: e.best)
     print(f"\nwall-clock seconds, best of up to {repeat} runs; cpu = process CPU of that run")
     print(f"(a baseline over {SLOW_FACTOR:g}x the best after the first round ran only once)")
-    print(f"{'':22s} {'best s':>8s} {'cpu s':>8s} {'vs best':>8s}   all runs (s)")
+    print(timing_header(22))
     for entry in entries:
-        runs = " ".join(f"{w:.2f}" for w in entry.walls)
-        ratio = f"{entry.best / best.best:.2f}x"
-        print(f"{entry.name:22s} {entry.best:8.2f} {entry.best_cpu:8.2f} {ratio:>8s}   {runs}")
+        print(timing_row(entry, best, 22))
     print()
     for entry in entries:
         print(f"{entry.name:22s} {entry.label}{'  (best baseline)' if entry is best else ''}")
@@ -641,9 +547,7 @@ def report(entries: list[Entry], repeat: int) -> Entry:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, help=f"transactions (default {FULL['events']:,})")
-    parser.add_argument("--users", type=int, help=f"users (default {FULL['users']:,})")
-    parser.add_argument("--days", type=int, help=f"days of data (default {FULL['days']})")
+    add_data_options(parser, DEMO_FULL)
     parser.add_argument("--smoke", action="store_true", help="tiny size for CI (seconds)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per entry; the best counts")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="DuckDB threads")
@@ -662,11 +566,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-ratio", type=float, help="exit 2 if featuresql / best is above")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
-    size = SMOKE if args.smoke else FULL
-    for key, value in size.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    args.baselines = [name.strip() for name in args.baselines.split(",") if name.strip()]
+    fill_defaults(args, SMOKE if args.smoke else DEMO_FULL)
+    args.baselines = split_list(args.baselines)
     unknown = sorted(set(args.baselines) - set(BASELINES))
     if unknown or not args.baselines:
         parser.error(f"unknown baselines {unknown}; known: {', '.join(BASELINES)}")
@@ -675,54 +576,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="featuresql-bench-"))
-    try:
-        bench = Bench(args, workdir)
-        if args.runner == "cli" and datetime.now(UTC) < bench.now:
-            sys.exit(
-                f"the CLI runs at the wall clock, which is before {bench.now}: use --runner api"
-            )
-        bench.write_project()
-        print(
-            f"featuresql window benchmark: {args.events:,} events, {args.users:,} users, "
-            f"{args.days} days; DuckDB {duckdb.__version__}, threads={args.threads}; {workdir}"
-        )
-        print(f"data generation (not counted): {bench.generate():.1f}s")
-        stats = bench.stats()
-        print(
-            f"{stats['settled']:,} settled events of {stats['events']:,}; "
-            f"{stats['users']:,} users; {stats['tiles']:,} user-days; now = {bench.now:%Y-%m-%d}"
-        )
-        entries = bench.entries()
-        for round_number in range(args.repeat):
-            for entry in entries:
-                fastest = min(
-                    (e.best for e in entries if e.walls and e.name in BASELINES), default=0
-                )
-                if round_number and entry.name in BASELINES and entry.best > SLOW_FACTOR * fastest:
-                    continue  # clearly not the fastest formulation: one run is enough
-                timed(entry)
-                print(f"  round {round_number + 1}: {entry.name:24s} {entry.walls[-1]:8.2f}s")
-                if round_number == 0 and entry.name != "featuresql":
-                    bench.check_equal(entry.table)
-        print(f"all {len(entries) - 1} results equal the featuresql table")
-        best = report(entries, args.repeat)
-        ratio = entries[0].best / best.best
-        verdict = "met" if ratio <= TARGET else "NOT met"
-        print(
-            f"\nfeaturesql / best baseline ({best.name}): {ratio:.2f}x end to end, "
-            f"{entries[1].best / best.best:.2f}x query only (target <= {TARGET}x: {verdict})"
-        )
-        if args.profile:
-            bench.profile(entries, args.profile)
-        if args.max_ratio is not None and ratio > args.max_ratio:
-            return 2
-        return 0
-    finally:
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with work_folder("featuresql-bench-", keep=args.keep) as workdir:
+        return benchmark(args, workdir)
+
+
+def benchmark(args: argparse.Namespace, workdir: Path) -> int:
+    bench = Bench(args, workdir)
+    if args.runner == "cli" and datetime.now(UTC) < bench.now:
+        sys.exit(f"the CLI runs at the wall clock, which is before {bench.now}: use --runner api")
+    bench.write_project()
+    print(
+        f"featuresql window benchmark: {args.events:,} events, {args.users:,} users, "
+        f"{args.days} days; DuckDB {duckdb.__version__}, threads={args.threads}; {workdir}"
+    )
+    print(f"data generation (not counted): {bench.generate():.1f}s")
+    stats = bench.stats()
+    print(
+        f"{stats['settled']:,} settled events of {stats['events']:,}; "
+        f"{stats['users']:,} users; {stats['tiles']:,} user-days; now = {bench.now:%Y-%m-%d}"
+    )
+    entries = bench.entries()
+    run_rounds(entries, args.repeat, bench.check_equal, resting=("baseline",))
+    print(f"all {len(entries) - 1} results equal the featuresql table")
+    best = report(entries, args.repeat)
+    ratio = entries[0].best / best.best
+    print(
+        f"\nfeaturesql / best baseline ({best.name}): {ratio:.2f}x end to end, "
+        f"{entries[1].best / best.best:.2f}x query only "
+        f"(target <= {TARGET}x: {verdict(ratio <= TARGET)})"
+    )
+    if args.profile:
+        bench.profile(entries, args.profile)
+    if args.max_ratio is not None and ratio > args.max_ratio:
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
