@@ -14,7 +14,6 @@ its microseconds); the engine converts it to the column's type on insert.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -26,7 +25,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from featuresql.sql import dialects
-from featuresql.sql.types import sql_family
+from featuresql.sql.types import family_of, sql_family
 from featuresql.testing.unit.spec import CsvText, Rows
 
 FAMILIES = ("integer", "decimal", "float", "boolean", "date", "timestamp", "timestamptz", "string")
@@ -50,14 +49,7 @@ _DESCRIPTION = {
 
 def family(kind: exp.DataType | str, dialect: str = "duckdb") -> str | None:
     """The family of a SQL type (an engine's name for it, or a sqlglot type); None if not one of ours."""
-    if isinstance(kind, exp.DataType):
-        kind = kind.sql("duckdb")
-        dialect = "duckdb"
-    with contextlib.suppress(ParseError, ValueError):
-        # sql_family counts BigQuery's BIGNUMERIC as a float: its values are exact decimals.
-        if exp.DataType.build(kind, dialect=dialect).this == exp.DataType.Type.BIGDECIMAL:
-            return "decimal"
-    found = sql_family(kind, dialect)
+    found = family_of(kind) if isinstance(kind, exp.DataType) else sql_family(kind, dialect)
     return found if found in FAMILIES else None
 
 
