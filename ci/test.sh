@@ -20,6 +20,7 @@ bash ci/fakesnow_server.sh install
 bash ci/bigquery_emulator.sh install
 bash ci/dynamodb_local.sh install
 bash ci/dynalite.sh install
+bash ci/zetasql.sh install
 
 echo "== headless Chromium for the docs site tests (Debian packages; Selenium never downloads a browser)"
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
