@@ -20,21 +20,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import SMALL_VARS_ARG, CliResult
+from conftest import CliResult
+from projects import SMALL_VARS_ARG
 
 PAUSE_TIMEOUT = 120.0
 
 
-def command(*args: str, variables: str = SMALL_VARS_ARG) -> list[str]:
-    """``featuresql --vars <variables: the small demo data> *args``."""
-    return [sys.executable, "-c", "from featuresql.cli.main import main; main()", "--vars", variables, *args]
+def command(*args: str, variables: str | None = SMALL_VARS_ARG) -> list[str]:
+    """``featuresql --vars <variables: the small demo data> *args`` (``variables`` None: no ``--vars``)."""
+    options = ["--vars", variables] if variables is not None else []
+    return [sys.executable, "-c", "from featuresql.cli.main import main; main()", *options, *args]
 
 
 def environment(**extra: str) -> dict[str, str]:
     return {**os.environ, "NO_COLOR": "1", **extra}
 
 
-def run(project: Path, *args: str, timeout: float = 300, variables: str = SMALL_VARS_ARG, **env: str) -> CliResult:
+def run(
+    project: Path, *args: str, timeout: float = 300, variables: str | None = SMALL_VARS_ARG, **env: str
+) -> CliResult:
     """``featuresql *args`` in ``project``, to the end."""
     done = subprocess.run(
         command(*args, variables=variables),

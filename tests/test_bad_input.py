@@ -56,8 +56,8 @@ import duckdb
 import pytest
 import yaml
 from cli_process import serving
-from conftest import SMALL_VARS, apply_edits, copy_example
 from lambda_runtime import load_event
+from projects import SMALL_VARS, apply_edits, copy_example
 
 pytestmark = pytest.mark.duckdb
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CliResult, copy_example
+from conftest import CliResult
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from featuresql.adapters.bigquery import BigQueryAdapter, BigQueryTarget
+from projects import copy_example
 
 from featuresql.errors import ExecutionError
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import SMALL_VARS_ARG, copy_example
+from projects import SMALL_VARS_ARG, copy_example
 
 from featuresql.errors import EXIT_BUSY, EXIT_MODEL_FAILURE
 from featuresql.testing.selection import FAMILIES

@@ -18,6 +18,7 @@ import duckdb
 import pytest
 import sqlglot
 from click.testing import CliRunner
+from projects import USER_TRANSACTIONS_FEATURES
 from sqlglot import exp
 
 pytestmark = pytest.mark.duckdb
@@ -38,23 +39,7 @@ EXPECTED_COLUMNS = {
         "ts",
         "advance_amount",
         "repaid_14d",
-        *(
-            f"user_transactions__{c}"
-            for c in (
-                "count_1d",
-                "count_7d",
-                "count_30d",
-                "amount_sum_1d",
-                "amount_sum_7d",
-                "amount_sum_30d",
-                "amount_avg_7d",
-                "amount_avg_30d",
-                "amount_max_7d",
-                "amount_stddev_30d",
-                "merchant_category_count_distinct_30d",
-                "amount_last_7d",
-            )
-        ),
+        *(f"user_transactions__{c}" for c in USER_TRANSACTIONS_FEATURES),
         "user_balances__balance",
         "user_profile__plan",
         "user_profile__state",
@@ -71,22 +56,7 @@ EXPECTED_COLUMNS = {
     ],
     "user_balances": ["user_id", "ts", "balance", "last_event_type", "event_seq"],
     "user_profile": ["user_id", "ts", "plan", "state", "credit_limit"],
-    "user_transactions": [
-        "user_id",
-        "ts",
-        "count_1d",
-        "count_7d",
-        "count_30d",
-        "amount_sum_1d",
-        "amount_sum_7d",
-        "amount_sum_30d",
-        "amount_avg_7d",
-        "amount_avg_30d",
-        "amount_max_7d",
-        "amount_stddev_30d",
-        "merchant_category_count_distinct_30d",
-        "amount_last_7d",
-    ],
+    "user_transactions": ["user_id", "ts", *USER_TRANSACTIONS_FEATURES],
     "user_spend_ratios": [
         "user_id",
         "ts",

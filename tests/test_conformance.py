@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
-from conftest import SMALL_VARS, copy_example
 from engines import Engine, canonical_rows, differences, write_profile
 from oracle import Macro, WindowModelSpec, expected_rows, row_differences
+from projects import SMALL_VARS, copy_example, run_models, window_features, write_project
 from sqlglot import exp
 
 from featuresql.context import Context
@@ -29,11 +30,6 @@ from featuresql.run.planning import RunOptions
 NOW = datetime(2026, 7, 1, 6, tzinfo=UTC)
 RAW_TABLES = ("users", "transactions", "balance_events")
 NO_HOOK = ("project.yml", 'on_run_start:\n  - "{{ create_demo_data() }}"', "on_run_start: []")
-
-
-def build(context: Context, *, now: datetime = NOW, **options: Any) -> None:
-    result = context.run(now=now, options=RunOptions(**options))
-    assert result.ok, [(r.model, r.message) for r in result.results if r.status != "success"]
 
 
 def table_rows(context: Context, name: str) -> list[dict[str, Any]]:
@@ -55,7 +51,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     project = copy_example(folder / "project")
     write_profile(project, {"type": "duckdb", "path": str(folder / "reference.duckdb"), "schema": "features"})
     with Context(project, variables=SMALL_VARS) as context:
-        build(context)
+        run_models(context, now=NOW)
         raw = {name: context.query(f"select * from raw.{name}") for name in RAW_TABLES}
         models = {name: table_rows(context, name) for name in context.compiled.models}
         spine = _spine(raw["transactions"])
@@ -96,7 +92,7 @@ def engine_project(engine: Engine, folder: Path, raw: dict[str, pa.Table]) -> Pa
 def test_example_project_builds_the_same_tables(engine, tmp_path, reference):
     project = engine_project(engine, tmp_path, reference["raw"])
     with Context(project, variables=SMALL_VARS) as context:
-        build(context)
+        run_models(context, now=NOW)
         for name, expected in reference["models"].items():
             problems = differences(table_rows(context, name), expected)
             assert not problems, f"{engine.name}: model {name} differs from DuckDB:\n" + "\n".join(problems)
@@ -106,8 +102,8 @@ def test_incremental_runs_equal_one_full_build(engine, tmp_path, reference):
     project = engine_project(engine, tmp_path, reference["raw"])
     with Context(project, variables=SMALL_VARS) as context:
         for days_before in (40, 9, 0):  # a first run, then two incremental ones
-            build(context, now=NOW - timedelta(days=days_before))
-        build(context)  # a rerun of the same range changes nothing
+            run_models(context, now=NOW - timedelta(days=days_before))
+        run_models(context, now=NOW)  # a rerun of the same range changes nothing
         for name in ("user_transactions", "merchant_transactions", "user_spend_ratios"):
             problems = differences(table_rows(context, name), reference["models"][name])
             assert not problems, f"{engine.name}: incremental {name} differs:\n" + "\n".join(problems)
@@ -118,7 +114,7 @@ def test_incremental_runs_equal_one_full_build(engine, tmp_path, reference):
 def test_backfill_of_a_range_leaves_the_table_unchanged(engine, tmp_path, reference):
     project = engine_project(engine, tmp_path, reference["raw"])
     with Context(project, variables=SMALL_VARS) as context:
-        build(context)
+        run_models(context, now=NOW)
         start, end = datetime(2026, 5, 1), datetime(2026, 5, 20)
         result = context.run(("user_transactions",), now=NOW, options=RunOptions(start=start, end=end))
         assert result.ok
@@ -154,7 +150,7 @@ def _spine(transactions: pa.Table) -> pa.Table:
 def test_extract_returns_the_same_training_set(engine, tmp_path, reference):
     project = engine_project(engine, tmp_path, reference["raw"])
     with Context(project, variables=SMALL_VARS) as context:
-        build(context)
+        run_models(context, now=NOW)
         result = context.extract(reference["spine"], EXTRACT_FEATURES)
     problems = differences(canonical_rows(result.table), reference["extract"])
     assert not problems, f"{engine.name}: extract differs from DuckDB:\n" + "\n".join(problems)
@@ -167,7 +163,7 @@ def test_extract_from_a_local_file_to_a_local_file(engine, tmp_path, reference):
     spine, out = tmp_path / "spine.parquet", tmp_path / "training.parquet"
     pq.write_table(reference["spine"], spine)
     with Context(project, variables=SMALL_VARS) as context:
-        build(context)
+        run_models(context, now=NOW)
         context.extract(str(spine), EXTRACT_FEATURES, out=out)  # loaded into the warehouse, joined there
     problems = differences(canonical_rows(pq.read_table(out)), reference["extract"])
     assert not problems, f"{engine.name}: extract differs from DuckDB:\n" + "\n".join(problems)
@@ -176,7 +172,7 @@ def test_extract_from_a_local_file_to_a_local_file(engine, tmp_path, reference):
 def test_extract_from_a_spine_table_in_the_warehouse(engine, tmp_path, reference):
     project = engine_project(engine, tmp_path, reference["raw"])
     with Context(project, variables=SMALL_VARS) as context:
-        build(context)
+        run_models(context, now=NOW)
         context.adapter.load_table(exp.table_("spine", db="features"), reference["spine"])
         result = context.extract("features.spine", EXTRACT_FEATURES, out="table:features.training")
         assert result.rows == reference["spine"].num_rows
@@ -190,18 +186,22 @@ def test_extract_from_a_spine_table_in_the_warehouse(engine, tmp_path, reference
 # -- window values against the brute-force oracle ------------------------------------------
 
 DAY, HOUR = 86400, 3600
-ORACLE_MACROS = (
-    Macro("count", None, (DAY, 3 * DAY)),
-    Macro("count", "amount", (DAY,)),
-    Macro("sum", "amount", (2 * DAY,)),
-    Macro("avg", "amount", (2 * DAY,)),
-    Macro("min", "amount", (DAY,)),
-    Macro("max", "amount", (3 * DAY,)),
-    Macro("variance", "amount", (2 * DAY,)),
-    Macro("stddev_pop", "amount", (2 * DAY,)),
-    Macro("count_distinct", "category", (3 * DAY,)),
-    Macro("first", "amount", (2 * DAY,)),
-    Macro("last", "category", (DAY,)),
+# Windows spelled in hours ('24h', '72h'), as a user may write them.
+ORACLE_MACROS = tuple(
+    replace(macro, spellings=tuple(f"{window // HOUR}h" for window in macro.windows))
+    for macro in (
+        Macro("count", None, (DAY, 3 * DAY)),
+        Macro("count", "amount", (DAY,)),
+        Macro("sum", "amount", (2 * DAY,)),
+        Macro("avg", "amount", (2 * DAY,)),
+        Macro("min", "amount", (DAY,)),
+        Macro("max", "amount", (3 * DAY,)),
+        Macro("variance", "amount", (2 * DAY,)),
+        Macro("stddev_pop", "amount", (2 * DAY,)),
+        Macro("count_distinct", "category", (3 * DAY,)),
+        Macro("first", "amount", (2 * DAY,)),
+        Macro("last", "category", (DAY,)),
+    )
 )
 ORACLE_NOW = datetime(2024, 1, 12, 3, tzinfo=UTC)
 
@@ -225,25 +225,20 @@ def _events(count: int, seed: int) -> list[dict[str, Any]]:
     return events
 
 
-def _macro_sql(macro: Macro) -> str:
-    arguments = [repr(macro.column)] if macro.column else []
-    arguments.append(f"windows=[{', '.join(repr(f'{w // HOUR}h') for w in macro.windows)}]")
-    return f"window_{macro.function}({', '.join(arguments)})"
-
-
 def oracle_project(engine: Engine, folder: Path, events: Sequence[dict[str, Any]]) -> Path:
-    project = folder / "oracle"
-    (project / "features").mkdir(parents=True)
-    (project / "project.yml").write_text("name: oracle\nentities:\n  user: {keys: {user_id: bigint}}\n")
-    (project / "features" / "sources.yml").write_text(
-        "version: 1\nsources:\n  - name: raw\n    schema: raw\n    tables:\n      - {name: events, event_time: ts}\n"
-    )
-    calls = ",\n    ".join(f"{{{{ {_macro_sql(m)} }}}}" for m in ORACLE_MACROS)
-    (project / "features" / "m.sql").write_text(
+    model = (
         "{{ config(entity='user', timestamp='ts', grain='1d') }}\n"
-        f"select user_id, ts,\n    {calls}\nfrom {{{{ source('raw', 'events') }}}}\n"
+        f"select user_id, ts,\n    {window_features(ORACLE_MACROS)}\nfrom {{{{ source('raw', 'events') }}}}\n"
     )
-    write_profile(project, engine.target(folder))
+    project = write_project(
+        folder / "oracle",
+        "oracle",
+        entities={"user": {"user_id": "bigint"}},
+        tables={"events": {"event_time": "ts"}},
+        models={"m": model},
+        profile=engine.target(folder),
+        dialect=None,
+    )
     schema = pa.schema(
         [("user_id", pa.int64()), ("ts", pa.timestamp("us")), ("amount", pa.float64()), ("category", pa.string())]
     )
@@ -258,7 +253,7 @@ def test_window_values_equal_the_oracle(engine, tmp_path, seed):
     events = _events(300, seed)
     project = oracle_project(engine, tmp_path, events)
     with Context(project) as context:
-        build(context, now=ORACLE_NOW)
+        run_models(context, now=ORACLE_NOW)
         actual = table_rows(context, "m")
     features = tuple(f for m in ORACLE_MACROS for f in m.features())
     expected = expected_rows(WindowModelSpec(features, DAY), events, ORACLE_NOW)
@@ -301,7 +296,7 @@ def test_sync_serves_what_the_extract_returns(engine, tmp_path, reference):
     users = [*range(1, 501, 9), 10**9]
     spine = pa.table({"user_id": users, "ts": [NOW.replace(tzinfo=None)] * len(users)})
     with Context(project, variables=SMALL_VARS) as context:
-        build(context)
+        run_models(context, now=NOW)
         first = run_sync(context, now=NOW)
         assert all(m.written == m.changed > 100 for m in first.models), first
         again = run_sync(context, now=NOW)

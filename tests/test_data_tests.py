@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SMALL_VARS, copy_example
+from projects import SMALL_VARS, copy_example
 
 from featuresql.context import Context
 from featuresql.errors import CompileError, ConfigError

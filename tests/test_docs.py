@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import SMALL_VARS_ARG, CliResult, copy_example
+from conftest import CliResult
+from projects import SMALL_VARS_ARG, copy_example
 
 from featuresql.cli.main import cli as featuresql_cli
 from featuresql.context import Context

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import SMALL_VARS_ARG, copy_example
+from projects import SMALL_VARS_ARG, copy_example
 
 from featuresql.cli.main import cli as featuresql_cli
 

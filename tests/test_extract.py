@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import SMALL_VARS, SMALL_VARS_ARG, CliResult, copy_example
+from conftest import CliResult
+from projects import SMALL_VARS, SMALL_VARS_ARG, USER_TRANSACTIONS_FEATURES, copy_example
 
 import featuresql
 from featuresql.context import Context
@@ -28,20 +29,6 @@ from featuresql.errors import ConfigError
 pytestmark = pytest.mark.duckdb
 
 SPINE_ROWS = 300
-USER_FEATURES = (
-    "count_1d",
-    "count_7d",
-    "count_30d",
-    "amount_sum_1d",
-    "amount_sum_7d",
-    "amount_sum_30d",
-    "amount_avg_7d",
-    "amount_avg_30d",
-    "amount_max_7d",
-    "amount_stddev_30d",
-    "merchant_category_count_distinct_30d",
-    "amount_last_7d",
-)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +62,7 @@ def reference(built: Path, spine: pa.Table) -> pa.Table:
 def test_output_columns_rows_and_order(reference: pa.Table, spine: pa.Table) -> None:
     assert reference.column_names == [
         *spine.column_names,
-        *(f"user_transactions__{f}" for f in USER_FEATURES),
+        *(f"user_transactions__{f}" for f in USER_TRANSACTIONS_FEATURES),
         "merchant_transactions__count_7d",
         "user_profile__plan",
     ]
@@ -129,7 +116,7 @@ def test_a_zoned_warehouse_table_is_converted_too(built: Path, reference: pa.Tab
         )
         result = context.extract("zoned_labels", ["user_transactions"]).table
     assert result is not None
-    columns = [f"user_transactions__{f}" for f in USER_FEATURES]
+    columns = [f"user_transactions__{f}" for f in USER_TRANSACTIONS_FEATURES]
     assert result.select(columns).equals(reference.select(columns))
 
 

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,9 +32,9 @@ from oracle import (
     snapshot_values_at,
     window_values_at,
 )
+from projects import EVENTS_SCHEMA, duckdb_profile, load_rows, run_models, window_features, write_project
 
 from featuresql.context import Context
-from featuresql.run.planning import RunOptions
 
 pytestmark = pytest.mark.duckdb
 
@@ -60,10 +59,10 @@ class WindowSetup:
             config["start"] = self.start.isoformat(sep=" ")
         if self.data_delay:
             config["data_delay"] = duration_label(self.data_delay)
-        calls = ",\n    ".join(f"{{{{ {_macro(m)} }}}}" for m in self.macros)
         arguments = ", ".join(f"{k}={v!r}" for k, v in config.items())
         return (
-            f"{{{{ config({arguments}) }}}}\nselect {key}, ts,\n    {calls}\nfrom {{{{ source('raw', 'events') }}}}\n"
+            f"{{{{ config({arguments}) }}}}\nselect {key}, ts,\n    {window_features(self.macros)}\n"
+            "from {{ source('raw', 'events') }}\n"
         )
 
 
@@ -112,46 +111,30 @@ class Case:
     category: WindowSetup = field(default=CATEGORY_MODEL)
 
 
-def _macro(macro: Macro) -> str:
-    arguments = [repr(macro.column)] if macro.column else []
-    arguments.append(f"windows=[{', '.join(repr(duration_label(w)) for w in macro.windows)}]")
-    if macro.tie_break:
-        arguments.append(f"tie_break={macro.tie_break!r}")
-    return f"window_{macro.function}({', '.join(arguments)})"
-
-
 class ExtractProject:
     """A project folder reused across examples: each case rewrites its models and data."""
 
     def __init__(self, root: Path):
         self.root = root
         self.database = root / "x.duckdb"
-        (root / "features").mkdir(parents=True, exist_ok=True)
-        (root / "profiles.yml").write_text(f"target: dev\ntargets:\n  dev: {{type: duckdb, path: '{self.database}'}}\n")
-        (root / "project.yml").write_text(
-            "name: extract_oracle\ndialect: duckdb\nentities:\n"
-            "  user: {keys: {user_id: bigint}}\n  category: {keys: {category: varchar}}\n"
-        )
-        (root / "features" / "sources.yml").write_text(
-            "version: 1\nsources:\n  - name: raw\n    schema: raw\n    tables:\n"
-            "      - {name: events, event_time: ts}\n      - {name: snap, event_time: ts}\n"
-        )
 
     def build(self, case: Case) -> None:
-        features = self.root / "features"
-        (features / "w.sql").write_text(case.window.sql("user_id", "user"))
-        (features / "c.sql").write_text(case.category.sql("category", "category"))
-        (features / "s.sql").write_text(case.snapshot.sql())
-        connection = duckdb.connect(str(self.database))
-        try:
-            connection.execute("create schema if not exists raw")
-            _load(connection, "raw.events", case.events, EVENT_SCHEMA)
-            _load(connection, "raw.snap", case.snap, SNAP_SCHEMA)
-        finally:
-            connection.close()
+        write_project(
+            self.root,
+            "extract_oracle",
+            entities={"user": {"user_id": "bigint"}, "category": {"category": "varchar"}},
+            tables={"events": {"event_time": "ts"}, "snap": {"event_time": "ts"}},
+            models={
+                "w": case.window.sql("user_id", "user"),
+                "c": case.category.sql("category", "category"),
+                "s": case.snapshot.sql(),
+            },
+            profile=duckdb_profile(self.database),
+        )
+        load_rows(self.database, "raw.events", case.events, EVENTS_SCHEMA)
+        load_rows(self.database, "raw.snap", case.snap, SNAP_SCHEMA)
         with Context(self.root) as context:
-            result = context.run(now=case.now, options=RunOptions(full_refresh=True))
-            assert result.ok, [r.message for r in result.results]
+            run_models(context, now=case.now, full_refresh=True)
 
     def extract(self, spine: pa.Table | str, features: Sequence[str] = ("w", "c", "s"), **options: Any) -> pa.Table:
         with Context(self.root) as context:
@@ -160,15 +143,6 @@ class ExtractProject:
         return result.table
 
 
-EVENT_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.int64()),
-        ("ts", pa.timestamp("us")),
-        ("amount", pa.float64()),
-        ("category", pa.string()),
-        ("seq", pa.int64()),
-    ]
-)
 SNAP_SCHEMA = pa.schema(
     [
         ("user_id", pa.int64()),
@@ -181,13 +155,6 @@ SNAP_SCHEMA = pa.schema(
 SPINE_SCHEMA = pa.schema(
     [("user_id", pa.int64()), ("category", pa.string()), ("ts", pa.timestamp("us")), ("label", pa.int64())]
 )
-
-
-def _load(connection: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Row], schema: pa.Schema) -> None:
-    data = pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
-    connection.register("incoming", data)
-    connection.execute(f"create or replace table {table} as select * from incoming")
-    connection.unregister("incoming")
 
 
 def expected_extract(case: Case) -> list[dict[str, Any]]:

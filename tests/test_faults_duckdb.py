@@ -1,6 +1,6 @@
 """Faults on the embedded target: `extract` and `sync` killed at named points, a DuckDB file held by another process.
 
-Each test works on a copy of one project built once (``test_sync``'s: three
+Each test works on a copy of one project built once (as in ``test_sync``: three
 online models, the local SQLite store) and compares what the commands leave
 with an uninterrupted extract and sync of the same project. ``test_run_safety``
 kills ``run`` itself at every point of a batch's transaction.
@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,14 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import SMALL_VARS, CliResult, copy_example
+from conftest import CliResult
 from engines import canonical_rows, differences
 from featuresql.adapters.local_store import LocalStore
 from featuresql.adapters.store import WriteResult
+from online_stores import LOCAL, assert_same_items
+from online_stores import sync as sync_counts
+from projects import DATABASE, ONLINE_EDITS, SMALL_VARS, built_example, copy_example
 from test_run_safety import assert_same_tables, tables
-from test_sync import DATABASE, EDITS, LATER, NOW, STORE, assert_same_items, built, items, sync
 
 from featuresql.context import Context
 from featuresql.errors import ExecutionError
@@ -37,8 +40,14 @@ from featuresql.serving.tables import Item, StoreUnavailable
 
 pytestmark = pytest.mark.duckdb
 
+NOW = datetime(2026, 6, 30, 5, 0, tzinfo=UTC)
+LATER = NOW + timedelta(days=2)
 FEATURES = "user_transactions,merchant_transactions.count_7d,user_profile"
 SYNC_NOW = NOW.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def sync(project: Path) -> dict[str, tuple[int, int, int]]:
+    return sync_counts(project, NOW, variables=SMALL_VARS)
 
 
 def extract_args(out: str) -> tuple[str, ...]:
@@ -49,7 +58,7 @@ def extract_args(out: str) -> tuple[str, ...]:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The built project (never changed), its spine file, and an uninterrupted extract and sync of it."""
     folder = tmp_path_factory.mktemp("faults")
-    project = built(folder / "built")
+    project = built_example(folder / "built", ONLINE_EDITS, now=LATER)
     with duckdb.connect(str(project / DATABASE), read_only=True) as connection:
         spine = connection.sql(
             "select user_id, merchant_id, ts + interval 90 minute as ts, transaction_id % 2 as label "
@@ -62,7 +71,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     sync(synced)
     with Context(project, variables=SMALL_VARS) as context:
         extract = context.extract(str(folder / "spine.parquet"), FEATURES).table
-    return {"project": project, "tables": tables(project), "extract": extract, "items": items(synced)}
+    return {"project": project, "tables": tables(project), "extract": extract, "items": LOCAL.items(synced)}
 
 
 def copy_of(reference: dict[str, Any], tmp_path: Path) -> Path:
@@ -140,7 +149,7 @@ def test_a_killed_sync_is_finished_by_the_next(tmp_path: Path, reference: dict[s
     cli_process.kill(cli_process.pause_at(project, point, "sync", "--now", SYNC_NOW))
     result = cli_process.run(project, "sync", "--now", SYNC_NOW)
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert_same_items(items(project), reference["items"])
+    assert_same_items(LOCAL.items(project), reference["items"], rel_tol=1e-9)
     assert set(sync(project).values()) == {(0, 0, 0)}  # the mirror agrees with the store
 
 
@@ -167,7 +176,7 @@ def test_a_store_failing_mid_stream_is_the_error_reported(tmp_path: Path, refere
         with pytest.raises(ExecutionError, match="the store kept refusing writes"):
             run_sync(context, now=NOW, store=store)
     assert cli_process.run(project, "sync", "--now", SYNC_NOW).exit_code == 0
-    assert_same_items(items(project), reference["items"])
+    assert_same_items(LOCAL.items(project), reference["items"], rel_tol=1e-9)
 
 
 # -- the DuckDB file held by another process -----------------------------------------------
@@ -179,7 +188,7 @@ def test_a_database_file_held_elsewhere_fails_each_command_cleanly_and_changes_n
     tmp_path: Path, reference: dict[str, Any]
 ) -> None:
     (tmp_path / "spine.parquet").write_bytes((reference["project"].parent / "spine.parquet").read_bytes())
-    project = copy_example(tmp_path / "p", EDITS)
+    project = copy_example(tmp_path / "p", ONLINE_EDITS)
     database = project / DATABASE
     database.parent.mkdir(parents=True)
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(database)], stdout=subprocess.PIPE, text=True)
@@ -192,14 +201,14 @@ def test_a_database_file_held_elsewhere_fails_each_command_cleanly_and_changes_n
         assert_clean_failure(cli_process.run(project, "sync", "--now", SYNC_NOW), 3, busy)
         assert_clean_failure(cli_process.run(project, *extract_args("training.parquet")), 3, busy)
         assert _digest(database) == before
-        assert not (project / "training.parquet").exists() and not (project / STORE).exists()
+        assert not (project / "training.parquet").exists() and not LOCAL.has_table(project)
     finally:
         cli_process.kill(holder)  # a holder that crashed: its lock goes with it
 
     assert cli_process.run(project, "run", "--now", run_now).exit_code == 0
     assert_same_tables(tables(project), reference["tables"])
     assert cli_process.run(project, "sync", "--now", SYNC_NOW).exit_code == 0
-    assert_same_items(items(project), reference["items"])
+    assert_same_items(LOCAL.items(project), reference["items"], rel_tol=1e-9)
     assert cli_process.run(project, *extract_args("training.parquet")).exit_code == 0
     assert_same_rows(pq.read_table(project / "training.parquet"), reference["extract"])
 

@@ -24,13 +24,11 @@ from typing import Any
 import cli_process
 import fault_proxy as faults
 import pytest
-from conftest import CliResult, copy_example
-from dynamodb_server import REGION, DynamoEndpoint, dynamodb_local_with_credentials
+from conftest import CliResult
+from dynamodb_server import DynamoEndpoint, dynamodb_local_with_credentials
 from fault_proxy import FaultProxy
-from test_online_dynamodb import NOW, VARS, scan
-from test_sync import assert_same_items
-
-from featuresql.context import Context
+from online_stores import NOW, VARS, assert_same_items, scan, use_dynamodb
+from projects import built_example
 
 pytestmark = pytest.mark.dynamodb
 
@@ -61,10 +59,7 @@ def no_faults_left(proxy: FaultProxy) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = copy_example(tmp_path_factory.mktemp("built") / "p")
-    with Context(project, variables=VARS) as context:
-        assert context.run(now=NOW).ok
-    return project
+    return built_example(tmp_path_factory.mktemp("built") / "p", variables=VARS, now=NOW)
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +73,7 @@ def baseline(built: Path, server: DynamoEndpoint, tmp_path_factory: pytest.TempP
 def project_for(built: Path, folder: Path, endpoint_url: str, table: str, workers: int = 3) -> Path:
     """A copy of the built project whose dev target syncs to ``table`` at ``endpoint_url``."""
     project = Path(shutil.copytree(built, folder / "p"))
-    (project / "profiles.yml").write_text(
-        "target: dev\ntargets:\n  dev:\n    type: duckdb\n    path: target/cash_advance.duckdb\n"
-        f"    online: {{store: dynamodb, table: {table}, endpoint_url: '{endpoint_url}', region: {REGION}, "
-        f"workers: {workers}}}\n"
-    )
+    use_dynamodb(project, endpoint_url, table, workers)
     return project
 
 
@@ -113,7 +104,7 @@ def assert_same_online(endpoint: DynamoEndpoint, table: str, baseline: dict[str,
 
     expected = live(baseline)
     assert len(expected) > 500  # most items live long: the comparison means something
-    assert_same_items(live(scan(endpoint, table)), expected)
+    assert_same_items(live(scan(endpoint, table)), expected, rel_tol=1e-9)
 
 
 def assert_nothing_left_to_sync(project: Path) -> None:

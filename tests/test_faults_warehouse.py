@@ -23,8 +23,8 @@ import cli_process
 import pyarrow as pa
 import pytest
 from bigquery_server import running_bigquery_emulator
-from conftest import SMALL_VARS, copy_example
 from engines import bigquery_settings, differences, snowflake_settings, write_profile
+from projects import SMALL_VARS, copy_example
 from snowflake_server import running_fakesnow
 from sqlglot import exp
 from test_conformance import NO_HOOK, RAW_TABLES, table_rows

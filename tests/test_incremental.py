@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import MICROS, Macro, WindowModelSpec, duration_label, expected_rows, row_differences
+from projects import duckdb_profile, load_rows, run_models, window_features, write_project
 
 from featuresql.context import Context
 from featuresql.errors import ConfigError
 from featuresql.run.intervals import BEGINNING, merge
-from featuresql.run.planning import RunOptions
 
 pytestmark = pytest.mark.duckdb
 
@@ -61,10 +61,10 @@ class Setup:
             config["data_delay"] = duration_label(self.data_delay)
         if self.on_change:
             config["on_change"] = self.on_change
-        calls = ",\n    ".join(f"{{{{ {_macro(m)} }}}}" for m in self.macros)
         arguments = ", ".join(f"{k}={v!r}" for k, v in config.items())
         return (
-            f"{{{{ config({arguments}) }}}}\nselect user_id, ts,\n    {calls}\nfrom {{{{ source('raw', 'events') }}}}\n"
+            f"{{{{ config({arguments}) }}}}\nselect user_id, ts,\n    {window_features(self.macros)}\n"
+            "from {{ source('raw', 'events') }}\n"
         )
 
     def spec(self) -> WindowModelSpec:
@@ -72,44 +72,31 @@ class Setup:
         return WindowModelSpec(features, self.grain, data_delay=self.data_delay, start=self.start)
 
 
-def _macro(macro: Macro) -> str:
-    arguments = [repr(macro.column)] if macro.column else []
-    arguments.append(f"windows=[{', '.join(repr(duration_label(w)) for w in macro.windows)}]")
-    return f"window_{macro.function}({', '.join(arguments)})"
-
-
 class Project:
     def __init__(self, root: Path):
         self.root = root
         self.database = root / "i.duckdb"
-        (root / "features").mkdir(parents=True, exist_ok=True)
-        (root / "profiles.yml").write_text(f"target: dev\ntargets:\n  dev: {{type: duckdb, path: '{self.database}'}}\n")
-        (root / "project.yml").write_text(
-            "name: incremental\ndialect: duckdb\nentities:\n  user: {keys: {user_id: bigint}}\n"
-        )
-        (root / "features" / "sources.yml").write_text(
-            "version: 1\nsources:\n  - name: raw\n    schema: raw\n"
-            "    tables:\n      - {name: events, event_time: ts}\n"
-        )
 
     def reset(self, setup: Setup) -> None:
         self.database.unlink(missing_ok=True)
         self.write(setup)
 
     def write(self, setup: Setup) -> None:
-        (self.root / "features" / "m.sql").write_text(setup.sql())
+        write_project(
+            self.root,
+            "incremental",
+            entities={"user": {"user_id": "bigint"}},
+            tables={"events": {"event_time": "ts"}},
+            models={"m": setup.sql()},
+            profile=duckdb_profile(self.database),
+        )
 
     def load(self, events: Sequence[dict[str, Any]]) -> None:
-        data = pa.Table.from_pylist([dict(e) for e in events], schema=SCHEMA)
-        with duckdb.connect(str(self.database)) as connection:
-            connection.execute("create schema if not exists raw")
-            connection.register("incoming", data)
-            connection.execute("create or replace table raw.events as select * from incoming")
+        load_rows(self.database, "raw.events", events, SCHEMA)
 
     def run(self, now: datetime, select: tuple[str, ...] = (), **options: Any) -> None:
         with Context(self.root) as context:
-            result = context.run(select, now=now.replace(tzinfo=UTC), options=RunOptions(**options))
-        assert result.ok, [r.message for r in result.results]
+            run_models(context, now=now.replace(tzinfo=UTC), select=select, **options)
 
     def rows(self) -> list[dict[str, Any]]:
         with duckdb.connect(str(self.database), read_only=True) as connection:

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from projects import write_project
 
 from featuresql.compile.compiler import compile_project
 from featuresql.errors import CompileError
 from featuresql.project.loader import load_project
 
 
-def _project(root: Path, model_sql: str, macros: str = "", vars_yaml: str = "") -> Path:
-    (root / "features").mkdir(parents=True)
-    (root / "macros").mkdir()
-    (root / "project.yml").write_text("name: jinja_demo\nentities:\n  user:\n    keys: {user_id: bigint}\n" + vars_yaml)
-    (root / "features" / "sources.yml").write_text(
-        "sources:\n  - name: app\n    schema: raw\n    tables:\n      - name: events\n        columns:\n"
-        "          - {name: user_id, type: bigint}\n          - {name: ts, type: timestamp}\n"
-        "          - {name: amount, type: double}\n"
+def _project(root: Path, model_sql: str, macros: str = "", variables: dict[str, Any] | None = None) -> Path:
+    columns = {"user_id": "bigint", "ts": "timestamp", "amount": "double"}
+    write_project(
+        root,
+        "jinja_demo",
+        entities={"user": {"user_id": "bigint"}},
+        tables={"events": {"columns": [{"name": name, "type": kind} for name, kind in columns.items()]}},
+        models={"m": model_sql},
+        dialect=None,
+        settings={"vars": variables} if variables else None,
+        source="app",
     )
-    (root / "features" / "m.sql").write_text(model_sql)
+    (root / "macros").mkdir()
     (root / "macros" / "helpers.sql").write_text(macros)
     return root
 
@@ -58,7 +63,7 @@ def test_project_macro_overrides_a_builtin(tmp_path: Path) -> None:
 def test_var_project_value_cli_override_and_default(tmp_path: Path) -> None:
     sql = "select user_id from {{ source('app', 'events') }}"
     sql += " where amount > {{ var('floor') }} and {{ var('x', 7) }} = 7"
-    root = _project(tmp_path, sql, vars_yaml="vars:\n  floor: 10\n")
+    root = _project(tmp_path, sql, variables={"floor": 10})
     assert "amount > 10 and 7 = 7" in _rendered(root)
     assert "amount > 99" in _rendered(root, variables={"floor": 99})
 

@@ -31,10 +31,10 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import SMALL_VARS, copy_example
 from dynamodb_server import ACCESS_KEY_ID, DynamoEndpoint, dynamodb_client, running_dynamodb_local
 from lambda_function import LambdaFunction, running_lambda
 from lambda_runtime import InvokeResult, load_event
+from projects import SMALL_VARS, copy_example
 
 pytestmark = pytest.mark.dynamodb
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, copy_example
+from projects import REPO_ROOT, copy_example
 
 from featuresql.compile.compiler import compile_project
 from featuresql.compile.lineage import Lineage, column_lineage

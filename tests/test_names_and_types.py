@@ -15,8 +15,8 @@ from sqlglot import exp
 from featuresql.compile.checks import node_line
 from featuresql.compile.compiler import compile_project, parse_sql
 from featuresql.errors import ConfigError, ExecutionError
-from featuresql.extract.spine import _unreadable_file
-from featuresql.extract.training_set import Destination
+from featuresql.extracts.spine import _unreadable_file
+from featuresql.extracts.training_set import Destination
 from featuresql.names import COLUMN_NAME, check_identifier, parse_table_name
 from featuresql.project.loader import load_project
 from featuresql.sql.types import event_time_problem, key_kind, normalize_type, sql_family
@@ -237,7 +237,7 @@ def test_running_out_of_memory_or_disk_stays_an_execution_error(message):
 
 
 def test_load_parquet_failures_other_than_the_file_stay_execution_errors(tmp_path, monkeypatch):
-    from featuresql.extract.spine import stage_spine
+    from featuresql.extracts.spine import stage_spine
 
     class Failing:
         dialect = "duckdb"

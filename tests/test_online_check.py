@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import online_stores
 import pytest
-from conftest import SMALL_VARS, copy_example
+from online_stores import sync
+from projects import DATABASE, ONLINE_EDITS, SMALL_VARS, built_example, copy_example
 
 from featuresql.compile.features import joined_model
 from featuresql.context import Context
@@ -33,11 +35,6 @@ from featuresql.testing.online_check import online_cases, sample_query
 
 NOW = datetime(2026, 6, 30, 5, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=2)
-EDITS = [
-    ("features/user_transactions.sql", "online=true", "online=true, data_delay='2h'"),
-    ("features/user_balances.sql", "ttl='30d',", "ttl='30d', online=true,"),
-]
-DATABASE = Path("target") / "cash_advance.duckdb"
 STORE = Path("target") / "online" / "dev.sqlite"
 RATIOS = "user_spend_ratios"
 ALL = 10**6  # a sample larger than the data: every entity
@@ -51,10 +48,8 @@ def check(project: Path, model: str, *, now: datetime = NOW, sample: int = ALL, 
 
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = copy_example(tmp_path_factory.mktemp("online_check") / "p", EDITS)
-    with Context(project, variables=SMALL_VARS) as context:
-        assert context.run(now=LATER).ok
-        run_sync(context, now=NOW)
+    project = built_example(tmp_path_factory.mktemp("online_check") / "p", ONLINE_EDITS, now=LATER)
+    sync(project, NOW, variables=SMALL_VARS)
     return project
 
 
@@ -269,9 +264,8 @@ def test_one_case_per_online_model(synced: Path) -> None:
 
 # -- DynamoDB Local ---------------------------------------------------------------------------
 
-# DynamoDB Local deletes expired items by the wall clock, so the demo data ends yesterday and the check runs now.
-DYNAMO_NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-DYNAMO_VARS = {**SMALL_VARS, "demo_end": (DYNAMO_NOW - timedelta(days=1)).strftime("%Y-%m-%d")}
+# DynamoDB Local deletes expired items by the wall clock: its clock and demo data (online_stores.py).
+DYNAMO_NOW, DYNAMO_VARS = online_stores.NOW, online_stores.VARS
 
 
 @pytest.fixture(scope="module")
@@ -284,14 +278,10 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.mark.dynamodb
 def test_the_check_on_dynamodb_local(endpoint: Any, tmp_path: Path) -> None:
-    from dynamodb_server import REGION, dynamodb_client
+    from dynamodb_server import dynamodb_client
 
     project = copy_example(tmp_path / "p")
-    (project / "profiles.yml").write_text(
-        "target: dev\ntargets:\n  dev:\n    type: duckdb\n    path: target/cash_advance.duckdb\n"
-        f"    online: {{store: dynamodb, table: online_check, endpoint_url: '{endpoint.endpoint_url}', "
-        f"region: {REGION}}}\n"
-    )
+    online_stores.use_dynamodb(project, endpoint.endpoint_url, "online_check")
     with Context(project, variables=DYNAMO_VARS) as context:
         assert context.run(now=DYNAMO_NOW).ok
         with pytest.raises(ConfigError, match="run `featuresql sync` first"):

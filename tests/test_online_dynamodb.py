@@ -1,28 +1,27 @@
-"""`featuresql sync` to DynamoDB (AWS's DynamoDB Local through boto3), and the faults it must ride out.
+"""What only DynamoDB has: its table settings, throttling, cancelled transactions and unprocessed keys.
 
-The example project is built once; each test syncs it to a table of its own.
-Throttling, cancelled transactions and unprocessed keys never happen on DynamoDB
-Local, so they are injected with botocore's ``before-call`` event: the hook
-answers in the server's place, with the same error shapes DynamoDB sends.
+Everything a sync must do on every store runs on DynamoDB (AWS's DynamoDB Local
+through boto3) in test_sync.py; here the example project is built once and each
+test syncs it to a table of its own. Throttling, cancelled transactions and
+unprocessed keys never happen on DynamoDB Local, so they are injected with
+botocore's ``before-call`` event: the hook answers in the server's place, with
+the same error shapes DynamoDB sends. The local store has none of these: it is
+one SQLite file, written by one thread in one transaction per batch.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import pyarrow as pa
 import pytest
 from botocore.awsrequest import AWSResponse
-from conftest import SMALL_VARS, copy_example
-from dynamodb_server import REGION, dynamodb_client, dynamodb_local_with_credentials
+from dynamodb_server import DynamoEndpoint, dynamodb_client, dynamodb_local_with_credentials
+from online_stores import NOW, VARS, large_items, sync, table_name, use_dynamodb
+from projects import built_example
 
 from featuresql.context import Context
 from featuresql.errors import ExecutionError
@@ -33,126 +32,41 @@ from featuresql.serving.items import FEATURE_TS, VERSION
 
 pytestmark = pytest.mark.dynamodb
 
-# DynamoDB Local deletes expired items by the wall clock, so the demo data ends yesterday and NOW is now.
-NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-VARS = {**SMALL_VARS, "demo_end": (NOW - timedelta(days=1)).strftime("%Y-%m-%d")}
 ONLINE = ("user_transactions", "user_spend_ratios")
 
 
 @pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoEndpoint]:
     with dynamodb_local_with_credentials(tmp_path_factory.mktemp("dynamodb")) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = copy_example(tmp_path_factory.mktemp("built") / "p")
-    with Context(project, variables=VARS) as context:
-        assert context.run(now=NOW).ok
-    return project
+    return built_example(tmp_path_factory.mktemp("built") / "p", variables=VARS, now=NOW)
 
 
 @pytest.fixture
-def project(built: Path, endpoint: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+def project(built: Path, endpoint: DynamoEndpoint, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     """A copy of the built project whose dev target syncs to a fresh DynamoDB table."""
-    copy = tmp_path / "p"
-    shutil.copytree(built, copy)
-    table = "t_" + request.node.name.replace("[", "_").replace("]", "")[:40]
-    (copy / "profiles.yml").write_text(
-        "target: dev\ntargets:\n  dev:\n    type: duckdb\n    path: target/cash_advance.duckdb\n"
-        f"    online: {{store: dynamodb, table: {table}, endpoint_url: '{endpoint.endpoint_url}', "
-        f"region: {REGION}, workers: 3}}\n"
-    )
+    copy = Path(shutil.copytree(built, tmp_path / "p"))
+    use_dynamodb(copy, endpoint.endpoint_url, table_name(request.node.name))
     return copy
 
 
-def sync(project: Path, now: datetime = NOW) -> dict[str, tuple[int, int, int]]:
-    with Context(project, variables=VARS) as context:
-        result = run_sync(context, now=now)
-    return {m.model: (m.changed, m.written, m.skipped) for m in result.models}
-
-
-def scan(endpoint: Any, table: str) -> dict[str, dict[str, Any]]:
-    pages = dynamodb_client(endpoint).get_paginator("scan").paginate(TableName=table)
-    return {item["pk"]["S"]: item for page in pages for item in page["Items"]}
-
-
-def table_of(project: Path) -> str:
-    with Context(project, variables=VARS) as context:
-        return open_store(context).table
-
-
-def test_sync_creates_the_table_with_ttl_and_writes_each_changed_entity_once(project: Path, endpoint: Any) -> None:
+def test_sync_creates_the_table_on_demand_with_ttl(project: Path, endpoint: DynamoEndpoint) -> None:
+    """The table's key, billing mode and TTL attribute: DynamoDB settings (the local store's table is
+    a fixed SQLite schema, and it has no TTL of its own: the reader skips expired items)."""
     first = sync(project)
     assert all(written == changed > 100 for changed, written, _ in first.values())
-    table = table_of(project)
+    with Context(project, variables=VARS) as context:
+        table = open_store(context).table
     client = dynamodb_client(endpoint)
     description = client.describe_table(TableName=table)["Table"]
     assert description["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "_ttl" and ttl["TimeToLiveStatus"] in ("ENABLED", "ENABLING")
-    stored = scan(endpoint, table)
-    with duckdb.connect(str(project / "target" / "cash_advance.duckdb"), read_only=True) as connection:
-        mirrors = {
-            model: connection.execute(f"select user_id, count_30d = 0 from featuresql.online_{model}").fetchall()
-            if model == "user_transactions"
-            else connection.execute(f"select user_id, false from featuresql.online_{model}").fetchall()
-            for model in ONLINE
-        }
-    written = {f"{model}#[{user}]" for model, rows in mirrors.items() for user, _ in rows}
-    empty = {f"{model}#[{user}]" for model, rows in mirrors.items() for user, is_empty in rows if is_empty}
-    assert len(written) == sum(count for _, count, _ in first.values())
-    # An empty window's item expires at once; DynamoDB Local's TTL sweep may already have deleted it.
-    assert written - empty <= set(stored) <= written
-    assert sync(project) == dict.fromkeys(ONLINE, (0, 0, 0))
-    assert set(scan(endpoint, table)) <= set(stored)
-
-
-def test_online_values_from_dynamodb_equal_the_extract(project: Path) -> None:
-    sync(project)
-    users = [*range(1, 501, 7), 10**12]
-    spine = pa.table({"user_id": users, "ts": [NOW.replace(tzinfo=None)] * len(users)})
-    with Context(project, variables=VARS) as context:
-        offline = context.extract(spine, list(ONLINE)).table
-        reader = reader_for(read_manifest(context))
-    assert offline is not None
-    reader.clock = NOW.timestamp
-    status, body = reader.answer({"entities": {"user_id": users}, "features": list(ONLINE)})
-    assert status == 200, body
-    results = json.loads(body, parse_float=Decimal)["results"]  # decimals compare exactly
-    for result, row in zip(results, offline.to_pylist(), strict=True):
-        for name, value in result["features"].items():
-            expected = row[name]
-            if isinstance(expected, float):
-                assert math.isclose(float(value), expected, rel_tol=1e-12), (row["user_id"], name)
-            else:
-                assert value == expected, (row["user_id"], name)
-
-
-def test_an_older_value_is_refused_item_by_item(project: Path, endpoint: Any) -> None:
-    sync(project)
-    with Context(project, variables=VARS) as context:
-        store = open_store(context)
-    key = "user_transactions#[42]"
-    current = store.read_batch([key], [FEATURE_TS, VERSION, "count_7d"])[key]
-    ts, version = int(current[FEATURE_TS]["N"]), int(current[VERSION]["N"])
-
-    def item(pk: str, ts: int, version: int, count: str) -> dict[str, Any]:
-        return {"pk": {"S": pk}, FEATURE_TS: {"N": str(ts)}, VERSION: {"N": str(version)}, "count_7d": {"N": count}}
-
-    batch = [
-        item(key, ts - 1, version + 9, "111"),
-        item(key.replace("42", "43"), 1, 1, "222"),
-        item("user_transactions#[999999]", ts, version, "333"),
-    ]
-    result = store.write_batch(batch)  # a cancelled transaction, then the one newer item alone
-    assert (result.written, result.skipped) == (1, 2)
-    after = store.read_batch([key, "user_transactions#[999999]"], ["count_7d"])
-    assert after[key]["count_7d"] == current["count_7d"]
-    assert after["user_transactions#[999999]"]["count_7d"]["N"] == "333"
-    assert store.write_batch([item(key, ts, version + 1, "444")]).written == 1  # same time, later sync
 
 
 class Faults:
@@ -178,7 +92,9 @@ def error(code: str, **extra: Any) -> Callable[[dict[str, Any]], tuple[int, dict
     return lambda params: (400, {"Error": {"Code": code, "Message": f"injected {code}"}, **extra})
 
 
-def test_throttled_and_conflicting_writes_are_retried(project: Path, endpoint: Any) -> None:
+def test_throttled_and_conflicting_writes_are_retried(project: Path) -> None:
+    """Throttling and transaction conflicts are DynamoDB's answers to parallel TransactWriteItems (the
+    local store writes from one thread and waits for SQLite's lock instead)."""
     with Context(project, variables=VARS) as context:
         store = open_store(context)
         store.ensure_table()
@@ -201,7 +117,8 @@ def test_throttled_and_conflicting_writes_are_retried(project: Path, endpoint: A
     assert store.write_batch([item]).written == 1
 
 
-def test_a_store_that_keeps_throttling_fails_the_sync_and_the_next_sync_finishes(project: Path, endpoint: Any) -> None:
+def test_a_store_that_keeps_throttling_fails_the_sync_and_the_next_sync_finishes(project: Path) -> None:
+    """A table short of write capacity: DynamoDB's (the local store has no capacity to run out of)."""
     with Context(project, variables=VARS) as context:
         store = open_store(context)
         store.ensure_table()
@@ -214,6 +131,8 @@ def test_a_store_that_keeps_throttling_fails_the_sync_and_the_next_sync_finishes
 
 
 def test_unprocessed_keys_are_read_again(project: Path) -> None:
+    """BatchGetItem may leave keys unprocessed, or throttle: the reader reads them again, then answers 503
+    (the local store reads with one SQLite query, which has no such partial answer)."""
     sync(project)
     with Context(project, variables=VARS) as context:
         reader = reader_for(read_manifest(context))
@@ -235,16 +154,13 @@ def test_unprocessed_keys_are_read_again(project: Path) -> None:
     assert status == 503 and "unread" in json.loads(body)["error"]["message"]
 
 
-def test_large_items_are_split_across_transactions(project: Path) -> None:
-    """100 items of 50 KB are over a transaction's 4 MB: the batch goes as several transactions."""
+def test_a_batch_over_4_mb_goes_as_several_transactions(project: Path) -> None:
+    """DynamoDB refuses a TransactWriteItems request over 4 MB (the local store has no such limit;
+    test_sync.py writes the same batch to every store)."""
     with Context(project, variables=VARS) as context:
         store = open_store(context)
     store.ensure_table()
-    text = "x" * 50_000
-    batch = [
-        {"pk": {"S": f"big#[{n}]"}, FEATURE_TS: {"N": "1"}, VERSION: {"N": "1"}, "note": {"S": text}}
-        for n in range(100)
-    ]
-    assert store.write_batch(batch).written == 100
-    stored = store.read_batch([f"big#[{n}]" for n in range(100)], ["note"])
-    assert len(stored) == 100 and all(item["note"]["S"] == text for item in stored.values())
+    transactions = Faults(store.client, "TransactWriteItems", error("unused"), 0)  # counts, answers nothing
+    batch = large_items()
+    assert store.write_batch(batch).written == len(batch)
+    assert transactions.calls >= 2

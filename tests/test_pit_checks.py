@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SMALL_VARS, copy_example
 from engines import Engine, write_profile
+from projects import SMALL_VARS, built_example, copy_example
 from sqlglot import exp
 
 from featuresql.context import Context
@@ -49,10 +49,7 @@ FEATURE = "user_transactions__count_7d"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example project (user_transactions delayed 2h, from START), built at NOW on DuckDB."""
-    project = copy_example(tmp_path_factory.mktemp("pit") / "cash_advance", [DELAY])
-    with Context(project, variables=SMALL_VARS) as context:
-        assert context.run(now=NOW).ok
-    return project
+    return built_example(tmp_path_factory.mktemp("pit") / "cash_advance", [DELAY], now=NOW)
 
 
 @pytest.fixture

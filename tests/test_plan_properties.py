@@ -21,9 +21,9 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
-from conftest import REPO_ROOT
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from projects import REPO_ROOT
 
 from featuresql.compile.models import CompiledModel
 from featuresql.context import Context

@@ -17,10 +17,7 @@ import base64
 import copy
 import http.client
 import json
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,14 +25,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import cli_process
 import duckdb
 import pytest
 from awslambdaric.lambda_runtime_marshaller import to_json as lambda_to_json
 from cli_process import serving
-from conftest import SMALL_VARS_ARG, copy_example
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lambda_runtime import EVENTS_DIR, load_event
+from projects import SMALL_VARS_ARG, copy_example
 
 from featuresql.serving import handler as handler_module
 from featuresql.serving.handler import reader_for
@@ -485,17 +483,9 @@ def test_fuzz_any_direct_invocation_or_event_never_raises(event):
 
 def featuresql(project: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """Run the CLI in a subprocess in ``project``; its stdout (fails the test on a non-zero exit)."""
-    command = [sys.executable, "-c", "from featuresql.cli.main import main; main()", *args]
-    completed = subprocess.run(
-        command,
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-    )
-    assert completed.returncode == 0, f"featuresql {' '.join(args)}:\n{completed.stdout}\n{completed.stderr}"
-    return completed.stdout
+    result = cli_process.run(project, *args, timeout=120, variables=None, **(env or {}))
+    assert result.exit_code == 0, f"featuresql {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -669,9 +659,7 @@ BIG = Decimal("12345678901234567.89")  # 19 significant digits: a double would r
 
 @pytest.fixture(scope="module")
 def handmade_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from featuresql.adapters.local_store import LocalStore
-
-    from featuresql.project.config import LocalStoreConfig
+    from featuresql.adapters.local_store import LocalStore, LocalStoreConfig
 
     path = tmp_path_factory.mktemp("handmade") / "store.sqlite"
     store = LocalStore(LocalStoreConfig(), str(path), path.parent)
@@ -766,9 +754,7 @@ def test_a_direct_invocation_keeps_decimals_exact_through_the_lambda_marshaller(
 
 
 def test_featuresql_read_prints_decimals_exactly(synced, manifest):
-    from featuresql.adapters.local_store import LocalStore
-
-    from featuresql.project.config import LocalStoreConfig
+    from featuresql.adapters.local_store import LocalStore, LocalStoreConfig
 
     store = LocalStore(LocalStoreConfig(), manifest.store["path"], synced)
     store.write_batch([make_item("user_transactions", [10**6], JUNE_30, count_30d=1, amount_sum_30d=BIG)])

@@ -20,8 +20,9 @@ from typing import Any
 import duckdb
 import pytest
 from cli_process import command, environment
-from conftest import CliResult, copy_example
+from conftest import CliResult
 from featuresql.adapters.duckdb import DuckDBAdapter, DuckDBTarget
+from projects import copy_example
 
 from featuresql.errors import ExecutionError
 from featuresql.run import locks

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import copy_example
+from projects import copy_example
 
 from featuresql.context import Context
 from featuresql.errors import CompileError, ConfigError

@@ -48,8 +48,9 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import CliResult, copy_example
+from conftest import CliResult
 from dynamodb_server import REGION, running_dynamodb_local
+from projects import copy_example
 from snowflake_server import running_fakesnow
 
 pytestmark = [pytest.mark.snowflake, pytest.mark.dynamodb, pytest.mark.duckdb]

@@ -1,30 +1,31 @@
-"""`featuresql sync` to the local store: latest available values, changed rows only, never older over newer.
+"""`featuresql sync`, one suite run unchanged on every online store: the local store and DynamoDB.
 
-The example project runs once per module (small demo data) with
+Latest available values, changed rows only, never older over newer. The
+example project is built once per module (small demo data) with
 ``user_transactions`` delayed by 2 hours and ``user_balances`` (a snapshot
-model with a 30-day ttl and a tie-break column) online as well. Online values
-are checked against the point-in-time extract at the same time, the offline
-definition of "the value at t".
+model with a 30-day ttl and a tie-break column) online as well; each test syncs
+a copy of it to a store of its own (``online_stores.py``). Online values are
+checked against the point-in-time extract at the same time, the offline
+definition of "the value at t". What only DynamoDB has (its table settings,
+throttling, transactions) is in test_online_dynamodb.py.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
+import shutil
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import cli_process
 import duckdb
 import pyarrow as pa
 import pytest
-from conftest import SMALL_VARS, SMALL_VARS_ARG, copy_example
+from online_stores import NOW, VARS, OnlineStoreTarget, expired, large_items, sync
+from projects import DATABASE, ONLINE_EDITS, built_example, copy_example
 
 from featuresql.context import Context
 from featuresql.errors import ConfigError
@@ -35,63 +36,42 @@ from featuresql.serving.items import FEATURE_TS, VERSION, partition_key
 
 pytestmark = pytest.mark.duckdb
 
-NOW = datetime(2026, 6, 30, 5, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=2)
 ONLINE = ("user_transactions", "user_spend_ratios", "user_balances")
-EDITS = [
-    ("features/user_transactions.sql", "online=true", "online=true, data_delay='2h'"),
-    ("features/user_balances.sql", "ttl='30d',", "ttl='30d', online=true,"),
-]
-DATABASE = Path("target") / "cash_advance.duckdb"
-STORE = Path("target") / "online" / "dev.sqlite"
+NOTHING = dict.fromkeys(ONLINE, (0, 0, 0))
 
 
 def context(project: Path) -> Context:
-    return Context(project, variables=SMALL_VARS)
-
-
-def built(path: Path) -> Path:
-    project = copy_example(path, EDITS)
-    with context(project) as ctx:
-        assert ctx.run(now=LATER).ok
-    return project
-
-
-def sync(project: Path, now: datetime = NOW, select: tuple[str, ...] = ()) -> dict[str, tuple[int, int, int]]:
-    with context(project) as ctx:
-        result = run_sync(ctx, select, now=now)
-    return {m.model: (m.changed, m.written, m.skipped) for m in result.models}
-
-
-def items(project: Path) -> dict[str, dict[str, Any]]:
-    with sqlite3.connect(project / STORE) as connection:
-        return {pk: json.loads(item) for pk, item in connection.execute("select pk, item from items")}
-
-
-def without_sync_marks(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {pk: {k: v for k, v in item.items() if k not in (VERSION, "_run")} for pk, item in stored.items()}
-
-
-def assert_same_items(actual: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) -> None:
-    """Equal but for the sync's marks; numbers within 1e-9 relative (the two builds summed doubles in
-    different orders: DuckDB sums in parallel)."""
-    actual, expected = without_sync_marks(actual), without_sync_marks(expected)
-    assert actual.keys() == expected.keys()
-    for pk, item in expected.items():
-        assert actual[pk].keys() == item.keys(), pk
-        for name, value in item.items():
-            got = actual[pk][name]
-            if "N" in value and "N" in got:
-                assert math.isclose(float(got["N"]), float(value["N"]), rel_tol=1e-9, abs_tol=1e-9), (pk, name)
-            else:
-                assert got == value, (pk, name)
+    return Context(project, variables=VARS)
 
 
 @pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = built(tmp_path_factory.mktemp("sync") / "p")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example project, built and never synced."""
+    return built_example(tmp_path_factory.mktemp("built") / "p", ONLINE_EDITS, variables=VARS, now=LATER)
+
+
+def copy_to(online_store: OnlineStoreTarget, source: Path, destination: Path, label: str) -> Path:
+    """A copy of ``source`` that syncs to a fresh table of ``online_store``."""
+    project = Path(shutil.copytree(source, destination))
+    online_store.use(project, label)
+    return project
+
+
+@pytest.fixture
+def project(built: Path, online_store: OnlineStoreTarget, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A copy of the built project whose store is its own and empty."""
+    return copy_to(online_store, built, tmp_path / "p", request.node.name)
+
+
+@pytest.fixture(scope="module")
+def synced(built: Path, online_store: OnlineStoreTarget, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = copy_to(online_store, built, tmp_path_factory.mktemp("synced") / "p", "synced")
     sync(project)
     return project
+
+
+# -- what a sync writes ---------------------------------------------------------------------
 
 
 def test_online_values_equal_the_extract_at_the_same_time(synced: Path) -> None:
@@ -111,7 +91,8 @@ def test_online_values_equal_the_extract_at_the_same_time(synced: Path) -> None:
         chunk = users[start : start + 100]
         status, body = reader.answer({"entities": {"user_id": chunk}, "features": list(ONLINE)})
         assert status == 200, body
-        for result, row in zip(json.loads(body)["results"], offline[start : start + 100], strict=True):
+        results = json.loads(body, parse_float=Decimal)["results"]  # decimals compare exactly
+        for result, row in zip(results, offline[start : start + 100], strict=True):
             assert result["entity"] == {"user_id": row["user_id"]}
             for name, online_value in result["features"].items():
                 assert same_value(online_value, row[name]), (row["user_id"], name, online_value, row[name])
@@ -120,19 +101,23 @@ def test_online_values_equal_the_extract_at_the_same_time(synced: Path) -> None:
 
 
 def same_value(online: Any, offline: Any) -> bool:
-    if isinstance(offline, float) and isinstance(online, int | float):
-        return math.isclose(online, offline, rel_tol=1e-12, abs_tol=1e-12)
+    """The reader's JSON value (decimals as ``Decimal``) equals the extract's."""
+    if isinstance(offline, float):
+        return isinstance(online, int | Decimal) and math.isclose(float(online), offline, rel_tol=1e-12)
     if isinstance(offline, Decimal):
-        return Decimal(str(online)) == offline
+        return isinstance(online, int | Decimal) and Decimal(online) == offline
     if isinstance(offline, datetime):
-        return online == offline.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
-    return bool(online == offline)
+        return bool(online == offline.strftime("%Y-%m-%dT%H:%M:%S") + "Z")
+    return type(online) is type(offline) and bool(online == offline)
 
 
-def test_items_carry_the_row_time_and_expire_when_the_value_would(synced: Path) -> None:
-    stored = items(synced)
+def test_items_carry_the_row_time_and_expire_when_the_value_would(
+    synced: Path, online_store: OnlineStoreTarget
+) -> None:
+    stored = online_store.items(synced)
     windows = [item for pk, item in stored.items() if pk.startswith("user_transactions#")]
     widest, delay = 30 * 86400, 2 * 3600
+    assert windows
     for item in windows:
         seconds = int(item[FEATURE_TS]["N"]) // 1_000_000
         empty = item["count_30d"] == {"N": "0"}
@@ -142,20 +127,49 @@ def test_items_carry_the_row_time_and_expire_when_the_value_would(synced: Path) 
     assert balances and all(
         int(item["_ttl"]["N"]) == -(-int(item[FEATURE_TS]["N"]) // 1_000_000) + 30 * 86400 for item in balances
     )
-    assert all("_ttl" not in item for pk, item in stored.items() if pk.startswith("user_spend_ratios#"))
+    ratios = [item for pk, item in stored.items() if pk.startswith("user_spend_ratios#")]
+    assert ratios and all("_ttl" not in item for item in ratios)
 
 
-def test_a_second_sync_writes_nothing(tmp_path: Path) -> None:
-    project = built(tmp_path / "p")
+# Per online model, the mirror rows whose item has expired by NOW (at the latest): a store that deletes
+# expired items may have deleted these already.
+EXPIRED_AT_NOW = {
+    "user_transactions": "count_30d = 0",  # an empty window's item expires at once
+    "user_spend_ratios": "false",  # no ttl
+    "user_balances": f"ts <= timestamp '{(NOW - timedelta(days=30)).replace(tzinfo=None)}'",  # ts + ttl
+}
+
+
+def test_the_first_sync_writes_one_item_per_entity_of_the_mirror(
+    project: Path, online_store: OnlineStoreTarget
+) -> None:
+    first = sync(project)
+    assert all(written == changed > 100 for changed, written, _ in first.values()), first
+    with duckdb.connect(str(project / DATABASE), read_only=True) as connection:
+        mirrors = {
+            model: connection.execute(
+                f"select user_id, {EXPIRED_AT_NOW[model]} from featuresql.online_{model}"
+            ).fetchall()
+            for model in ONLINE
+        }
+    written = {partition_key(model, [user]) for model, rows in mirrors.items() for user, _ in rows}
+    expiring = {partition_key(model, [user]) for model, rows in mirrors.items() for user, gone in rows if gone}
+    assert len(written) == sum(changed for changed, _, _ in first.values())
+    stored = set(online_store.items(project))
+    assert stored <= written
+    assert written - stored <= (expiring if online_store.deletes_expired else set())
+
+
+def test_a_second_sync_writes_nothing(project: Path, online_store: OnlineStoreTarget) -> None:
     first = sync(project)
     assert all(written == changed > 0 for changed, written, _ in first.values())
-    before = items(project)
-    assert sync(project) == dict.fromkeys(ONLINE, (0, 0, 0))
-    assert items(project) == before
+    before = online_store.items(project)
+    assert sync(project) == NOTHING
+    online_store.assert_same_items(online_store.items(project), before)
+    assert online_store.items(project).items() <= before.items()  # not even the sync marks were rewritten
 
 
-def test_only_changed_entities_are_written(tmp_path: Path) -> None:
-    project = built(tmp_path / "p")
+def test_only_changed_entities_are_written(project: Path, online_store: OnlineStoreTarget) -> None:
     sync(project)
     with duckdb.connect(str(project / DATABASE)) as connection:
         latest = connection.execute(
@@ -168,28 +182,43 @@ def test_only_changed_entities_are_written(tmp_path: Path) -> None:
                 [user_id, ts],
             )
     assert sync(project)["user_spend_ratios"] == (3, 3, 0)
-    stored = items(project)
+    stored = online_store.items(project)
     for user_id, _ in latest:
         assert stored[partition_key("user_spend_ratios", [user_id])]["transactions_per_day_7d"] == {"N": "123.5"}
 
 
-def test_a_later_sync_moves_values_forward_and_an_older_one_is_never_written(tmp_path: Path) -> None:
-    project = built(tmp_path / "p")
+def test_changed_model_columns_resend_every_entity(project: Path, online_store: OnlineStoreTarget) -> None:
+    sync(project)
+    path = project / "features" / "user_spend_ratios.sql"
+    path.write_text(path.read_text().replace("as max_to_avg_amount", "as max_to_avg_amount,\n    1 as one"))
+    with context(project) as ctx:
+        assert ctx.run(now=LATER, select=("user_spend_ratios",)).ok
+    changed, written, _ = sync(project)["user_spend_ratios"]
+    assert written == changed > 100
+    ratios = [item for pk, item in online_store.items(project).items() if pk.startswith("user_spend_ratios#")]
+    assert len(ratios) == written and all(item["one"] == {"N": "1"} for item in ratios)
+
+
+# -- never older over newer -----------------------------------------------------------------
+
+
+def test_a_later_sync_moves_values_forward_and_an_older_one_is_never_written(
+    project: Path, online_store: OnlineStoreTarget
+) -> None:
     sync(project, NOW - timedelta(days=10))
     forward = sync(project, NOW)
     assert forward["user_transactions"][1] > 0
-    newer = items(project)
-    assert sync(project, NOW - timedelta(days=10)) == dict.fromkeys(ONLINE, (0, 0, 0))  # the mirror knows better
+    newer = online_store.items(project)
+    assert sync(project, NOW - timedelta(days=10)) == NOTHING  # the mirror knows better
     with duckdb.connect(str(project / DATABASE)) as connection:  # a sync whose mirror read predates ours
         connection.execute("drop table featuresql.online_user_transactions")
     stale = sync(project, NOW - timedelta(days=10), select=("user_transactions",))
     changed, written, kept = stale["user_transactions"]
     assert kept > 0 and written + kept == changed  # older items refused by the store; the same rows re-sent
-    assert without_sync_marks(items(project)) == without_sync_marks(newer)
+    online_store.assert_same_items(online_store.items(project), newer)
 
 
-def test_the_store_orders_writes_by_feature_time_then_sync_version(tmp_path: Path) -> None:
-    project = copy_example(tmp_path / "p")
+def test_the_store_orders_writes_by_feature_time_then_sync_version(project: Path) -> None:
     with context(project) as ctx:
         store = open_store(ctx)
     store.ensure_table()
@@ -206,56 +235,67 @@ def test_the_store_orders_writes_by_feature_time_then_sync_version(tmp_path: Pat
     assert store.read_batch(["m#[1]", "m#[2]"], ["f"]) == {"m#[1]": {"pk": {"S": "m#[1]"}, "f": {"N": "5"}}}
 
 
-@pytest.mark.parametrize("point", ["sync_before_mirror", "sync_written"])
-def test_a_killed_sync_is_finished_by_the_next(tmp_path: Path, point: str) -> None:
-    reference = built(tmp_path / "reference")
-    sync(reference)
-    project = built(tmp_path / "p")
-    command = [
-        sys.executable,
-        "-c",
-        "from featuresql.cli.main import main; main()",
-        "--vars",
-        SMALL_VARS_ARG,
-        "sync",
-        "--now",
-        NOW.strftime("%Y-%m-%dT%H:%M:%S"),
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=project,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "FEATURESQL_PAUSE_AT": point},
+def test_an_older_value_is_refused_item_by_item(project: Path, online_store: OnlineStoreTarget) -> None:
+    """One batch, one item newer and two not: only the newer one is written (on DynamoDB the
+    transaction is cancelled, then the newer item goes alone)."""
+    sync(project)
+    live = sorted(pk for pk, item in online_store.items(project).items() if not expired(item))
+    key, other = [pk for pk in live if pk.startswith("user_transactions#")][:2]
+    with context(project) as ctx:
+        store = open_store(ctx)
+    current = store.read_batch([key], [FEATURE_TS, VERSION, "count_7d"])[key]
+    ts, version = int(current[FEATURE_TS]["N"]), int(current[VERSION]["N"])
+
+    def item(pk: str, ts: int, version: int, count: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, FEATURE_TS: {"N": str(ts)}, VERSION: {"N": str(version)}, "count_7d": {"N": count}}
+
+    new = "user_transactions#[999999]"
+    result = store.write_batch(
+        [item(key, ts - 1, version + 9, "111"), item(other, 1, 1, "222"), item(new, ts, 1, "333")]
     )
-    assert process.stderr is not None
-    assert f"paused at {point}" in process.stderr.readline()
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    assert (result.written, result.skipped) == (1, 2)
+    after = store.read_batch([key, new], ["count_7d"])
+    assert after[key]["count_7d"] == current["count_7d"]
+    assert after[new]["count_7d"]["N"] == "333"
+    assert store.write_batch([item(key, ts, version + 1, "444")]).written == 1  # same time, later sync
+
+
+def test_large_items_are_written_whole(project: Path) -> None:
+    """100 items of 50 KB: over a DynamoDB transaction's 4 MB, so there the batch goes as several
+    (test_online_dynamodb.py counts them)."""
+    with context(project) as ctx:
+        store = open_store(ctx)
+    store.ensure_table()
+    batch = large_items()
+    assert len(batch) == 100 and store.write_batch(batch).written == 100
+    stored = store.read_batch([item["pk"]["S"] for item in batch], ["note"])
+    assert stored == {item["pk"]["S"]: {"pk": item["pk"], "note": item["note"]} for item in batch}
+
+
+@pytest.mark.parametrize("point", ["sync_before_mirror", "sync_written"])
+def test_a_killed_sync_is_finished_by_the_next(
+    built: Path, online_store: OnlineStoreTarget, tmp_path: Path, request: pytest.FixtureRequest, point: str
+) -> None:
+    reference = copy_to(online_store, built, tmp_path / "reference", f"{request.node.name}_reference")
+    sync(reference)
+    project = copy_to(online_store, built, tmp_path / "p", request.node.name)
+    now = NOW.strftime("%Y-%m-%dT%H:%M:%S")
+    cli_process.kill(cli_process.pause_at(project, point, "sync", "--now", now, variables=json.dumps(VARS)))
     resumed = sync(project)
     assert resumed["user_transactions"][1] == resumed["user_transactions"][0] > 0  # sent again, idempotently
-    assert sync(project) == dict.fromkeys(ONLINE, (0, 0, 0))
-    assert_same_items(items(project), items(reference))
+    assert sync(project) == NOTHING
+    online_store.assert_same_items(online_store.items(project), online_store.items(reference))
 
 
-def test_changed_model_columns_resend_every_entity(tmp_path: Path) -> None:
-    project = built(tmp_path / "p")
-    sync(project)
-    path = project / "features" / "user_spend_ratios.sql"
-    path.write_text(path.read_text().replace("as max_to_avg_amount", "as max_to_avg_amount,\n    1 as one"))
-    with context(project) as ctx:
-        assert ctx.run(now=LATER, select=("user_spend_ratios",)).ok
-    changed, written, _ = sync(project)["user_spend_ratios"]
-    assert written == changed > 100
-    assert all(item["one"] == {"N": "1"} for pk, item in items(project).items() if pk.startswith("user_spend_ratios#"))
+# -- mistakes ---------------------------------------------------------------------------------
 
 
-def test_sync_before_run_names_the_model_and_the_fix(tmp_path: Path) -> None:
+def test_sync_before_run_names_the_model_and_the_fix(online_store: OnlineStoreTarget, tmp_path: Path) -> None:
     project = copy_example(tmp_path / "p")
+    online_store.use(project, "never_run")
     with context(project) as ctx, pytest.raises(ConfigError, match=r"has no table on target 'dev'.*featuresql run"):
         run_sync(ctx, now=NOW)
-    assert not (project / STORE).exists()
+    assert not online_store.has_table(project)
 
 
 def test_selecting_no_online_model_is_an_error(synced: Path) -> None:
@@ -263,9 +303,11 @@ def test_selecting_no_online_model_is_an_error(synced: Path) -> None:
         run_sync(ctx, ("user_profile",), now=NOW)
 
 
-def test_reserved_attribute_names_are_refused(tmp_path: Path) -> None:
+def test_reserved_attribute_names_are_refused(online_store: OnlineStoreTarget, tmp_path: Path) -> None:
     project = copy_example(
         tmp_path / "p", [("features/user_spend_ratios.sql", "as max_to_avg_amount", "as max_to_avg_amount, 1 as pk")]
     )
+    online_store.use(project, "reserved")
     with context(project) as ctx, pytest.raises(ConfigError, match=r"column named 'pk'.*rename it"):
         run_sync(ctx, now=NOW)
+    assert not online_store.has_table(project)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_VARS_ARG, CliResult, copy_example
+from conftest import CliResult
+from projects import SMALL_VARS_ARG, copy_example
 
 NOW = "2026-06-30"  # the demo data ends that day
 

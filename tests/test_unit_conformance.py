@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, copy_example
 from engines import Engine, write_profile
+from projects import REPO_ROOT, copy_example
 from sqlglot import exp
 
 from featuresql.context import Context

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO_ROOT, copy_example
+from projects import REPO_ROOT, copy_example
 
 import featuresql.testing.unit.cases as unit
 from featuresql.errors import CompileError, ConfigError, ExecutionError

@@ -18,7 +18,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -32,9 +31,9 @@ from oracle import (
     expected_rows,
     row_differences,
 )
+from projects import EVENTS_SCHEMA, duckdb_profile, load_rows, run_models, window_features, write_project
 
 from featuresql.context import Context
-from featuresql.run.planning import RunOptions
 
 pytestmark = pytest.mark.duckdb
 
@@ -67,10 +66,9 @@ class Model:
         if self.data_delay and self.delay_on == "model":
             config["data_delay"] = duration_label(self.data_delay)
         arguments = ", ".join(f"{name}={value!r}" for name, value in config.items())
-        features = ",\n".join(f"    {{{{ {render_macro(m)} }}}}" for m in self.macros)
         where = f"\nwhere {self.where}" if self.where else ""
         return (
-            f"{{{{ config({arguments}) }}}}\nselect\n    user_id,\n    ts,\n{features}\n"
+            f"{{{{ config({arguments}) }}}}\nselect\n    user_id,\n    ts,\n    {window_features(self.macros)}\n"
             f"from {{{{ source('raw', 'events') }}}}{where}\n"
         )
 
@@ -95,50 +93,30 @@ def _oracle_filter(where: str | None) -> Any:
     return lambda event: event["category"] != "zz"
 
 
-def render_macro(macro: Macro) -> str:
-    spellings = macro.spellings or tuple(duration_label(w) for w in macro.windows)
-    arguments = [repr(macro.column)] if macro.column else []
-    arguments.append(f"windows=[{', '.join(map(repr, spellings))}]")
-    if macro.name is not None:
-        arguments.append(f"name={macro.name!r}")
-    if macro.tie_break is not None:
-        arguments.append(f"tie_break={macro.tie_break!r}")
-    return f"window_{macro.function}({', '.join(arguments)})"
-
-
 class WindowProject:
     """A project folder reused across examples: each build rewrites its files and data."""
 
     def __init__(self, root: Path):
         self.root = root
-        (root / "features").mkdir(parents=True, exist_ok=True)
         self.database = root / "w.duckdb"
-        (root / "profiles.yml").write_text(
-            f"target: dev\ntargets:\n  dev:\n    type: duckdb\n    path: {self.database}\n"
-        )
 
     def build(self, model: Model, events: Sequence[Row], now: datetime) -> list[dict[str, Any]]:
         """Write the project for ``model``, load ``events``, run at ``now``, return ``main.m``."""
         self._write(model)
-        self._load(events, model.amount_type)
+        amount = pa.float64() if model.amount_type == "double" else pa.decimal128(12, 2)
+        load_rows(self.database, "raw.events", events, EVENTS_SCHEMA.set(2, pa.field("amount", amount)))
         with Context(self.root) as context:
-            result = context.run(now=now, options=RunOptions(full_refresh=True))
-            assert result.ok, [r.message for r in result.results]
+            run_models(context, now=now, full_refresh=True)
             rows: list[dict[str, Any]] = context.query("select * from main.m order by user_id, ts").to_pylist()
         return rows
 
     def _write(self, model: Model) -> None:
         delay = duration_label(model.data_delay) if model.data_delay else None
-        defaults = "defaults:\n"
+        defaults: dict[str, str] = {}
         if not model.grain_in_config:
-            defaults += f"  grain: {duration_label(model.grain)}\n"
+            defaults["grain"] = duration_label(model.grain)
         if delay and model.delay_on == "project":
-            defaults += f"  data_delay: {delay}\n"
-        (self.root / "project.yml").write_text(
-            "name: oracle_test\ndialect: duckdb\n"
-            "entities:\n  user:\n    keys: {user_id: bigint}\n" + (defaults if defaults != "defaults:\n" else "")
-        )
-        source_delay = f"\n        data_delay: {delay}" if delay and model.delay_on == "source" else ""
+            defaults["data_delay"] = delay
         types = {
             "user_id": "bigint",
             "ts": "timestamp",
@@ -146,37 +124,19 @@ class WindowProject:
             "category": "varchar",
             "seq": "bigint",
         }
-        columns = "".join(f'\n          - {{name: {name}, type: "{kind}"}}' for name, kind in types.items())
-        (self.root / "features" / "sources.yml").write_text(
-            "version: 1\nsources:\n  - name: raw\n    schema: raw\n    tables:\n"
-            f"      - name: events\n        event_time: ts{source_delay}\n"
-            f"        columns:{columns}\n"
+        events: dict[str, Any] = {"event_time": "ts"}
+        if delay and model.delay_on == "source":
+            events["data_delay"] = delay
+        events["columns"] = [{"name": name, "type": kind} for name, kind in types.items()]
+        write_project(
+            self.root,
+            "oracle_test",
+            entities={"user": {"user_id": "bigint"}},
+            tables={"events": events},
+            models={"m": model.sql()},
+            profile=duckdb_profile(self.database),
+            settings={"defaults": defaults} if defaults else None,
         )
-        (self.root / "features" / "m.sql").write_text(model.sql())
-
-    def _load(self, events: Sequence[Row], amount_type: str) -> None:
-        amount = pa.float64() if amount_type == "double" else pa.decimal128(12, 2)
-        schema = pa.schema(
-            [
-                ("user_id", pa.int64()),
-                ("ts", pa.timestamp("us")),
-                ("amount", amount),
-                ("category", pa.string()),
-                ("seq", pa.int64()),
-            ]
-        )
-        incoming = pa.Table.from_pylist([dict(e) for e in events], schema=schema)
-        connection = duckdb.connect(str(self.database))
-        try:
-            connection.execute("create schema if not exists raw")
-            connection.execute(
-                "create or replace table raw.events (user_id bigint, ts timestamp, "
-                f"amount {amount_type}, category varchar, seq bigint)"
-            )
-            connection.register("incoming", incoming)
-            connection.execute("insert into raw.events select * from incoming")
-        finally:
-            connection.close()
 
 
 @pytest.fixture(scope="module")
