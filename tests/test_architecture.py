@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # units of one rank (extract and online) do not import each other.
 STAGES: tuple[tuple[str, ...], ...] = (
     ("errors", "serving"),  # serving: the Lambda reader, standard library and boto3 only
-    ("durations", "names", "files", "checkpoints"),
+    ("durations", "names", "files", "checkpoints", "times"),
     ("sql",),
     ("adapters",),
     ("project",),
@@ -127,14 +127,41 @@ def test_every_unit_has_a_stage() -> None:
     assert units - set(RANK) == set(), "add the new package or top-level module to STAGES"
 
 
-def test_stages_import_only_stages_below() -> None:
+def stage_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Each import of a module from its own stage's rank or above (another unit of it)."""
     wrong = []
-    for module, imported in import_graph().items():
+    for module, imported in graph.items():
         for target in imported:
             unit, other = unit_of(module), unit_of(target)
             if unit != other and RANK[other] >= RANK[unit]:
                 wrong.append(f"{module} imports {target}")
-    assert wrong == []
+    return sorted(wrong)
+
+
+def test_stages_import_only_stages_below() -> None:
+    assert stage_violations(import_graph()) == []
+
+
+def test_the_graph_sees_every_kind_of_import() -> None:
+    """Positive controls: a top-level, a ``TYPE_CHECKING`` and a function-level import are all edges."""
+    graph = import_graph()
+    assert "featuresql.sql.windows" in graph["featuresql.compile.compiler"]  # top level
+    assert "featuresql.adapters.base" in graph["featuresql.run.workspace"]  # under TYPE_CHECKING
+    assert "featuresql.extracts.training_set" in graph["featuresql.context"]  # inside Context.extract
+    assert "featuresql.adapters" in graph["featuresql.project.profiles"]  # adapters/ read as featuresql.adapters
+
+
+def test_the_stage_check_finds_an_upward_import() -> None:
+    """A negative control: a lower stage importing a higher one, or a sibling, is reported."""
+    graph = {
+        "featuresql.sql.types": {"featuresql.run.state"},
+        "featuresql.online.sync": {"featuresql.extracts.spine"},
+        "featuresql.run.state": {"featuresql.sql.types"},
+    }
+    assert stage_violations(graph) == [
+        "featuresql.online.sync imports featuresql.extracts.spine",
+        "featuresql.sql.types imports featuresql.run.state",
+    ]
 
 
 def test_serving_imports_nothing_of_featuresql_but_itself() -> None:

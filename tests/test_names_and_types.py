@@ -281,3 +281,15 @@ def test_a_model_ending_in_a_semicolon_and_a_comment_compiles(make_project):
     model = "features/user_profile.sql"
     root = make_project([(model, "from {{ source('bank', 'users') }}", "from {{ source('bank', 'users') }};\n-- end")])
     assert compile_project(load_project(root)).models["user_profile"].kind == "snapshot"
+
+
+def test_a_time_of_day_is_its_own_family_and_never_an_event_time() -> None:
+    """TIME read as a timestamp would let a time of day tile events; the reader returns it as a string."""
+    from featuresql.sql.types import event_time_problem, sql_family, value_family
+
+    assert sql_family("TIME", "duckdb") == "time"
+    assert event_time_problem("TIME", "snowflake", window=False) == "time"
+    assert event_time_problem("TIMESTAMP", "duckdb", window=True) is None
+    assert value_family("TIME", "duckdb") == "string"
+    assert value_family("NUMBER(38,0)", "snowflake") == "integer"
+    assert value_family("NUMBER", "snowflake") == "decimal"  # Snowflake reports every NUMBER bare

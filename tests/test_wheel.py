@@ -20,6 +20,7 @@ import pytest
 from projects import SMALL_VARS_ARG, copy_example
 
 ROOT = Path(__file__).resolve().parents[1]
+WHERE_FROM = "featuresql.sql.windows"
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,9 @@ def test_the_wheel_has_every_module_and_data_file(wheel: Path) -> None:
     adapters = {f"featuresql/adapters/{path.name}" for path in (ROOT / "adapters").glob("*.py")}
     assert sources | adapters <= names, sorted((sources | adapters) - names)
     assert {"featuresql/macros/windows.sql", "featuresql/py.typed", "featuresql/docs/assets/index.html"} <= names
+    entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
+    scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "featuresql = featuresql.cli.main:main" in scripts  # the console script
 
 
 def test_the_installed_wheel_runs_the_example_outside_the_repository(wheel: Path, tmp_path: Path) -> None:
@@ -69,14 +73,19 @@ def test_the_installed_wheel_runs_the_example_outside_the_repository(wheel: Path
         return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600)
 
     where = subprocess.run(
-        [sys.executable, "-c", "import featuresql.sql.windows as m; print(m.__file__)"],
+        [
+            sys.executable,
+            "-c",
+            "import featuresql.sql.windows as a, featuresql.adapters.duckdb as b; print(a.__file__, b.__file__)",
+        ],
         cwd=project,
         env=env,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert Path(where.stdout.strip()).is_relative_to(site), where.stdout  # the wheel's copy, not the source tree
+    loaded = [Path(path) for path in where.stdout.split()]
+    assert len(loaded) == 2 and all(path.is_relative_to(site) for path in loaded), where.stdout  # not the sources
     for args in (("run",), ("sync", "--now", "2026-06-30"), ("test", "--now", "2026-06-30", "-s", "test_type:unit")):
         completed = featuresql(*args)
         assert completed.returncode == 0, completed.stderr + completed.stdout

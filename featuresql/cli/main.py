@@ -299,7 +299,7 @@ def read(
     obj: dict[str, Any], target: str | None, keys: tuple[str, ...], features: tuple[str, ...], now: datetime | None
 ) -> None:
     """Read online features as a service would: featuresql read user_id=1 -f user_transactions."""
-    from featuresql.online.stores import read_manifest
+    from featuresql.online.stores import check_readable, read_manifest
     from featuresql.serving.handler import reader_for
 
     parameters: dict[str, list[str]] = {"features": list(features)}
@@ -309,7 +309,9 @@ def read(
             raise click.BadParameter(f"{pair!r}: give entity keys as KEY=VALUE, e.g. user_id=1", param_hint="KEYS")
         parameters.setdefault(name, []).append(value)
     with _context(obj, target, offline=True) as context:
-        reader = reader_for(read_manifest(context))
+        manifest = read_manifest(context)
+    check_readable(manifest)
+    reader = reader_for(manifest)
     if now is not None:
         moment = now.replace(tzinfo=UTC).timestamp()
         reader.clock = lambda: moment
@@ -329,12 +331,13 @@ def read(
 @_handle_errors
 def serve(obj: dict[str, Any], target: str | None, host: str, port: int) -> None:
     """Serve online features over HTTP with the Lambda reader (POST /features)."""
-    from featuresql.online.stores import read_manifest
+    from featuresql.online.stores import check_readable, read_manifest
     from featuresql.serving.handler import reader_for
     from featuresql.serving.http import make_server
 
     with _context(obj, target, offline=True) as context:
         manifest = read_manifest(context)
+    check_readable(manifest)
     try:
         server = make_server(reader_for(manifest), host, port)
     except OSError as exc:

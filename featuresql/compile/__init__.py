@@ -8,7 +8,7 @@ build each model's record), the records everything downstream reads (``models``:
 joined models (``features``) and spine columns (``spine_columns``), and
 column-level lineage (``lineage``).
 
-May import: the base modules, ``featuresql.sql``, ``featuresql.adapters``
-(types only) and ``featuresql.project``. Compiling never connects: columns a
+May import: the base modules, ``featuresql.sql``, ``featuresql.adapters`` (the
+registry: a target's dialect is its adapter's) and ``featuresql.project``. Compiling never connects: columns a
 source does not declare come through a ``columns_of`` callback.
 """

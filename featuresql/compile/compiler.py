@@ -72,6 +72,7 @@ class _Compiler:
     ):
         self.project = project
         self.target = target
+        self.target_type = target_type
         self.dialect = dialect
         self.schema = schema
         self.read_dialect = project.config.dialect
@@ -110,7 +111,9 @@ class _Compiler:
                 name: [self._hook(text, name, number) for number, text in enumerate(getattr(self.project.config, name))]
                 for name in ("on_run_start", "on_run_end")
             }
-        return CompiledProject(self.project.name, self.target, self.dialect, self.compiled, children, hooks)
+        return CompiledProject(
+            self.project.name, self.target, self.dialect, self.compiled, children, hooks, self.target_type
+        )
 
     def _render_all(self) -> dict[str, ModelContext]:
         return {name: self._render(model) for name, model in self.project.models.items()}

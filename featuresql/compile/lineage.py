@@ -185,7 +185,7 @@ class _Tracer:
         for feature in model.window.features:
             if feature.column is None:  # window_count(): which rows fall in the window
                 columns[feature.name] = events(timestamp)
-            elif feature.function in ("first", "last"):  # the event time picks the value, as its tie-break does
+            elif feature.spec.pick is not None:  # first/last: the event time picks the value, as its tie-break does
                 columns[feature.name] = events(feature.column, feature.tie_break_column, timestamp)
             else:
                 columns[feature.name] = events(feature.column, feature.tie_break_column)

@@ -78,6 +78,7 @@ class CompiledProject:
     models: dict[str, CompiledModel]  # in dependency order
     children: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hooks: dict[str, list[list[exp.Expr]]] = field(default_factory=dict)
+    target_type: str = ""  # the profile's ``type``: ``target.type`` in Jinja, what macros dispatch on
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from featuresql.compile.models import CompiledModel
-from featuresql.online.stores import reader_key_kind
 from featuresql.project.loader import Project
+from featuresql.sql.types import reader_key_kind
 
 EXAMPLE_KEY = 42
 SERVE_URL = "http://127.0.0.1:8080/features"

@@ -27,6 +27,7 @@ from featuresql.context import Context
 from featuresql.errors import ConfigError, FeaturesqlError
 from featuresql.run import state
 from featuresql.run.artifacts import interval_record
+from featuresql.times import utc
 
 RUNS_KEPT = 10  # runs of each model shown in its history, newest first
 
@@ -190,7 +191,7 @@ def iso_time(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        moment = utc(value)
     elif isinstance(value, date):
         moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
     else:

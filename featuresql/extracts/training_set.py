@@ -28,6 +28,7 @@ from featuresql.errors import ConfigError, closest
 from featuresql.extracts.spine import SpineInput, StagedSpine, stage_spine
 from featuresql.files import atomic_path
 from featuresql.names import parse_table_name
+from featuresql.sql.engines import DEFAULT_ENGINE
 from featuresql.sql.point_in_time import JoinedModel, point_in_time_query
 from featuresql.sql.types import sql_family
 
@@ -48,7 +49,7 @@ class Destination:
     table: str | None = None
 
     @classmethod
-    def parse(cls, out: str | Path | None, dialect: str = "duckdb") -> Destination:
+    def parse(cls, out: str | Path | None, dialect: str = DEFAULT_ENGINE) -> Destination:
         """``out`` read as a destination; a ``table:NAME`` is checked as a table name of ``dialect``."""
         if out is None:
             return cls("arrow")

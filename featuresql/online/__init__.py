@@ -6,6 +6,7 @@ Owns which models are online and the store and manifest of a target
 (``packaging``). The stores themselves are plug-ins in ``featuresql.adapters``;
 the item format and the reader are ``featuresql.serving``.
 
-May import: everything below ``run``, ``featuresql.run`` (through the
-``Workspace`` protocol) and ``featuresql.serving``; not ``featuresql.extracts``.
+May import: everything below ``run``, ``featuresql.run`` (its state tables, and an
+opened project through the ``Workspace`` protocol, never ``featuresql.context``)
+and ``featuresql.serving``; not ``featuresql.extracts``.
 """

@@ -25,6 +25,7 @@ from pathlib import Path
 from featuresql.adapters.store import store_class
 from featuresql.errors import ConfigError
 from featuresql.files import atomic_path
+from featuresql.online.stores import check_readable
 from featuresql.serving.handler import MANIFEST_FILE
 from featuresql.serving.manifest import Manifest
 
@@ -36,6 +37,7 @@ _TIMESTAMP = (2024, 1, 1, 0, 0, 0)
 
 def package_lambda(manifest: Manifest, out: Path) -> tuple[Path, Path]:
     """Write the zip to ``out`` and the policy to ``<out stem>-iam-policy.json``; return both paths."""
+    check_readable(manifest)
     policy_document = store_class(str(manifest.store.get("type"))).reader_policy(manifest.store)
     if policy_document is None:
         raise ConfigError(

@@ -17,14 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featuresql.adapters.store import OnlineStore, StoreConfig, StorePlace, store_class
+from featuresql.adapters.store import DEFAULT_STORE, OnlineStore, StoreConfig, StorePlace, store_class
 from featuresql.compile.models import CompiledModel, CompiledProject
 from featuresql.errors import ConfigError
 from featuresql.files import atomic_path
 from featuresql.project.profiles import resolve_online
 from featuresql.serving.items import RESERVED
 from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel
-from featuresql.sql.types import key_kind, value_family
+from featuresql.serving.tables import TABLES
+from featuresql.sql.types import reader_key_kind, value_family
 
 if TYPE_CHECKING:
     from featuresql.run.workspace import Workspace
@@ -52,7 +53,9 @@ def online_models(compiled: CompiledProject, selected: Sequence[str] | None = No
 
 
 def store_config(context: Workspace) -> StoreConfig:
-    return resolve_online(context.project.root, context.target_name, context.project.config.online)
+    """The target's online store settings: its own ``online:`` block, else the project's."""
+    default = context.project.config.online or store_class(DEFAULT_STORE).config_model(store=DEFAULT_STORE)
+    return resolve_online(context.project.root, context.target_name, default)
 
 
 def open_store(context: Workspace) -> OnlineStore:
@@ -103,11 +106,6 @@ def build_manifest(
     )
 
 
-def reader_key_kind(kind: str | None, dialect: str) -> str:
-    """The kind the reader checks a key of type ``kind`` against: what project.yml's key check accepted."""
-    return "integer" if kind is not None and key_kind(kind, dialect) == "integer" else "string"
-
-
 def write_manifest(context: Workspace, manifest: Manifest) -> Path:
     path = manifest_path(context)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,3 +122,13 @@ def read_manifest(context: Workspace) -> Manifest:
             f"no online manifest for target {context.target_name!r} ({path}): run `featuresql sync` first"
         )
     return Manifest.load(path)
+
+
+def check_readable(manifest: Manifest) -> None:
+    """Refuse a store the reader (standard library and boto3 only) has no table class for."""
+    kind = manifest.store.get("type")
+    if kind not in TABLES:
+        raise ConfigError(
+            f"target {manifest.target!r} uses the {kind} online store, which the reader cannot read "
+            f"(it reads {', '.join(TABLES)}): serve or package a target whose store is one of those"
+        )

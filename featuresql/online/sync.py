@@ -1,7 +1,7 @@
 """``featuresql sync``: each online model's latest values, from the warehouse to the online store.
 
 Only entities whose latest available row changed since the last successful sync
-are read and written (``sync_sql`` explains the mirror that tracks this). Rows
+are read and written (``featuresql.online.mirror`` explains the mirror that tracks this). Rows
 stream from the warehouse as Arrow batches and go to the store in batches
 written by ``store.workers`` threads, at most two batches per worker in flight,
 so featuresql's own memory stays flat whatever the number of entities. The
@@ -12,7 +12,7 @@ staging takes about 150 bytes per changed entity up to the target's
 A value is never replaced by an older one: every write is conditional on the
 feature timestamp, then on the sync's version (``_v``: the microsecond the sync
 started), so an old backfill's sync or a concurrent sync that reaches the store
-late is refused item by item (``adapters.online``).
+late is refused item by item (``featuresql.adapters.store``).
 
 Each item expires (the store's TTL) when its value would stop being served
 offline: for a window model, ``ts + widest window + data_delay``, after which
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -46,13 +46,11 @@ from featuresql.run import state
 from featuresql.serving.items import FEATURE_TS, RUN, VERSION, ItemError, partition_key, to_attribute, warehouse_key
 from featuresql.serving.tables import Item, StoreUnavailable
 from featuresql.sql.point_in_time import JoinedModel
+from featuresql.times import epoch_micros
 
 if TYPE_CHECKING:
     from featuresql.adapters.base import WarehouseAdapter
     from featuresql.run.workspace import Workspace
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ def run_sync(
 ) -> SyncResult:
     """Sync the selected online models (all of them by default); see the module docstring.
 
-    ``store`` replaces the target's configured store (``online.open_store``);
+    ``store`` replaces the target's configured store (``featuresql.online.stores.open_store``);
     ``lock_timeout``: seconds to wait for a target another process holds (a DuckDB file).
     """
     compiled = context.compiled
@@ -211,8 +209,7 @@ def _encoder(
 
     def encode(row: dict[str, Any]) -> Item:
         key_values = [warehouse_key(row[key]) for key in keys]
-        moment = _utc(row[joined.timestamp])
-        micros = (moment - _EPOCH) // _MICROSECOND
+        micros = epoch_micros(row[joined.timestamp])
         try:
             item = {"pk": {"S": partition_key(model.name, key_values)}, FEATURE_TS: {"N": str(micros)}, **fixed}
             values = [row[column] for column in features]
@@ -229,7 +226,3 @@ def _encoder(
         return item
 
     return encode
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

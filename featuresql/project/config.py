@@ -7,7 +7,7 @@ file and line (see ``validate``), never a silently ignored setting.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -24,6 +24,7 @@ from featuresql.durations import parse_duration
 from featuresql.errors import ConfigError, closest
 from featuresql.project.yamlfile import line_of
 from featuresql.sql.engines import DEFAULT_ENGINE, DIALECTS
+from featuresql.times import utc
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -45,7 +46,7 @@ def _utc(value: Any) -> datetime:
         value = datetime(value.year, value.month, value.day)
     if not isinstance(value, datetime):
         raise ValueError("expected a date or timestamp such as '2024-01-01'")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc(value)
 
 
 def _grain(value: Any) -> int:

@@ -128,7 +128,8 @@ def load_project(root: Path) -> Project:
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping of settings (name: ..., dialect: ...)", path=project_path)
     config = validate(ProjectConfig, data, project_path)
-    online = store_settings(data.get("online"), project_path, loc_prefix=("online",), line=line_of(data, ("online",)))
+    block = data.get("online", {})  # no online: block is the default store; an empty one is an error
+    online = store_settings(block, project_path, loc_prefix=("online",), line=line_of(data, ("online",)))
     config = config.model_copy(update={"online": online})
     _check_entities(config, data, project_path)
     sources: dict[str, Source] = {}

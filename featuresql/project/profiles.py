@@ -186,9 +186,9 @@ def store_settings(block: Any, path: Path, *, loc_prefix: tuple[str, ...], line:
     """An ``online:`` block, validated by its store's own settings model (``store:`` picks it).
 
     The store is a plug-in (``featuresql.adapters.store``): the block's keys are
-    whatever that store's ``config_model`` takes; ``store`` defaults to local.
+    whatever that store's ``config_model`` takes; ``store`` defaults to local. A
+    block without a value is refused like any other non-mapping.
     """
-    block = {} if block is None else block
     kind = block.get("store", DEFAULT_STORE) if isinstance(block, dict) else DEFAULT_STORE
     try:
         cls = store_class(kind) if isinstance(kind, str) else None

@@ -5,8 +5,8 @@ of its boundary interval, insert them anew, append the interval to the state.
 A first batch that creates the table (DDL, which Snowflake and BigQuery keep
 out of transactions) is ordered instead: forget the state, replace the table,
 record the state. A run killed at any point leaves every batch either recorded
-with its rows or not at all, so the next run's plan (``featuresql.run.statements``) picks
-up exactly what is missing. Snapshot models are replaced whole by one
+with its rows or not at all, so the next run's plan (``featuresql.run.planning``)
+picks up exactly what is missing. Snapshot models are replaced whole by one
 ``CREATE OR REPLACE``.
 """
 

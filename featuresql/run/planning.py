@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlglot import exp
 
@@ -19,6 +19,7 @@ from featuresql.compile.models import CompiledModel
 from featuresql.run import state
 from featuresql.run.intervals import BEGINNING, Interval, affected, batches, intersect, merge, to_compute
 from featuresql.sql.windows import BoundaryRange
+from featuresql.times import utc
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,7 @@ class WindowPlan:
 
 
 def _utc_seconds(moment: datetime) -> int:
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # naive times are UTC
-    return int(moment.timestamp())
+    return int(utc(moment).timestamp())
 
 
 def computable_boundaries(model: CompiledModel, now: datetime) -> BoundaryRange:

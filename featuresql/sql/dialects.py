@@ -16,6 +16,7 @@ from typing import TypeVar
 from sqlglot import exp
 
 from featuresql.sql.engines import MICROS, engine
+from featuresql.times import utc
 
 E = TypeVar("E", bound=exp.Expr)
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -69,8 +70,7 @@ def utc_timestamp(zoned: exp.Expr, dialect: str) -> exp.Expr:
 
 def timestamp_literal(value: datetime, dialect: str) -> exp.Expr:
     """A UTC timestamp constant of the engine's event-time type; naive datetimes are read as UTC."""
-    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    text = value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    text = utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
     return exp.cast(exp.Literal.string(text), event_time_type(dialect))
 
 

@@ -95,6 +95,11 @@ def key_kind(kind: str, dialect: str) -> str | None:
     return family_of(data_type)
 
 
+def reader_key_kind(kind: str | None, dialect: str) -> str:
+    """The kind the reader checks a key of type ``kind`` against: what project.yml's key check accepted."""
+    return "integer" if kind is not None and key_kind(kind, dialect) == "integer" else "string"
+
+
 def event_time_problem(data_type: exp.DataType | str, dialect: str, *, window: bool) -> str | None:
     """Why a column of this type cannot be an event time (None: it can, or its type is not known here).
 

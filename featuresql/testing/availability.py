@@ -45,6 +45,7 @@ from featuresql.sql import dialects
 from featuresql.sql.engines import MICROS
 from featuresql.testing.cases import Outcome, TestCase, TestEnv
 from featuresql.testing.failing import format_table
+from featuresql.times import utc
 
 EXAMPLES_PER_PROBLEM = 4  # offending rows shown for each problem
 OFF_GRAIN = "ts is not a boundary of the grain"
@@ -192,8 +193,7 @@ def _micros(seconds: int) -> exp.Expr:
 
 def _epoch_seconds(value: datetime) -> int:
     """A state timestamp (zone-less UTC, or zoned) as whole epoch seconds."""
-    moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return math.floor(moment.timestamp())
+    return math.floor(utc(value).timestamp())
 
 
 def _message(model: CompiledModel, counts: dict[str, int], early: int) -> str:

@@ -49,6 +49,7 @@ from featuresql.project.loader import ModelFile, Project, Source
 from featuresql.project.yamlfile import line_of
 from featuresql.run import state
 from featuresql.testing.cases import Check, Outcome, Severity, TestCase, TestEnv
+from featuresql.times import utc
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 _NEWEST = "newest"
@@ -342,7 +343,7 @@ def _newest_time(value: Any, measured: _Measured) -> datetime | None:
 def _utc(value: Any) -> datetime:
     """A time as an aware UTC datetime: naive values are UTC, a DATE is its midnight."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc(value)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     raise ExecutionError(f"freshness: expected a timestamp or a date, got {type(value).__name__} ({value!r})")

@@ -3,7 +3,7 @@
 One case per online model, ``online_<model>``. Its check
 
 1. samples at most ``env.online_sample`` entities of the model's latest
-   available rows at ``env.now`` (``sync_sql.latest_rows``: exactly the rows a
+   available rows at ``env.now`` (``featuresql.online.mirror.latest_rows``: exactly the rows a
    sync at that time writes). Half of the sample is the entities whose latest
    row is newest (ordered by time, then keys): the rows most recently changed
    are the ones a lagging sync has not written yet. The other half is spread
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -62,11 +62,10 @@ from featuresql.sql import dialects
 from featuresql.sql.point_in_time import JoinedModel
 from featuresql.testing.cases import Check, Outcome, TestCase, TestEnv
 from featuresql.testing.failing import format_table
+from featuresql.times import EPOCH, MICROSECOND, epoch_micros
 
 CLASSES = ("mismatch", "stale", "missing", "unexpected")
 MAX_EXAMPLES = 20  # rows of the details table
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _LATEST = "__latest"
 _RECENT = "__featuresql_recent"
 _SPREAD = "__featuresql_spread"
@@ -272,9 +271,8 @@ def _details(findings: list[Finding]) -> str:
 
 
 def _micros(value: datetime) -> int:
-    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return (moment - _EPOCH) // _MICROSECOND
+    return epoch_micros(value)
 
 
 def _iso(micros: int) -> str:
-    return (_EPOCH + micros * _MICROSECOND).strftime("%Y-%m-%d %H:%M:%S.%f").removesuffix(".000000")
+    return (EPOCH + micros * MICROSECOND).strftime("%Y-%m-%d %H:%M:%S.%f").removesuffix(".000000")

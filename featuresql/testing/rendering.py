@@ -33,8 +33,8 @@ class TestRenderer:
         self.read_dialect = project.config.dialect
         self.variables = {**project.config.vars, **variables}
         self.schema = schema
-        info = {"name": compiled.target, "type": compiled.dialect, "schema": schema}
-        self.macros = MacroEnvironment(project.macro_files, compiled.dialect, info)
+        info = {"name": compiled.target, "type": compiled.target_type, "schema": schema}
+        self.macros = MacroEnvironment(project.macro_files, compiled.target_type, info)
 
     def context(self, name: str, path: Path, who: str) -> ModelContext:
         """A rendering context whose ref() and source() resolve on the target and name ``who`` in errors."""

@@ -19,6 +19,7 @@ from featuresql.errors import FeaturesqlError
 from featuresql.run import artifacts
 from featuresql.run.results import TestResult, TestRun, TestStatus
 from featuresql.testing.cases import Outcome, TestCase, TestEnv
+from featuresql.times import utc
 
 if TYPE_CHECKING:
     from featuresql.context import Context
@@ -106,7 +107,7 @@ def test_project(
     from featuresql.testing.collect import collect_tests
     from featuresql.testing.selection import select_tests
 
-    now = now.replace(tzinfo=UTC) if now is not None and now.tzinfo is None else now
+    now = None if now is None else utc(now)
     online = online or any("test_type:online" in selector for selector in select)
     cases = collect_tests(context, online=online, only=only_kind)
     selected = select_tests(cases, context.graph(), select, exclude)

@@ -64,8 +64,8 @@ batches, lookback and expiry as production does. Project hooks do not run.
 - A failure reports how many rows differ and a diff table of the compared
   columns (see ``featuresql.testing.unit.diff`` for how values compare).
 
-Files: ``unit_spec`` (the YAML), ``unit_fixtures`` (fixture tables and
-values), ``unit_run`` (building the tables through the runs), ``unit_diff``
+Modules of ``featuresql.testing.unit``: ``spec`` (the YAML), ``fixtures`` (fixture
+tables and values), ``runs`` (building the tables through the runs), ``diff``
 (comparison and diff); this module is the entry point.
 """
 
