@@ -293,3 +293,4 @@ def test_a_time_of_day_is_its_own_family_and_never_an_event_time() -> None:
     assert value_family("TIME", "duckdb") == "string"
     assert value_family("NUMBER(38,0)", "snowflake") == "integer"
     assert value_family("NUMBER", "snowflake") == "decimal"  # Snowflake reports every NUMBER bare
+    assert value_family("BIT", "duckdb") == "string"

@@ -122,7 +122,7 @@ def value_family(kind: str, dialect: str) -> str:
     bare ``NUMBER``, whatever its scale.
     """
     data_type = parse_type(kind, dialect) if kind.strip() else None
-    if data_type is None:
+    if data_type is None or data_type.this == _Type.BIT:  # DuckDB's BIT is a bit string, not a number
         return "string"
     family = family_of(data_type)
     if family == "decimal" and "," in kind and len(data_type.expressions) > 1:
