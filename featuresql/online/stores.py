@@ -65,7 +65,7 @@ def open_store(context: Workspace) -> OnlineStore:
         raise ConfigError(f"ttl_attribute {config.ttl_attribute!r} is reserved for online items: choose another name")
     cls = store_class(config.store)
     project = context.project
-    place = StorePlace(project.root, Path(project.config.target_path), project.name, context.target_name)
+    place = StorePlace(project.root, project.target_dir, project.name, context.target_name)
     return cls(config, cls.table_name(config, place), project.root)
 
 
@@ -77,7 +77,7 @@ def build_manifest(
     context: Workspace, store: OnlineStore, models: Sequence[CompiledModel], column_types: dict[str, dict[str, str]]
 ) -> Manifest:
     """The manifest of ``models`` (the project's online models), typed from their tables' ``column_types``."""
-    dialect = context.project.config.dialect
+    dialect = context.project.config.dialect  # key types are written in project.yml; columns come from the target
     entity_types = {
         column.lower(): kind
         for entity in context.project.config.entities.values()
