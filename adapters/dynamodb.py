@@ -4,12 +4,14 @@ One table per project and target, partition key ``pk`` (a string; see
 ``featuresql.serving.items``), TTL enabled on the configured attribute.
 
 Writes are ``TransactWriteItems`` of up to 100 conditional puts
-(``attribute_not_exists(pk) OR _ts < :ts OR (_ts = :ts AND _v < :v)``):
+(``attribute_not_exists(pk) OR attribute_not_exists(_v) OR _v < :v``) and deletes
+(the same, of an existing item):
 ``BatchWriteItem`` takes no condition, and it is the condition that keeps an
-older value from replacing a newer one (Feast's store overwrites blindly). A
-transaction is all or nothing, so when DynamoDB cancels one, its
-``CancellationReasons`` say which items failed their condition (a newer value
-is stored: they are skipped) and the rest are sent again; throttling and
+earlier sync's late write from replacing a later sync's (Feast's store
+overwrites blindly). A transaction is all or nothing, so when DynamoDB cancels
+one, its ``CancellationReasons`` say which changes failed their condition (a
+later sync wrote the item, or there is nothing to delete: they are skipped) and
+the rest are sent again; throttling and
 conflicts are retried with exponential backoff and jitter. The price: DynamoDB
 bills a transactional write as two write units per item, which only the
 changed entities pay (``featuresql sync`` writes nothing else). Measured on
@@ -20,14 +22,14 @@ DynamoDB Local, 100-item transactions write as fast as ``batch_writer``
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-from featuresql.adapters.store import OnlineStore, StoreConfig, StorePlace, WriteResult
+from featuresql.adapters.store import Change, Deletion, OnlineStore, StoreConfig, StorePlace, WriteResult
 from pydantic import Field
 
 from featuresql.errors import ConfigError, ExecutionError
-from featuresql.serving.items import FEATURE_TS, PARTITION_KEY, VERSION
+from featuresql.serving.items import PARTITION_KEY, VERSION
 from featuresql.serving.tables import (
     RETRYABLE,
     DynamoDBTable,
@@ -41,8 +43,10 @@ from featuresql.serving.tables import (
 
 TRANSACTION_LIMIT = 100
 TRANSACTION_BYTES = 3_500_000  # DynamoDB refuses a TransactWriteItems request over 4 MB
-CONDITION = "attribute_not_exists(#pk) OR #ts < :ts OR (#ts = :ts AND #v < :v)"
-_NAMES = {"#pk": PARTITION_KEY, "#ts": FEATURE_TS, "#v": VERSION}
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit
+# An item without _v (written by hand or another tool) is replaced or deleted by any sync.
+CONDITION = "attribute_not_exists(#pk) OR attribute_not_exists(#v) OR #v < :v"
+DELETE_CONDITION = "attribute_exists(#pk) AND (attribute_not_exists(#v) OR #v < :v)"
 _RETRYABLE_REASONS = frozenset(
     {
         "TransactionConflict",
@@ -175,21 +179,22 @@ class DynamoDBStore(OnlineStore):
         except Exception as exc:
             raise ExecutionError(f"cannot enable TTL on DynamoDB table {self.table}: {error_text(exc)}") from None
 
-    def write_batch(self, items: Sequence[Item]) -> WriteResult:
-        """Up to 100 items as one transaction, or several when they are large (4 MB per transaction)."""
+    def write_batch(self, changes: Sequence[Change]) -> WriteResult:
+        """Up to 100 changes as one transaction, or several when they are large (4 MB per transaction)."""
         total = WriteResult()
-        for transaction in _by_size(items, TRANSACTION_BYTES):
+        for transaction in _by_size(changes, TRANSACTION_BYTES):
             total += self._write_transaction(transaction)
         return total
 
-    def _write_transaction(self, items: Sequence[Item]) -> WriteResult:
-        pending = list(items)
+    def _write_transaction(self, changes: Sequence[Change]) -> WriteResult:
+        pending = list(changes)
         skipped = 0
         last = ""
         for attempt in range(MAX_ATTEMPTS):
             try:
-                self.client.transact_write_items(TransactItems=[self._put(item) for item in pending])
-                return WriteResult(written=len(pending), skipped=skipped)
+                self.client.transact_write_items(TransactItems=[self._action(change) for change in pending])
+                deleted = sum(isinstance(change, Deletion) for change in pending)
+                return WriteResult(written=len(pending) - deleted, deleted=deleted, skipped=skipped)
             except Exception as exc:
                 code = last = error_code(exc)
                 if code == "TransactionCanceledException":
@@ -206,7 +211,7 @@ class DynamoDBStore(OnlineStore):
                     skipped += len(refused)
                     pending = [item for n, item in enumerate(pending) if n not in refused]
                     if not pending:
-                        return WriteResult(written=0, skipped=skipped)
+                        return WriteResult(skipped=skipped)
                     if refused and not others:
                         continue  # only condition failures: send the rest at once
                 elif _unreachable(exc):  # botocore retried the connection already
@@ -223,16 +228,42 @@ class DynamoDBStore(OnlineStore):
             "raise its write capacity or lower workers, then sync again"
         )
 
-    def _put(self, item: Item) -> dict[str, Any]:
+    def refusal(self, item: Item) -> str | None:
+        size = sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
+        if size <= MAX_ITEM_BYTES:
+            return None
+        return f"the item is {size:,} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES:,}: drop or shorten features"
+
+    def _action(self, change: Change) -> dict[str, Any]:
+        if isinstance(change, Deletion):
+            return {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": {PARTITION_KEY: {"S": change.key}},
+                    "ConditionExpression": DELETE_CONDITION,
+                    "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#v": VERSION},
+                    "ExpressionAttributeValues": {":v": {"N": str(change.version)}},
+                }
+            }
         return {
             "Put": {
                 "TableName": self.table,
-                "Item": item,
+                "Item": change,
                 "ConditionExpression": CONDITION,
-                "ExpressionAttributeNames": _NAMES,
-                "ExpressionAttributeValues": {":ts": item[FEATURE_TS], ":v": item[VERSION]},
+                "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#v": VERSION},
+                "ExpressionAttributeValues": {":v": change[VERSION]},
             }
         }
+
+    def scan(self, attributes: Sequence[str]) -> Iterator[Item]:
+        """Every item, paginated (a sync reads this only for a store it cannot trust, and ``--repair``)."""
+        names = {f"#a{number}": name for number, name in enumerate((PARTITION_KEY, *attributes))}
+        request = {"TableName": self.table, "ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+        try:
+            for page in self.client.get_paginator("scan").paginate(**request):
+                yield from page.get("Items", [])
+        except Exception as exc:
+            raise ExecutionError(f"cannot scan DynamoDB table {self.table}: {error_text(exc)}") from None
 
     def read_batch(self, keys: Sequence[str], attributes: Sequence[str]) -> dict[str, Item]:
         return DynamoDBTable(self.table, client=self.client, workers=self.workers).get_many(keys, attributes)
@@ -271,12 +302,12 @@ def _unreachable(exc: Exception) -> bool:
     return isinstance(exc, ConnectionError | HTTPClientError)
 
 
-def _by_size(items: Sequence[Item], limit: int) -> list[list[Item]]:
-    """``items`` in consecutive groups whose estimated request size stays under ``limit`` bytes."""
-    groups: list[list[Item]] = [[]]
+def _by_size(changes: Sequence[Change], limit: int) -> list[list[Change]]:
+    """``changes`` in consecutive groups whose estimated request size stays under ``limit`` bytes."""
+    groups: list[list[Change]] = [[]]
     size = 0
-    for item in items:
-        estimate = _item_bytes(item)
+    for item in changes:
+        estimate = 300 if isinstance(item, Deletion) else item_bytes(item)
         if groups[-1] and size + estimate > limit:
             groups.append([])
             size = 0
@@ -285,7 +316,17 @@ def _by_size(items: Sequence[Item], limit: int) -> list[list[Item]]:
     return groups
 
 
-def _item_bytes(item: Item) -> int:
+def _value_bytes(value: dict[str, Any]) -> int:
+    """An attribute value's size as DynamoDB counts it (numbers: about one byte per two digits)."""
+    kind, payload = next(iter(value.items()))
+    if kind == "N":
+        return len(str(payload)) // 2 + 2
+    if kind in ("S", "B"):
+        return len(str(payload).encode())
+    return 1
+
+
+def item_bytes(item: Item) -> int:
     """An upper estimate of an item's bytes in a request: names, values and the condition's share."""
     values = sum(len(name) + len(str(next(iter(value.values()))).encode()) + 8 for name, value in item.items())
     return values + 200

@@ -22,7 +22,7 @@ count, a value read back, a request answered with an error).
    - the baseline: ``boto3.resource("dynamodb").Table(t).batch_writer()`` on 4 threads, each
      with its own resource and batch writer over a quarter of the items, built beforehand
      (plain Python values, numbers as ``Decimal``; the same attributes sync writes);
-   - featuresql's write path alone: ``featuresql.online.sync.write_items`` (TransactWriteItems
+   - featuresql's write path alone: ``featuresql.online.writes.write_items`` (TransactWriteItems
      of 100 conditional puts on ``workers`` threads) over the same items, encoded beforehand;
    - ``featuresql.online.sync.run_sync`` end to end: finding the changed rows in DuckDB, streaming,
      encoding and writing them, updating the mirror (dropped between rounds); split into
@@ -268,7 +268,7 @@ class Bench:
 
     def warm_up(self, rows: list[dict[str, Any]]) -> None:
         """Both write paths on scratch tables: neither pays for the server's JIT warm-up."""
-        from featuresql.online.sync import write_items
+        from featuresql.online.writes import write_items
 
         started, rows = time.perf_counter(), rows[: self.args.warmup]
         store = fresh_store(self.context, f"{PROJECT}_warmup_a")
@@ -327,7 +327,7 @@ class Bench:
         return times.wall, times.cpu
 
     def write_items_alone(self, rows: list[dict[str, Any]]) -> tuple[float, float]:
-        from featuresql.online.sync import write_items
+        from featuresql.online.writes import write_items
 
         items = prebuilt_items(rows, low_level=True)
         store = fresh_store(self.context, f"{PROJECT}_write_items")
@@ -340,11 +340,9 @@ class Bench:
 
     def sync_from_scratch(self, n: int) -> tuple[tuple[float, float], tuple[float, float, float]]:
         """run_sync to a new table with no mirror; (wall, CPU) and its phases (see write_span)."""
-        from featuresql.online.mirror import mirror_table
         from featuresql.online.sync import run_sync
 
-        fresh_store(self.context, PROJECT).teardown()
-        self.context.adapter.execute(f"drop table if exists {mirror_table(MODEL).sql('duckdb')}")
+        fresh_store(self.context, PROJECT).teardown()  # a new store: no marker, it sends all
         with write_span() as span, stopwatch() as times:
             sync = run_sync(self.context, select=(MODEL,)).models[0]
         counted = count_items(self.client, PROJECT)
@@ -368,7 +366,13 @@ class Bench:
             f"  `featuresql run` rebuilding the model first: {time.perf_counter() - started:.2f}s"
         )
         seconds = []
-        for label, expected in (("1% changed", changed), ("nothing changed", 0)):
+        rounds = (("1% changed", changed), ("nothing changed", 0), ("full refresh", 0))
+        for label, expected in rounds:
+            if label == "full refresh":  # the same data rebuilt: not one item may be rewritten
+                from featuresql.run.planning import RunOptions
+
+                rebuilt = self.context.run(options=RunOptions(full_refresh=True))
+                self.check(rebuilt.ok, "the full refresh failed")
             started = time.perf_counter()
             sync = run_sync(self.context, select=(MODEL,)).models[0]
             seconds.append(time.perf_counter() - started)
@@ -386,6 +390,7 @@ class Bench:
             "changed_s": seconds[0],
             "share": share,
             "unchanged_s": seconds[1],
+            "after_full_refresh_s": seconds[2],
         }
 
     def sync_second_model(self) -> None:

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,8 @@ from projects import SMALL_VARS
 
 from featuresql.context import Context
 from featuresql.online.stores import open_store
-from featuresql.online.sync import run_sync
-from featuresql.serving.items import DEFAULT_TTL_ATTRIBUTE, FEATURE_TS, RUN, VERSION
+from featuresql.online.sync import SyncResult, run_sync
+from featuresql.serving.items import EXPIRES, FEATURE_TS, MARKER_KEY, RUN, VERSION
 
 STORES = ("local", "dynamodb")
 NOW = (datetime.now(UTC) + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
@@ -70,12 +71,74 @@ class OnlineStoreTarget:
             return open_store(context).table
 
     def items(self, project: Path) -> Items:
-        """Every item the project's store holds, by partition key, in DynamoDB's low-level form."""
+        """Every entity item the project's store holds (not the sync marker), by partition key, in
+        DynamoDB's low-level form."""
+        stored = self.all_items(project)
+        stored.pop(MARKER_KEY, None)
+        return stored
+
+    def all_items(self, project: Path) -> Items:
+        """Every item of the project's store, the sync marker included."""
         table = self.table(project)
         if self.endpoint is None:
+            if not Path(table).exists():  # wiped
+                return {}
             with closing(sqlite3.connect(f"file:{table}?mode=ro", uri=True)) as connection:
                 return {pk: json.loads(item) for pk, item in connection.execute("select pk, item from items")}
         return scan(self.endpoint, table)
+
+    def wipe(self, project: Path) -> None:
+        """Empty the project's store (the local file deleted; every DynamoDB item deleted, the table kept)."""
+        table = self.table(project)
+        if self.endpoint is None:
+            Path(table).unlink(missing_ok=True)
+            return
+        if not self.has_table(project):
+            return
+        client = dynamodb_client(self.endpoint)
+        for pk in scan(self.endpoint, table):
+            client.delete_item(TableName=table, Key={"pk": {"S": pk}})
+
+    def restore(self, project: Path, backup: Items) -> None:
+        """Make the store hold exactly ``backup`` (every item of an earlier ``all_items``), as a restore does."""
+        table = self.table(project)
+        if self.endpoint is None:
+            with closing(sqlite3.connect(table)) as connection, connection:
+                connection.execute("delete from items")
+                connection.executemany(
+                    "insert into items (pk, ts, version, expires, item) values (?, ?, ?, ?, ?)",
+                    [
+                        (pk, int(i[FEATURE_TS]["N"]), int(i[VERSION]["N"]), None, json.dumps(i))
+                        for pk, i in backup.items()
+                    ],
+                )
+            return
+        client = dynamodb_client(self.endpoint)
+        for pk in scan(self.endpoint, table):
+            client.delete_item(TableName=table, Key={"pk": {"S": pk}})
+        for item in backup.values():
+            client.put_item(TableName=table, Item=item)
+
+    def delete(self, project: Path, key: str) -> None:
+        """Delete one item behind sync's back."""
+        table = self.table(project)
+        if self.endpoint is None:
+            with closing(sqlite3.connect(table)) as connection, connection:
+                connection.execute("delete from items where pk = ?", (key,))
+            return
+        dynamodb_client(self.endpoint).delete_item(TableName=table, Key={"pk": {"S": key}})
+
+    def put(self, project: Path, item: dict[str, Any]) -> None:
+        """Write ``item`` to the project's store unconditionally (an older item injected behind sync's back)."""
+        table = self.table(project)
+        if self.endpoint is None:
+            with closing(sqlite3.connect(table)) as connection, connection:
+                connection.execute(
+                    "insert or replace into items (pk, ts, version, expires, item) values (?, ?, ?, ?, ?)",
+                    (item["pk"]["S"], int(item[FEATURE_TS]["N"]), int(item[VERSION]["N"]), None, json.dumps(item)),
+                )
+            return
+        dynamodb_client(self.endpoint).put_item(TableName=table, Item=item)
 
     def has_table(self, project: Path) -> bool:
         """Whether the project's store has been created."""
@@ -102,12 +165,30 @@ LOCAL = OnlineStoreTarget("local")
 
 
 def sync(
-    project: Path, now: datetime = NOW, select: tuple[str, ...] = (), variables: Mapping[str, Any] = VARS
+    project: Path,
+    now: datetime = NOW,
+    select: tuple[str, ...] = (),
+    variables: Mapping[str, Any] = VARS,
+    *,
+    full: bool = False,
 ) -> dict[str, tuple[int, int, int]]:
     """``run_sync`` on the project's target: (changed, written, skipped) per model."""
+    return {
+        m.model: (m.changed, m.written, m.skipped)
+        for m in sync_result(project, now, select, variables, full=full).models
+    }
+
+
+def sync_result(
+    project: Path,
+    now: datetime = NOW,
+    select: tuple[str, ...] = (),
+    variables: Mapping[str, Any] = VARS,
+    **options: Any,
+) -> SyncResult:
+    """``run_sync`` on the project's target (``options``: full, repair, sample)."""
     with Context(project, variables=dict(variables)) as context:
-        result = run_sync(context, select, now=now)
-    return {m.model: (m.changed, m.written, m.skipped) for m in result.models}
+        return run_sync(context, select, now=now, **options)
 
 
 @pytest.fixture(scope="module", params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in STORES])
@@ -143,9 +224,20 @@ def table_name(label: str) -> str:
     return f"t{next(_tables)}_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:200]
 
 
-def expired(item: Mapping[str, Any], ttl_attribute: str = DEFAULT_TTL_ATTRIBUTE) -> bool:
-    """Whether the item has expired at ``NOW`` (as the reader reads it: its TTL is before ``NOW``)."""
-    return ttl_attribute in item and int(item[ttl_attribute]["N"]) < NOW.timestamp()
+def expired(item: Mapping[str, Any], at: datetime = NOW) -> bool:
+    """Whether the item no longer answers at ``at`` (as the reader reads it: ``_exp`` reached)."""
+    return EXPIRES in item and int(item[EXPIRES]["N"]) <= int(at.timestamp() * 1_000_000)
+
+
+def same_value(online: Any, offline: Any) -> bool:
+    """The reader's JSON value (decimals as ``Decimal``) equals the extract's."""
+    if isinstance(offline, float):
+        return isinstance(online, int | Decimal) and math.isclose(float(online), offline, rel_tol=1e-12)
+    if isinstance(offline, Decimal):
+        return isinstance(online, int | Decimal) and Decimal(online) == offline
+    if isinstance(offline, datetime):
+        return bool(online == offline.strftime("%Y-%m-%dT%H:%M:%S") + "Z")
+    return type(online) is type(offline) and bool(online == offline)
 
 
 def large_items(count: int = 100, size: int = 50_000) -> list[dict[str, Any]]:

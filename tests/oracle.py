@@ -187,9 +187,9 @@ class Near:
 
 
 def _spread(function: str, values: Sequence[Any]) -> float | Near | None:
-    # Variance and stddev are DOUBLE functions on every engine: a decimal input is
-    # converted to the nearest double first, then everything after is exact.
-    exact = [Fraction(float(v)) if isinstance(v, Decimal) else Fraction(v) for v in values]
+    # Exact, then rounded once: featuresql sums integers and decimals exactly (and a
+    # double's value is exact too); only the engine's final division is in double.
+    exact = [Fraction(v) for v in values]
     n = len(exact)
     sample = function in ("variance", "stddev")
     if n < (2 if sample else 1):

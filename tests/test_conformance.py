@@ -284,12 +284,16 @@ def test_models_built_in_parallel_equal_the_serial_build(engine, tmp_path, refer
 
 
 def test_sync_serves_what_the_extract_returns(engine, tmp_path, reference):
-    """The mirror's SQL (temporary table, IS DISTINCT FROM, guarded DELETE/INSERT) on every engine."""
+    """The mirror's SQL (full outer join, IS DISTINCT FROM, tolerances, DELETE/INSERT) on every engine,
+    also after a user's events are deleted and the models rebuilt."""
     import json
     from decimal import Decimal
 
+    from sqlglot import exp
+
     from featuresql.online.stores import read_manifest
     from featuresql.online.sync import run_sync
+    from featuresql.run.planning import RunOptions
     from featuresql.serving.handler import reader_for
 
     project = engine_project(engine, tmp_path, reference["raw"])
@@ -301,6 +305,11 @@ def test_sync_serves_what_the_extract_returns(engine, tmp_path, reference):
         assert all(m.written == m.changed > 100 for m in first.models), first
         again = run_sync(context, now=NOW)
         assert [(m.changed, m.written) for m in again.models] == [(0, 0)] * len(again.models)
+        gone = exp.column("user_id").eq(exp.Literal.number(10))
+        context.adapter.execute(exp.delete(exp.table_("transactions", db="raw"), where=gone))
+        assert context.run(now=NOW, options=RunOptions(full_refresh=True)).ok
+        after = run_sync(context, now=NOW)
+        assert sum(m.deleted for m in after.models) > 0, after
         models = [m.model for m in first.models]
         offline = context.extract(spine, models).table
         reader = reader_for(read_manifest(context))

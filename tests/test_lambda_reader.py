@@ -113,6 +113,8 @@ targets:
     output = featuresql(root, "sync")
     assert f"Synced 2 models to {TABLE}: " in output, output
     latest = int(LATEST.timestamp()) * 1_000_000
+    schema = json.loads((root / "target" / "online" / "dev" / "manifest.json").read_text())
+    schema = schema["models"]["user_transactions"]["schema"]
     dynamodb_client(endpoint).put_item(
         TableName=TABLE,
         Item={
@@ -120,6 +122,7 @@ targets:
             "_ts": {"N": str(latest)},
             "_v": {"N": "1"},
             "_run": {"S": "test"},
+            "_sv": {"S": schema},
             "count_30d": {"N": "3"},
             "amount_sum_30d": {"N": str(BIG)},
         },

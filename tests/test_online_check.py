@@ -121,7 +121,8 @@ def test_checking_before_the_sync_time_says_the_store_is_ahead(synced: Path) -> 
     earlier = check(synced, "user_transactions", now=NOW - timedelta(days=10))
     assert earlier.failures > 0 and "unexpected" in earlier.message
     assert earlier.message.endswith(
-        "(the store holds newer values than the warehouse at this time: was it synced with a later --now?)"
+        "(the store holds newer values than the warehouse at this time: was it synced with a later --now? "
+        "If not, `featuresql sync --full` rewrites it)"
     )
 
 
@@ -147,7 +148,8 @@ def test_mismatched_stale_missing_and_unexpected_items_are_counted_and_shown(pro
     assert result.failures == 4
     assert result.message == (
         f"{len(rows)} sampled entities of {RATIOS}: 1 mismatch, 1 stale, 1 missing, 1 unexpected, "
-        f"{len(rows) - 4} ok (the sync is behind: run `featuresql sync`)"
+        f"{len(rows) - 4} ok (the sync is behind: run `featuresql sync`; "
+        "if it writes nothing, `featuresql sync --repair`)"
     )
     shown = {
         a["user_id"]: ("mismatch", "transactions_per_day_7d", 9.5, a["transactions_per_day_7d"]),
@@ -183,7 +185,7 @@ def test_the_sample_takes_the_latest_changes_then_spreads_over_the_keys(project:
             [late["user_id"], late["ts"]],
         )
     result = check(project, RATIOS, sample=2)
-    behind = "(the sync is behind: run `featuresql sync`)"
+    behind = "(the sync is behind: run `featuresql sync`; if it writes nothing, `featuresql sync --repair`)"
     assert result.message == f"2 sampled entities of {RATIOS}: 1 stale, 1 ok {behind}"
     assert detail_rows(result.details) == [
         (f"user_id={late['user_id']}", "stale", "ts", iso(late["ts"]), iso(late["ts"] + timedelta(minutes=90)))
@@ -216,7 +218,7 @@ def test_numbers_compare_exactly_whatever_their_spelling(project: Path) -> None:
 def test_an_expired_item_is_missing_unless_the_row_reads_as_the_defaults(project: Path) -> None:
     rows = latest(project, "user_transactions")
     active = next(row for row in rows if row["count_30d"] > 0)
-    edit_item(project, f"user_transactions#[{active['user_id']}]", with_attribute("_ttl", {"N": "1"}))
+    edit_item(project, f"user_transactions#[{active['user_id']}]", with_attribute("_exp", {"N": "1"}))
     result = check(project, "user_transactions")
     assert result.failures == 1
     assert detail_rows(result.details) == [
@@ -233,6 +235,20 @@ def test_an_expired_item_is_missing_unless_the_row_reads_as_the_defaults(project
             [active["user_id"], active["ts"]],
         )
     assert check(project, "user_transactions").failures == 0
+
+
+def test_items_of_entities_the_warehouse_no_longer_has_are_strays(project: Path) -> None:
+    """The store's side is read too: a sample of warehouse entities can never see a deleted one."""
+    rows = latest(project, RATIOS)
+    gone = rows[7]["user_id"]
+    with duckdb.connect(str(project / DATABASE)) as connection:
+        connection.execute(f"delete from main.{RATIOS} where user_id = ?", [gone])
+    result = check(project, RATIOS)
+    assert result.failures == 1 and "1 stray" in result.message, result.message
+    assert "`featuresql sync`" in result.message
+    assert detail_rows(result.details)[0][:3] == (f"user_id={gone}", "stray", "(item)")
+    sync(project, NOW, variables=SMALL_VARS)
+    assert check(project, RATIOS).failures == 0
 
 
 def joined_columns(project: Path, model: str) -> tuple[str, ...]:

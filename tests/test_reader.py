@@ -37,7 +37,16 @@ from projects import SMALL_VARS_ARG, copy_example
 
 from featuresql.serving import handler as handler_module
 from featuresql.serving.handler import reader_for
-from featuresql.serving.items import FEATURE_TS, RUN, VERSION, partition_key, to_attribute
+from featuresql.serving.items import (
+    FEATURE_TS,
+    MARKER_KEY,
+    MARKER_MODELS,
+    RUN,
+    SCHEMA_VERSION,
+    VERSION,
+    partition_key,
+    to_attribute,
+)
 from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel
 from featuresql.serving.reader import Reader
 from featuresql.serving.request import FeatureRequest, RequestError, parse_query, parse_request
@@ -105,11 +114,22 @@ MANIFEST = Manifest(
 )
 
 
+def marker(manifest: Manifest | None = None) -> dict[str, Any]:
+    """The sync marker of a store holding every model of ``manifest`` (``MANIFEST``) under its schema."""
+    held = {name: model.schema for name, model in (manifest or MANIFEST).models.items()}
+    return {
+        "pk": {"S": MARKER_KEY},
+        FEATURE_TS: {"N": "1"},
+        VERSION: {"N": "1"},
+        MARKER_MODELS: {"S": json.dumps(held)},
+    }
+
+
 class MemoryTable:
-    """An online table in a dict, recording what it was asked for."""
+    """An online table in a dict (a synced store: its marker is there), recording what it was asked for."""
 
     def __init__(self, items: dict[str, dict[str, Any]] | None = None):
-        self.items = items or {}
+        self.items = {MARKER_KEY: marker(), **(items or {})}
         self.calls: list[tuple[list[str], list[str]]] = []
 
     def get_many(self, keys: list[str], attributes: list[str]) -> dict[str, dict[str, Any]]:
@@ -122,11 +142,14 @@ class MemoryTable:
         }
 
 
-def make_item(model: str, key: list[Any], ts: datetime, ttl: int | None = None, **values: Any) -> dict[str, Any]:
-    """An item as the sync writes it (items.py's layout)."""
+def make_item(
+    model: str, key: list[Any], ts: datetime, ttl: int | None = None, *, manifest: Manifest | None = None, **values: Any
+) -> dict[str, Any]:
+    """An item as the sync writes it (items.py's layout), of the schema ``manifest`` serves (``MANIFEST``)."""
     micros = int(ts.timestamp()) * 1_000_000
     item = {"pk": {"S": partition_key(model, key)}, FEATURE_TS: {"N": str(micros)}, VERSION: {"N": "1"}}
     item[RUN] = {"S": "test"}
+    item[SCHEMA_VERSION] = {"S": (manifest or MANIFEST).models[model].schema}
     item.update({name: to_attribute(value) for name, value in values.items()})
     if ttl is not None:
         item["_ttl"] = {"N": str(ttl)}
@@ -569,8 +592,10 @@ def test_only_the_requested_features_named_model__feature(manifest):
         "user_transactions": "2026-06-30T00:00:00Z",
         "user_spend_ratios": "2026-06-30T00:00:00Z",
     }
-    # the store is asked for those features only (plus the timestamp and the TTL), not whole items
-    assert reader.table.attributes == [sorted(["_ts", "_ttl", "count_7d", "max_to_avg_amount"])]
+    # the store is asked for those features only (plus the time, expiry, schema and the sync marker's
+    # models and time), not whole items
+    wanted = ["_ts", "_exp", "_sv", "_ttl", "count_7d", "max_to_avg_amount", "models", "synced_at"]
+    assert reader.table.attributes == [sorted(wanted)]
 
 
 def test_values_equal_the_warehouse_rows_exactly(manifest, warehouse):
@@ -628,7 +653,8 @@ def test_an_expired_item_reads_as_the_defaults(manifest, synced):
         result: dict[str, Any] = loads(body)["results"][0]
         return result
 
-    live, expired = read_at(ttl), read_at(ttl + 1)
+    # the window is empty from the expiry on, inclusive: the last live instant is a microsecond before
+    live, expired = read_at(ttl - 1e-6), read_at(ttl)
     assert live["feature_timestamps"]["user_transactions"] == "2026-06-30T00:00:00Z"
     assert live["features"]["user_transactions__count_30d"] > 0
     assert expired["feature_timestamps"]["user_transactions"] is None
@@ -682,6 +708,7 @@ def handmade_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         make_item("account_flags", [7], june, flagged=False, plan="int key", credit_limit=Decimal(1), score=1.0),
         make_item("account_flags", ['7"]#x'], june, plan="quotes and separators", score=float("-inf")),
         make_item("account_flags", ["ключ"], june, plan="unicode", score=float("inf")),
+        marker(),
     ]
     assert store.write_batch(items).written == len(items)
     return path
@@ -757,7 +784,8 @@ def test_featuresql_read_prints_decimals_exactly(synced, manifest):
     from featuresql.adapters.local_store import LocalStore, LocalStoreConfig
 
     store = LocalStore(LocalStoreConfig(), manifest.store["path"], synced)
-    store.write_batch([make_item("user_transactions", [10**6], JUNE_30, count_30d=1, amount_sum_30d=BIG)])
+    item = make_item("user_transactions", [10**6], JUNE_30, manifest=manifest, count_30d=1, amount_sum_30d=BIG)
+    store.write_batch([{**item, VERSION: {"N": str(10**9)}}])
     printed = featuresql(synced, "read", "user_id=1000000", "-f", "user_transactions.amount_sum_30d", "--now", SYNC_NOW)
     assert loads(printed)["results"][0]["features"] == {"user_transactions__amount_sum_30d": BIG}
 
@@ -1021,3 +1049,31 @@ def test_serve_answers_many_concurrent_requests(served, manifest):
         answers = list(pool.map(lambda p: request(served, "POST", "/features", json.dumps(p)), payloads))
     reader = reader_for(manifest)
     assert [(status, body) for status, _, body in answers] == [(200, loads(reader.answer(p)[1])) for p in payloads]
+
+
+def test_a_store_without_its_marker_or_the_model_answers_503_and_another_schema_409() -> None:
+    request = {"entities": {"user_id": [7]}, "features": ["user_transactions.count_7d"]}
+    item = make_item("user_transactions", [7], JUNE_30, count_7d=7)
+    table = MemoryTable({item["pk"]["S"]: item})
+    del table.items[MARKER_KEY]  # wiped, or never synced
+    status, message = error_of(Reader(MANIFEST, table, clock=lambda: READ_CLOCK).answer(request))
+    assert status == 503 and "no sync marker" in message
+    table.items[MARKER_KEY] = {**marker(), MARKER_MODELS: {"S": json.dumps({"user_spend_ratios": "x"})}}
+    status, message = error_of(Reader(MANIFEST, table, clock=lambda: READ_CLOCK).answer(request))
+    assert status == 503 and "does not hold user_transactions yet" in message
+    table.items[MARKER_KEY] = {**marker(), MARKER_MODELS: {"S": json.dumps({"user_transactions": "other"})}}
+    status, message = error_of(Reader(MANIFEST, table, clock=lambda: READ_CLOCK).answer(request))
+    assert status == 409 and "package-lambda" in message
+    table.items[MARKER_KEY] = marker()
+    assert Reader(MANIFEST, table, clock=lambda: READ_CLOCK).answer(request)[0] == 200
+
+
+def test_a_strict_read_before_the_last_sync_is_refused() -> None:
+    """``featuresql read --now`` earlier than the sync: the store holds the present, even for a deleted item."""
+    table = MemoryTable()
+    table.items[MARKER_KEY] = {**marker(), "synced_at": {"N": str(int(READ_CLOCK * 1_000_000) + 1)}}
+    reader = Reader(MANIFEST, table, clock=lambda: READ_CLOCK, strict_time=True)
+    status, message = error_of(reader.answer({"entities": {"user_id": [7]}, "features": ["user_transactions"]}))
+    assert status == 409 and "not the past" in message
+    reader.strict_time = False  # a service's clock: answered
+    assert reader.answer({"entities": {"user_id": [7]}, "features": ["user_transactions"]})[0] == 200

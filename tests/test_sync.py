@@ -1,6 +1,6 @@
 """`featuresql sync`, one suite run unchanged on every online store: the local store and DynamoDB.
 
-Latest available values, changed rows only, never older over newer. The
+Latest available values, changed rows only, ordered by the store's sync sequence. The
 example project is built once per module (small demo data) with
 ``user_transactions`` delayed by 2 hours and ``user_balances`` (a snapshot
 model with a 30-day ttl and a tie-break column) online as well; each test syncs
@@ -13,9 +13,8 @@ throttling, transactions) is in test_online_dynamodb.py.
 from __future__ import annotations
 
 import json
-import math
 import shutil
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,16 @@ import cli_process
 import duckdb
 import pyarrow as pa
 import pytest
-from online_stores import NOW, VARS, OnlineStoreTarget, expired, large_items, sync
+from featuresql.adapters.store import Deletion
+from online_stores import NOW, VARS, OnlineStoreTarget, large_items, same_value, sync, sync_result
 from projects import DATABASE, ONLINE_EDITS, built_example, copy_example
 
 from featuresql.context import Context
-from featuresql.errors import ConfigError
+from featuresql.errors import ConfigError, FeaturesqlError
 from featuresql.online.stores import open_store, read_manifest
 from featuresql.online.sync import run_sync
 from featuresql.serving.handler import reader_for
-from featuresql.serving.items import FEATURE_TS, VERSION, partition_key
+from featuresql.serving.items import EXPIRES, FEATURE_TS, MARKER_KEY, VERSION, partition_key
 
 pytestmark = pytest.mark.duckdb
 
@@ -100,64 +100,42 @@ def test_online_values_equal_the_extract_at_the_same_time(synced: Path) -> None:
     assert compared == len(users) * len(offline[0]) - 2 * len(users)  # every feature column of every user
 
 
-def same_value(online: Any, offline: Any) -> bool:
-    """The reader's JSON value (decimals as ``Decimal``) equals the extract's."""
-    if isinstance(offline, float):
-        return isinstance(online, int | Decimal) and math.isclose(float(online), offline, rel_tol=1e-12)
-    if isinstance(offline, Decimal):
-        return isinstance(online, int | Decimal) and Decimal(online) == offline
-    if isinstance(offline, datetime):
-        return bool(online == offline.strftime("%Y-%m-%dT%H:%M:%S") + "Z")
-    return type(online) is type(offline) and bool(online == offline)
-
-
 def test_items_carry_the_row_time_and_expire_when_the_value_would(
     synced: Path, online_store: OnlineStoreTarget
 ) -> None:
+    """``_exp`` is the first instant the item no longer answers, to the microsecond; the store's TTL
+    attribute is it rounded up to seconds. An empty window is no item at all."""
     stored = online_store.items(synced)
     windows = [item for pk, item in stored.items() if pk.startswith("user_transactions#")]
     widest, delay = 30 * 86400, 2 * 3600
     assert windows
     for item in windows:
-        seconds = int(item[FEATURE_TS]["N"]) // 1_000_000
-        empty = item["count_30d"] == {"N": "0"}
-        assert int(item["_ttl"]["N"]) == seconds + delay + (0 if empty else widest)
-        assert seconds * 1_000_000 <= (NOW - timedelta(hours=2)).timestamp() * 1_000_000
+        ts = int(item[FEATURE_TS]["N"])
+        assert item["count_30d"] != {"N": "0"}
+        assert int(item[EXPIRES]["N"]) == ts + (widest + delay) * 1_000_000
+        assert int(item["_ttl"]["N"]) == -(-int(item[EXPIRES]["N"]) // 1_000_000)
+        assert ts <= (NOW - timedelta(hours=2)).timestamp() * 1_000_000
     balances = [item for pk, item in stored.items() if pk.startswith("user_balances#")]
     assert balances and all(
-        int(item["_ttl"]["N"]) == -(-int(item[FEATURE_TS]["N"]) // 1_000_000) + 30 * 86400 for item in balances
+        int(item[EXPIRES]["N"]) == int(item[FEATURE_TS]["N"]) + 30 * 86400 * 1_000_000 + 1 for item in balances
     )
     ratios = [item for pk, item in stored.items() if pk.startswith("user_spend_ratios#")]
-    assert ratios and all("_ttl" not in item for item in ratios)
+    assert ratios and all("_ttl" not in item and EXPIRES not in item for item in ratios)
 
 
-# Per online model, the mirror rows whose item has expired by NOW (at the latest): a store that deletes
-# expired items may have deleted these already.
-EXPIRED_AT_NOW = {
-    "user_transactions": "count_30d = 0",  # an empty window's item expires at once
-    "user_spend_ratios": "false",  # no ttl
-    "user_balances": f"ts <= timestamp '{(NOW - timedelta(days=30)).replace(tzinfo=None)}'",  # ts + ttl
-}
-
-
-def test_the_first_sync_writes_one_item_per_entity_of_the_mirror(
-    project: Path, online_store: OnlineStoreTarget
-) -> None:
+def test_the_store_holds_exactly_the_mirror(project: Path, online_store: OnlineStoreTarget) -> None:
     first = sync(project)
     assert all(written == changed > 100 for changed, written, _ in first.values()), first
+    with context(project) as ctx:
+        identity = open_store(ctx).identity()
     with duckdb.connect(str(project / DATABASE), read_only=True) as connection:
-        mirrors = {
-            model: connection.execute(
-                f"select user_id, {EXPIRED_AT_NOW[model]} from featuresql.online_{model}"
-            ).fetchall()
+        mirrored = {
+            partition_key(model, [user])
             for model in ONLINE
+            for (user,) in connection.execute(f"select user_id from featuresql.online_{identity}_{model}").fetchall()
         }
-    written = {partition_key(model, [user]) for model, rows in mirrors.items() for user, _ in rows}
-    expiring = {partition_key(model, [user]) for model, rows in mirrors.items() for user, gone in rows if gone}
-    assert len(written) == sum(changed for changed, _, _ in first.values())
-    stored = set(online_store.items(project))
-    assert stored <= written
-    assert written - stored <= (expiring if online_store.deletes_expired else set())
+    assert len(mirrored) == sum(written for _, written, _ in first.values())
+    assert set(online_store.items(project)) == mirrored
 
 
 def test_a_second_sync_writes_nothing(project: Path, online_store: OnlineStoreTarget) -> None:
@@ -199,26 +177,30 @@ def test_changed_model_columns_resend_every_entity(project: Path, online_store: 
     assert len(ratios) == written and all(item["one"] == {"N": "1"} for item in ratios)
 
 
-# -- never older over newer -----------------------------------------------------------------
+# -- ordered by the store's sync sequence ------------------------------------------------------
 
 
-def test_a_later_sync_moves_values_forward_and_an_older_one_is_never_written(
-    project: Path, online_store: OnlineStoreTarget
-) -> None:
-    sync(project, NOW - timedelta(days=10))
-    forward = sync(project, NOW)
-    assert forward["user_transactions"][1] > 0
-    newer = online_store.items(project)
-    assert sync(project, NOW - timedelta(days=10)) == NOTHING  # the mirror knows better
-    with duckdb.connect(str(project / DATABASE)) as connection:  # a sync whose mirror read predates ours
-        connection.execute("drop table featuresql.online_user_transactions")
-    stale = sync(project, NOW - timedelta(days=10), select=("user_transactions",))
-    changed, written, kept = stale["user_transactions"]
-    assert kept > 0 and written + kept == changed  # older items refused by the store; the same rows re-sent
-    online_store.assert_same_items(online_store.items(project), newer)
+def test_versions_are_the_stores_sequence(project: Path, online_store: OnlineStoreTarget) -> None:
+    assert [sync_result(project, NOW + timedelta(hours=n)).version for n in range(3)] == [1, 2, 3]
+    assert {int(item[VERSION]["N"]) for item in online_store.items(project).values()} <= {1, 2, 3}
+    assert int(online_store.all_items(project)[MARKER_KEY][VERSION]["N"]) == 3
 
 
-def test_the_store_orders_writes_by_feature_time_then_sync_version(project: Path) -> None:
+def test_a_sync_as_of_an_earlier_time_is_refused_unless_full(project: Path, online_store: OnlineStoreTarget) -> None:
+    """An old backfill's sync job must not roll the store back; ``--full`` rewinds it on purpose."""
+    earlier = NOW - timedelta(days=10)
+    sync(project)
+    with pytest.raises(ConfigError, match=r"holds values as of .* later than --now.*--full"):
+        sync(project, earlier)
+    sync(project, earlier, full=True)
+    reference = copy_to(online_store, project, project.parent / "reference", "rewind_reference")
+    online_store.wipe(reference)
+    sync(reference, earlier, full=True)
+    online_store.assert_same_items(online_store.items(project), online_store.items(reference))
+
+
+def test_the_store_orders_changes_by_sync_version(project: Path) -> None:
+    """A change applies only over an item of an earlier sync, whatever the feature times."""
     with context(project) as ctx:
         store = open_store(ctx)
     store.ensure_table()
@@ -227,20 +209,21 @@ def test_the_store_orders_writes_by_feature_time_then_sync_version(project: Path
         return {"pk": {"S": "m#[1]"}, FEATURE_TS: {"N": str(ts)}, VERSION: {"N": str(version)}, "f": {"N": value}}
 
     assert store.write_batch([item(10, 1, "1")]).written == 1
-    assert store.write_batch([item(9, 5, "2")]).skipped == 1  # older row, later sync
-    assert store.write_batch([item(10, 1, "3")]).skipped == 1  # the same write again
-    assert store.write_batch([item(10, 2, "4")]).written == 1  # same row time, later sync: a recomputed value
-    assert store.read_batch(["m#[1]"], ["f"])["m#[1]"]["f"] == {"N": "4"}
-    assert store.write_batch([item(11, 0, "5")]).written == 1
-    assert store.read_batch(["m#[1]", "m#[2]"], ["f"]) == {"m#[1]": {"pk": {"S": "m#[1]"}, "f": {"N": "5"}}}
+    assert store.write_batch([item(11, 1, "2")]).skipped == 1  # the same sync again
+    assert store.write_batch([item(9, 2, "3")]).written == 1  # a later sync: an earlier row time (a deletion)
+    assert store.read_batch(["m#[1]"], ["f", FEATURE_TS])["m#[1]"]["f"] == {"N": "3"}
+    assert store.write_batch([Deletion("m#[1]", 2)]).skipped == 1  # not over the same sync's item
+    assert store.write_batch([Deletion("m#[2]", 5)]).skipped == 1  # nothing to delete
+    assert store.write_batch([Deletion("m#[1]", 3)]).deleted == 1
+    assert store.read_batch(["m#[1]", "m#[2]"], ["f"]) == {}
 
 
-def test_an_older_value_is_refused_item_by_item(project: Path, online_store: OnlineStoreTarget) -> None:
-    """One batch, one item newer and two not: only the newer one is written (on DynamoDB the
-    transaction is cancelled, then the newer item goes alone)."""
+def test_an_earlier_syncs_change_is_refused_item_by_item(project: Path, online_store: OnlineStoreTarget) -> None:
+    """One batch, one change of a later sync and two not: only the later one applies (on DynamoDB
+    the transaction is cancelled, then the later change goes alone)."""
     sync(project)
-    live = sorted(pk for pk, item in online_store.items(project).items() if not expired(item))
-    key, other = [pk for pk in live if pk.startswith("user_transactions#")][:2]
+    live = sorted(pk for pk in online_store.items(project) if pk.startswith("user_transactions#"))
+    key, other = live[:2]
     with context(project) as ctx:
         store = open_store(ctx)
     current = store.read_batch([key], [FEATURE_TS, VERSION, "count_7d"])[key]
@@ -250,14 +233,12 @@ def test_an_older_value_is_refused_item_by_item(project: Path, online_store: Onl
         return {"pk": {"S": pk}, FEATURE_TS: {"N": str(ts)}, VERSION: {"N": str(version)}, "count_7d": {"N": count}}
 
     new = "user_transactions#[999999]"
-    result = store.write_batch(
-        [item(key, ts - 1, version + 9, "111"), item(other, 1, 1, "222"), item(new, ts, 1, "333")]
-    )
-    assert (result.written, result.skipped) == (1, 2)
-    after = store.read_batch([key, new], ["count_7d"])
-    assert after[key]["count_7d"] == current["count_7d"]
+    result = store.write_batch([item(key, ts + 1, version, "111"), Deletion(other, version), item(new, ts, 9, "333")])
+    assert (result.written, result.deleted, result.skipped) == (1, 0, 2)
+    after = store.read_batch([key, new, other], ["count_7d"])
+    assert after[key]["count_7d"] == current["count_7d"] and other in after
     assert after[new]["count_7d"]["N"] == "333"
-    assert store.write_batch([item(key, ts, version + 1, "444")]).written == 1  # same time, later sync
+    assert store.write_batch([item(key, ts - 1, version + 1, "444")]).written == 1
 
 
 def test_large_items_are_written_whole(project: Path) -> None:
@@ -303,11 +284,12 @@ def test_selecting_no_online_model_is_an_error(synced: Path) -> None:
         run_sync(ctx, ("user_profile",), now=NOW)
 
 
-def test_reserved_attribute_names_are_refused(online_store: OnlineStoreTarget, tmp_path: Path) -> None:
-    project = copy_example(
-        tmp_path / "p", [("features/user_spend_ratios.sql", "as max_to_avg_amount", "as max_to_avg_amount, 1 as pk")]
-    )
+@pytest.mark.parametrize("name", ["pk", "_ts", "_v", "_exp", "_sv", "_ttl"])
+def test_reserved_attribute_names_are_refused(online_store: OnlineStoreTarget, tmp_path: Path, name: str) -> None:
+    edit = ("features/user_spend_ratios.sql", "as max_to_avg_amount", f"as max_to_avg_amount, 1 as {name}")
+    project = copy_example(tmp_path / "p", [edit])
     online_store.use(project, "reserved")
-    with context(project) as ctx, pytest.raises(ConfigError, match=r"column named 'pk'.*rename it"):
+    match = rf"user_spend_ratios.*column named '{name}'.*rename it"
+    with pytest.raises(FeaturesqlError, match=match), context(project) as ctx:
         run_sync(ctx, now=NOW)
     assert not online_store.has_table(project)

@@ -252,6 +252,33 @@ def test_sample_variance_is_stable_when_values_are_large_against_their_spread(
     assert_matches(project.build(model, events, day(5)), expected)
 
 
+@pytest.mark.parametrize("split", SPLITS, ids=lambda split: "+".join(map(str, split)))
+def test_variance_of_decimals_is_exact_then_rounded_once(project: WindowProject, split: tuple[int, ...]) -> None:
+    """DESIGN.md's case in decimal(12,2): exact sums, so each value is the correctly rounded double.
+
+    n * sum(x*x) - sum(x)^2 = 20 * 0.3125 = 6.25 exactly; one division (and one square root) follows.
+    """
+    model = Model(
+        grain=HOUR,
+        amount_type="decimal(12,2)",
+        macros=(
+            Macro("variance", "amount", (20 * HOUR,)),
+            Macro("stddev", "amount", (20 * HOUR,)),
+            Macro("variance_pop", "amount", (20 * HOUR,)),
+            Macro("stddev_pop", "amount", (20 * HOUR,)),
+        ),
+    )
+    hours = [hour for hour, size in enumerate(split) for _ in range(size)]
+    events = [
+        event(1, day(1, hour, i), Decimal("100000000.25") if i % 2 else Decimal(10**8)) for i, hour in enumerate(hours)
+    ]
+    rows = project.build(model, events, day(5))
+    full = next(row for row in rows if row["ts"] == day(1, len(split)))
+    assert full["amount_variance_20h"] == 6.25 / 380
+    assert full["amount_stddev_20h"] == math.sqrt(6.25 / 380)
+    assert (full["amount_variance_pop_20h"], full["amount_stddev_pop_20h"]) == (0.015625, 0.125)
+
+
 def test_variance_of_large_values_within_one_tile(project: WindowProject) -> None:
     """1e8, 1e8 and 1e8 + 0.25 in one tile: mean 1e8 + 1/12, M2 = 1/24 (exact in the oracle)."""
     model = Model(macros=(Macro("variance", "amount", (DAY,)), Macro("variance_pop", "amount", (DAY,))))

@@ -194,6 +194,10 @@ def extract(
 @with_options(project_options + selection_options)
 @click.option("--now", "now", type=TIMES, default=None, help="Sync the values available at this UTC time.")
 @click.option("--lock-timeout", type=click.FloatRange(0), default=0.0, help="Seconds to wait for a busy target.")
+@click.option("--full", is_flag=True, help="Resend every current item and sweep the store, as for a new store.")
+@click.option("--repair", is_flag=True, help="Read the store back; rewrite what is missing, stale or different.")
+@click.option("--sample", type=click.IntRange(1), default=None, help="With --repair: only the N newest entities.")
+@click.option("--dry-run", is_flag=True, help="Count the items a sync would write and delete; change nothing.")
 @click.pass_obj
 @_handle_errors
 def sync(
@@ -203,22 +207,63 @@ def sync(
     exclude: tuple[str, ...],
     now: datetime | None,
     lock_timeout: float,
+    full: bool,
+    repair: bool,
+    sample: int | None,
+    dry_run: bool,
 ) -> None:
-    """Write the online models' changed latest values to the online store."""
-    from featuresql.online.sync import ModelSync, run_sync
+    """Make the online store hold the online models' current values: write and delete what changed."""
+    from featuresql.online.sync import ModelSync, preview_sync, run_sync
+
+    if dry_run:
+        if repair:
+            raise click.BadParameter("--repair reads the store back: it has no dry run", param_hint="--dry-run")
+        with _context(obj, target) as context:
+            preview = preview_sync(context, select, exclude, now=now, full=full)
+        click.echo(f"Would sync to {preview.store} (dry run: nothing written)")
+        if preview.restart:
+            click.secho(f"  {preview.restart}, and delete every other item the store holds", fg="yellow")
+        for name in preview.removed:
+            click.secho(f"  {name} is no longer online: its items would be deleted", fg="yellow")
+        for name, (puts, deletes) in preview.changes.items():
+            click.echo(f"  {name:<28} {puts:>9,} to write {deletes:>7,} to delete")
+        return
+
+    if sample is not None and not repair:
+        raise click.BadParameter("--sample goes with --repair", param_hint="--sample")
+    if full and repair:
+        raise click.BadParameter("--full resends everything already: drop --repair", param_hint="--repair")
 
     def report(model: ModelSync) -> None:
         click.echo(
             f"  {model.model:<28} {model.changed:>9,} changed {model.written:>9,} written "
-            f"{model.skipped:>6,} kept newer  {model.seconds:6.2f}s"
+            f"{model.deleted:>7,} deleted {model.skipped:>6,} kept newer  {model.seconds:6.2f}s"
         )
+        if model.repair is not None:
+            click.echo(f"  {'':<28} {model.repair.describe()}")
+
+    def notice(line: str) -> None:
+        click.secho(f"  {line}", fg="yellow")
 
     with _context(obj, target) as context:
         click.echo(f"Syncing online models of {context.project.name} (target {context.target_name})")
-        result = run_sync(context, select, exclude, now=now, report=report, lock_timeout=lock_timeout)
+        result = run_sync(
+            context,
+            select,
+            exclude,
+            now=now,
+            report=report,
+            lock_timeout=lock_timeout,
+            full=full,
+            notice=notice,
+            repair=repair,
+            sample=sample,
+        )
         written = sum(model.written for model in result.models)
+        deleted = sum(model.deleted for model in result.models) + result.swept
         click.secho(
-            f"Synced {_plural(len(result.models), 'model')} to {result.store}: {_plural(written, 'item')} written.",
+            f"Synced {_plural(len(result.models), 'model')} to {result.store}: "
+            f"{_plural(written, 'item')} written, {deleted:,} deleted (sync {result.version}).",
             fg="green",
         )
 
@@ -292,13 +337,19 @@ def _run_tests(
 @click.option(
     "--features", "-f", "features", multiple=True, required=True, help="model or model.feature, comma-separated."
 )
-@click.option("--now", "now", type=TIMES, default=None, help="Judge item expiry (TTL) as at this UTC time.")
+@click.option(
+    "--now", "now", type=TIMES, default=None, help="Read as at this UTC time (expiry; never earlier than the items)."
+)
 @click.pass_obj
 @_handle_errors
 def read(
     obj: dict[str, Any], target: str | None, keys: tuple[str, ...], features: tuple[str, ...], now: datetime | None
 ) -> None:
-    """Read online features as a service would: featuresql read user_id=1 -f user_transactions."""
+    """Read online features as a service would: featuresql read user_id=1 -f user_transactions.
+
+    Several entities: user_id=1,2 for integer keys; repeat a string key (account_id=a account_id=b),
+    whose value is taken whole, commas included.
+    """
     from featuresql.online.stores import check_readable, read_manifest
     from featuresql.serving.handler import reader_for
 
@@ -315,6 +366,7 @@ def read(
     if now is not None:
         moment = now.replace(tzinfo=UTC).timestamp()
         reader.clock = lambda: moment
+        reader.strict_time = True  # the store holds the present: refuse to pass it off as the past
     status, body = reader.answer_query(parameters)
     if status != 200:
         message = json.loads(body)["error"]["message"]
@@ -363,10 +415,10 @@ def serve(obj: dict[str, Any], target: str | None, host: str, port: int) -> None
 def package_lambda_command(obj: dict[str, Any], target: str | None, out: str) -> None:
     """Build the Lambda reader's zip (handler featuresql.serving.handler.handler) and its IAM policy."""
     from featuresql.online.packaging import HANDLER, package_lambda
-    from featuresql.online.stores import read_manifest
+    from featuresql.online.stores import current_manifest
 
-    with _context(obj, target, offline=True) as context:
-        archive, policy = package_lambda(read_manifest(context), Path(out))
+    with _context(obj, target) as context:  # the project as it is now: no sync needed first
+        archive, policy = package_lambda(current_manifest(context), Path(out))
     click.secho(f"Wrote {archive} (handler {HANDLER}) and {policy}.", fg="green")
 
 

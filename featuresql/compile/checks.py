@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from featuresql.errors import CompileError, closest
 from featuresql.project.loader import ModelFile
-from featuresql.sql.types import event_time_problem
+from featuresql.sql.types import event_time_problem, reader_key_kind
 
 Schema = dict[str, dict[str, dict[str, str]]]  # db -> table -> column -> type, as qualify() reads it
 
@@ -100,3 +100,50 @@ def node_line(node: exp.Expr) -> int | None:
         if line:
             return int(line)
     return None
+
+
+def check_online_model(
+    model: ModelFile,
+    query: exp.Query,
+    checked: tuple[exp.Query, Schema] | None,
+    keys: dict[str, str],
+    reserved: frozenset[str],
+    dialect: str,
+) -> None:
+    """An online model's columns can be served right: named, not reserved, keys typed as the entity's.
+
+    ``keys`` are the entity's key columns and their declared types; ``reserved`` the item
+    attribute names no feature may take. A key whose inferred type encodes differently
+    online (a string where the entity says integer) would be written under one key and
+    looked up under another: every read a miss.
+    """
+    stars = (s for s in query.selects if isinstance(s, exp.Star) or (isinstance(s, exp.Column) and s.is_star))
+    star = next(stars, None)
+    if star is not None:
+        raise CompileError(
+            f"online model {model.name!r} selects *: list its columns (each one is published as a feature)",
+            path=model.path,
+            line=node_line(star),
+        )
+    for item in query.selects:
+        if item.alias_or_name.lower() in reserved:
+            raise CompileError(
+                f"online model {model.name!r} has a column named {item.alias_or_name!r}, which online items "
+                f"reserve ({', '.join(sorted(reserved))}): rename it",
+                path=model.path,
+                line=node_line(item),
+            )
+    if checked is None:
+        return
+    for column, declared in keys.items():
+        found = selected_type(*checked, column, dialect)
+        if found is None or declared is None:
+            continue
+        if reader_key_kind(found.sql(dialect), dialect) != reader_key_kind(declared, dialect):
+            item = next((s for s in query.selects if s.alias_or_name.lower() == column), query)
+            raise CompileError(
+                f"online model {model.name!r}: key {column!r} is {found.sql(dialect)} but the entity declares "
+                f"{declared}: cast it (cast({column} as {declared}) as {column}) or fix the entity's key type",
+                path=model.path,
+                line=node_line(item),
+            )

@@ -21,7 +21,8 @@ from sqlglot.optimizer.qualify import qualify
 
 from featuresql.adapters import adapter_class
 from featuresql.compile.as_of_join import expand_as_of_join, find_markers, render_as_of_join
-from featuresql.compile.checks import Schema, check_timestamp_type, column_error, node_line
+from featuresql.compile.checks import Schema, check_online_model, check_timestamp_type, column_error, node_line
+from featuresql.compile.exact_inputs import exact_inputs
 from featuresql.compile.models import AsOfJoin, CompiledModel, CompiledProject, ModelSettings
 from featuresql.compile.portability import INVALID, unportable
 from featuresql.errors import CompileError, closest
@@ -29,6 +30,7 @@ from featuresql.project.config import ModelConfig, validate
 from featuresql.project.graph import CycleError, Graph
 from featuresql.project.jinja import MacroEnvironment, ModelContext
 from featuresql.project.loader import ModelFile, Project
+from featuresql.serving.items import DEFAULT_TTL_ATTRIBUTE, RESERVED
 from featuresql.sql import dialects
 from featuresql.sql.engines import DEFAULT_ENGINE
 from featuresql.sql.windows import WindowFeature, WindowModel, features_of_marker, is_marker, render_marker
@@ -182,6 +184,8 @@ class _Compiler:
         settings = self._settings(model, context, query, is_window=bool(markers))
         if checked is not None and settings.timestamp:
             check_timestamp_type(model, query, checked, settings.timestamp, self.read_dialect, window=bool(markers))
+        if settings.online:
+            self._check_online(model, query, checked, settings)
         base = CompiledModel(
             name=model.name,
             path=model.path,
@@ -198,7 +202,7 @@ class _Compiler:
         if not markers:
             self._check_snapshot(base)
             return base
-        window = self._window(model, query, settings)
+        window = self._window(model, query, settings, None if checked is None else checked[1])
         columns = (*settings.keys, settings.timestamp or "", *(f.name for f in window.features))
         return replace(base, kind="window", window=window, query=window.events, columns=columns)
 
@@ -349,6 +353,16 @@ class _Compiler:
         own = config.data_delay if config.data_delay is not None else self.project.config.defaults.data_delay
         return max([own, *inherited])
 
+    def _check_online(
+        self, model: ModelFile, query: exp.Query, checked: tuple[exp.Query, Schema] | None, settings: ModelSettings
+    ) -> None:
+        entity = self.project.config.entities.get(settings.entity or "")
+        declared = {k.lower(): v for k, v in entity.keys.items()} if entity is not None else {}
+        online = self.project.config.online
+        ttl_attribute = online.get("ttl_attribute") if isinstance(online, dict) else None
+        reserved = RESERVED | {DEFAULT_TTL_ATTRIBUTE, *([ttl_attribute] if ttl_attribute else [])}
+        check_online_model(model, query, checked, declared, reserved, self.read_dialect)
+
     def _check_snapshot(self, model: CompiledModel) -> None:
         settings = model.settings
         if "*" in model.columns:
@@ -363,7 +377,10 @@ class _Compiler:
 
     # -- window models ----------------------------------------------------------
 
-    def _window(self, model: ModelFile, query: exp.Query, settings: ModelSettings) -> WindowModel:
+    def _window(
+        self, model: ModelFile, query: exp.Query, settings: ModelSettings, schema: Schema | None
+    ) -> WindowModel:
+        """The window model of ``query``; ``schema``: the column types of the tables it reads (None: unknown)."""
         if not isinstance(query, exp.Select):
             raise CompileError(f"window model {model.name!r} must be a single SELECT (no UNION)", path=model.path)
         if query.args.get("group") or query.args.get("distinct"):
@@ -413,6 +430,8 @@ class _Compiler:
             exp.alias_(sqlglot.parse_one(sql, read=self.read_dialect), alias) for sql, alias in inputs.items()
         ]
         events.set("expressions", expressions)
+        exact = exact_inputs(events, schema, self.read_dialect) if schema is not None else set()
+        features = [replace(f, exact_input=f.column in exact) for f in features]
         assert settings.timestamp is not None
         return WindowModel(settings.keys, settings.timestamp, settings.grain, events, tuple(features))
 

@@ -2,9 +2,11 @@
 
 The zip holds the reader's modules (``featuresql/serving/``, standard library
 only; boto3 comes with Lambda's Python runtime), a stub ``featuresql/__init__.py``
-(the full package is not needed to read), and ``online_manifest.json`` (without
-the target's ``endpoint_url``: set ``FEATURESQL_DYNAMODB_ENDPOINT`` to point a
-deployed reader elsewhere); nothing
+(the full package is not needed to read), and ``online_manifest.json``: the
+project's online models as they are now (``featuresql.online.stores.current_manifest``,
+so a reader can be packaged before the first sync), with their schema versions,
+without the target's ``endpoint_url`` (set ``FEATURESQL_DYNAMODB_ENDPOINT`` to point
+a deployed reader elsewhere); nothing
 else: no project files, no profiles, no credentials. Its handler is
 ``featuresql.serving.handler.handler``. Entries carry a fixed timestamp, so the
 same manifest always gives the same zip (and the same code hash in Lambda).

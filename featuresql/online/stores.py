@@ -6,7 +6,8 @@ each store names its own default table (DynamoDB: ``featuresql_<project>_<target
 
 The manifest (``featuresql.serving.manifest``) is built from the compiled models
 and the column types of their tables in the warehouse, and written to
-``target/online/<target>/manifest.json`` by every sync: ``featuresql serve`` and
+``target/online/<target>/manifest.json`` by every sync, after its items, with the
+models the store holds under their current schema: ``featuresql serve`` and
 ``package-lambda`` read it there.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featuresql.adapters.store import DEFAULT_STORE, OnlineStore, StoreConfig, StorePlace, store_class
+from featuresql.compile.features import joined_model
 from featuresql.compile.models import CompiledModel, CompiledProject
 from featuresql.errors import ConfigError
 from featuresql.files import atomic_path
@@ -26,6 +28,7 @@ from featuresql.serving.items import RESERVED
 from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel
 from featuresql.serving.tables import TABLES
 from featuresql.sql.types import reader_key_kind, value_family
+from featuresql.times import epoch_micros
 
 if TYPE_CHECKING:
     from featuresql.run.workspace import Workspace
@@ -73,19 +76,42 @@ def manifest_path(context: Workspace) -> Path:
     return context.project.target_dir / "online" / context.target_name / "manifest.json"
 
 
-def build_manifest(
-    context: Workspace, store: OnlineStore, models: Sequence[CompiledModel], column_types: dict[str, dict[str, str]]
-) -> Manifest:
-    """The manifest of ``models`` (the project's online models), typed from their tables' ``column_types``."""
+def model_entries(
+    context: Workspace, models: Sequence[CompiledModel], column_types: dict[str, dict[str, str]]
+) -> dict[str, OnlineModel]:
+    """Each online model as the reader sees it, typed from its table's ``column_types`` in the warehouse.
+
+    Refuses what cannot be served right: a key typed differently from the entity's
+    declared key (written under one key, looked up under another), or a feature named
+    like the store's TTL attribute.
+    """
     dialect = context.project.config.dialect  # key types are written in project.yml; columns come from the target
+    ttl_attribute = store_config(context).ttl_attribute
     entity_types = {
         column.lower(): kind
         for entity in context.project.config.entities.values()
         for column, kind in entity.keys.items()
     }
-    online = {}
+    entries = {}
     for model in models:
         types = column_types[model.name]
+        if ttl_attribute in model.feature_columns:
+            raise ConfigError(
+                f"online model {model.name!r} has a column named {ttl_attribute!r}, the store's TTL attribute: "
+                "rename it (or set another ttl_attribute in the online settings)",
+                path=model.path,
+            )
+        keys = []
+        for key in model.settings.keys:
+            kind = reader_key_kind(entity_types.get(key), dialect)
+            stored = types.get(key.lower())
+            if stored is not None and reader_key_kind(stored, context.dialect) != kind:
+                raise ConfigError(
+                    f"online model {model.name!r}: key {key!r} is {stored} in the warehouse but the entity "
+                    f"declares {entity_types.get(key)}: cast it in the model, or fix the entity's key type",
+                    path=model.path,
+                )
+            keys.append((key, kind))
         count_like = {feature.name for feature in model.features if feature.count_like}
         features = {
             column: OnlineFeature(
@@ -93,17 +119,83 @@ def build_manifest(
             )
             for column in model.feature_columns
         }
-        keys = tuple((key, reader_key_kind(entity_types.get(key), dialect)) for key in model.settings.keys)
-        online[model.name] = OnlineModel(model.name, keys, features)
+        joined = joined_model(model, ())
+        start = epoch_micros(joined.start) if joined.start is not None else None
+        entries[model.name] = OnlineModel(model.name, tuple(keys), features, start, joined.data_delay)
+    return entries
+
+
+def publish_manifest(
+    context: Workspace, store: OnlineStore, entries: dict[str, OnlineModel], held: dict[str, str]
+) -> Path:
+    """Write the manifest of the models the store ``held`` (model -> schema version of its items).
+
+    A model whose items were written under another schema than its current one (changed,
+    and not synced since: ``sync -s other_model``) keeps the entry the previous manifest had
+    for those items, or is left out: the reader never reads items as a definition they were
+    not written under.
+    """
+    previous = _previous_models(context, store)
+    served = {}
+    for name, schema in held.items():
+        entry = entries.get(name)
+        if entry is None or entry.schema != schema:
+            entry = previous.get(name)
+        if entry is not None and entry.schema == schema:
+            served[name] = entry
+    config = store.config
+    manifest = Manifest(
+        project=context.project.name,
+        target=context.target_name,
+        store=store.reader_settings(),
+        models=served,
+        ttl_attribute=config.ttl_attribute,
+        max_entities=config.max_entities,
+    )
+    return write_manifest(context, manifest)
+
+
+def current_manifest(context: Workspace) -> Manifest:
+    """The manifest of the project as it is now (every online model, typed from its warehouse table).
+
+    ``package-lambda`` packages this one, so a reader can be built before the first sync;
+    items written under an older definition then get the reader's 409, never a wrong value.
+    """
+    models = online_models(context.compiled)
+    if not models:
+        raise ConfigError("no model is online, so there is nothing to serve: set config(online=true) on a model")
+    types = {}
+    for model in models:
+        columns = context.adapter.table_columns(model.relation)
+        if columns is None:
+            raise ConfigError(
+                f"online model {model.name!r} has no table on target {context.target_name!r}: "
+                f"run `featuresql run --select {model.name}` first",
+                path=model.path,
+            )
+        types[model.name] = columns
+    store = open_store(context)
     config = store.config
     return Manifest(
         project=context.project.name,
         target=context.target_name,
         store=store.reader_settings(),
-        models=online,
+        models=model_entries(context, models, types),
         ttl_attribute=config.ttl_attribute,
         max_entities=config.max_entities,
     )
+
+
+def _previous_models(context: Workspace, store: OnlineStore) -> dict[str, OnlineModel]:
+    """The models of the manifest last written for this target, if it was for the same store."""
+    path = manifest_path(context)
+    try:
+        manifest = Manifest.load(path) if path.is_file() else None
+    except (ValueError, KeyError):
+        return {}
+    if manifest is None or manifest.store != store.reader_settings():
+        return {}
+    return manifest.models
 
 
 def write_manifest(context: Workspace, manifest: Manifest) -> Path:
@@ -121,7 +213,10 @@ def read_manifest(context: Workspace) -> Manifest:
         raise ConfigError(
             f"no online manifest for target {context.target_name!r} ({path}): run `featuresql sync` first"
         )
-    return Manifest.load(path)
+    try:
+        return Manifest.load(path)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def check_readable(manifest: Manifest) -> None:

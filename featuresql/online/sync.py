@@ -1,51 +1,67 @@
-"""``featuresql sync``: each online model's latest values, from the warehouse to the online store.
+"""``featuresql sync``: make the online store hold each online model's current values.
 
-Only entities whose latest available row changed since the last successful sync
-are read and written (``featuresql.online.mirror`` explains the mirror that tracks this). Rows
-stream from the warehouse as Arrow batches and go to the store in batches
-written by ``store.workers`` threads, at most two batches per worker in flight,
-so featuresql's own memory stays flat whatever the number of entities. The
-changed rows are staged in the warehouse: on DuckDB, in the same process, that
-staging takes about 150 bytes per changed entity up to the target's
-``memory_limit`` (``bench/sync_memory.py``: 1M entities peaked at 374 MB RSS).
+The store converges to the warehouse's answer at ``--now``, whatever happened to
+either: per model and entity, the item is the latest available row (what an
+extract at ``--now`` returns), or no item where that reads the same (a missing
+item reads as the defaults). Only what changed since the last sync to *this*
+store is written or deleted: the warehouse keeps a mirror of each store's items
+(``featuresql.online.mirror``) and a record of each store, the store a marker of
+that record (``featuresql.online.records``). A store the record does not match (a
+new, wiped, emptied or restored store), or ``--full``, is filled from scratch and
+swept of items that should not be there.
 
-A value is never replaced by an older one: every write is conditional on the
-feature timestamp, then on the sync's version (``_v``: the microsecond the sync
-started), so an old backfill's sync or a concurrent sync that reaches the store
-late is refused item by item (``featuresql.adapters.store``).
+Every write carries the sync's version, the store's sequence, and is
+conditional on it (``featuresql.adapters.store``), so a late write of an earlier
+sync never replaces a later one. Rows stream from the warehouse as Arrow batches
+and go to the store in batches written by ``store.workers`` threads, at most two
+batches per worker in flight, so featuresql's own memory stays flat. An item the
+store cannot take (DynamoDB's 400 KB) is rejected alone: the rest is written, and
+the sync fails naming the model and entity.
 
-Each item expires (the store's TTL) when its value would stop being served
-offline: for a window model, ``ts + widest window + data_delay``, after which
-every window is empty; a row that already reads as an empty window (count-like
-features 0, the rest NULL) expires at once, since a missing item reads the same;
-for a snapshot model with a ``ttl``, ``ts + ttl``; otherwise never.
+An item answers until ``_exp`` (``featuresql.online.mirror.expires_at``): for a
+window model, until its windows are all empty; for a snapshot model with a
+``ttl``, until the ``ttl`` has passed; otherwise it never expires. The manifest
+is published after the items, and covers exactly the models the store holds
+under their current schema.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from featuresql import checkpoints
-from featuresql.adapters.store import OnlineStore, WriteResult
+from featuresql.adapters.store import Change, Deletion, OnlineStore
 from featuresql.compile.features import joined_model
 from featuresql.compile.models import CompiledModel
 from featuresql.errors import ConfigError, ExecutionError
-from featuresql.online.mirror import changed_rows, create_mirror, mirror_columns, mirror_table, update_mirror
-from featuresql.online.stores import build_manifest, online_models, open_store, write_manifest
+from featuresql.online import records
+from featuresql.online.encoding import ChangeEncoder
+from featuresql.online.mirror import (
+    ACTION_COLUMN,
+    DELETE,
+    MirrorState,
+    OnlineRows,
+    changes,
+    mirror_table,
+)
+from featuresql.online.model_sync import mirror_state, remove_model, sync_model
+from featuresql.online.records import SyncedModel, SyncRecord
+from featuresql.online.repair import Repair, repair_model
+from featuresql.online.stores import model_entries, online_models, open_store, publish_manifest
+from featuresql.online.writes import write_items
 from featuresql.run import state
-from featuresql.serving.items import FEATURE_TS, RUN, VERSION, ItemError, partition_key, to_attribute, warehouse_key
-from featuresql.serving.tables import Item, StoreUnavailable
-from featuresql.sql.point_in_time import JoinedModel
+from featuresql.serving.items import (
+    MARKER_KEY,
+    VERSION,
+)
+from featuresql.serving.manifest import OnlineModel
+from featuresql.serving.tables import StoreUnavailable
 from featuresql.times import epoch_micros
 
 if TYPE_CHECKING:
@@ -56,10 +72,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ModelSync:
     model: str
-    changed: int  # entities whose latest row differed from the mirror
+    changed: int  # entities whose item is put or deleted
     written: int
-    skipped: int  # refused by the store: a value as new or newer was there
+    deleted: int
+    skipped: int  # a later sync had written the item already
     seconds: float
+    rejected: tuple[str, ...] = ()  # one line per item the store could not take
+    repair: Repair | None = None  # with --repair: what reading the store back found
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,22 @@ class SyncResult:
     sync_id: str
     store: str
     models: list[ModelSync]
+    version: int = 0
+    restart: str | None = None  # why the store was filled from scratch, if it was
+    swept: int = 0  # items deleted that no current row accounts for (a restart's sweep)
+    removed: tuple[str, ...] = ()  # models no longer online whose items were deleted
+
+
+@dataclass
+class _Plan:
+    """One sync's decisions about the store, before anything is written."""
+
+    store: str  # the store's identity
+    record: SyncRecord
+    restart: str | None
+    removed: dict[str, SyncedModel] = field(default_factory=dict)
+    previous: SyncRecord | None = None  # the record as the last completed sync left it
+    sweep: bool = False  # a restart on a store that held items: delete those the sync did not write
 
 
 def run_sync(
@@ -78,31 +113,149 @@ def run_sync(
     report: Callable[[ModelSync], None] | None = None,
     store: OnlineStore | None = None,
     lock_timeout: float = 0.0,
+    full: bool = False,
+    notice: Callable[[str], None] | None = None,
+    repair: bool = False,
+    sample: int | None = None,
 ) -> SyncResult:
     """Sync the selected online models (all of them by default); see the module docstring.
 
     ``store`` replaces the target's configured store (``featuresql.online.stores.open_store``);
-    ``lock_timeout``: seconds to wait for a target another process holds (a DuckDB file).
+    ``lock_timeout``: seconds to wait for a target another process holds (a DuckDB file);
+    ``full``: resend every current item and sweep the store, as for a new store;
+    ``notice`` hears one line when the store is filled from scratch, and why;
+    ``repair``: read the store back and rewrite what is wrong in it (``featuresql.online.repair``),
+    for every entity or the ``sample`` whose rows changed last.
     """
-    compiled = context.compiled
-    every_online = online_models(compiled)
-    selected = set(context.select(select, exclude))
-    models = [model for model in every_online if model.name in selected]
+    models, store, entries, now, plan = _start(context, select, exclude, store, lock_timeout, now, full)
+    adapter = context.adapter
+    if notice and plan.restart is not None:
+        notice(plan.restart)
+    _reserve(adapter, plan)
+    version, sync_id = plan.record.sequence, uuid.uuid4().hex[:12]
+    for name, synced in plan.removed.items():
+        remove_model(adapter, store, plan.store, name, synced, version)
+        if notice:
+            notice(f"{name} is no longer online: its items were deleted")
+    synced_models = {name: m for name, m in plan.record.models.items() if name not in plan.removed}
+    held = synced_models if plan.restart is None else {}
+    results = []
+    for model in models:
+        started = time.perf_counter()
+        rows = _online_rows(model, entries[model.name], plan.store)
+        encoder = ChangeEncoder(rows, version, sync_id, store)
+        outcome = sync_model(adapter, store, rows, now, encoder, held.get(model.name), lambda: _distrust(adapter, plan))
+        repaired = repair_model(adapter, store, rows, now, encoder, sample) if repair else None
+        if repaired is not None:
+            outcome += repaired.outcome
+        synced_models[model.name] = SyncedModel(rows.schema, rows.model.keys)
+        rejected = tuple(encoder.rejected)
+        changed = outcome.written + outcome.deleted + outcome.skipped + len(rejected)
+        seconds = time.perf_counter() - started
+        result = ModelSync(
+            model.name, changed, outcome.written, outcome.deleted, outcome.skipped, seconds, rejected, repaired
+        )
+        results.append(result)
+        if report:
+            report(result)
+    swept = _sweep(store, version) if plan.sweep else 0
+    record = replace(plan.record, synced_at=epoch_micros(now), models=synced_models)
+    _write(store, [records.marker_item(record)])
+    records.write_record(adapter, plan.store, record)
+    publish_manifest(context, store, entries, {name: m.schema for name, m in synced_models.items()})
+    refused = [line for result in results for line in result.rejected]
+    if refused:
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise ExecutionError(f"sync wrote everything else, but {refused[0]}{more}")
+    return SyncResult(sync_id, store.table, results, version, plan.restart, swept, tuple(plan.removed))
+
+
+def _start(
+    context: Workspace,
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    store: OnlineStore | None,
+    lock_timeout: float,
+    now: datetime | None,
+    full: bool,
+) -> tuple[list[CompiledModel], OnlineStore, dict[str, OnlineModel], datetime, _Plan]:
+    """What a sync (or its preview) works on: the models to sync, the store, the online entries, the plan."""
+    every_online = online_models(context.compiled)
+    models = _selected(context, every_online, select, exclude)
+    store = store or open_store(context)
+    context.connect_waiting(time.monotonic() + lock_timeout)
+    entries = model_entries(context, every_online, _column_types(context, every_online))
+    store.ensure_table()
+    context.adapter.ensure_schema(state.SCHEMA)
+    now = now or datetime.now(UTC)
+    plan = _plan(context.adapter, store, every_online, now, full)
+    if plan.restart is not None:
+        models = every_online  # the store is filled from scratch: every online model
+    return models, store, entries, now, plan
+
+
+@dataclass(frozen=True)
+class SyncPreview:
+    """What a sync would do (``featuresql sync --dry-run``): per model, items to put and to delete."""
+
+    store: str
+    restart: str | None
+    changes: dict[str, tuple[int, int]]  # model -> (puts, deletes)
+    removed: tuple[str, ...] = ()
+
+
+def preview_sync(
+    context: Workspace,
+    select: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    *,
+    now: datetime | None = None,
+    full: bool = False,
+) -> SyncPreview:
+    """Count what ``run_sync`` would write and delete, writing nothing (the store's table is made if missing).
+
+    A restart also deletes whatever else the store holds: that sweep is not counted.
+    """
+    models, store, entries, now, plan = _start(context, select, exclude, None, 0.0, now, full)
+    adapter = context.adapter
+    counts = {}
+    for model in models:
+        rows = _online_rows(model, entries[model.name], plan.store)
+        mirror = mirror_state(adapter, rows, plan.record.models.get(model.name) if plan.restart is None else None)
+        compared: MirrorState = "none" if mirror == "gone" else mirror
+        query = changes(rows, now, adapter.dialect, compared).subquery("__changes")
+        action = exp.column(ACTION_COLUMN)
+        grouped = exp.select(action, exp.alias_(exp.Count(this=exp.Star()), "n")).from_(query).group_by(action)
+        found = dict(zip(*adapter.fetch_arrow(grouped).to_pydict().values(), strict=True))
+        deletes = found.get(DELETE, 0)
+        if mirror == "gone":  # every item the old mirror holds goes
+            held = exp.select(exp.Count(this=exp.Star())).from_(rows.mirror)
+            deletes = adapter.fetch_arrow(held).column(0)[0].as_py()
+        counts[model.name] = (int(found.get("put", 0)), int(deletes))
+    return SyncPreview(store.table, plan.restart, counts, tuple(plan.removed))
+
+
+def _selected(
+    context: Workspace, every_online: list[CompiledModel], select: tuple[str, ...], exclude: tuple[str, ...]
+) -> list[CompiledModel]:
     if not every_online:
         raise ConfigError(
             "no model is online, so there is nothing to sync: set config(online=true) on the models services read"
         )
+    selected = set(context.select(select, exclude))
+    models = [model for model in every_online if model.name in selected]
     if select and not models:
         raise ConfigError(
             f"no online model selected by --select {' '.join(select)}: online models are "
-            f"{', '.join(m.name for m in every_online) or 'none (set config(online=true))'}"
+            f"{', '.join(m.name for m in every_online)}"
         )
-    store = store or open_store(context)
-    context.connect_waiting(time.monotonic() + lock_timeout)
-    adapter = context.adapter
-    column_types: dict[str, dict[str, str]] = {}
-    for model in every_online:
-        types = adapter.table_columns(model.relation)
+    return models
+
+
+def _column_types(context: Workspace, models: list[CompiledModel]) -> dict[str, dict[str, str]]:
+    column_types = {}
+    for model in models:
+        types = context.adapter.table_columns(model.relation)
         if types is None:
             raise ConfigError(
                 f"online model {model.name!r} has no table on target {context.target_name!r}: "
@@ -110,119 +263,107 @@ def run_sync(
                 path=model.path,
             )
         column_types[model.name] = types
-    store.ensure_table()
-    write_manifest(context, build_manifest(context, store, every_online, column_types))
-    adapter.ensure_schema(state.SCHEMA)
-    now = now or datetime.now(UTC)
-    sync_id, version = uuid.uuid4().hex[:12], time.time_ns() // 1000
-    results = []
-    for model in models:
-        started = time.perf_counter()
-        changed, outcome = _sync_model(adapter, store, model, now, version, sync_id)
-        result = ModelSync(model.name, changed, outcome.written, outcome.skipped, time.perf_counter() - started)
-        results.append(result)
-        if report:
-            report(result)
-    return SyncResult(sync_id, store.table, results)
+    return column_types
 
 
-def _sync_model(
-    adapter: WarehouseAdapter, store: OnlineStore, model: CompiledModel, now: datetime, version: int, sync_id: str
-) -> tuple[int, WriteResult]:
+def _plan(
+    adapter: WarehouseAdapter, store: OnlineStore, every_online: list[CompiledModel], now: datetime, full: bool
+) -> _Plan:
+    """Whether the store holds what the warehouse's record says, and this sync's version (reserved)."""
+    identity = store.identity()
+    record = records.read_record(adapter, identity)
+    marker = records.read_marker(store)
+    restart = _restart_reason(store, record, marker, full) or _lost_mirror(adapter, identity, record)
+    handed_out = max(record.reserved if record else 0, marker.sequence if marker else 0)
+    if restart is not None:
+        highest, held = _held_versions(store)  # items of a lost record or marker
+        handed_out = max(handed_out, highest)
+        plan = _Plan(identity, replace(SyncRecord.fresh(handed_out), sequence=handed_out + 1), restart, {}, record)
+        plan.sweep = held > 0
+    else:
+        assert record is not None
+        if record.synced_at is not None and epoch_micros(now) < record.synced_at:
+            synced = datetime.fromtimestamp(record.synced_at / 1e6, UTC).isoformat()
+            raise ConfigError(
+                f"the online store {store.table} holds values as of {synced}, later than --now "
+                f"{now.isoformat()}: syncing would put older values online; sync as of that time or "
+                "later, or pass --full to rewind the store on purpose"
+            )
+        online = {model.name for model in every_online}
+        removed = {name: synced for name, synced in record.models.items() if name not in online}
+        plan = _Plan(identity, replace(record, sequence=handed_out + 1), None, removed, record)
+    return plan
+
+
+def _reserve(adapter: WarehouseAdapter, plan: _Plan) -> None:
+    """Reserve the plan's version before anything is written; the record still says the last completed sync.
+
+    A restart also gives up the old generation now, before it drops any mirror: if it
+    is killed, the next sync restarts too instead of trusting the emptied mirrors.
+    """
+    reserving = plan.previous or replace(plan.record, sequence=0)
+    if plan.restart is not None:
+        reserving = replace(reserving, generation=plan.record.generation, models={})
+    records.write_record(adapter, plan.store, replace(reserving, reserved=plan.record.sequence))
+    plan.record = replace(plan.record, reserved=plan.record.sequence)
+
+
+def _distrust(adapter: WarehouseAdapter, plan: _Plan) -> None:
+    """Before a mirror is (re)built: the record stops matching the store's marker until this sync completes."""
+    if plan.previous is not None and plan.previous.generation == plan.record.generation:
+        interrupted = replace(plan.previous, generation=f"building-{plan.record.generation}")
+        records.write_record(adapter, plan.store, replace(interrupted, reserved=plan.record.sequence))
+
+
+def _lost_mirror(adapter: WarehouseAdapter, identity: str, record: SyncRecord | None) -> str | None:
+    """A mirror the record relies on is gone (dropped by hand): what it knew about the store is lost."""
+    for name in sorted(record.models if record else ()):
+        if adapter.table_columns(mirror_table(identity, name)) is None:
+            return f"the warehouse's mirror of {name} in this store is gone: sending every item again"
+    return None
+
+
+def _held_versions(store: OnlineStore) -> tuple[int, int]:
+    """The highest version among the store's items, and how many items it holds."""
+    versions = [int(item[VERSION]["N"]) for item in store.scan([VERSION]) if VERSION in item]
+    return max(versions, default=0), len(versions)
+
+
+def _restart_reason(
+    store: OnlineStore, record: SyncRecord | None, marker: records.Marker | None, full: bool
+) -> str | None:
+    if full:
+        return "--full: resending every item"
+    if record is None:
+        return f"first sync to {store.table} from this warehouse: sending every item"
+    if marker is None:
+        return f"{store.table} has lost its sync marker (wiped, emptied or new): sending every item again"
+    if marker.generation != record.generation:
+        return f"{store.table} was last synced from elsewhere: sending every item again"
+    if marker.sequence != record.sequence:
+        return f"{store.table} is not at the last sync this warehouse recorded (restored?): sending every item"
+    return None
+
+
+def _online_rows(model: CompiledModel, entry: OnlineModel, store: str) -> OnlineRows:
     joined = joined_model(model, ())
-    mirror = mirror_table(model.name)
-    existing = adapter.table_columns(mirror)
-    if existing is not None and list(existing) != list(mirror_columns(joined)):
-        adapter.execute(exp.Drop(tables=[mirror], kind="TABLE", exists=True))  # the model's columns changed: resend all
-    adapter.execute(create_mirror(joined))
-    pending = adapter.create_temporary(
-        f"featuresql_sync_{model.name}", changed_rows(joined, now, version, adapter.dialect)
-    )
-    checkpoints.reach("sync_staged")
-    try:
-        encode = _encoder(model, joined, version, sync_id, store.config.ttl_attribute)
-        counted = _Counter()
-        # closed before the DROP below, also when a write fails: an unread result blocks the connection
-        with closing(adapter.fetch_batches(exp.select("*").from_(pending.copy()), rows=10_000)) as batches:
-            outcome = write_items(store, (encode(row) for row in counted.rows(batches)))
-        checkpoints.reach("sync_before_mirror")
-        with adapter.transaction():
-            for statement in update_mirror(joined, pending):
-                adapter.execute(statement)
-        checkpoints.reach("sync_mirrored")
-    finally:
-        adapter.execute(exp.Drop(tables=[pending], kind="TABLE", exists=True))
-    return counted.count, outcome
-
-
-class _Counter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def rows(self, batches: Iterable[Any]) -> Iterator[dict[str, Any]]:
-        for batch in batches:
-            self.count += batch.num_rows
-            yield from batch.to_pylist()
-
-
-def write_items(store: OnlineStore, items: Iterable[Item]) -> WriteResult:
-    """Write ``items`` in ``store.batch_size`` batches on ``store.workers`` threads, a bounded number in flight."""
-    total = WriteResult()
-    in_flight: deque[Future[WriteResult]] = deque()
-
-    def collect() -> None:
-        nonlocal total
-        total += in_flight.popleft().result()
-        checkpoints.reach("sync_written")
-
-    with ThreadPoolExecutor(store.workers, thread_name_prefix="featuresql-sync") as pool:
-        try:
-            batch: list[Item] = []
-            for item in items:
-                batch.append(item)
-                if len(batch) == store.batch_size:
-                    in_flight.append(pool.submit(store.write_batch, batch))
-                    batch = []
-                    while len(in_flight) >= 2 * store.workers:
-                        collect()
-            if batch:
-                in_flight.append(pool.submit(store.write_batch, batch))
-            while in_flight:
-                collect()
-        except StoreUnavailable as exc:
-            raise ExecutionError(str(exc)) from None
-        finally:
-            for future in in_flight:
-                future.cancel()
-    return total
-
-
-def _encoder(
-    model: CompiledModel, joined: JoinedModel, version: int, sync_id: str, ttl_attribute: str
-) -> Callable[[dict[str, Any]], Item]:
-    """Row (a dict of the pending table's columns) -> item."""
-    keys, features = joined.keys, joined.columns
-    defaults = [0 if column in joined.count_like else None for column in features]
-    delay = joined.data_delay
     widest = model.window.max_tiles * model.settings.grain if model.window is not None else None
-    fixed = {VERSION: {"N": str(version)}, RUN: {"S": sync_id}}
+    floats = frozenset(c for c in joined.columns if entry.features[c].kind == "float")
+    return OnlineRows(joined, store, entry.schema, widest, floats)
 
-    def encode(row: dict[str, Any]) -> Item:
-        key_values = [warehouse_key(row[key]) for key in keys]
-        micros = epoch_micros(row[joined.timestamp])
-        try:
-            item = {"pk": {"S": partition_key(model.name, key_values)}, FEATURE_TS: {"N": str(micros)}, **fixed}
-            values = [row[column] for column in features]
-            for column, value in zip(features, values, strict=True):
-                item[column] = to_attribute(value)
-        except ItemError as exc:
-            raise ExecutionError(f"model {model.name}, entity {key_values}: {exc}", path=model.path) from None
-        seconds = -(-micros // 1_000_000)
-        if widest is not None:
-            empty = values == defaults
-            item[ttl_attribute] = {"N": str(seconds + delay + (0 if empty else widest))}
-        elif joined.ttl is not None:
-            item[ttl_attribute] = {"N": str(seconds + joined.ttl)}
-        return item
 
-    return encode
+def _sweep(store: OnlineStore, version: int) -> int:
+    """Delete every item this sync did not write (a restart rewrote all current ones)."""
+    stale = [
+        item["pk"]["S"]
+        for item in store.scan([VERSION])
+        if item["pk"]["S"] != MARKER_KEY and int(item.get(VERSION, {"N": "0"})["N"]) < version
+    ]
+    return write_items(store, (Deletion(key, version) for key in stale)).deleted
+
+
+def _write(store: OnlineStore, items: list[Change]) -> None:
+    try:
+        store.write_batch(items)
+    except StoreUnavailable as exc:
+        raise ExecutionError(str(exc)) from None

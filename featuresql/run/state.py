@@ -82,14 +82,19 @@ def definition_hash(model: CompiledModel, dialect: str) -> str:
 def ensure_tables(adapter: WarehouseAdapter) -> None:
     adapter.ensure_schema(SCHEMA)
     for name, columns in TABLES.items():
-        schema = exp.Schema(
-            this=table(name),
-            expressions=[
-                exp.ColumnDef(this=exp.to_identifier(column), kind=_column_type(kind, adapter.dialect))
-                for column, kind in columns.items()
-            ],
-        )
-        adapter.execute(exp.Create(this=schema, kind="TABLE", exists=True))
+        ensure_table(adapter, name, columns)
+
+
+def ensure_table(adapter: WarehouseAdapter, name: str, columns: dict[str, str]) -> None:
+    """Create ``featuresql.<name>`` with ``columns`` (name -> VARCHAR, BIGINT, DOUBLE or TIMESTAMP) if missing."""
+    schema = exp.Schema(
+        this=table(name),
+        expressions=[
+            exp.ColumnDef(this=exp.to_identifier(column), kind=_column_type(kind, adapter.dialect))
+            for column, kind in columns.items()
+        ],
+    )
+    adapter.execute(exp.Create(this=schema, kind="TABLE", exists=True))
 
 
 def _column_type(kind: str, dialect: str) -> exp.DataType:

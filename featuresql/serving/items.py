@@ -16,10 +16,20 @@ numbers cannot hold NaN or infinities: those are the strings ``"NaN"``,
 dates are ISO-8601 strings (``2026-06-30T00:00:00Z``, ``2026-06-30``).
 
 Item attributes: ``pk`` (the partition key), one attribute per feature, ``_ts``
-(the row's feature timestamp, epoch microseconds), ``_v`` (the sync's version,
-which orders two writes of the same timestamp), ``_run`` (the sync's id) and the
-TTL attribute (epoch seconds; ``_ttl`` unless configured). Feature columns may not
-use these names.
+(the row's feature timestamp, epoch microseconds), ``_v`` (the sync's version: a
+sequence kept per store, which orders every write to it), ``_run`` (the sync's
+id), ``_sv`` (the schema version of the model's items: the reader refuses an item
+written under another one), ``_exp`` (the first instant, in epoch microseconds,
+at which the item no longer answers: its window is empty or its ``ttl`` has
+passed; absent when it never expires) and the TTL attribute (``_exp`` rounded up
+to epoch seconds, for the store's own expiry; ``_ttl`` unless configured).
+Feature columns may not use these names.
+
+One item per store is not an entity's: the sync marker, under ``MARKER_KEY``
+(no model name is empty, so it collides with none), records which sync last
+completed on the store, the models it holds with their schema versions and the
+time it synced as of (``featuresql.online.records``); the reader reads it with
+every request.
 """
 
 from __future__ import annotations
@@ -37,8 +47,16 @@ PARTITION_KEY = "pk"
 FEATURE_TS = "_ts"
 VERSION = "_v"
 RUN = "_run"
+EXPIRES = "_exp"
+SCHEMA_VERSION = "_sv"
 DEFAULT_TTL_ATTRIBUTE = "_ttl"
-RESERVED = frozenset({PARTITION_KEY, FEATURE_TS, VERSION, RUN})
+RESERVED = frozenset({PARTITION_KEY, FEATURE_TS, VERSION, RUN, EXPIRES, SCHEMA_VERSION})
+MARKER_KEY = f"{KEY_SEPARATOR}featuresql-sync"
+# The marker's own attributes: the sync record's generation, the models the store holds (a JSON object of
+# model -> schema version) and the --now of the last sync completed on it (epoch microseconds).
+MARKER_GENERATION = "generation"
+MARKER_MODELS = "models"
+MARKER_SYNCED_AT = "synced_at"
 
 KeyValue = int | str
 AttributeValue = dict[str, Any]

@@ -3,13 +3,18 @@
 ``featuresql sync`` writes it to ``target/online/<target>/manifest.json`` and
 ``featuresql package-lambda`` puts it in the zip as ``online_manifest.json``.
 It names the store (type, table, region...), the TTL attribute, the request
-limit, and per online model its entity key columns with their kinds, and its
-features with their kinds and the value a missing item reads as: 0 for
-count-like window features (an empty window), NULL otherwise.
+limit, and per online model its entity key columns with their kinds, its
+features with their kinds and the value a missing item reads as (0 for
+count-like window features, an empty window; NULL otherwise), its ``start`` (before
+it every feature reads NULL, as offline), its ``data_delay``, and its *schema
+version*: a digest of its keys and features with their kinds and defaults. Every
+item carries the schema version it was written under; the reader answers 409 for
+an item of another version rather than read it with the wrong names or types.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +22,7 @@ from typing import Any
 
 from featuresql.serving.items import DEFAULT_TTL_ATTRIBUTE
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_MAX_ENTITIES = 100
 
 
@@ -33,10 +38,47 @@ class OnlineModel:
     name: str
     keys: tuple[tuple[str, str], ...]  # (column, kind) in project.yml's order; kind is integer or string
     features: dict[str, OnlineFeature]
+    start: int | None = None  # epoch microseconds: before it, every feature is NULL
+    data_delay: int = 0  # seconds: a row at ts answers from ts + data_delay
 
     @property
     def key_columns(self) -> tuple[str, ...]:
         return tuple(column for column, _ in self.keys)
+
+    @property
+    def schema(self) -> str:
+        """The schema version of this model's items (see the module docstring)."""
+        shape = {
+            "keys": [list(key) for key in self.keys],
+            "features": [[f.name, f.kind, f.default] for f in self.features.values()],
+        }
+        text = json.dumps(shape, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "keys": [list(key) for key in self.keys],
+            "features": {f.name: {"kind": f.kind, "default": f.default} for f in self.features.values()},
+            "start": self.start,
+            "data_delay": self.data_delay,
+            "schema": self.schema,
+        }
+
+    @classmethod
+    def from_json(cls, name: str, spec: dict[str, Any]) -> OnlineModel:
+        model = cls(
+            name=name,
+            keys=tuple((str(column), str(kind)) for column, kind in spec["keys"]),
+            features={
+                feature: OnlineFeature(feature, str(value["kind"]), value.get("default"))
+                for feature, value in spec["features"].items()
+            },
+            start=None if spec.get("start") is None else int(spec["start"]),
+            data_delay=int(spec.get("data_delay", 0)),
+        )
+        if spec.get("schema") not in (None, model.schema):
+            raise ValueError(f"online model {name!r}: its schema version does not match its features")
+        return model
 
 
 @dataclass(frozen=True)
@@ -62,30 +104,17 @@ class Manifest:
             "store": self.store,
             "ttl_attribute": self.ttl_attribute,
             "max_entities": self.max_entities,
-            "models": {
-                model.name: {
-                    "keys": [list(key) for key in model.keys],
-                    "features": {f.name: {"kind": f.kind, "default": f.default} for f in model.features.values()},
-                }
-                for model in self.models.values()
-            },
+            "models": {model.name: model.to_json() for model in self.models.values()},
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
         if data.get("format") != FORMAT_VERSION:
-            raise ValueError(f"unsupported online manifest format {data.get('format')!r} (expected {FORMAT_VERSION})")
-        models = {
-            name: OnlineModel(
-                name=name,
-                keys=tuple((str(column), str(kind)) for column, kind in spec["keys"]),
-                features={
-                    feature: OnlineFeature(feature, str(value["kind"]), value.get("default"))
-                    for feature, value in spec["features"].items()
-                },
+            raise ValueError(
+                f"unsupported online manifest format {data.get('format')!r} (expected {FORMAT_VERSION}): "
+                "run `featuresql sync` with this version of featuresql"
             )
-            for name, spec in data["models"].items()
-        }
+        models = {name: OnlineModel.from_json(name, spec) for name, spec in data["models"].items()}
         return cls(
             project=str(data["project"]),
             target=str(data["target"]),

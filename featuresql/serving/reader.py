@@ -9,10 +9,28 @@ entity has no item)::
                   "features": {"user_transactions__tx_count_7d": 3, ...},
                   "feature_timestamps": {"user_transactions": "2026-06-30T00:00:00Z"}}]}
 
-An item whose TTL has passed is treated as missing even before DynamoDB deletes
-it (deletion can lag by days): a missing item reads as the feature defaults,
-0 for count-like window features and null otherwise. Decimal features are
-written as exact JSON numbers.
+An item is missing from the first instant it no longer answers (``_exp``, in
+microseconds; else the TTL attribute), even before the store deletes it
+(DynamoDB's deletion can lag by days): a missing item reads as the feature
+defaults, 0 for count-like window features and null otherwise, as an extract
+reads an entity with no row. Before a model's ``start`` every feature is null,
+count-like ones included (unknown is not zero); so it is until the first boundary
+is available, at ``start + data_delay``, as in an extract.
+
+The reader never answers with a value it cannot stand behind:
+
+- an item written under another schema version than the manifest's (the model
+  changed; this reader's manifest is older or newer than the items) is a 409,
+  naming the model and what to redeploy or sync;
+- every request also reads the store's sync marker: a store that has none (never
+  synced, or wiped) is a 503, and so is a model it does not hold yet (a reader
+  packaged before the model's first sync); a model it holds under another
+  schema is a 409;
+- with ``strict_time`` (``featuresql read --now``), a read earlier than the last
+  sync's time, or than an item's availability, is a 409: the store holds the
+  present values, not the past.
+
+Decimal features are written as exact JSON numbers.
 """
 
 from __future__ import annotations
@@ -24,8 +42,19 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from featuresql.serving.items import FEATURE_TS, ItemError, from_attribute, micros_to_iso, partition_key
-from featuresql.serving.manifest import Manifest
+from featuresql.serving.items import (
+    EXPIRES,
+    FEATURE_TS,
+    MARKER_KEY,
+    MARKER_MODELS,
+    MARKER_SYNCED_AT,
+    SCHEMA_VERSION,
+    ItemError,
+    from_attribute,
+    micros_to_iso,
+    partition_key,
+)
+from featuresql.serving.manifest import Manifest, OnlineModel
 from featuresql.serving.request import FeatureRequest, RequestError, parse_query, parse_request
 from featuresql.serving.tables import Item, OnlineTable, StoreUnavailable
 
@@ -33,10 +62,18 @@ from featuresql.serving.tables import Item, OnlineTable, StoreUnavailable
 class Reader:
     """A manifest and an online table: requests in, ``(status, JSON body)`` out."""
 
-    def __init__(self, manifest: Manifest, table: OnlineTable, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        manifest: Manifest,
+        table: OnlineTable,
+        clock: Callable[[], float] = time.time,
+        *,
+        strict_time: bool = False,
+    ):
         self.manifest = manifest
         self.table = table
         self.clock = clock
+        self.strict_time = strict_time  # refuse a read earlier than an item's availability (read --now)
 
     def answer_body(self, body: bytes | str) -> tuple[int, str]:
         """A POST body: JSON text."""
@@ -73,34 +110,94 @@ class Reader:
             model: [partition_key(model, [entity[c] for c in models[model].key_columns]) for entity in request.entities]
             for model in request.features
         }
+        ttl_attribute = self.manifest.ttl_attribute
+        wanted = {f for fs in request.features.values() for f in fs}
         attributes = sorted(
-            {FEATURE_TS, self.manifest.ttl_attribute, *(f for fs in request.features.values() for f in fs)}
+            {FEATURE_TS, EXPIRES, SCHEMA_VERSION, ttl_attribute, MARKER_MODELS, MARKER_SYNCED_AT, *wanted}
         )
-        items = self.table.get_many([key for model_keys in keys.values() for key in model_keys], attributes)
-        now = self.clock()
+        items = self.table.get_many(
+            [MARKER_KEY, *(key for model_keys in keys.values() for key in model_keys)], attributes
+        )
+        now = round(self.clock() * 1_000_000)
+        self._check_held(items.get(MARKER_KEY), request.features, now)
         results = []
         for number, entity in enumerate(request.entities):
             values: dict[str, Any] = {}
             stamps: dict[str, str | None] = {}
             for model_name, features in request.features.items():
                 model = models[model_name]
-                item = self._live(items.get(keys[model_name][number]), now)
+                before_start = model.start is not None and now < model.start + model.data_delay * 1_000_000
+                item = None if before_start else self._live(model, items.get(keys[model_name][number]), now)
                 stamps[model_name] = micros_to_iso(int(item[FEATURE_TS]["N"])) if item else None
                 for name in features:
                     feature = model.features[name]
                     attribute = item.get(name) if item else None
-                    value = feature.default if attribute is None else from_attribute(attribute, feature.kind)
+                    if before_start:
+                        value = None
+                    else:
+                        value = feature.default if attribute is None else from_attribute(attribute, feature.kind)
                     values[f"{model_name}__{name}"] = _jsonable(value)
             results.append({"entity": entity, "features": values, "feature_timestamps": stamps})
         return {"results": results}
 
-    def _live(self, item: Item | None, now: float) -> Item | None:
+    def _check_held(self, marker: Item | None, requested: dict[str, tuple[str, ...]], now: int) -> None:
+        """The store holds every requested model under this reader's schema (its marker says so)."""
+        if marker is None:
+            raise RequestError(
+                503, "the online store has no sync marker (never synced, or wiped): run `featuresql sync`"
+            )
+        held = json.loads(marker.get(MARKER_MODELS, {}).get("S", "{}"))
+        for name in requested:
+            schema = self.manifest.models[name].schema
+            if name not in held:
+                raise RequestError(503, f"the online store does not hold {name} yet: run `featuresql sync`")
+            if held[name] != schema:
+                raise RequestError(
+                    409,
+                    f"the store holds {name} under schema {held[name]}, this reader serves schema {schema}: "
+                    "sync the target, then redeploy the reader (featuresql package-lambda)",
+                )
+        synced_at = marker.get(MARKER_SYNCED_AT)
+        if self.strict_time and synced_at is not None and now < int(synced_at["N"]):
+            raise RequestError(
+                409,
+                f"cannot answer as of {micros_to_iso(now)}: the store holds values as of "
+                f"{micros_to_iso(int(synced_at['N']))}, not the past; use featuresql extract for earlier times",
+            )
+
+    def _live(self, model: OnlineModel, item: Item | None, now: int) -> Item | None:
+        """The item if it answers at ``now`` (epoch microseconds); raises when it cannot be read right."""
         if item is None:
             return None
-        expires = item.get(self.manifest.ttl_attribute)
-        if expires is not None and "N" in expires and float(expires["N"]) < now:
+        if item_expired(item, self.manifest.ttl_attribute, now):
             return None
+        schema = item.get(SCHEMA_VERSION, {}).get("S")
+        if schema != model.schema:
+            raise RequestError(
+                409,
+                f"the store holds {model.name} items of schema {schema or 'unversioned'}, this reader serves "
+                f"schema {model.schema}: sync the target, then redeploy the reader (featuresql package-lambda)",
+            )
+        available = int(item[FEATURE_TS]["N"]) + model.data_delay * 1_000_000
+        if self.strict_time and now < available:
+            raise RequestError(
+                409,
+                f"cannot answer as of {micros_to_iso(now)}: the store holds {model.name} values available from "
+                f"{micros_to_iso(available)}, not the past; use featuresql extract for earlier times",
+            )
         return item
+
+
+def item_expired(item: Item, ttl_attribute: str, now: int) -> bool:
+    """Whether ``item`` no longer answers at ``now`` (epoch microseconds): ``_exp`` reached, inclusive.
+
+    Items without ``_exp`` fall back to the TTL attribute (epoch seconds).
+    """
+    exact = item.get(EXPIRES)
+    if exact is not None and "N" in exact:
+        return now >= int(exact["N"])
+    expires = item.get(ttl_attribute)
+    return expires is not None and "N" in expires and now >= int(float(expires["N"]) * 1_000_000)
 
 
 def _error(status: int, message: str) -> tuple[int, str]:

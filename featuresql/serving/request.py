@@ -10,6 +10,9 @@ string) of ``model`` (all its features) or ``model.feature``. Key values must
 have the key's kind: JSON integers for integer keys, strings for string keys
 (so ``7`` and ``"7"`` are never confused). A GET request carries the same in its
 query string: ``?user_id=1,2&features=user_transactions`` (keys parsed by kind).
+Integer keys may list several entities with commas; a string key is one value
+per parameter, commas included (``?account_id=a,b`` is the one account "a,b"):
+repeat the parameter for several (``?account_id=a&account_id=b``).
 
 Mistakes raise ``RequestError`` with the HTTP status to answer: 400 for a
 malformed request, 404 for an unknown model or feature.
@@ -68,7 +71,7 @@ def parse_query(parameters: Mapping[str, Sequence[str]], manifest: Manifest) -> 
         if name == "features":
             continue
         kind = manifest.key_kinds.get(name)
-        texts = [part for value in values for part in value.split(",")]
+        texts = [part for value in values for part in (value.split(",") if kind == "integer" else [value])]
         columns[name] = [_parse_key_text(name, text, kind) for text in texts]
     rows = _entity_rows(columns)
     return FeatureRequest(_checked_entities(rows, features, manifest, strict_types=False), features)

@@ -90,6 +90,15 @@ def event_time_type(dialect: str) -> exp.DataType:
     return exp.DataType.build(engine(dialect).event_time)
 
 
+def widen(column: exp.Expr, dialect: str) -> exp.Expr:
+    """An integer or decimal column as the engine's widest exact number, its scale kept.
+
+    Sums of squares are computed on it: they overflow (with an error, never silently)
+    only past 38 digits on DuckDB and Snowflake, 29 before the point on BigQuery.
+    """
+    return engine(dialect).widen(column)
+
+
 def ordered(expression: exp.Expr, dialect: str, *, desc: bool = False) -> exp.Ordered:
     """An ORDER BY key over non-NULL values, written without a NULLS clause on every engine.
 

@@ -16,6 +16,10 @@ Dialect facts are data in two places, never ``if dialect ==`` ladders:
   ``UnixMicros`` is not a Snowflake function, and its ``UnixToTime`` gives DuckDB a
   zoned TIMESTAMPTZ where event times are zone-less.
 
+How an engine widens an exact number (``widen``) is such a field too: sums of
+squares of integers and decimals must not overflow a narrow type, and the widening
+must keep the input's scale, which only the engine knows at run time.
+
 A third-party adapter (entry point ``featuresql.adapters``) names one of these
 dialects in its ``dialect`` attribute: featuresql writes that dialect's SQL for it.
 """
@@ -45,6 +49,7 @@ class Engine:
     as_utc: Build  # a zoned timestamp as the event-time type
     event_time: str  # the type of event times and boundaries, as sqlglot names it
     division_is_double: bool  # ``/`` returns DOUBLE for integers and decimals alike (DuckDB)
+    widen: Build  # an integer or decimal column as the engine's widest exact number, its scale kept
 
     @property
     def null_ordering(self) -> str:
@@ -54,6 +59,17 @@ class Engine:
 
 def _call(name: str, *arguments: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(arguments))
+
+
+def _times_wide_one(column: exp.Expr) -> exp.Expr:
+    """``column * CAST(1 AS DECIMAL(38, 0))``: DECIMAL(38, s) for a DECIMAL(p, s) or an integer (s = 0).
+
+    A CAST would have to name the scale, and the type sqlglot infers for an expression is
+    not always the engine's; the product's type is, by the engine's own rules (precision
+    38, the scales added). Its products then overflow only past 38 digits, with an error.
+    """
+    one = exp.cast(exp.Literal.number(1), exp.DataType.build("DECIMAL(38, 0)"))
+    return exp.Mul(this=column, expression=one)
 
 
 ENGINES: dict[str, Engine] = {
@@ -69,6 +85,7 @@ ENGINES: dict[str, Engine] = {
             as_utc=lambda zoned: exp.AtTimeZone(this=zoned, zone=exp.Literal.string("UTC")),
             event_time="TIMESTAMP",
             division_is_double=True,
+            widen=_times_wide_one,  # BIGINT * BIGINT overflows at 2^63, DECIMAL(12, 2) squared at 10^14
         ),
         Engine(
             name="snowflake",
@@ -82,6 +99,8 @@ ENGINES: dict[str, Engine] = {
             ),
             event_time="TIMESTAMP",
             division_is_double=False,  # NUMBER stays fixed-point: 3 / 7 is 0.428571
+            # Every NUMBER computes with 38 digits already; the product only states it.
+            widen=_times_wide_one,
         ),
         Engine(
             name="bigquery",
@@ -93,6 +112,9 @@ ENGINES: dict[str, Engine] = {
             # DATETIME does not compare with TIMESTAMP columns, so TIMESTAMP it is there.
             event_time="TIMESTAMPTZ",
             division_is_double=False,  # NUMERIC / NUMERIC is NUMERIC
+            # NUMERIC: 38 digits, 9 of them after the point, whatever the input's scale (an INT64
+            # squared overflows at 2^63). A product is rounded to 9 decimals: exact up to scale 4.
+            widen=lambda column: exp.cast(column, exp.DataType.build("DECIMAL")),
         ),
     )
 }

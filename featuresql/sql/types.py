@@ -69,6 +69,11 @@ def family_of(data_type: exp.DataType) -> str:
     return next((family for family, members in _FAMILIES if data_type.this in members), data_type.this.name.lower())
 
 
+def is_exact_number(data_type: exp.DataType) -> bool:
+    """An integer or decimal type: one whose sums are exact (DuckDB's BIT is a bit string, not a number)."""
+    return data_type.this != _Type.BIT and family_of(data_type) in ("integer", "decimal")
+
+
 def sql_family(kind: str, dialect: str) -> str:
     """The type family of a SQL type name (as a warehouse or project.yml spells it)."""
     spelled = kind.upper()

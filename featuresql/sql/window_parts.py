@@ -1,8 +1,10 @@
 """The CTEs of a window query that only some models need, and the expression helpers they share.
 
-``DistinctCounts`` builds the exact count_distinct deltas and ``Spreads`` the exact
-variance/stddev inputs; ``featuresql.sql.window_query`` puts them in its query when a
-model has such features (its docstring describes the whole query).
+``DistinctCounts`` builds the exact count_distinct deltas and ``Spreads`` the
+variance/stddev inputs of doubles (of integers and decimals, variance and stddev merge
+exact sums as frame functions: see ``featuresql.sql.windows``);
+``featuresql.sql.window_query`` puts them in its query when a model has such features
+(its docstring describes the whole query).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ class DistinctCounts:
 
 
 class Spreads:
-    """variance and stddev features: per entity and point, each window's count and M2."""
+    """variance and stddev features of doubles: per entity and point, each window's count and M2."""
 
     def __init__(self, model: WindowModel, features: list[WindowFeature], bounds: BoundaryRange):
         self.model = model
@@ -121,7 +123,7 @@ class Spreads:
         return sorted({f.column for f in self.spread_features if f.column})
 
     def ctes(self) -> list[tuple[str, exp.Query]]:
-        """Exact window variance from tile (count, mean, M2) by Chan's formula.
+        """Window variance from tile (count, mean, M2) by Chan's formula.
 
         M2 of a window = sum of tile M2 + sum of n_k * (mean_k - window mean)^2,
         evaluated after joining each point to its window's tiles, so no large

@@ -11,7 +11,8 @@ dialect. Its CTEs, in order:
 - ``series``: one row per entity and point, with the partials of the tile just
   before it (NULL for expiry-only points);
 - ``distinct_deltas`` / ``spread``: the extra inputs of count_distinct and of
-  variance/stddev, when the model uses them;
+  variance/stddev of doubles, when the model uses them (of integers and decimals,
+  variance/stddev merge exact sums in the frames, as sum does);
 - ``windowed``: every feature at every point, merging partials over the frame
   ``RANGE BETWEEN n-1 PRECEDING AND CURRENT ROW`` on the integer boundary index
   (portable: BigQuery RANGE frames need a numeric ORDER BY).
@@ -26,7 +27,15 @@ from sqlglot import exp
 
 from featuresql.sql import dialects
 from featuresql.sql.window_parts import POINT, TILE, DistinctCounts, Spreads, col, num, total
-from featuresql.sql.windows import PARTIALS, BoundaryRange, WindowFeature, WindowModel, bigint, partial_column
+from featuresql.sql.windows import (
+    PARTIALS,
+    BoundaryRange,
+    Partial,
+    WindowFeature,
+    WindowModel,
+    bigint,
+    partial_column,
+)
 
 _PICKS = {"first": exp.FirstValue, "last": exp.LastValue}
 
@@ -149,8 +158,8 @@ class _Builder:
         if spec.pick is not None:
             chosen = exp.If(this=col(self._rank_name(feature)).eq(1), true=value)
             return {self._pick_name(feature): exp.Max(this=exp.Case(ifs=[chosen]))}
-        if spec.family != "spread":
-            return {partial_column(p, column): PARTIALS[p].tile(value.copy()) for p in spec.tile_partials}
+        if feature.family != "spread":
+            return {partial_column(p, column): self._tile_partial(PARTIALS[p], value) for p in spec.tile_partials}
         shifted = col(f"__shifted_{column}")
         return {  # spread: count, mean and M2 per tile of the shifted input, computed stably by the engine
             f"__n_{column}": exp.Count(this=value),
@@ -159,6 +168,9 @@ class _Builder:
                 this=exp.VariancePop(this=shifted.copy()), expression=exp.Count(this=value.copy())
             ),
         }
+
+    def _tile_partial(self, partial: Partial, value: exp.Column) -> exp.Expr:
+        return partial.tile(dialects.widen(value.copy(), self.dialect) if partial.widened else value.copy())
 
     def _pick_name(self, feature: WindowFeature) -> str:
         return f"__{feature.function}_{feature.column}_{feature.tie_break_column or ''}"
@@ -280,19 +292,19 @@ class _Builder:
         """A feature's value at each point, from the catalogue's partials of its function."""
         n = self.model.tiles_of(feature)
         spec = feature.spec
-        if spec.merged:
-            merged = []
-            for partial in map(PARTIALS.__getitem__, spec.merged):
-                column = partial_column(partial.name, feature.column)
-                merged.append(self._merged(partial.merged_as, column, n, partial.merge(this=col(column, "s"))))
-            return spec.finalize(*merged)
         if spec.pick is not None:
             pick = _PICKS[spec.pick](this=col(self._pick_name(feature), "s"))
             return self._frame(exp.IgnoreNulls(this=pick), n)
-        if spec.family == "distinct":
+        if feature.family == "distinct":
             delta = exp.Coalesce(this=col(self.distinct.delta_name(feature), "distinct_deltas"), expressions=[num(0)])
             return bigint(exp.Coalesce(this=self._frame(total(delta), None), expressions=[num(0)]))
-        return self._spread_value(feature, n)
+        if feature.family == "spread":
+            return self._spread_value(feature, n)
+        merged = []
+        for partial in map(PARTIALS.__getitem__, spec.merged):
+            column = partial_column(partial.name, feature.column)
+            merged.append(self._merged(partial.merged_as, column, n, partial.merge(this=col(column, "s"))))
+        return spec.finalize(*merged)
 
     def _spread_value(self, feature: WindowFeature, n: int) -> exp.Expr:
         count = col(f"__sn_{feature.column}_{n}", "spread")

@@ -9,18 +9,42 @@ Every function is computed from per-tile partial aggregates (see
 ``featuresql.sql.window_query``). Families:
 
 - ``frame``: partials merged with a window frame over the tiles of the window
-  (count, sum, avg = sum/count, min, max, first, last);
-- ``spread``: variance and stddev, merged exactly with Chan's formula
-  (sum of tile M2 plus the spread of tile means around the window mean);
+  (count, sum, avg = sum/count, min, max, first, last, and variance and stddev
+  of an exact input: see below);
+- ``spread``: variance and stddev of a double (or of an input of unknown type),
+  merged with Chan's formula (sum of tile M2 plus the spread of tile means
+  around the window mean);
 - ``distinct``: exact count_distinct from the times each value enters and
   leaves the window.
+
+Deterministic values. The same events give the same values bit for bit, whatever
+the run, batch split, thread count or full refresh, where the arithmetic is exact:
+
+- counts, min, max, first, last and count_distinct are exact for every type;
+- sum and avg of an integer or decimal input sum exactly (integer and decimal
+  arithmetic); avg divides the exact sum by the count once, in double;
+- variance and stddev of an exact input (``WindowFeature.exact_input``: an
+  integer or decimal, see ``featuresql.compile.exact_inputs``) merge exact sums
+  n, sum(x) and sum(x * x) of the input widened to 38 digits
+  (``featuresql.sql.dialects.widen``), then compute n * sum(x*x) - sum(x)^2
+  exactly and divide it in double once (square root for stddev). That number is
+  n^2 times the population variance, never negative, and exact however large the
+  values are against their spread. The widened sums overflow, with an error,
+  past 38 digits (in units of the input's scale, squared) on DuckDB and
+  Snowflake, past 29 digits before the point on BigQuery; BigQuery rounds
+  squares to 9 decimals, so there decimals of scale up to 4 are exact.
+
+Doubles are summed in an order the engine chooses (its parallel aggregation
+merges partial states as threads finish), so sums, averages and spreads of
+doubles may differ in their last bits between runs: compare them at a relative
+tolerance.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from sqlglot import exp
@@ -39,13 +63,20 @@ class Partial:
     """A per-tile partial aggregate of a feature's input, and how a window's tiles merge it.
 
     Its column in the tiles CTE is ``__<name>_<input column>`` (``__rows`` for the
-    count of rows, which has no input).
+    count of rows, which has no input). A ``widened`` partial aggregates the input
+    widened to the engine's widest exact number (``featuresql.sql.dialects.widen``).
     """
 
     name: str
     tile: Callable[[exp.Expr], exp.Expr]  # the aggregate over one tile's values
     merge: type[exp.AggFunc]  # the aggregate over the tiles of a window
     merged_as: str  # the merge's name in the columns of merged partials
+    widened: bool = False
+
+
+def _sum_of_squares(value: exp.Expr) -> exp.Expr:
+    factor = value if isinstance(value, exp.Column) else exp.paren(value)
+    return exp.Sum(this=exp.Mul(this=factor, expression=factor.copy()))
 
 
 PARTIALS: dict[str, Partial] = {
@@ -55,8 +86,12 @@ PARTIALS: dict[str, Partial] = {
         Partial("sum", lambda value: exp.Sum(this=value), exp.Sum, "sum"),
         Partial("min", lambda value: exp.Min(this=value), exp.Min, "min"),
         Partial("max", lambda value: exp.Max(this=value), exp.Max, "max"),
+        # variance and stddev of exact inputs: the square of a sum must not overflow either
+        Partial("wide_sum", lambda value: exp.Sum(this=value), exp.Sum, "sum", widened=True),
+        Partial("wide_squares", _sum_of_squares, exp.Sum, "sum", widened=True),
     )
 }
+SPREAD_SUMS = ("n", "wide_sum", "wide_squares")
 
 
 def partial_column(partial: str, column: str | None) -> str:
@@ -73,10 +108,36 @@ def _count(n: exp.Expr) -> exp.Expr:
     return bigint(exp.Coalesce(this=n, expressions=[exp.Literal.number(0)]))
 
 
+def _double(expression: exp.Expr) -> exp.Expr:
+    return exp.cast(expression, exp.DataType.build("DOUBLE"))
+
+
 def _average(total: exp.Expr, n: exp.Expr) -> exp.Expr:
-    # sum/count over the whole window, never an average of tile averages
-    dividend = exp.cast(total, exp.DataType.build("DOUBLE"))
-    return exp.Div(this=dividend, expression=exp.Nullif(this=n, expression=exp.Literal.number(0)))
+    # sum/count over the whole window, never an average of tile averages: the one
+    # double division of the exact sum (for exact inputs) by the exact count
+    return exp.Div(this=_double(total), expression=exp.Nullif(this=n, expression=exp.Literal.number(0)))
+
+
+def _exact_spread(*, sample: bool, root: bool) -> Callable[..., exp.Expr]:
+    """variance (``root``: stddev) from the window's exact n, sum(x) and sum(x * x).
+
+    n * sum(x*x) - sum(x)^2 is n^2 times the population variance, computed in exact
+    arithmetic: no cancellation, whatever the values' size against their spread (the
+    textbook formula's failure is in doing it in doubles). Only the division by
+    n * (n - 1) (sample) or n * n, and the root, are in double.
+    """
+    minimum = exp.Literal.number(2 if sample else 1)
+
+    def finalize(n: exp.Expr, total: exp.Expr, squares: exp.Expr) -> exp.Expr:
+        spread = exp.Sub(
+            this=exp.Mul(this=n, expression=squares), expression=exp.Mul(this=total, expression=total.copy())
+        )
+        other = exp.paren(exp.Sub(this=n.copy(), expression=exp.Literal.number(1))) if sample else n.copy()
+        variance = exp.Div(this=_double(spread), expression=_double(exp.Mul(this=n.copy(), expression=other)))
+        value: exp.Expr = exp.Sqrt(this=variance) if root else variance
+        return exp.Case(ifs=[exp.If(this=n.copy() >= minimum, true=value)])
+
+    return finalize
 
 
 def _same(merged: exp.Expr) -> exp.Expr:
@@ -89,8 +150,10 @@ class Function:
 
     ``tile_partials`` are computed per tile; ``merged`` are merged over the window's
     tiles (in order) and handed to ``finalize``, which gives the feature's value.
-    first/last (``pick``) take the value of a ranked event per tile; spread and
-    distinct functions have CTEs of their own (``featuresql.sql.window_parts``).
+    first/last (``pick``) take the value of a ranked event per tile; distinct
+    functions, and spread functions of a double, have CTEs of their own
+    (``featuresql.sql.window_parts``). A spread function's partials are those of an
+    exact input, whose family is ``frame`` (``WindowFeature.family``).
     """
 
     name: str
@@ -117,10 +180,23 @@ FUNCTIONS: dict[str, Function] = {
         Function("max", "frame", tile_partials=("max",), merged=("max",)),
         Function("first", "frame", pick="first"),
         Function("last", "frame", pick="last"),
-        Function("stddev", "spread", sample=True, root=True),
-        Function("stddev_pop", "spread", root=True),
-        Function("variance", "spread", sample=True),
-        Function("variance_pop", "spread"),
+        *(
+            Function(
+                name,
+                "spread",
+                tile_partials=SPREAD_SUMS,
+                merged=SPREAD_SUMS,
+                finalize=_exact_spread(sample=sample, root=root),
+                sample=sample,
+                root=root,
+            )
+            for name, sample, root in (
+                ("stddev", True, True),
+                ("stddev_pop", False, True),
+                ("variance", True, False),
+                ("variance_pop", False, False),
+            )
+        ),
         Function("count_distinct", "distinct", count_like=True, tile_partials=("n",)),
     )
 }
@@ -137,6 +213,9 @@ class WindowFeature:
     tie_break: exp.Expr | None = None
     column: str | None = None  # the events query's column holding ``input``
     tie_break_column: str | None = None
+    # An integer or decimal input (featuresql.compile.exact_inputs). Not in the repr, which
+    # the definition hash reads: how a value is computed is no change of the model.
+    exact_input: bool = field(default=False, repr=False)
 
     @property
     def spec(self) -> Function:
@@ -149,6 +228,9 @@ class WindowFeature:
 
     @property
     def family(self) -> Family:
+        """The function's family; variance and stddev of an exact input merge exact sums in frames."""
+        if self.spec.family == "spread" and self.exact_input:
+            return "frame"
         return self.spec.family
 
     @property

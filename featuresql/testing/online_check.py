@@ -22,7 +22,11 @@ One case per online model, ``online_<model>``. Its check
    - ``stale``: the item is older than the row (the sync is behind);
    - ``missing``: no live item, where the row is not the defaults;
    - ``unexpected``: the item is newer than the warehouse's row (the table
-     was rebuilt or rolled back after the sync).
+     was rebuilt or rolled back after the sync);
+4. reads the store's side: every live item of the model whose entity has no
+   current row in the warehouse (none at all, or one that reads as no item) is
+   a ``stray`` (its events were deleted after the last sync, or the item was
+   written behind sync's back). This scans the store: the whole table on DynamoDB.
 
 Values compare exactly: the warehouse's value is encoded as sync encodes it
 (``serving.items.to_attribute``: a double as its shortest repr, a decimal as
@@ -45,18 +49,21 @@ from featuresql.adapters.store import OnlineStore
 from featuresql.compile.features import joined_model
 from featuresql.compile.models import CompiledModel, CompiledProject
 from featuresql.errors import ConfigError, ExecutionError
-from featuresql.online.mirror import latest_rows
+from featuresql.online.mirror import OnlineRows, current_rows, latest_rows
 from featuresql.online.stores import online_models, open_store, read_manifest
 from featuresql.serving.items import (
+    EXPIRES,
     FEATURE_TS,
     AttributeValue,
     ItemError,
     from_attribute,
     partition_key,
+    split_partition_key,
     to_attribute,
     warehouse_key,
 )
 from featuresql.serving.manifest import OnlineModel
+from featuresql.serving.reader import item_expired
 from featuresql.serving.tables import Item, StoreUnavailable
 from featuresql.sql import dialects
 from featuresql.sql.point_in_time import JoinedModel
@@ -64,7 +71,7 @@ from featuresql.testing.cases import Check, Outcome, TestCase, TestEnv
 from featuresql.testing.failing import format_table
 from featuresql.times import EPOCH, MICROSECOND, epoch_micros
 
-CLASSES = ("mismatch", "stale", "missing", "unexpected")
+CLASSES = ("mismatch", "stale", "missing", "unexpected", "stray")
 MAX_EXAMPLES = 20  # rows of the details table
 _LATEST = "__latest"
 _RECENT = "__featuresql_recent"
@@ -108,13 +115,14 @@ def _check(model: CompiledModel) -> Check:
         query = sample_query(joined, env.now, env.online_sample, env.context.dialect)
         rows = [{k.lower(): v for k, v in row.items()} for row in env.context.adapter.fetch_arrow(query).to_pylist()]
         keys = [partition_key(model.name, [warehouse_key(row[k]) for k in joined.keys]) for row in rows]
-        items = _read(store, keys, [FEATURE_TS, ttl_attribute, *joined.columns])
-        moment = env.now.timestamp()
+        items = _read(store, keys, [FEATURE_TS, EXPIRES, ttl_attribute, *joined.columns])
+        moment = epoch_micros(env.now)
         findings = []
         for row, key in zip(rows, keys, strict=True):
             item = items.get(key)
             live = _live(item, ttl_attribute, moment)
             findings.append(classify(row, live, joined, manifest_model, gone="no item" if item is None else "expired"))
+        findings += _strays(env, model, joined, manifest_model, store, ttl_attribute)
         return summarize(model.name, findings, query.sql(env.context.dialect, pretty=True))
 
     return check
@@ -180,6 +188,35 @@ def sample_query(model: JoinedModel, now: datetime, size: int, dialect: str) -> 
     )
 
 
+def _strays(
+    env: TestEnv, model: CompiledModel, joined: JoinedModel, synced: OnlineModel, store: OnlineStore, ttl: str
+) -> list[Finding]:
+    """Live items of ``model`` whose entity has no current row in the warehouse at ``env.now``."""
+    widest = model.window.max_tiles * model.settings.grain if model.window is not None else None
+    rows = OnlineRows(joined, "", synced.schema, widest, frozenset())
+    current = current_rows(rows, env.now, env.context.dialect)
+    keys = exp.select(*(exp.column(k) for k in joined.keys)).from_(current.subquery("__current"))
+    wanted = {
+        partition_key(model.name, [warehouse_key(row[k]) for k in joined.keys])
+        for row in ({k.lower(): v for k, v in r.items()} for r in env.context.adapter.fetch_arrow(keys).to_pylist())
+    }
+    moment = epoch_micros(env.now)
+    try:
+        stored = list(store.scan([FEATURE_TS, EXPIRES, ttl]))
+    except StoreUnavailable as exc:
+        raise ExecutionError(f"cannot scan the online store ({exc})") from None
+    findings = []
+    for item in stored:
+        key = item["pk"]["S"]
+        if not key.startswith(f"{model.name}#") or key in wanted or _live(item, ttl, moment) is None:
+            continue
+        _, values = split_partition_key(key)
+        entity = dict(zip(joined.keys, values, strict=True))
+        stamp = _iso(int(item[FEATURE_TS]["N"])) if FEATURE_TS in item else "?"
+        findings.append(Finding(entity, "stray", (("(item)", f"item at {stamp}", "no current row"),)))
+    return findings
+
+
 def _read(store: OnlineStore, keys: list[str], attributes: list[str]) -> dict[str, Item]:
     try:
         return store.read_batch(keys, attributes)
@@ -188,12 +225,9 @@ def _read(store: OnlineStore, keys: list[str], attributes: list[str]) -> dict[st
         raise ExecutionError(f"cannot read the online store ({exc}): {hint}") from None
 
 
-def _live(item: Item | None, ttl_attribute: str, now: float) -> Item | None:
-    """The item unless its TTL has passed at ``now`` (the reader's rule)."""
-    if item is None:
-        return None
-    expires = item.get(ttl_attribute)
-    if expires is not None and "N" in expires and float(expires["N"]) < now:
+def _live(item: Item | None, ttl_attribute: str, now: int) -> Item | None:
+    """The item unless it has expired at ``now`` (epoch microseconds; the reader's rule)."""
+    if item is None or item_expired(item, ttl_attribute, now):
         return None
     return item
 
@@ -246,15 +280,19 @@ def summarize(model: str, findings: list[Finding], sql: str) -> Outcome:
     """The outcome of a model's check: failures are the entities not ok, with examples in the details."""
     counts = Counter(finding.status for finding in findings)
     failures = sum(counts[c] for c in CLASSES)
-    sampled = f"{len(findings):,} sampled {'entity' if len(findings) == 1 else 'entities'} of {model}"
+    checked = [finding for finding in findings if finding.status != "stray"]
+    sampled = f"{len(checked):,} sampled {'entity' if len(checked) == 1 else 'entities'} of {model}"
     if not failures:
         return Outcome(0, f"{sampled}: all agree with the warehouse", sql=sql)
     found = ", ".join(f"{counts[c]:,} {c}" for c in CLASSES if counts[c])
-    hint = ""
-    if counts["stale"] or counts["missing"]:
-        hint = " (the sync is behind: run `featuresql sync`)"
-    elif counts["unexpected"]:
-        hint = " (the store holds newer values than the warehouse at this time: was it synced with a later --now?)"
+    hint = " (run `featuresql sync --repair`: it rewrites exactly what is wrong in the store)"
+    if counts["unexpected"] > counts["stale"] + counts["missing"] + counts["mismatch"]:
+        hint = (
+            " (the store holds newer values than the warehouse at this time: was it synced with a later --now? "
+            "If not, `featuresql sync --full` rewrites it)"
+        )
+    elif counts["stale"] or counts["missing"] or counts["stray"]:
+        hint = " (the sync is behind: run `featuresql sync`; if it writes nothing, `featuresql sync --repair`)"
     return Outcome(failures, f"{sampled}: {found}, {counts['ok']:,} ok{hint}", _details(findings), sql)
 
 

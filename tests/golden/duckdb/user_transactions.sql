@@ -18,8 +18,7 @@ WITH events AS (
         ) % 86400000000
       ) // 86400000000
       ORDER BY in_amount IS NULL, ts DESC, in_transaction_id DESC, in_amount DESC
-    ) AS __rank_last_in_amount_in_transaction_id,
-    in_amount - MIN(in_amount) OVER (PARTITION BY user_id) AS __shifted_in_amount
+    ) AS __rank_last_in_amount_in_transaction_id
   FROM (
     /* Card spend per user over sliding windows (settled transactions only). */
     SELECT
@@ -42,8 +41,14 @@ WITH events AS (
     COUNT(in_amount) AS __n_in_amount,
     SUM(in_amount) AS __sum_in_amount,
     MAX(in_amount) AS __max_in_amount,
-    AVG(__shifted_in_amount) AS __mean_in_amount,
-    VAR_POP(__shifted_in_amount) * COUNT(in_amount) AS __m2_in_amount,
+    SUM(in_amount * CAST(1 AS DECIMAL(38, 0))) AS __wide_sum_in_amount,
+    SUM(
+      (
+        in_amount * CAST(1 AS DECIMAL(38, 0))
+      ) * (
+        in_amount * CAST(1 AS DECIMAL(38, 0))
+      )
+    ) AS __wide_squares_in_amount,
     COUNT(in_merchant_category) AS __n_in_merchant_category,
     MAX(CASE WHEN __rank_last_in_amount_in_transaction_id = 1 THEN in_amount END) AS __last_in_amount_in_transaction_id
   FROM events
@@ -124,58 +129,14 @@ WITH events AS (
     t.__n_in_amount,
     t.__sum_in_amount,
     t.__max_in_amount,
+    t.__wide_sum_in_amount,
+    t.__wide_squares_in_amount,
     t.__last_in_amount_in_transaction_id
   FROM points AS p
   LEFT JOIN tiles AS t
     ON p.user_id = t.user_id AND t.__tile = (
       p.__b - 1
     )
-), spread_pairs AS (
-  SELECT
-    p.user_id,
-    p.__b,
-    t.__tile,
-    t.__n_in_amount,
-    t.__mean_in_amount,
-    t.__m2_in_amount
-  FROM points AS p
-  JOIN tiles AS t
-    ON p.user_id = t.user_id AND t.__tile >= (
-      p.__b - 30
-    ) AND t.__tile < p.__b
-), spread_means AS (
-  SELECT
-    *,
-    SUM(CASE WHEN __tile >= (
-      __b - 30
-    ) THEN __n_in_amount * __mean_in_amount END) OVER (PARTITION BY user_id, __b) / NULLIF(
-      SUM(CASE WHEN __tile >= (
-        __b - 30
-      ) THEN __n_in_amount END) OVER (PARTITION BY user_id, __b),
-      0
-    ) AS __wmean_in_amount_30
-  FROM spread_pairs
-), spread AS (
-  SELECT
-    user_id,
-    __b,
-    SUM(CASE WHEN __tile >= (
-      __b - 30
-    ) THEN __n_in_amount END) AS __sn_in_amount_30,
-    SUM(
-      CASE
-        WHEN __tile >= (
-          __b - 30
-        )
-        THEN __m2_in_amount + __n_in_amount * POWER((
-          __mean_in_amount - __wmean_in_amount_30
-        ), 2)
-      END
-    ) AS __sm2_in_amount_30
-  FROM spread_means
-  GROUP BY
-    user_id,
-    __b
 ), windowed AS (
   SELECT
     s.user_id,
@@ -202,10 +163,12 @@ WITH events AS (
     ) AS amount_avg_30d,
     MAX(s.__max_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 6 PRECEDING AND CURRENT ROW) AS amount_max_7d,
     CASE
-      WHEN spread.__sn_in_amount_30 >= 2
-      THEN SQRT(CAST(spread.__sm2_in_amount_30 AS DOUBLE) / (
-        spread.__sn_in_amount_30 - 1
-      ))
+      WHEN SUM(s.__n_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 29 PRECEDING AND CURRENT ROW) >= 2
+      THEN SQRT(
+        CAST(SUM(s.__n_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 29 PRECEDING AND CURRENT ROW) * SUM(s.__wide_squares_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 29 PRECEDING AND CURRENT ROW) - SUM(s.__wide_sum_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 29 PRECEDING AND CURRENT ROW) * SUM(s.__wide_sum_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 29 PRECEDING AND CURRENT ROW) AS DOUBLE) / CAST(SUM(s.__n_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 29 PRECEDING AND CURRENT ROW) * (
+          SUM(s.__n_in_amount) OVER (PARTITION BY s.user_id ORDER BY s.__b RANGE BETWEEN 29 PRECEDING AND CURRENT ROW) - 1
+        ) AS DOUBLE)
+      )
     END AS amount_stddev_30d,
     CAST(COALESCE(
       SUM(COALESCE(distinct_deltas.__delta_in_merchant_category_30, 0)) OVER (
@@ -219,8 +182,6 @@ WITH events AS (
   FROM series AS s
   LEFT JOIN distinct_deltas
     ON s.user_id = distinct_deltas.user_id AND s.__b = distinct_deltas.__b
-  LEFT JOIN spread
-    ON s.user_id = spread.user_id AND s.__b = spread.__b
 )
 SELECT
   user_id,
