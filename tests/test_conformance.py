@@ -284,14 +284,15 @@ def test_models_built_in_parallel_equal_the_serial_build(engine, tmp_path, refer
 
 
 def test_sync_serves_what_the_extract_returns(engine, tmp_path, reference):
-    """The mirror's SQL (full outer join, IS DISTINCT FROM, tolerances, DELETE/INSERT) on every engine,
-    also after a user's events are deleted and the models rebuilt."""
+    """The mirror's SQL (full outer join, IS DISTINCT FROM, tolerances, DELETE/INSERT) on every engine:
+    after a user's events are deleted and the models rebuilt (deletes), after a full refresh of the same
+    data (nothing written), and into a wiped store (everything again)."""
     import json
     from decimal import Decimal
 
     from sqlglot import exp
 
-    from featuresql.online.stores import read_manifest
+    from featuresql.online.stores import open_store, read_manifest
     from featuresql.online.sync import run_sync
     from featuresql.run.planning import RunOptions
     from featuresql.serving.handler import reader_for
@@ -310,6 +311,13 @@ def test_sync_serves_what_the_extract_returns(engine, tmp_path, reference):
         assert context.run(now=NOW, options=RunOptions(full_refresh=True)).ok
         after = run_sync(context, now=NOW)
         assert sum(m.deleted for m in after.models) > 0, after
+        assert context.run(now=NOW, options=RunOptions(full_refresh=True)).ok  # the same data again
+        rebuilt = run_sync(context, now=NOW)
+        assert [m.written + m.deleted for m in rebuilt.models] == [0] * len(rebuilt.models), rebuilt
+        store = open_store(context)
+        store.teardown()  # a wiped store: the next sync finds no marker and fills it again
+        refilled = run_sync(context, now=NOW)
+        assert refilled.restart is not None and sum(m.written for m in refilled.models) > 0, refilled
         models = [m.model for m in first.models]
         offline = context.extract(spine, models).table
         reader = reader_for(read_manifest(context))

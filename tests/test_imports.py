@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 HEAVY = {
     "sqlglot",
@@ -121,25 +124,36 @@ print(json.dumps(response, default=str))  # a Decimal as its digits
 """
 
 
-def _manifest_file(folder: Path, store: dict[str, object]) -> Path:
-    from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel
+def _model() -> Any:
+    from featuresql.serving.manifest import OnlineFeature, OnlineModel
 
-    model = OnlineModel("m", (("user_id", "integer"),), {"f": OnlineFeature("f", "decimal")})
+    return OnlineModel("m", (("user_id", "integer"),), {"f": OnlineFeature("f", "decimal")})
+
+
+def _manifest_file(folder: Path, store: dict[str, object]) -> Path:
+    from featuresql.serving.manifest import Manifest
+
     path = folder / "manifest.json"
-    path.write_text(json.dumps(Manifest("p", "t", store, {"m": model}).to_json()))
+    path.write_text(json.dumps(Manifest("p", "t", store, {"m": _model()}).to_json()))
     return path
 
 
+def _marker() -> dict[str, object]:
+    """The sync marker of a store holding model ``m`` under the manifest's schema."""
+    held = json.dumps({"m": _model().schema})
+    return {"pk": {"S": "#featuresql-sync"}, "_ts": {"N": "1"}, "_v": {"N": "1"}, "models": {"S": held}}
+
+
 @contextlib.contextmanager
-def fake_dynamodb(item: dict[str, object]) -> Iterator[str]:
-    """An HTTP endpoint answering every BatchGetItem with ``item`` (enough for boto3 to parse)."""
+def fake_dynamodb(*items: dict[str, object]) -> Iterator[str]:
+    """An HTTP endpoint answering every BatchGetItem with ``items`` (enough for boto3 to parse)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             assert self.headers["X-Amz-Target"] == "DynamoDB_20120810.BatchGetItem"
             [table] = request["RequestItems"]
-            body = json.dumps({"Responses": {table: [item]}, "UnprocessedKeys": {}}).encode()
+            body = json.dumps({"Responses": {table: list(items)}, "UnprocessedKeys": {}}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/x-amz-json-1.0")
             self.send_header("Content-Length", str(len(body)))
@@ -170,7 +184,8 @@ AWS_DUMMY = {
 
 def test_serving_from_dynamodb_loads_boto3_and_nothing_heavy(tmp_path):
     item = {"pk": {"S": "m#[1]"}, "_ts": {"N": "1782777600000000"}, "f": {"N": "12345678901234567.89"}}
-    with fake_dynamodb(item) as endpoint:
+    item["_sv"] = {"S": _model().schema}
+    with fake_dynamodb(item, _marker()) as endpoint:
         store = {"type": "dynamodb", "table": "features", "region": "us-east-1", "endpoint_url": endpoint}
         manifest = _manifest_file(tmp_path, store)
         loaded, printed = modules_loaded_by(SERVE_ONE_REQUEST, {"FEATURESQL_MANIFEST": str(manifest), **AWS_DUMMY})
@@ -184,6 +199,11 @@ def test_serving_from_dynamodb_loads_boto3_and_nothing_heavy(tmp_path):
 
 def test_serving_from_the_local_store_loads_no_boto3(tmp_path):
     manifest = _manifest_file(tmp_path, {"type": "local", "path": str(tmp_path / "store.sqlite")})
+    from featuresql.serving.tables import SQLITE_SCHEMA
+
+    with closing(sqlite3.connect(tmp_path / "store.sqlite")) as connection, connection:  # synced, empty
+        connection.execute(SQLITE_SCHEMA)
+        connection.execute("insert into items values ('#featuresql-sync', 1, 1, null, ?)", [json.dumps(_marker())])
     loaded, printed = modules_loaded_by(SERVE_ONE_REQUEST, {"FEATURESQL_MANIFEST": str(manifest)})
     assert [result["features"] for result in json.loads(printed)["results"]] == [{"m__f": None}, {"m__f": None}]
     assert_only_the_reader_of_featuresql(loaded)

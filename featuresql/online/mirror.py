@@ -156,7 +156,7 @@ def expires_at(rows: OnlineRows, timestamp: exp.Expr, dialect: str) -> exp.Expr:
     else:
         return exp.cast(exp.null(), "BIGINT")
     if dialect == "bigquery":  # UNIX_MICROS takes a TIMESTAMP; a snapshot's time may be a DATE or DATETIME (UTC)
-        timestamp = exp.cast(timestamp, "TIMESTAMP")
+        timestamp = exp.cast(timestamp, exp.DataType.build("TIMESTAMPTZ"))  # BigQuery's TIMESTAMP is zoned
     return exp.cast(dialects.epoch_micros(timestamp, dialect) + exp.Literal.number(offset), "BIGINT")
 
 
