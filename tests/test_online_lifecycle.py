@@ -151,7 +151,7 @@ class Lifecycle:
 
 
 @settings(
-    max_examples=8,
+    max_examples=6,
     deadline=None,
     derandomize=True,  # the same histories in every CI run; a failure prints the one to replay
     phases=[Phase.explicit, Phase.generate],  # each example builds and syncs a project: no slow shrinking
