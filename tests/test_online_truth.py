@@ -144,6 +144,23 @@ def test_a_wiped_store_is_refilled(project: Path, online_store: OnlineStoreTarge
     assert_serves_the_extract(project, online_store)
 
 
+def test_a_selected_sync_of_a_wiped_store_fills_the_selection_and_vouches_for_nothing_else(
+    project: Path, online_store: OnlineStoreTarget
+) -> None:
+    sync(project)
+    online_store.wipe(project)
+    assert set(sync(project, select=("user_balances",))) == {"user_balances"}
+    assert {key.partition("#")[0] for key in online_store.items(project)} == {"user_balances"}
+    with context(project) as ctx:
+        manifest = read_manifest(ctx)
+    assert set(manifest.models) == {"user_balances"}
+    reader = reader_for(manifest)
+    reader.clock = NOW.timestamp
+    assert reader.answer({"entities": {"user_id": [42]}, "features": ["user_balances"]})[0] == 200
+    sync(project)
+    assert_serves_the_extract(project, online_store)
+
+
 def test_a_store_restored_from_an_older_backup_is_refilled(project: Path, online_store: OnlineStoreTarget) -> None:
     """The backup holds older values, and entities that are gone since: all made right, none left."""
     earlier = NOW - timedelta(days=20)

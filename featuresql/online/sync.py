@@ -8,7 +8,9 @@ store is written or deleted: the warehouse keeps a mirror of each store's items
 (``featuresql.online.mirror``) and a record of each store, the store a marker of
 that record (``featuresql.online.records``). A store the record does not match (a
 new, wiped, emptied or restored store), or ``--full``, is filled from scratch and
-swept of items that should not be there.
+swept of every item the sync did not write: with ``--select``, the other models'
+items go too, and the reader answers 503 for those models ("not held") until a
+sync writes them, rather than serve what the store can no longer vouch for.
 
 Every write carries the sync's version, the store's sequence, and is
 conditional on it (``featuresql.adapters.store``), so a late write of an earlier
@@ -189,8 +191,6 @@ def _start(
     context.adapter.ensure_schema(state.SCHEMA)
     now = now or datetime.now(UTC)
     plan = _plan(context.adapter, store, every_online, now, full)
-    if plan.restart is not None:
-        models = every_online  # the store is filled from scratch: every online model
     return models, store, entries, now, plan
 
 
