@@ -540,17 +540,14 @@ class Latency:
     def stub(self, label: str, models: tuple[str, ...], key_sets: list[Any], skip: int) -> None:
         """The handler's own time: the same requests, on a client answering from recorded items."""
         from featuresql.serving.handler import reader_for
-        from featuresql.serving.items import MARKER_KEY
+        from featuresql.serving.items import MARKER_KEY, partition_key
 
-        recorded = {}
-        for model in (MODEL, SECOND_MODEL):
-            ((_, (request,)),) = self.requests((model,), [[1]])
-            response = self.bench.client.batch_get_item(RequestItems=request)
-            recorded[model] = next(iter(response["Responses"].values()))[0]
-        marker = self.bench.client.get_item(TableName=PROJECT, Key={"pk": {"S": MARKER_KEY}})[
-            "Item"
-        ]
-        recorded[""] = marker  # the sync marker's key has no model: every request reads it too
+        keys = {MODEL: partition_key(MODEL, [1]), SECOND_MODEL: partition_key(SECOND_MODEL, [1])}
+        keys[""] = MARKER_KEY  # the sync marker's key has no model, and every request reads it too
+        recorded = {
+            model: self.bench.client.get_item(TableName=PROJECT, Key={"pk": {"S": key}})["Item"]
+            for model, key in keys.items()
+        }
         reader = reader_for(self.manifest, client=RecordedClient(recorded))
         samples = []
         for number, (event, _) in enumerate(self.requests(models, key_sets)):
