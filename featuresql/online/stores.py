@@ -155,6 +155,21 @@ def publish_manifest(
     return write_manifest(context, manifest)
 
 
+def column_types(context: Workspace, models: Sequence[CompiledModel]) -> dict[str, dict[str, str]]:
+    """Each model's table columns and types in the warehouse; a one-line error for a model never run."""
+    found = {}
+    for model in models:
+        columns = context.adapter.table_columns(model.relation)
+        if columns is None:
+            raise ConfigError(
+                f"online model {model.name!r} has no table on target {context.target_name!r}: "
+                f"run `featuresql run --select {model.name}` first",
+                path=model.path,
+            )
+        found[model.name] = columns
+    return found
+
+
 def current_manifest(context: Workspace) -> Manifest:
     """The manifest of the project as it is now (every online model, typed from its warehouse table).
 
@@ -164,16 +179,7 @@ def current_manifest(context: Workspace) -> Manifest:
     models = online_models(context.compiled)
     if not models:
         raise ConfigError("no model is online, so there is nothing to serve: set config(online=true) on a model")
-    types = {}
-    for model in models:
-        columns = context.adapter.table_columns(model.relation)
-        if columns is None:
-            raise ConfigError(
-                f"online model {model.name!r} has no table on target {context.target_name!r}: "
-                f"run `featuresql run --select {model.name}` first",
-                path=model.path,
-            )
-        types[model.name] = columns
+    types = column_types(context, models)
     store = open_store(context)
     config = store.config
     return Manifest(

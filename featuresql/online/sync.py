@@ -55,7 +55,7 @@ from featuresql.online.mirror import (
 from featuresql.online.model_sync import mirror_state, remove_model, sync_model
 from featuresql.online.records import SyncedModel, SyncRecord
 from featuresql.online.repair import Repair, repair_model
-from featuresql.online.stores import model_entries, online_models, open_store, publish_manifest
+from featuresql.online.stores import column_types, model_entries, online_models, open_store, publish_manifest
 from featuresql.online.writes import write_items
 from featuresql.run import state
 from featuresql.serving.items import (
@@ -186,7 +186,7 @@ def _start(
     models = _selected(context, every_online, select, exclude)
     store = store or open_store(context)
     context.connect_waiting(time.monotonic() + lock_timeout)
-    entries = model_entries(context, every_online, _column_types(context, every_online))
+    entries = model_entries(context, every_online, column_types(context, every_online))
     store.ensure_table()
     context.adapter.ensure_schema(state.SCHEMA)
     now = now or datetime.now(UTC)
@@ -250,20 +250,6 @@ def _selected(
             f"{', '.join(m.name for m in every_online)}"
         )
     return models
-
-
-def _column_types(context: Workspace, models: list[CompiledModel]) -> dict[str, dict[str, str]]:
-    column_types = {}
-    for model in models:
-        types = context.adapter.table_columns(model.relation)
-        if types is None:
-            raise ConfigError(
-                f"online model {model.name!r} has no table on target {context.target_name!r}: "
-                f"run `featuresql run --select {model.name}` first",
-                path=model.path,
-            )
-        column_types[model.name] = types
-    return column_types
 
 
 def _plan(
