@@ -307,7 +307,7 @@ def _by_size(changes: Sequence[Change], limit: int) -> list[list[Change]]:
     groups: list[list[Change]] = [[]]
     size = 0
     for item in changes:
-        estimate = 300 if isinstance(item, Deletion) else item_bytes(item)
+        estimate = 300 if isinstance(item, Deletion) else _item_bytes(item)
         if groups[-1] and size + estimate > limit:
             groups.append([])
             size = 0
@@ -326,7 +326,7 @@ def _value_bytes(value: dict[str, Any]) -> int:
     return 1
 
 
-def item_bytes(item: Item) -> int:
+def _item_bytes(item: Item) -> int:
     """An upper estimate of an item's bytes in a request: names, values and the condition's share."""
     values = sum(len(name) + len(str(next(iter(value.values()))).encode()) + 8 for name, value in item.items())
     return values + 200

@@ -36,7 +36,10 @@ from typing import Literal
 
 from sqlglot import exp
 
+from featuresql.compile.features import joined_model
+from featuresql.compile.models import CompiledModel
 from featuresql.run.state import SCHEMA
+from featuresql.serving.manifest import OnlineModel
 from featuresql.sql import dialects
 from featuresql.sql.point_in_time import JoinedModel
 
@@ -64,6 +67,14 @@ class OnlineRows:
     schema: str  # the schema version its items are written under
     widest: int | None  # window models: the widest window, in seconds
     floats: frozenset[str]  # double features, compared at ``FLOAT_TOLERANCE``
+
+    @classmethod
+    def of(cls, model: CompiledModel, entry: OnlineModel, store: str) -> OnlineRows:
+        """``model``'s rows as items of the schema ``entry`` (its manifest entry) in the store ``store``."""
+        joined = joined_model(model, ())
+        widest = model.window.max_tiles * model.settings.grain if model.window is not None else None
+        floats = frozenset(c for c in joined.columns if entry.features[c].kind == "float")
+        return cls(joined, store, entry.schema, widest, floats)
 
     @property
     def mirror(self) -> exp.Table:

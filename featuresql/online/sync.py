@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from featuresql.adapters.store import Change, Deletion, OnlineStore
-from featuresql.compile.features import joined_model
 from featuresql.compile.models import CompiledModel
 from featuresql.errors import ConfigError, ExecutionError
 from featuresql.online import records
@@ -144,7 +143,7 @@ def run_sync(
     results = []
     for model in models:
         started = time.perf_counter()
-        rows = _online_rows(model, entries[model.name], plan.store)
+        rows = OnlineRows.of(model, entries[model.name], plan.store)
         encoder = ChangeEncoder(rows, version, sync_id, store)
         outcome = sync_model(adapter, store, rows, now, encoder, held.get(model.name), lambda: _distrust(adapter, plan))
         repaired = repair_model(adapter, store, rows, now, encoder, sample) if repair else None
@@ -220,7 +219,7 @@ def preview_sync(
     adapter = context.adapter
     counts = {}
     for model in models:
-        rows = _online_rows(model, entries[model.name], plan.store)
+        rows = OnlineRows.of(model, entries[model.name], plan.store)
         mirror = mirror_state(adapter, rows, plan.record.models.get(model.name) if plan.restart is None else None)
         compared: MirrorState = "none" if mirror == "gone" else mirror
         query = changes(rows, now, adapter.dialect, compared).subquery("__changes")
@@ -329,13 +328,6 @@ def _restart_reason(
     if marker.sequence != record.sequence:
         return f"{store.table} is not at the last sync this warehouse recorded (restored?): sending every item"
     return None
-
-
-def _online_rows(model: CompiledModel, entry: OnlineModel, store: str) -> OnlineRows:
-    joined = joined_model(model, ())
-    widest = model.window.max_tiles * model.settings.grain if model.window is not None else None
-    floats = frozenset(c for c in joined.columns if entry.features[c].kind == "float")
-    return OnlineRows(joined, store, entry.schema, widest, floats)
 
 
 def _sweep(store: OnlineStore, version: int) -> int:

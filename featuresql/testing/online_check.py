@@ -192,8 +192,7 @@ def _strays(
     env: TestEnv, model: CompiledModel, joined: JoinedModel, synced: OnlineModel, store: OnlineStore, ttl: str
 ) -> list[Finding]:
     """Live items of ``model`` whose entity has no current row in the warehouse at ``env.now``."""
-    widest = model.window.max_tiles * model.settings.grain if model.window is not None else None
-    rows = OnlineRows(joined, "", synced.schema, widest, frozenset())
+    rows = OnlineRows.of(model, synced, "")
     current = current_rows(rows, env.now, env.context.dialect)
     keys = exp.select(*(exp.column(k) for k in joined.keys)).from_(current.subquery("__current"))
     wanted = {
