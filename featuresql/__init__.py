@@ -31,6 +31,7 @@ def extract(
     target: str | None = None,
     timestamp_column: str | None = None,
     variables: dict[str, Any] | None = None,
+    strict: bool = False,
 ) -> pa.Table:
     """A leak-free training set: each spine row with the features available at its time.
 
@@ -42,17 +43,33 @@ def extract(
         target: the profiles.yml target (default: the profile's default).
         timestamp_column: the spine's time column (default: found by name).
         variables: project vars, as ``--vars``.
+        strict: refuse spine rows past what a model has computed (a ``ConfigError``)
+            instead of returning NULL features for them.
 
     Returns:
         A pyarrow Table (``.to_pandas()`` for a DataFrame): every spine row in the
-        spine's order, then one column ``<model>__<feature>`` per feature.
+        spine's order, then one column ``<model>__<feature>`` per feature. Spine rows
+        past what a model has computed (after its last run, in a gap) have NULL
+        features for it; they are counted per model in the schema metadata
+        ``featuresql.uncomputed`` (JSON, ``{}`` when there are none), and each model
+        with any raises an ``UncomputedRowsWarning``.
     """
+    import json
+    import warnings
+
     from featuresql.context import Context
 
     with Context(project_dir, target=target, variables=variables) as context:
-        result = context.extract(spine, features, timestamp_column=timestamp_column)
+        result = context.extract(spine, features, timestamp_column=timestamp_column, strict=strict)
     assert result.table is not None
-    return result.table
+    for message in result.warnings:
+        warnings.warn(message, UncomputedRowsWarning, stacklevel=2)
+    metadata = {**(result.table.schema.metadata or {}), b"featuresql.uncomputed": json.dumps(result.uncomputed)}
+    return result.table.replace_schema_metadata(metadata)
+
+
+class UncomputedRowsWarning(UserWarning):
+    """Spine rows past what a model has computed got NULL features (``featuresql.extract``)."""
 
 
 def __getattr__(name: str) -> Any:
@@ -63,4 +80,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'featuresql' has no attribute {name!r}")
 
 
-__all__ = ["Context", "__version__", "extract"]
+__all__ = ["Context", "UncomputedRowsWarning", "__version__", "extract"]

@@ -19,17 +19,23 @@ from featuresql.compile.compiler import compile_project
 from featuresql.compile.models import CompiledProject
 from featuresql.errors import ConfigError, ExecutionError, TargetBusyError
 from featuresql.project.graph import Graph
-from featuresql.project.loader import Project, find_project_root, load_project
+from featuresql.project.loader import Project, Source, find_project_root, load_project
 from featuresql.project.profiles import resolve_target
-from featuresql.run import artifacts, locks, state
+from featuresql.run import artifacts, changes, locks, state
 from featuresql.run.intervals import Interval
 from featuresql.run.planning import BatchReporter, RunOptions, RunState, batched_plan
 from featuresql.run.results import RunResult
 from featuresql.run.runner import Reporter, run_models
 from featuresql.run.statements import batch_query, build_statements, create_table, replace_range
+from featuresql.sql.types import sql_family
 
 if TYPE_CHECKING:
     from featuresql.extracts.training_set import ExtractResult
+
+# Families a warehouse may report for one declared family: Snowflake reports every NUMBER
+# bare (integer or decimal), BigQuery's TIMESTAMP is an instant whatever sources.yml calls it.
+_SAME_GROUP = {"decimal": "integer", "timestamptz": "timestamp"}
+_GROUPS = {"integer", "float", "string", "timestamp", "date", "time", "boolean"}
 
 
 @dataclass(frozen=True)
@@ -160,9 +166,10 @@ class Context:
         run_id = uuid.uuid4().hex[:12]
         remaining = max(0.0, deadline - time.monotonic())
         with locks.hold(self.adapter, self.project.name, run_id, timeout=remaining, waited=lock_timeout):
+            # Hooks first: they may load or alter the sources, whose types are part of each definition.
+            self._run_hooks("on_run_start")
             run = self._run_state(selected, now, options, on_batch, run_id)
             run.heartbeat = locks.Heartbeat(self.project.name, run_id)
-            self._run_hooks("on_run_start")
             result = run_models(self.compiled, self.adapter, selected, run=run, threads=threads, report=report)
             self._run_hooks("on_run_end")
             # Written before the lock is released: a release that fails (the warehouse gone) keeps the results.
@@ -228,29 +235,28 @@ class Context:
         on_batch: BatchReporter | None,
         run_id: str = "dry-run",
     ) -> RunState:
-        """Read the state of the selected models; refuse models whose definition changed."""
+        """Read the state of the selected models and all they read; refuse what a run would build wrong.
+
+        Definitions cover upstream models and source column types (``featuresql.run.changes``),
+        so the state of every model upstream of the selection is read too.
+        """
         models = self.compiled.models
-        windows = [name for name in selected if models[name].window is not None]
+        graph = self.graph()
+        upstream = {*selected, *(a for name in selected for a in graph.ancestors(name))}
+        needed = [name for name in models if name in upstream]
+        windows = [name for name in needed if models[name].window is not None]
         states = state.read_states(self.adapter, self.project.name, windows)
+        existing = {name for name in windows if name in selected and self._built(name)}
         for name in windows:
-            if states[name].definitions and self.adapter.table_columns(models[name].relation) is None:
+            if name in selected and states[name].definitions and name not in existing:
                 states[name] = state.ModelState([], frozenset())  # the table was dropped: build it anew
-        definitions = {name: state.definition_hash(models[name], self.dialect) for name in windows}
-        rebuild = set()
-        for name in windows:
-            stored = states[name].definitions
-            if not stored or stored == {definitions[name]} or options.full_refresh:
-                continue
-            if models[name].settings.on_change == "rebuild":
-                rebuild.add(name)
-                continue
-            raise ConfigError(
-                f"model {name!r} changed since its table was computed (definition {', '.join(sorted(stored))} "
-                f"-> {definitions[name]}): rebuild it with `featuresql run --full-refresh --select {name}`, "
-                "or set config(on_change='rebuild') to rebuild it automatically",
-                path=models[name].path,
-            )
-        existing = {name for name in windows if self.adapter.table_columns(models[name].relation) is not None}
+        sources, missing = self._source_columns(needed)
+        definitions = state.definition_hashes(self.compiled, sources, needed)
+        recorded = state.read_definitions(self.adapter, self.project.name)
+        known = {name: d for name, d in definitions.items() if not self._reads_missing(name, missing, graph)}
+        unrecorded = [n for n in known if models[n].window is None and n not in recorded and self._built(n)]
+        changed = changes.changed_models(models, known, states, recorded, unrecorded)
+        rebuild = changes.check_changes(graph, models, selected, changed, options.full_refresh)
         return RunState(
             project=self.project.name,
             run_id=run_id,
@@ -264,6 +270,55 @@ class Context:
             on_batch=on_batch,
         )
 
+    def _built(self, model: str) -> bool:
+        return self.adapter.table_columns(self.compiled.models[model].relation) is not None
+
+    def _source_columns(self, models: Sequence[str]) -> tuple[dict[str, state.SourceColumns], set[str]]:
+        """The declared and warehouse column types of each source the ``models`` read (each table read
+        once), and the sources whose table is missing; declared types must be of the warehouse's family.
+
+        A source in another database (catalog) is not read, as compiling does not introspect it.
+        """
+        found: dict[str, state.SourceColumns] = {}
+        missing: set[str] = set()
+        tables: dict[str, dict[str, str] | None] = {}
+        for key in sorted({s for name in models for s in self.compiled.models[name].sources}):
+            source = self.project.sources[key]
+            relation = source.relation
+            if relation.catalog:
+                found[key] = state.SourceColumns(source.columns)
+                continue
+            if relation.sql() not in tables:
+                tables[relation.sql()] = self.adapter.table_columns(relation)
+            actual = tables[relation.sql()]
+            if actual is None:
+                missing.add(key)
+            found[key] = state.SourceColumns(source.columns, actual)
+            self._check_declared_types(source, actual or {})
+        return found, missing
+
+    def _check_declared_types(self, source: Source, actual: dict[str, str]) -> None:
+        """A declared type of another family than the table's would compile the model for the wrong type."""
+        for column, declared in source.columns.items():
+            kind = actual.get(column)
+            groups = {_type_group(declared or "", self.project.config.dialect), _type_group(kind or "", self.dialect)}
+            if None not in groups and len(groups) > 1:
+                raise ConfigError(
+                    f"source {source.key}: column {column!r} is declared {declared} in sources.yml, but table "
+                    f"{source.relation.sql(self.dialect)} on target {self.target_name!r} has it as {kind}: update "
+                    "its type in sources.yml",
+                    path=source.path,
+                    line=source.line,
+                )
+
+    def _reads_missing(self, model: str, missing: set[str], graph: Graph) -> bool:
+        """Whether ``model`` or a model upstream of it reads a missing source: its definition is unknown.
+
+        Such a model fails to build anyway, with the warehouse's error; it is not called changed.
+        """
+        names = {model, *graph.ancestors(model)}
+        return any(s in missing for name in names for s in self.compiled.models[name].sources)
+
     def extract(
         self,
         spine: Any,
@@ -271,11 +326,12 @@ class Context:
         *,
         out: str | Path | None = None,
         timestamp_column: str | None = None,
+        strict: bool = False,
     ) -> ExtractResult:
         """A point-in-time training set; see ``featuresql.extract`` (the table is in ``.table`` without ``out``)."""
         from featuresql.extracts.training_set import run_extract
 
-        return run_extract(self, spine, features, out=out, timestamp_column=timestamp_column)
+        return run_extract(self, spine, features, out=out, timestamp_column=timestamp_column, strict=strict)
 
     def _run_hooks(self, name: str) -> None:
         for number, statements in enumerate(self.compiled.hooks.get(name, []), start=1):
@@ -301,3 +357,10 @@ class Context:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _type_group(kind: str, dialect: str) -> str | None:
+    """The group of families a type is compared in (None: a type no check knows, never a mismatch)."""
+    family = sql_family(kind, dialect)
+    group = _SAME_GROUP.get(family, family)
+    return group if group in _GROUPS else None

@@ -338,10 +338,12 @@ def row_differences(actual: Sequence[Row], expected: Sequence[Row], key: str, ti
 #
 # Restated from DESIGN.md ("Point-in-time join") without the model table: the row
 # available at spine time t is the one for the latest boundary E with E + data_delay
-# <= t, among the boundaries computed (up to the last one complete at ``now``). A
-# window model's values there are the windows at E, aggregated from the raw events;
-# boundaries before ``start`` were never computed, so before start + data_delay
-# everything is NULL.
+# <= t, among the boundaries computed by one run at ``now`` (up to the last one
+# complete then). A window model's values there are the windows at E, aggregated
+# from the raw events; boundaries before ``start`` were never computed, so before
+# start + data_delay everything is NULL. A spine row needing a boundary after the
+# last one computed is NULL too (nothing is known there, not even an empty window),
+# and so is every row when the run found no event before its end (it computed nothing).
 
 
 def window_values_at(
@@ -356,8 +358,14 @@ def window_values_at(
     start = model.start_boundary()
     if start is not None and own < start:
         return unknown
-    boundary = min(own, model.last_boundary(now))
-    mine = [e for e in events if key is not None and e[model.key] == key and (model.where is None or model.where(e))]
+    last = model.last_boundary(now)
+    if own > last:
+        return unknown
+    used = [e for e in events if e[model.key] is not None and (model.where is None or model.where(e))]
+    if not any(epoch_micros(e[model.timestamp]) < (last + model.grain) * MICROS for e in used):
+        return unknown
+    boundary = own
+    mine = [e for e in used if key is not None and e[model.key] == key]
     if start is not None and boundary < start:
         mine = []  # nothing was computed yet: no row matches
     values = {}

@@ -434,7 +434,7 @@ def test_init_scaffolds_a_project_that_runs(tmp_path, cli, cli_process):
     assert cli_process(project, "debug").exit_code == 0
     tested = cli_process(project, "test")
     assert tested.exit_code == 0, tested.stdout + tested.stderr
-    assert "5 passed" in tested.stdout  # its data tests, its unit test and the availability check
+    assert "6 passed" in tested.stdout  # its data tests, its unit test, the availability and null_keys checks
 
 
 def test_init_refuses_a_non_empty_folder(tmp_path, cli):

@@ -156,6 +156,26 @@ def test_extract_returns_the_same_training_set(engine, tmp_path, reference):
     assert not problems, f"{engine.name}: extract differs from DuckDB:\n" + "\n".join(problems)
 
 
+def test_extract_past_the_computed_state_is_null_and_counted(engine, tmp_path, reference):
+    """A run ten days before the reference's: rows needing later boundaries are NULL, the rest the reference's."""
+    project = engine_project(engine, tmp_path, reference["raw"])
+    earlier = NOW - timedelta(days=10)
+    end = datetime.combine(earlier.date() + timedelta(days=1), datetime.min.time())  # the day after its last boundary
+    with Context(project, variables=SMALL_VARS) as context:
+        run_models(context, now=earlier)
+        result = context.extract(reference["spine"], EXTRACT_FEATURES)
+    windows = ("user_transactions__", "merchant_transactions__")
+    expected = [
+        {c: None if c.startswith(windows) and row["ts"] is not None and row["ts"] >= end else v for c, v in row.items()}
+        for row in reference["extract"]
+    ]
+    past = sum(1 for row in reference["extract"] if row["ts"] is not None and row["ts"] >= end)
+    assert past > 0
+    assert result.uncomputed == {"user_transactions": past, "merchant_transactions": past}
+    problems = differences(canonical_rows(result.table), expected)
+    assert not problems, f"{engine.name}: extract differs:\n" + "\n".join(problems)
+
+
 def test_extract_from_a_local_file_to_a_local_file(engine, tmp_path, reference):
     import pyarrow.parquet as pq
 

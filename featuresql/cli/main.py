@@ -169,6 +169,7 @@ def run(
 )
 @click.option("--out", "-o", required=True, help="A .parquet or .csv file, or table:NAME in the warehouse.")
 @click.option("--timestamp-column", default=None, help="The spine's time column (default: found by name).")
+@click.option("--strict", is_flag=True, help="Fail on spine rows past what a model has computed (else NULL, counted).")
 @click.pass_obj
 @_handle_errors
 def extract(
@@ -178,10 +179,13 @@ def extract(
     features: tuple[str, ...],
     out: str,
     timestamp_column: str | None,
+    strict: bool,
 ) -> None:
     """Join features onto a spine as of each row's time (a leak-free training set)."""
     with _context(obj, target) as context:
-        result = context.extract(spine, features, out=out, timestamp_column=timestamp_column)
+        result = context.extract(spine, features, out=out, timestamp_column=timestamp_column, strict=strict)
+        for warning in result.warnings:
+            click.secho(f"Warning: {warning}", fg="yellow", err=True)
         click.secho(
             f"Extracted {result.rows:,} rows with {_plural(result.features, 'feature')} from "
             f"{_plural(result.models, 'model')} "

@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from featuresql.compile.features import feature_names, resolve_features
 from featuresql.compile.models import AsOfJoin, CompiledModel
-from featuresql.compile.spine_columns import KeyColumn, check_keys, find_time_column
+from featuresql.compile.spine_columns import KeyColumn, check_keys, check_reserved, find_time_column
 from featuresql.errors import CompileError, FeaturesqlError
 from featuresql.project.jinja import ref
 from featuresql.sql.types import sql_family
@@ -57,21 +57,22 @@ def expand_as_of_join(
     columns_of: ColumnsOf,
     read_dialect: str,
     dialect: str,
+    project: str,
 ) -> tuple[exp.Subquery, AsOfJoin]:
     """The point-in-time join a marker stands for, aliased as the marker was, and what it joins."""
-    join = resolve_as_of_join(marker, models, columns_of, read_dialect)
+    join = resolve_as_of_join(marker, models, columns_of, read_dialect, project)
     alias = marker.args.get("alias") or exp.TableAlias(this=exp.to_identifier("as_of"))
     return exp.Subquery(this=join.query(dialect), alias=alias), join
 
 
 def resolve_as_of_join(
-    marker: exp.Table, models: Mapping[str, CompiledModel], columns_of: ColumnsOf, read_dialect: str
+    marker: exp.Table, models: Mapping[str, CompiledModel], columns_of: ColumnsOf, read_dialect: str, project: str
 ) -> AsOfJoin:
     """The spine, time column and joined models of a marker; CompileError when they do not fit."""
     assert isinstance(marker.this, exp.Anonymous)
     payload = json.loads(marker.this.expressions[0].name)
     try:
-        joined = resolve_features(models, payload["features"], where="as_of_join")
+        joined = resolve_features(models, payload["features"], project, where="as_of_join")
     except FeaturesqlError as exc:
         raise CompileError(exc.message) from None
     spine_table = exp.to_table(payload["spine"], dialect=read_dialect)
@@ -87,6 +88,7 @@ def resolve_as_of_join(
     }
     keys = {k: KeyColumn(k, None, models[m.name].settings.entity or "") for m in joined for k in m.keys}
     try:
+        check_reserved(types, description)
         spine_keys = check_keys(columns, list(keys.values()), description)
         time = find_time_column(columns, [m.timestamp for m in joined], payload["timestamp"], description)
     except FeaturesqlError as exc:

@@ -32,6 +32,7 @@ from featuresql.project.jinja import MacroEnvironment, ModelContext
 from featuresql.project.loader import ModelFile, Project
 from featuresql.serving.items import DEFAULT_TTL_ATTRIBUTE, RESERVED
 from featuresql.sql import dialects
+from featuresql.sql.coverage import STATE_COLUMNS, STATE_SCHEMA
 from featuresql.sql.engines import DEFAULT_ENGINE
 from featuresql.sql.windows import WindowFeature, WindowModel, features_of_marker, is_marker, render_marker
 
@@ -48,6 +49,7 @@ def compile_project(
     variables: dict[str, Any] | None = None,
     columns_of: ColumnsOf | None = None,
     only: set[str] | None = None,
+    state_project: str | None = None,
 ) -> CompiledProject:
     """Compile the models of ``project`` for a target; raises CompileError on the first problem.
 
@@ -55,10 +57,13 @@ def compile_project(
     macros dispatch on); ``dialect`` is the SQL the target's adapter runs, by default
     that adapter's own. Every model is rendered (the graph needs every ref); with
     ``only``, just those models and their ancestors are parsed and checked (an
-    extract needs no more).
+    extract needs no more). ``state_project`` names the interval state an ``as_of_join``
+    reads (default: the project's name; unit tests keep a state of their own).
     """
     dialect = dialect or adapter_class(target_type).dialect
-    return _Compiler(project, target, target_type, dialect, schema, variables or {}, columns_of).run(only)
+    compiler = _Compiler(project, target, target_type, dialect, schema, variables or {}, columns_of)
+    compiler.state_project = state_project or project.name
+    return compiler.run(only)
 
 
 class _Compiler:
@@ -73,6 +78,7 @@ class _Compiler:
         columns_of: ColumnsOf | None,
     ):
         self.project = project
+        self.state_project = project.name
         self.target = target
         self.target_type = target_type
         self.dialect = dialect
@@ -208,7 +214,9 @@ class _Compiler:
 
     def _as_of_join(self, model: ModelFile, marker: exp.Table) -> tuple[exp.Subquery, AsOfJoin]:
         try:
-            return expand_as_of_join(marker, self.compiled, self._known_columns, self.read_dialect, self.dialect)
+            return expand_as_of_join(
+                marker, self.compiled, self._known_columns, self.read_dialect, self.dialect, self.state_project
+            )
         except CompileError as exc:
             raise CompileError(
                 f"model {model.name!r}: {exc.message}", path=model.path, line=node_line(marker)
@@ -259,6 +267,8 @@ class _Compiler:
             )
 
     def _known_columns(self, table: exp.Table) -> dict[str, str] | None:
+        if table.db.lower() == STATE_SCHEMA and table.name.lower() == "intervals":  # an as_of_join reads its state
+            return dict(STATE_COLUMNS)
         for source in self.project.sources.values():
             if source.identifier.lower() == table.name.lower() and (source.schema or "").lower() == table.db.lower():
                 if source.columns:

@@ -8,10 +8,12 @@ description of a model (``featuresql.sql.point_in_time``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from featuresql.compile.models import CompiledModel
 from featuresql.errors import ConfigError, closest
+from featuresql.sql.coverage import Coverage
 from featuresql.sql.point_in_time import JoinedModel
 
 
@@ -44,6 +46,35 @@ def joined_model(model: CompiledModel, columns: Sequence[str]) -> JoinedModel:
     )
 
 
+def coverage(models: Mapping[str, CompiledModel], name: str, project: str) -> Coverage | None:
+    """Where a join finds what ``name`` has computed (``featuresql.sql.coverage``).
+
+    A window model's state reaches back its widest window; a snapshot model over window
+    models (chaining) records the spans they vouch for when it is built; any other
+    snapshot model is read as it is.
+    """
+    model = models[name]
+    settings = model.settings
+    if model.window is not None:
+        first = settings.start_boundary()
+        start = None if first is None else first * settings.grain
+        return Coverage(project, name, model.window.max_tiles * settings.grain, start)
+    return Coverage(project, name, 0) if window_ancestors(models, name) else None
+
+
+def window_ancestors(models: Mapping[str, CompiledModel], name: str) -> list[str]:
+    """The window models ``name`` reads, directly or through snapshot models, in dependency order."""
+    seen: dict[str, None] = {}
+    pending = list(models[name].refs)
+    while pending:
+        ref = pending.pop()
+        if ref in seen or ref not in models:
+            continue
+        seen[ref] = None
+        pending.extend(models[ref].refs)
+    return [n for n in models if n in seen and models[n].window is not None]
+
+
 def feature_names(requested: str | Sequence[str]) -> list[str]:
     """``model`` or ``model.feature`` items, from comma-separated strings or a list."""
     items = [requested] if isinstance(requested, str) else list(requested)
@@ -51,9 +82,10 @@ def feature_names(requested: str | Sequence[str]) -> list[str]:
 
 
 def resolve_features(
-    models: Mapping[str, CompiledModel], requested: str | Sequence[str], where: str = "--features"
+    models: Mapping[str, CompiledModel], requested: str | Sequence[str], project: str, where: str = "--features"
 ) -> list[JoinedModel]:
-    """The models to join for ``model`` / ``model.feature`` items, in order, with their columns."""
+    """The models to join for ``model`` / ``model.feature`` items, in order, with their columns,
+    each read only where project ``project``'s state vouches for it."""
     names = feature_names(requested)
     if not names:
         raise ConfigError(f"no features requested: pass {where} model[.feature],...")
@@ -71,7 +103,10 @@ def resolve_features(
             )
         elif feature.lower() not in columns:
             columns.append(feature.lower())
-    return [joined_model(models[name], columns) for name, columns in chosen.items()]
+    return [
+        replace(joined_model(models[name], columns), coverage=coverage(models, name, project))
+        for name, columns in chosen.items()
+    ]
 
 
 def _model(models: Mapping[str, CompiledModel], name: str, where: str) -> CompiledModel:

@@ -9,10 +9,11 @@ family (``featuresql.sql.types``) where they are known.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from featuresql.errors import ConfigError, closest
+from featuresql.sql.point_in_time import RESERVED_PREFIX
 
 TIME_COLUMNS = ("event_timestamp", "timestamp", "ts")
 
@@ -24,6 +25,16 @@ class KeyColumn:
     name: str
     family: str | None
     entity: str
+
+
+def check_reserved(columns: Iterable[str], description: str) -> None:
+    """Refuse spine columns named like the join's own (``__featuresql_...``): one would replace the other."""
+    for name in columns:
+        if name.lower().startswith(RESERVED_PREFIX):
+            raise ConfigError(
+                f"{description} has a column named {name!r}: names starting with {RESERVED_PREFIX!r} "
+                "are reserved for featuresql's point-in-time join: rename it"
+            )
 
 
 def check_keys(columns: Mapping[str, str | None], keys: Sequence[KeyColumn], description: str) -> dict[str, str]:

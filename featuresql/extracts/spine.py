@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from featuresql.adapters.base import WarehouseAdapter
-from featuresql.compile.spine_columns import KeyColumn, check_keys, find_time_column
+from featuresql.compile.spine_columns import KeyColumn, check_keys, check_reserved, find_time_column
 from featuresql.errors import ConfigError, ExecutionError
 from featuresql.names import parse_table_name
 from featuresql.sql import dialects
@@ -160,9 +160,7 @@ def _stage_local(
     _check_names(data.column_names, description)
     key_columns = check_keys(columns, keys, description)
     time_column = find_time_column(columns, time_candidates, timestamp_column, description)
-    time = data.column(time_column)
-    if time.type.tz is not None or time.type.unit != "us":
-        time = time.cast(pa.timestamp("us"), safe=False)  # zoned values are stored as UTC: dropping the zone keeps them
+    time = _floor_to_micros(data.column(time_column))
     staged = data.append_column(SPINE_ROW, pa.array(range(data.num_rows), pa.int64())).append_column(SPINE_TIME, time)
     table = adapter.load_table(exp.table_(f"__featuresql_spine_{uuid.uuid4().hex[:12]}"), staged, temporary=True)
     relation = SpineRelation(
@@ -172,6 +170,21 @@ def _stage_local(
         row=exp.column(SPINE_ROW),
     )
     return StagedSpine(relation, description, key_columns, temporary=table)
+
+
+def _floor_to_micros(time: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Spine times as zone-less UTC microseconds, finer ones floored.
+
+    A row at 23:59:59.9999995 happens before midnight: rounding it (Arrow's cast
+    truncates toward 1970, so before 1970 it rounds up) would let it see what
+    becomes available at midnight. Zoned values are stored as UTC: dropping the zone keeps them.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if time.type.unit in ("s", "ms", "us"):
+        return time.cast(pa.timestamp("us"))
+    return pc.floor_temporal(time, unit="microsecond").cast(pa.timestamp("us"))
 
 
 def _family(kind: pa.DataType) -> str:
@@ -241,6 +254,7 @@ def _stage_table(
         types = {column: kind for column, kind in types.items() if column != exclude}
     if types is None:
         raise ConfigError(f"{description} does not exist on the target: check the name, or pass a .parquet/.csv path")
+    check_reserved(types, description)
     columns: dict[str, str | None] = {column: sql_family(kind, adapter.dialect) for column, kind in types.items()}
     key_columns = check_keys(columns, keys, description)
     time_column = find_time_column(columns, time_candidates, timestamp_column, description)
@@ -256,9 +270,9 @@ def _stage_table(
 
 def _check_names(names: Iterable[str], description: str) -> None:
     seen: dict[str, str] = {}
+    names = list(names)
+    check_reserved(names, description)
     for name in names:
-        if name.lower() in (SPINE_ROW, SPINE_TIME):
-            raise ConfigError(f"{description} has a column named {name!r}, reserved by featuresql: rename it")
         if name.lower() in seen:  # keys and the time column are found ignoring case: which one would it be?
             raise ConfigError(
                 f"{description} has two columns named {seen[name.lower()]!r} and {name!r} "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,8 +28,9 @@ from featuresql.errors import ConfigError, closest
 from featuresql.extracts.spine import SpineInput, StagedSpine, stage_spine
 from featuresql.files import atomic_path
 from featuresql.names import parse_table_name
+from featuresql.run.coverage import describe, spine_spans
 from featuresql.sql.engines import DEFAULT_ENGINE
-from featuresql.sql.point_in_time import JoinedModel, point_in_time_query
+from featuresql.sql.point_in_time import JoinedModel, point_in_time_query, uncomputed_counts
 from featuresql.sql.types import sql_family
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class ExtractResult:
     seconds: float
     destination: Destination
     table: pa.Table | None = None
+    uncomputed: dict[str, int] = field(default_factory=dict)  # model -> spine rows past its computed state
+    warnings: tuple[str, ...] = ()  # one line per model of ``uncomputed``
 
 
 def run_extract(
@@ -83,8 +86,14 @@ def run_extract(
     *,
     out: str | Path | None = None,
     timestamp_column: str | None = None,
+    strict: bool = False,
 ) -> ExtractResult:
-    """Join ``features`` onto ``spine`` as of each row's time, in the warehouse."""
+    """Join ``features`` onto ``spine`` as of each row's time, in the warehouse.
+
+    Spine rows past what a model has computed (after its last run, in a gap) get NULL
+    for its features and are counted in ``uncomputed``, with a warning line each;
+    ``strict`` refuses them instead, before anything is written.
+    """
     started = time.perf_counter()
     destination = Destination.parse(out, context.dialect)
     names = [name.partition(".")[0] for name in feature_names(features)]
@@ -93,7 +102,7 @@ def run_extract(
             known = list(context.project.models)
             raise ConfigError(f"unknown model {name!r} in --features{closest(name, known)}")
     compiled = context.compiled_for(names)
-    models = resolve_features(compiled.models, features)
+    models = resolve_features(compiled.models, features, context.project.name)
     adapter = context.adapter
     for model in models:
         _check_built(context, model)
@@ -104,13 +113,42 @@ def run_extract(
     try:
         _check_collisions(staged, models)
         joined = [m.with_spine_keys(staged.keys) for m in models]
+        uncomputed = _count_uncomputed(adapter, staged, joined)
+        warnings = tuple(
+            _uncomputed_message(adapter, model, uncomputed[model.name], strict=strict)
+            for model in joined
+            if model.name in uncomputed
+        )
+        if strict and warnings:
+            raise ConfigError(warnings[0])
+            raise ConfigError(f"{warnings[0]} (--strict)")
         query = point_in_time_query(staged.relation, joined, adapter.dialect)
         table, rows = _deliver(context, query, destination)
     finally:
         if staged.temporary is not None:
             adapter.execute(exp.Drop(tables=[staged.temporary], kind="TABLE", exists=True))
     features_count = sum(len(m.columns) for m in models)
-    return ExtractResult(rows, features_count, len(models), time.perf_counter() - started, destination, table)
+    seconds = time.perf_counter() - started
+    return ExtractResult(rows, features_count, len(models), seconds, destination, table, uncomputed, warnings)
+
+
+def _count_uncomputed(adapter: WarehouseAdapter, staged: StagedSpine, models: Sequence[JoinedModel]) -> dict[str, int]:
+    """Per model, the spine rows past its computed state (only models with some)."""
+    if not any(m.coverage for m in models):
+        return {}
+    counts = adapter.fetch_arrow(uncomputed_counts(staged.relation, models, adapter.dialect)).to_pylist()[0]
+    return {m.name: int(counts[m.name]) for m in models if m.coverage and counts[m.name]}
+
+
+def _uncomputed_message(adapter: WarehouseAdapter, model: JoinedModel, rows: int, *, strict: bool) -> str:
+    """One line: how many rows, what the state covers, and the command that computes the rest."""
+    assert model.coverage is not None
+    state = describe(spine_spans(adapter, model.coverage, model.data_delay))
+    count = f"{rows:,} spine {'row is' if rows == 1 else 'rows are'} past what was computed ({state})"
+    run = f"`featuresql run --select {model.name}`"
+    if strict:
+        return f"model {model.name!r}: {count}: run {run} to compute them, or extract without --strict to get NULLs"
+    return f"model {model.name!r}: {count}; their features are NULL: run {run} to compute them"
 
 
 def _check_built(context: Workspace, model: JoinedModel) -> None:

@@ -24,7 +24,9 @@ An item answers until ``_exp`` (``featuresql.online.mirror.expires_at``): for a
 window model, until its windows are all empty; for a snapshot model with a
 ``ttl``, until the ``ttl`` has passed; otherwise it never expires. The manifest
 is published after the items, and covers exactly the models the store holds
-under their current schema.
+under their current schema. A model whose computed state does not reach ``--now``
+(a missed run) is refused before anything is written: its latest rows are not
+its current values.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from featuresql.adapters.store import Change, Deletion, OnlineStore
+from featuresql.compile.features import coverage
 from featuresql.compile.models import CompiledModel
 from featuresql.errors import ConfigError, ExecutionError
 from featuresql.online import records
@@ -57,6 +60,7 @@ from featuresql.online.repair import Repair, repair_model
 from featuresql.online.stores import column_types, model_entries, online_models, open_store, publish_manifest
 from featuresql.online.writes import write_items
 from featuresql.run import state
+from featuresql.run.coverage import covers, describe, spine_spans
 from featuresql.serving.items import (
     MARKER_KEY,
     VERSION,
@@ -186,11 +190,31 @@ def _start(
     store = store or open_store(context)
     context.connect_waiting(time.monotonic() + lock_timeout)
     entries = model_entries(context, every_online, column_types(context, every_online))
+    now = now or datetime.now(UTC)
+    _check_computed(context, models, now)
     store.ensure_table()
     context.adapter.ensure_schema(state.SCHEMA)
-    now = now or datetime.now(UTC)
     plan = _plan(context.adapter, store, every_online, now, full)
     return models, store, entries, now, plan
+
+
+def _check_computed(context: Workspace, models: list[CompiledModel], now: datetime) -> None:
+    """Refuse, before anything is written, a model whose state does not reach ``now``.
+
+    Its latest rows would be published as current values (the extract's rule,
+    ``featuresql.sql.coverage``): after a missed run the store would serve them as if
+    nothing had happened since.
+    """
+    for model in models:
+        found = coverage(context.compiled.models, model.name, context.project.name)
+        if found is None:
+            continue
+        spans = spine_spans(context.adapter, found, model.settings.data_delay)
+        if not covers(spans, now, found, model.settings.data_delay):
+            raise ConfigError(
+                f"model {model.name!r} is not computed as of {now:%Y-%m-%d %H:%M:%S} ({describe(spans)}): "
+                f"sync publishes only computed values: run `featuresql run --select {model.name}` first"
+            )
 
 
 @dataclass(frozen=True)

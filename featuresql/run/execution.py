@@ -19,15 +19,19 @@ from sqlglot import exp
 
 from featuresql import checkpoints
 from featuresql.adapters.base import WarehouseAdapter
+from featuresql.compile.features import window_ancestors
 from featuresql.compile.models import CompiledModel
 from featuresql.errors import FeaturesqlError
 from featuresql.run import state
+from featuresql.run.coverage import chained_spans
 from featuresql.run.intervals import Interval
 from featuresql.run.planning import RunState, batched_plan
 from featuresql.run.results import ModelResult
 from featuresql.run.statements import (
     batch_query,
     create_table,
+    null_key_count,
+    null_key_note,
     replace_range,
 )
 
@@ -39,7 +43,7 @@ def build_model(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) 
         if model.window is not None:
             result = _build_window(model, adapter, run)
         else:
-            result = _build_snapshot(model, adapter, run)
+            result = _build_vouched_snapshot(model, adapter, run)
     except FeaturesqlError as exc:
         _log(adapter, run, model.name, None, None, time.perf_counter() - started, "error", exc.message)
         return ModelResult(model.name, "error", seconds=time.perf_counter() - started, message=exc.message)
@@ -50,10 +54,14 @@ def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState
     started = time.perf_counter()
     plan = batched_plan(model, adapter, run)
     if plan.create and not plan.batches:  # nothing computable yet: an empty table, so readers find it
+        adapter.execute(state.forget_model(run.project, model.name))
         adapter.execute(create_table(model, batch_query(model, (0, 0), run.dialect)))
+    excluded = 0  # input rows with a NULL key, over every batch
     for number, batch in enumerate(plan.batches, start=1):
         batch_started = time.perf_counter()
         checkpoints.reach("before_batch")
+        batch_excluded = _null_keys(model, adapter, batch, run.dialect)
+        excluded += batch_excluded
         rows: int | None
         if plan.create and number == 1:
             rows = _create(model, batch, adapter, run)
@@ -69,7 +77,7 @@ def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState
         if run.heartbeat:
             run.heartbeat(adapter)
         seconds = time.perf_counter() - batch_started
-        _log(adapter, run, model.name, batch, rows, seconds, "success", "")
+        _log(adapter, run, model.name, batch, rows, seconds, "success", null_key_note(model, batch_excluded))
         if run.on_batch:
             run.on_batch(model.name, number, len(plan.batches), batch, rows, seconds)
     if not plan.batches:  # logged all the same, so the run log shows when the model was last checked
@@ -83,6 +91,7 @@ def _build_window(model: CompiledModel, adapter: WarehouseAdapter, run: RunState
         seconds=time.perf_counter() - started,
         intervals=tuple(plan.intervals),
         batches=len(plan.batches),
+        message=null_key_note(model, excluded),
     )
 
 
@@ -108,15 +117,53 @@ def _record(model: CompiledModel, batch: Interval, rows: int | None, run: RunSta
     return state.record_interval(run.project, model.name, batch, run.run_id, rows, definition, run.dialect)
 
 
+def _build_vouched_snapshot(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> ModelResult:
+    """A snapshot build; over window models, it also records where they vouch for it (``featuresql.run.coverage``).
+
+    The old spans are forgotten before the table is replaced and the new ones recorded
+    after, so a build killed in between claims nothing.
+    """
+    ancestors = window_ancestors(run.models, model.name) if run.models else []
+    if not ancestors:
+        return _build_snapshot(model, adapter, run)
+    spans = chained_spans(adapter, run.project, run.models, ancestors)
+    adapter.execute(state.forget_model(run.project, model.name))
+    result = _build_snapshot(model, adapter, run)
+    if result.status == "success":
+        definition = run.definitions.get(model.name, "")
+        for span in spans:
+            adapter.execute(
+                state.record_interval(run.project, model.name, span, run.run_id, None, definition, run.dialect)
+            )
+    return result
+
+
 def _build_snapshot(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> ModelResult:
     started = time.perf_counter()
     checkpoints.reach("before_batch")
-    adapter.execute(create_table(model, model.query))  # CREATE OR REPLACE: atomic on its own
+    note = null_key_note(model, _null_keys(model, adapter, None, run.dialect))
+    adapter.execute(create_table(model, model.query))  # CREATE OR REPLACE (without NULL keys): atomic on its own
     checkpoints.reach("before_commit")
+    definition = state.record_definition(run.project, model.name, run.definitions[model.name], run.run_id, run.dialect)
+    with adapter.transaction():  # after the table: a run killed before it leaves the model changed, never the reverse
+        for statement in definition:
+            adapter.execute(statement)
     checkpoints.reach("after_commit")
     rows = _count(adapter, model)
-    _log(adapter, run, model.name, None, rows, time.perf_counter() - started, "success", "")
-    return ModelResult(model.name, "success", rows=rows, seconds=time.perf_counter() - started)
+    _log(adapter, run, model.name, None, rows, time.perf_counter() - started, "success", note)
+    return ModelResult(model.name, "success", rows=rows, seconds=time.perf_counter() - started, message=note)
+
+
+def _null_keys(model: CompiledModel, adapter: WarehouseAdapter, batch: Interval | None, dialect: str) -> int:
+    """The input rows with a NULL key that ``batch`` (a snapshot build: None) leaves out.
+
+    Counted before the batch writes anything, so a failing count fails the batch
+    as any of its statements would, never after its rows were committed.
+    """
+    query = null_key_count(model, batch, dialect)
+    if query is None:
+        return 0
+    return int(adapter.fetch_arrow(query).column(0)[0].as_py())
 
 
 def _count(adapter: WarehouseAdapter, model: CompiledModel) -> int:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-Interval = tuple[int, int]
+from featuresql.sql.coverage import BEGINNING  # a first run without ``start`` is recorded from here
 
-# Boundaries of a model without ``start`` begin at its first event: the first run
-# computes everything before its end, recorded from this sentinel.
-BEGINNING = -(2**62)
+Interval = tuple[int, int]
+__all__ = ["BEGINNING", "Interval", "affected", "batches", "intersect", "merge", "missing", "subtract", "to_compute"]
 
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:

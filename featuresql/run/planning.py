@@ -8,7 +8,7 @@ a first run into batches. ``RunState`` is what every model of one run shares.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -18,6 +18,7 @@ from featuresql.adapters.base import WarehouseAdapter
 from featuresql.compile.models import CompiledModel
 from featuresql.run import state
 from featuresql.run.intervals import BEGINNING, Interval, affected, batches, intersect, merge, to_compute
+from featuresql.sql.window_parts import any_null
 from featuresql.sql.windows import BoundaryRange
 from featuresql.times import utc
 
@@ -100,10 +101,11 @@ def plan_window(
 
 
 def first_event_query(model: CompiledModel) -> exp.Select:
-    """The time of the model's first event (to batch a first run from its beginning)."""
+    """The time of the model's first event with its keys (rows without one are never computed)."""
     assert model.window is not None
     timestamp = exp.column(model.window.timestamp)
-    return exp.select(exp.func("MIN", timestamp)).from_(model.window.events.subquery("__rows"))
+    events = model.window.events.subquery("__rows")
+    return exp.select(exp.func("MIN", timestamp)).from_(events).where(exp.not_(any_null(model.settings.keys)))
 
 
 def rebatch_from_first_event(plan: WindowPlan, first_event: datetime | None, model: CompiledModel) -> WindowPlan:
@@ -149,6 +151,7 @@ class RunState:
     on_batch: BatchReporter | None = None
     heartbeat: Callable[[WarehouseAdapter], None] | None = None  # called after each committed batch
     recomputed: dict[str, list[Interval]] = field(default_factory=dict)
+    models: Mapping[str, CompiledModel] = field(default_factory=dict)  # the compiled project's (set by the runner)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -167,9 +170,19 @@ def plan_for(model: CompiledModel, run: RunState) -> WindowPlan:
 
 
 def batched_plan(model: CompiledModel, adapter: WarehouseAdapter, run: RunState) -> WindowPlan:
-    """``plan_for``, with a first run from the beginning cut into batches from the first event."""
+    """``plan_for``, given the model's first event when it creates the table.
+
+    A table created before the model's first event (an empty source, or only future
+    events) computes nothing and records nothing: state claims no history that was
+    computed without data, so the first run with data fills from its first event (or
+    ``start``). A first run from the beginning is cut into batches from the first event.
+    """
     plan = plan_for(model, run)
-    if plan.batches and plan.batches[0][0] == BEGINNING and model.settings.batch_size:
-        first = adapter.fetch_arrow(first_event_query(model)).column(0)[0].as_py()
+    if not (plan.create and plan.batches):
+        return plan
+    first = adapter.fetch_arrow(first_event_query(model)).column(0)[0].as_py()
+    if first is None or _utc_seconds(first) >= plan.batches[-1][1]:
+        return WindowPlan(create=True, batches=[])
+    if plan.batches[0][0] == BEGINNING and model.settings.batch_size:
         plan = rebatch_from_first_event(plan, first, model)
     return plan

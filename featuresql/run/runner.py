@@ -26,6 +26,7 @@ def run_models(
 ) -> RunResult:
     """Build ``selected`` models (in dependency order); a failure skips its descendants."""
     started = time.perf_counter()
+    run.models = project.models
     result = RunResult(run_id=run.run_id)
     pending = list(selected)
     failed: set[str] = set()

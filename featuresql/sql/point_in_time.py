@@ -13,6 +13,10 @@ the greatest values of the model's feature columns in order, so the row chosen
 never depends on which features were requested. The matched row is taken whole.
 Without a match, count-like window features are 0 (the window was empty) and
 everything else is NULL; before ``start + data_delay`` every feature is NULL.
+Past what the model's state vouches for (``featuresql.sql.coverage``: after the
+last run, in a gap) every feature is NULL too, and ``uncomputed_counts`` counts
+those rows. Every column the join adds to the spine is named ``__featuresql_...``,
+a prefix spines may not use.
 
 Formulation, chosen by measurement (DuckDB 2.0.1, 2 cores, 1M spine rows against
 the example's 21M-row window table; ``bench/extract.py`` has the end-to-end
@@ -35,7 +39,10 @@ from datetime import UTC, datetime
 from sqlglot import exp
 
 from featuresql.sql import dialects
+from featuresql.sql.coverage import HI as HI_COLUMN
+from featuresql.sql.coverage import Coverage, computed_spans, covers
 
+RESERVED_PREFIX = "__featuresql_"  # every column the join adds to the spine
 SPINE_TIME = "__featuresql_t"
 SPINE_ROW = "__featuresql_row"
 _SPINE = "__spine"
@@ -57,6 +64,7 @@ class JoinedModel:
     tie_break: tuple[str, ...]
     horizon: int | None = None  # window models: widest window + grain (see ``_bounds``)
     spine_keys: tuple[str, ...] = ()  # the spine's names of ``keys``, when spelled differently
+    coverage: Coverage | None = None  # where its computed state is (None: read the table as it is)
 
     def with_spine_keys(self, spine_columns: Mapping[str, str]) -> JoinedModel:
         """This model joined on the spine's columns for its keys (as the spine spells them)."""
@@ -88,17 +96,10 @@ class SpineRelation:
 
 def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dialect: str) -> exp.Select:
     """Every spine column, then each model's columns named ``<model>__<column>``."""
-    row = spine.row.copy() if spine.row else _row_number(spine, models)
-    staged = exp.select(
-        *(exp.column(dialects.identifier(c)) for c in spine.columns),
-        exp.alias_(row, SPINE_ROW),
-        exp.alias_(spine.time, SPINE_TIME),
-        *(bound for number, model in enumerate(models) for bound in _bounds(model, f"__m{number}", spine.time)),
-    ).from_(spine.relation.copy())
     query = (
         exp.select(*(exp.column(dialects.identifier(c), _SPINE) for c in spine.columns))
         .from_(_SPINE)
-        .with_(_SPINE, as_=staged)
+        .with_(_SPINE, as_=_staged(spine, models, dialect))
     )
     for number, model in enumerate(models):
         alias = f"__m{number}"
@@ -109,6 +110,53 @@ def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dia
     if spine.ordered:
         query = query.order_by(exp.column(SPINE_ROW, _SPINE))
     return query
+
+
+def uncomputed_counts(spine: SpineRelation, models: Sequence[JoinedModel], dialect: str) -> exp.Select:
+    """One row: per model with a coverage, how many spine rows fall past its computed state.
+
+    Rows without a time or before a model's start are not counted: they are NULL by
+    definition, not for want of a run. Columns are named as the models.
+    """
+    counted = []
+    for number, model in enumerate(models):
+        if model.coverage is None:
+            continue
+        missing: exp.Expr = exp.and_(
+            exp.column(_internal(f"__m{number}", "computed")).is_(exp.null()),
+            exp.column(SPINE_TIME).is_(exp.null()).not_(),
+        )
+        if model.start is not None:
+            first = datetime.fromtimestamp(model.start.timestamp() + model.data_delay, UTC)
+            missing = exp.and_(missing, exp.column(SPINE_TIME) >= dialects.timestamp_literal(first, dialect))
+        flag = exp.case().when(missing, exp.Literal.number(1)).else_(exp.Literal.number(0))
+        counted.append(exp.alias_(exp.func("COALESCE", exp.Sum(this=flag), exp.Literal.number(0)), model.name))
+    return exp.select(*counted).from_(_staged(spine, models, dialect).subquery(_SPINE))
+
+
+def _staged(spine: SpineRelation, models: Sequence[JoinedModel], dialect: str) -> exp.Select:
+    """The spine with its row number, its time, each model's bounds and whether its state covers the row."""
+    row = spine.row.copy() if spine.row else _row_number(spine, models)
+    staged = exp.select(
+        *(exp.column(dialects.identifier(c)) for c in spine.columns),
+        exp.alias_(row, SPINE_ROW),
+        exp.alias_(spine.time, SPINE_TIME),
+        *(bound for number, model in enumerate(models) for bound in _bounds(model, f"__m{number}", spine.time)),
+    ).from_(spine.relation.copy())
+    for number, model in enumerate(models):
+        if model.coverage is None:
+            continue
+        spans = f"__featuresql_c{number}"
+        on = covers(spans, _minus(spine.time, model.data_delay))
+        staged = staged.join(computed_spans(model.coverage, dialect).subquery(spans), on=on, join_type="left")
+        computed = exp.column(HI_COLUMN, spans)
+        staged = staged.select(exp.alias_(computed, _internal(f"__m{number}", "computed")))
+    return staged
+
+
+def _internal(alias: str, what: str) -> str:
+    """The name of a column the join adds for one model (``__featuresql_m0_latest``)."""
+    return f"{RESERVED_PREFIX}{alias.lstrip('_')}_{what}"
 
 
 def _row_number(spine: SpineRelation, models: Sequence[JoinedModel]) -> exp.Window:
@@ -130,13 +178,13 @@ def _bounds(model: JoinedModel, alias: str, time: exp.Expr) -> list[exp.Expr]:
     entity (about 3x more pairs on the example at 180 days).
     """
     latest = _minus(time, model.data_delay)
-    bounds = [exp.alias_(latest, f"{alias}_latest")] if model.data_delay else []
+    bounds = [exp.alias_(latest, _internal(alias, "latest"))] if model.data_delay else []
     if model.ttl is not None:
-        bounds.append(exp.alias_(_minus(time, model.ttl), f"{alias}_oldest"))
+        bounds.append(exp.alias_(_minus(time, model.ttl), _internal(alias, "oldest")))
     if model.horizon is not None:
         last_row = exp.select(exp.func("MAX", exp.column(model.timestamp))).from_(model.relation.copy())
         recent = _minus(exp.func("LEAST", latest.copy(), last_row.subquery()), model.horizon)
-        bounds.append(exp.alias_(recent, f"{alias}_recent"))
+        bounds.append(exp.alias_(recent, _internal(alias, "recent")))
     return bounds
 
 
@@ -144,7 +192,7 @@ def _matches(model: JoinedModel, alias: str, dialect: str) -> exp.Select:
     """Per spine row, the model's latest row available at its time (at most one)."""
     rows = "__f"
     ts = exp.column(model.timestamp, rows)
-    latest = f"{alias}_latest" if model.data_delay else SPINE_TIME
+    latest = _internal(alias, "latest") if model.data_delay else SPINE_TIME
     spine_keys = model.spine_keys or model.keys
     condition: list[exp.Expr] = [
         exp.column(k, rows).eq(exp.column(dialects.identifier(s), _SPINE))
@@ -152,9 +200,9 @@ def _matches(model: JoinedModel, alias: str, dialect: str) -> exp.Select:
     ]
     condition.append(ts.copy() <= exp.column(latest, _SPINE))
     if model.ttl is not None:
-        condition.append(ts.copy() >= exp.column(f"{alias}_oldest", _SPINE))
+        condition.append(ts.copy() >= exp.column(_internal(alias, "oldest"), _SPINE))
     if model.horizon is not None:
-        condition.append(ts.copy() > exp.column(f"{alias}_recent", _SPINE))
+        condition.append(ts.copy() > exp.column(_internal(alias, "recent"), _SPINE))
     if model.start is not None:
         condition.append(ts.copy() >= dialects.timestamp_literal(model.start, dialect))
     order = [exp.column(c, rows) for c in (model.timestamp, *model.tie_break)]
@@ -182,6 +230,9 @@ def _output(model: JoinedModel, alias: str, column: str, dialect: str) -> exp.Ex
                 datetime.fromtimestamp(first, UTC), dialect
             )
         value = exp.case().when(earliest, exp.func("COALESCE", value, exp.Literal.number(0)))
+    if model.coverage is not None:  # past the computed state nothing is known, not even an empty window
+        computed = exp.column(_internal(alias, "computed"), _SPINE).is_(exp.null()).not_()
+        value = exp.case().when(computed, value)
     return exp.alias_(value, model.output_name(column))
 
 

@@ -9,6 +9,8 @@ exact sums as frame functions: see ``featuresql.sql.windows``);
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlglot import exp
 
 from featuresql.sql import dialects
@@ -28,6 +30,15 @@ def num(value: int) -> exp.Expr:
 
 def total(expression: exp.Expr) -> exp.Sum:
     return exp.Sum(this=expression)
+
+
+def any_null(keys: Iterable[str]) -> exp.Expr:
+    """TRUE for a row with a NULL in any of the entity ``keys``: a row of no entity.
+
+    Window models drop such rows from their events and snapshot models from their
+    table; the run log counts them and the built-in ``null_keys`` test fails on them.
+    """
+    return exp.or_(*(exp.column(dialects.identifier(k)).is_(exp.null()) for k in keys))
 
 
 class DistinctCounts:

@@ -3,7 +3,9 @@
 One function, ``window_query``, builds it as a sqlglot expression for any
 dialect. Its CTEs, in order:
 
-- ``events``: the user's row-level query with each event's epoch-aligned tile;
+- ``events``: the user's row-level query with each event's epoch-aligned tile,
+  without the rows with a NULL key (they belong to no entity: a run log note
+  counts them and the built-in ``null_keys`` test fails on them);
 - ``tiles``: per entity and tile, the partial aggregates of every feature;
 - ``points``: the change points: the boundary after each tile with events, the
   boundary where that tile leaves each window, and (at the model start) the
@@ -26,7 +28,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from featuresql.sql import dialects
-from featuresql.sql.window_parts import POINT, TILE, DistinctCounts, Spreads, col, num, total
+from featuresql.sql.window_parts import POINT, TILE, DistinctCounts, Spreads, any_null, col, num, total
 from featuresql.sql.windows import (
     PARTIALS,
     BoundaryRange,
@@ -86,6 +88,7 @@ class _Builder:
         columns += [exp.alias_(self._rank(f), self._rank_name(f)) for f in self._ranked_features()]
         columns += [exp.alias_(self._shifted(c), f"__shifted_{c}") for c in self._spread_columns()]
         query = exp.select(*columns).from_(self.model.events.subquery("__rows"))
+        query = query.where(exp.not_(any_null(self.keys)))
         event_lo = self.bounds.event_lo(self.model.max_tiles)
         grain = self.model.grain
         if event_lo is not None:

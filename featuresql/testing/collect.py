@@ -2,7 +2,8 @@
 
 Declared in YAML (generic tests on models, sources and their columns; unit
 tests; freshness), written as files (singular tests), or built in (the
-availability check of each window model; the online check with ``--online``).
+availability check of each window model; the null_keys check of each model with
+entity keys; the online check with ``--online``).
 Test names are unique: two tests of one name are an error naming both places.
 """
 
@@ -29,6 +30,7 @@ def collect_tests(context: Context, *, online: bool = False, only: str | None = 
     """
     from featuresql.testing.availability import availability_cases
     from featuresql.testing.freshness import freshness_cases
+    from featuresql.testing.null_keys import null_keys_cases
     from featuresql.testing.online_check import online_cases
     from featuresql.testing.unit.cases import unit_test_cases
 
@@ -44,6 +46,7 @@ def collect_tests(context: Context, *, online: bool = False, only: str | None = 
     cases.extend(unit_test_cases(project, context.variables))
     cases.extend(freshness_cases(project, compiled))
     cases.extend(availability_cases(compiled, project.name))
+    cases.extend(null_keys_cases(compiled))
     if online:
         cases.extend(online_cases(compiled))
     _check_unique(cases)

@@ -84,7 +84,7 @@ from featuresql.errors import ConfigError, FeaturesqlError
 from featuresql.project.loader import Project
 from featuresql.testing.cases import Outcome, TestCase, TestEnv
 from featuresql.testing.unit.diff import compare
-from featuresql.testing.unit.runs import FixtureRun, fixture_name
+from featuresql.testing.unit.runs import FixtureRun, fixture_name, state_project
 from featuresql.testing.unit.spec import UnitTest, check_compiled, parse_unit_tests
 
 SCRATCH = "unit"  # the schema of fixtures and models in the in-memory database
@@ -189,6 +189,7 @@ class UnitCompiler:
                         target_type=dialect,
                         schema=schema,
                         variables=variables,
+                        state_project=state_project(schema),
                     )
                 except FeaturesqlError as exc:
                     self._cache[key] = exc

@@ -67,6 +67,11 @@ def plan_tables(test: UnitTest, compiled: CompiledProject) -> Plan:
     return Plan(order, [name for name in order if name in built], given, sources)
 
 
+def state_project(schema: str) -> str:
+    """The project name a unit test's interval state is kept under (its ``as_of_join`` reads it)."""
+    return f"unit__{schema}"
+
+
 class FixtureRun:
     """One test's tables and runs on one adapter."""
 
@@ -78,7 +83,7 @@ class FixtureRun:
         self.compiled = compiled
         self.adapter = adapter
         self.schema = schema
-        self.state_project = f"unit__{test.name}"
+        self.state_project = state_project(schema)
         self.plan = plan_tables(test, compiled)
         self.families: dict[tuple[str, str], dict[str, str | None]] = {}  # each input's column families
 
@@ -186,8 +191,12 @@ class FixtureRun:
             options=RunOptions(),
             states=states,
             existing=set() if first else set(windows),
-            definitions={name: state.definition_hash(models[name], self.adapter.dialect) for name in windows},
+            definitions=state.definition_hashes(self.compiled, self._declared_sources(), self.plan.built),
         )
+
+    def _declared_sources(self) -> dict[str, state.SourceColumns]:
+        """The sources' declared columns: the fixtures are made from them, and nothing is compared."""
+        return {key: state.SourceColumns(source.columns) for key, source in self.project.sources.items()}
 
     def _build(self, models: list[str], run: RunState) -> None:
         if not models:
@@ -222,7 +231,7 @@ class FixtureRun:
         schema = exp.Table(db=exp.to_identifier(self.schema))  # how sqlglot holds a schema's name
         statements: list[exp.Expr] = [exp.Drop(tables=[schema], kind="SCHEMA", exists=True, cascade=True)]
         mine = exp.column("project").eq(exp.Literal.string(self.state_project))
-        statements += [exp.delete(state.table(name), where=mine) for name in ("intervals", "run_log")]
+        statements += [exp.delete(state.table(name), where=mine) for name in ("intervals", "definitions", "run_log")]
         for statement in statements:
             with contextlib.suppress(FeaturesqlError):
                 self.adapter.execute(statement)

@@ -23,7 +23,7 @@ WITH events AS (
     FROM raw.transactions
   ) AS __rows
   WHERE
-    ts < CAST('2026-07-01 00:00:00.000000' AS TIMESTAMP)
+    NOT merchant_id IS NULL AND ts < CAST('2026-07-01 00:00:00.000000' AS TIMESTAMP)
 ), tiles AS (
   SELECT
     merchant_id,

@@ -36,7 +36,7 @@ WITH events AS (
       status = 'settled' AND amount > 0
   ) AS __rows
   WHERE
-    ts < CAST('2026-07-01 00:00:00.000000' AS TIMESTAMP)
+    NOT user_id IS NULL AND ts < CAST('2026-07-01 00:00:00.000000' AS TIMESTAMP)
 ), tiles AS (
   SELECT
     user_id,
