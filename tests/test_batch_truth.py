@@ -161,6 +161,19 @@ def test_a_gap_in_the_state_is_null_where_its_windows_reach(project: Project) ->
     assert result.uncomputed == {"w": 5}
 
 
+def test_a_later_island_reads_its_own_boundaries_not_rows_from_before_the_gap(project: Project) -> None:
+    # User 3's only event is on day 2; its expiry rows fall in a gap that is never computed.
+    events = [ev(3, day(2, 10), 5.0), *(ev(1, day(k, 10)) for k in range(1, 25))]
+    project.load(events)
+    project.run(day(3), "w", "s")
+    project.run(day(30), "w", "s", start=day(12), end=day(25))  # boundaries 12..24, vouched from day 19 on
+    result = project.extract(spine_of([(3, day(22)), (3, day(24))]), ["w", "s"])
+    assert_features(result.table, [truth(3, day(22), events), truth(3, day(24), events)])
+    # The chained s has no horizon: past the gap its latest row is day 3's, so it vouches for nothing there.
+    assert [row["s__double_7d"] for row in result.table.to_pylist()] == [None, None]
+    assert result.uncomputed == {"s": 2}
+
+
 def test_the_api_returns_the_counts_and_warns(project: Project) -> None:
     project.load(EVENTS)
     project.run(day(10), "w")

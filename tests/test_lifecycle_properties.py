@@ -4,8 +4,9 @@ A project of three models: ``s`` stages the raw events (a snapshot model, with a
 filter that random steps switch on and off), ``w`` is a window model over ``s``, and
 ``c`` a snapshot model chained on ``w``. Events arrive on time, some with a NULL
 key; the source may start empty. Random steps run every model, backfill a range
-of ``w`` alone (leaving gaps and a stale ``c``), or change ``s``: the next run is
-refused and the test follows the printed hint exactly.
+of ``w`` alone (leaving gaps and a stale ``c``), change ``s``, or change the type of
+the source's ``amount`` (DOUBLE to DECIMAL and back): the next run is refused and the
+test follows the printed hint exactly, after which every value has the new type.
 
 After every step, an extract at random times (before the data, inside gaps, past
 the last run) must equal the oracle: the window values over the raw events where
@@ -21,6 +22,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ T0 = datetime(2024, 1, 10)
 SCHEMA = pa.schema(
     [("user_id", pa.int64()), ("ts", pa.timestamp("us")), ("amount", pa.float64()), ("category", pa.string())]
 )
+DECIMAL_SCHEMA = SCHEMA.set(2, pa.field("amount", pa.decimal128(12, 2)))
 MACROS = (Macro("count", None, (DAY, 3 * DAY)), Macro("sum", "amount", (2 * DAY,)))
 MAX_TILES = 3
 FILTER = " where amount >= 2"
@@ -88,13 +91,15 @@ class Model:
 
     setup: Setup
     filtered: bool = False
+    decimal: bool = False  # the source's amount is DECIMAL(12, 2), else DOUBLE
     computed: set[int] = field(default_factory=set)  # boundary indices (days from T0) of w
     chained: set[int] = field(default_factory=set)  # w's computed boundaries when c was last built
     chain_built: bool = False
 
     def used(self, events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The events w reads: non-NULL keys, through s's filter."""
-        return [e for e in events if e["user_id"] is not None and (not self.filtered or e["amount"] >= 2)]
+        """The events w reads: non-NULL keys, through s's filter, with the source's amount type."""
+        kept = [e for e in events if e["user_id"] is not None and (not self.filtered or e["amount"] >= 2)]
+        return [typed(e, self.decimal) for e in kept]
 
     def last_index(self, now: datetime) -> int:
         return (epoch_micros(now) - self.setup.data_delay * MICROS - epoch_micros(T0)) // (DAY * MICROS)
@@ -125,13 +130,18 @@ class Model:
         return all(i in computed for i in range(lowest, max(index, lowest) + 1))
 
 
+def typed(event: dict[str, Any], decimal: bool) -> dict[str, Any]:
+    """``event`` as the source holds it: amounts are quarters, exact in both types."""
+    return {**event, "amount": Decimal(str(event["amount"])) if decimal else event["amount"]}
+
+
 def index_of(moment: datetime, delay: int) -> int:
     return (epoch_micros(moment) - delay * MICROS - epoch_micros(T0)) // (DAY * MICROS)
 
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "run", "backfill" or "toggle"
+    kind: str  # "run", "backfill", "toggle" (s's filter) or "retype" (the source's amount)
     now: datetime
     low: int = 0
     high: int = 0
@@ -159,7 +169,7 @@ def cases(draw: st.DrawFn) -> Case:
         events.append({"user_id": user, "ts": at, "amount": draw(st.integers(0, 12)) / 4, "category": "a"})
     steps = []  # time moves forward: each step later than the one before
     for _ in range(draw(st.integers(1, 5))):
-        kind = draw(st.sampled_from(["run", "run", "backfill", "toggle"]))
+        kind = draw(st.sampled_from(["run", "run", "backfill", "toggle", "retype"]))
         now = T0 + timedelta(hours=draw(st.integers(-2 * 24, 14 * 24)))
         low = draw(st.integers(-2, 12))
         steps.append(Step(kind, now, low, low + draw(st.integers(1, 4))))
@@ -191,8 +201,9 @@ class Project:
             profile=duckdb_profile(self.database),
         )
 
-    def load(self, events: Sequence[dict[str, Any]]) -> None:
-        load_rows(self.database, "raw.events", events, SCHEMA)
+    def load(self, events: Sequence[dict[str, Any]], decimal: bool) -> None:
+        rows = [typed(event, decimal) for event in events]
+        load_rows(self.database, "raw.events", rows, DECIMAL_SCHEMA if decimal else SCHEMA)
 
     def run(self, now: datetime, select: Sequence[str] = (), **options: Any) -> None:
         """Run; a refusal for a changed definition is answered by running the hint it prints, exactly."""
@@ -224,9 +235,9 @@ class Project:
         with Context(self.root) as context:
             return context.extract(table, models)
 
-    def rows(self, model: str) -> list[dict[str, Any]]:
+    def table(self, model: str) -> pa.Table:
         with duckdb.connect(str(self.database), read_only=True) as connection:
-            return connection.sql(f"select * from main.{model} order by all").to_arrow_table().to_pylist()
+            return connection.sql(f"select * from main.{model} order by all").to_arrow_table()
 
 
 @pytest.fixture(scope="module")
@@ -282,10 +293,13 @@ def test_lifecycle_extracts_and_tables_equal_the_oracle(project: Project, fresh:
     project.reset(case.setup)
     for step, spine in zip(case.steps, case.spines, strict=True):
         arrived = [e for e in case.events if e["ts"] <= step.now]
-        project.load(arrived)
-        if step.kind == "toggle":
-            state.filtered = not state.filtered
-            project.write(case.setup, state.filtered)
+        if step.kind == "retype":
+            state.decimal = not state.decimal
+        project.load(arrived, state.decimal)
+        if step.kind in ("toggle", "retype"):
+            if step.kind == "toggle":
+                state.filtered = not state.filtered
+                project.write(case.setup, state.filtered)
             project.run(step.now)  # refused: the hint is followed, rebuilding s, w and c from scratch
             state.computed = set()
             state.compute(arrived, step.now, None, None)
@@ -318,7 +332,7 @@ def test_lifecycle_extracts_and_tables_equal_the_oracle(project: Project, fresh:
     last = case.steps[-1].now
     project.run(last)
     fresh.reset(case.setup, state.filtered)
-    fresh.load([e for e in case.events if e["ts"] <= last])
+    fresh.load([e for e in case.events if e["ts"] <= last], state.decimal)
     fresh.run(last)
-    for model in ("s", "w", "c"):
-        assert project.rows(model) == fresh.rows(model), model
+    for model in ("s", "w", "c"):  # the same rows of the same types (1.5 == Decimal("1.50") in Python)
+        assert project.table(model).equals(fresh.table(model), check_metadata=False), model

@@ -121,7 +121,6 @@ def run_extract(
         )
         if strict and warnings:
             raise ConfigError(warnings[0])
-            raise ConfigError(f"{warnings[0]} (--strict)")
         query = point_in_time_query(staged.relation, joined, adapter.dialect)
         table, rows = _deliver(context, query, destination)
     finally:

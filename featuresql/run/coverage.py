@@ -44,13 +44,18 @@ def vouched_spans(model: CompiledModel, computed: list[Interval]) -> list[Interv
 def chained_spans(
     adapter: WarehouseAdapter, project: str, models: Mapping[str, CompiledModel], ancestors: list[str]
 ) -> list[Interval]:
-    """Where every window model of ``ancestors`` is vouched for, from their state now."""
+    """Where every window model of ``ancestors`` is vouched for, from their state now.
+
+    Only a span from the beginning: a snapshot join has no horizon, so past a gap its
+    latest row may be one from before the gap, whose later change points (expiries)
+    were never computed.
+    """
     states = state.read_states(adapter, project, ancestors)
     spans: list[Interval] = [(BEGINNING, -BEGINNING)]
     for name in ancestors:
         theirs = vouched_spans(models[name], states[name].intervals)
         spans = subtract(spans, subtract(spans, theirs))  # the intersection
-    return spans
+    return [span for span in spans if span[0] == BEGINNING]
 
 
 Span = tuple[datetime | None, datetime]  # spine times [lo, hi); lo None: from the beginning

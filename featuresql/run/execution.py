@@ -144,10 +144,9 @@ def _build_snapshot(model: CompiledModel, adapter: WarehouseAdapter, run: RunSta
     note = null_key_note(model, _null_keys(model, adapter, None, run.dialect))
     adapter.execute(create_table(model, model.query))  # CREATE OR REPLACE (without NULL keys): atomic on its own
     checkpoints.reach("before_commit")
-    definition = state.record_definition(run.project, model.name, run.definitions[model.name], run.run_id, run.dialect)
-    with adapter.transaction():  # after the table: a run killed before it leaves the model changed, never the reverse
-        for statement in definition:
-            adapter.execute(statement)
+    # After the table: a run killed before it leaves the model changed, never the reverse.
+    definition = run.definitions[model.name]
+    adapter.execute(state.record_definition(run.project, model.name, definition, run.run_id, run.dialect))
     checkpoints.reach("after_commit")
     rows = _count(adapter, model)
     _log(adapter, run, model.name, None, rows, time.perf_counter() - started, "success", note)

@@ -6,8 +6,8 @@ Tables in the ``featuresql`` schema of the target (created on first use):
   interval ``[lo, hi)`` (epoch seconds), the run, when, how many rows, and the
   model definition's hash. It is written in the same transaction as the rows it
   describes, so state never claims rows that are not there (and vice versa).
-- ``definitions``: one row per snapshot model: the definition hash of the table
-  it last built (window models keep theirs in ``intervals``), so a run can tell
+- ``definitions``: one row per snapshot model build: the definition hash of the
+  table it built (the latest row counts) (window models keep theirs in ``intervals``), so a run can tell
   that a snapshot model changed and name it in the rebuild it asks for.
 - ``run_log``: one row per model event of a run (batch done, model failed), for
   people and schedulers; never read by the planner.
@@ -235,12 +235,14 @@ def read_definitions(adapter: WarehouseAdapter, project: str) -> dict[str, str]:
     return {row["model"]: row["definition"] for row in adapter.fetch_arrow(query).to_pylist()}
 
 
-def record_definition(project: str, model: str, definition: str, run_id: str, dialect: str) -> list[exp.Expr]:
-    """The statements that record a snapshot model's definition: run them, in one transaction,
-    after its table was replaced.
+def record_definition(project: str, model: str, definition: str, run_id: str, dialect: str) -> exp.Insert:
+    """The statement that records a snapshot model's definition: run it after its table was replaced.
 
     In that order, a run killed in between leaves the old definition recorded: the next
-    run still sees the model as changed, and asks to rebuild what reads it.
+    run still sees the model as changed, and asks to rebuild what reads it. Appended,
+    never deleted: snapshot models built in parallel insert side by side, where deletes
+    from one table would conflict (BigQuery serializes concurrent mutating DML); the
+    latest row of a model is its definition (runs hold the lock, so they never overlap).
     """
     values = [
         exp.Literal.string(project),
@@ -249,8 +251,7 @@ def record_definition(project: str, model: str, definition: str, run_id: str, di
         exp.Literal.string(run_id),
         _now(dialect),
     ]
-    insert = exp.insert(exp.values([tuple(values)]), table("definitions"))
-    return [exp.delete(table("definitions"), where=_model_is(project, model)), insert]
+    return exp.insert(exp.values([tuple(values)]), table("definitions"))
 
 
 def record_interval(

@@ -182,8 +182,14 @@ def _bounds(model: JoinedModel, alias: str, time: exp.Expr) -> list[exp.Expr]:
     if model.ttl is not None:
         bounds.append(exp.alias_(_minus(time, model.ttl), _internal(alias, "oldest")))
     if model.horizon is not None:
-        last_row = exp.select(exp.func("MAX", exp.column(model.timestamp))).from_(model.relation.copy())
-        recent = _minus(exp.func("LEAST", latest.copy(), last_row.subquery()), model.horizon)
+        end = latest.copy()
+        if model.coverage is None:  # past the table's last row, that row stands for the times after it
+            last_row = exp.select(exp.func("MAX", exp.column(model.timestamp))).from_(model.relation.copy())
+            end = exp.func("LEAST", end, last_row.subquery())
+        # With coverage, a row to read is within the horizon of c = t - data_delay itself: every
+        # boundary there was computed (else the row is NULL and counted), while the last row of
+        # the table may sit after a gap whose expiry rows were never computed.
+        recent = _minus(end, model.horizon)
         bounds.append(exp.alias_(recent, _internal(alias, "recent")))
     return bounds
 

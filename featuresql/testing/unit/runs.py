@@ -23,6 +23,7 @@ from featuresql.compile.models import CompiledModel, CompiledProject
 from featuresql.errors import ExecutionError, FeaturesqlError
 from featuresql.project.loader import Project, Source
 from featuresql.run import state
+from featuresql.run.intervals import BEGINNING
 from featuresql.run.planning import RunOptions, RunState
 from featuresql.run.runner import run_models
 from featuresql.run.statements import batch_query, create_table
@@ -65,6 +66,9 @@ def plan_tables(test: UnitTest, compiled: CompiledProject) -> Plan:
     order = [name for name in compiled.models if name in needed]
     sources = sorted({s for name in needed for s in compiled.models[name].sources})
     return Plan(order, [name for name in order if name in built], given, sources)
+
+
+ALL_TIME = (BEGINNING, 253402214400)  # to 9999-12-31, the latest day every engine's timestamps hold
 
 
 def state_project(schema: str) -> str:
@@ -161,6 +165,9 @@ class FixtureRun:
             for given in self.test.runs[0].given:
                 if given.kind == "ref" and given.name == model.name:
                     self._insert(given)
+            # Given rows are the whole truth: computed for all time, for an as_of_join that reads the state.
+            everything = state.record_interval(self.state_project, model.name, ALL_TIME, "unit", None, "", dialect)
+            self.adapter.execute(everything)
 
     def _insert(self, given: Given) -> None:
         families = self.families[(given.kind, given.name)]

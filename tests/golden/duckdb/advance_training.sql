@@ -12,11 +12,7 @@ FROM (
       repaid_14d,
       ROW_NUMBER() OVER (ORDER BY user_id, ts) AS __featuresql_row,
       ts AS __featuresql_t,
-      LEAST(ts, (
-        SELECT
-          MAX(ts)
-        FROM features.user_transactions
-      )) - INTERVAL 2678400 SECOND AS __featuresql_m0_recent,
+      ts - INTERVAL 2678400 SECOND AS __featuresql_m0_recent,
       ts - INTERVAL 2592000 SECOND AS __featuresql_m1_oldest,
       __featuresql_c0.__featuresql_hi AS __featuresql_m0_computed
     FROM features.advance_labels

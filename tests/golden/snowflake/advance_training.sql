@@ -12,15 +12,7 @@ FROM (
       repaid_14d,
       ROW_NUMBER() OVER (ORDER BY user_id, ts) AS __featuresql_row,
       ts AS __featuresql_t,
-      TIMESTAMPADD(
-        SECOND,
-        2678400 * -1,
-        LEAST_IGNORE_NULLS(ts, (
-          SELECT
-            MAX(ts)
-          FROM features.user_transactions
-        ))
-      ) AS __featuresql_m0_recent,
+      TIMESTAMPADD(SECOND, 2678400 * -1, ts) AS __featuresql_m0_recent,
       TIMESTAMPADD(SECOND, 2592000 * -1, ts) AS __featuresql_m1_oldest,
       __featuresql_c0.__featuresql_hi AS __featuresql_m0_computed
     FROM features.advance_labels
