@@ -124,6 +124,10 @@ def analyzer(zetasql_port: int) -> Iterator[BigQueryAnalyzer]:
     analyzer = BigQueryAnalyzer(zetasql_port, default_dataset=MODEL_SCHEMA)
     for (dataset, name), columns in SOURCES.items():
         analyzer.add_table(dataset, name, columns)
+    # The interval state an extract's coverage join reads (created by the first run).
+    analyzer.add_table(
+        "featuresql", "intervals", [("project", "STRING"), ("model", "STRING"), ("lo", "INT64"), ("hi", "INT64")]
+    )
     yield analyzer
     analyzer.close()
 
