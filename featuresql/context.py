@@ -23,7 +23,7 @@ from featuresql.project.loader import Project, Source, find_project_root, load_p
 from featuresql.project.profiles import resolve_target
 from featuresql.run import artifacts, changes, locks, state
 from featuresql.run.intervals import Interval
-from featuresql.run.planning import BatchReporter, RunOptions, RunState, batched_plan
+from featuresql.run.planning import BatchReporter, RunOptions, RunState, batched_plan, plan_for
 from featuresql.run.results import RunResult
 from featuresql.run.runner import Reporter, run_models
 from featuresql.run.statements import batch_query, build_statements, create_table, replace_range
@@ -202,7 +202,10 @@ class Context:
             if model.window is None:
                 planned.append(PlannedModel(name, "rebuild", [], [create_table(model, model.query)]))
                 continue
-            plan = batched_plan(model, self.adapter, run)
+            try:
+                plan = batched_plan(model, self.adapter, run)
+            except ExecutionError:  # its inputs do not exist yet (hooks or upstream models make them): plan as if
+                plan = plan_for(model, run)
             statements: list[exp.Expr] = []
             for number, batch in enumerate(plan.batches):
                 if plan.create and number == 0:
