@@ -346,6 +346,16 @@ def row_differences(actual: Sequence[Row], expected: Sequence[Row], key: str, ti
 # and so is every row when the run found no event before its end (it computed nothing).
 
 
+def has_history(model: WindowModelSpec, events: Iterable[Row], now: datetime) -> bool:
+    """Whether a run at ``now`` computes anything: no history without data (an event with a
+    key, kept by the model's filter, before the end of the work)."""
+    end = (model.last_boundary(now) + model.grain) * MICROS
+    return any(
+        e[model.key] is not None and (model.where is None or model.where(e)) and epoch_micros(e[model.timestamp]) < end
+        for e in events
+    )
+
+
 def window_values_at(
     model: WindowModelSpec, events: Iterable[Row], key: Any, at: datetime | None, now: datetime
 ) -> dict[str, Any]:
@@ -361,9 +371,9 @@ def window_values_at(
     last = model.last_boundary(now)
     if own > last:
         return unknown
-    used = [e for e in events if e[model.key] is not None and (model.where is None or model.where(e))]
-    if not any(epoch_micros(e[model.timestamp]) < (last + model.grain) * MICROS for e in used):
+    if not has_history(model, events, now):
         return unknown
+    used = [e for e in events if e[model.key] is not None and (model.where is None or model.where(e))]
     boundary = own
     mine = [e for e in used if key is not None and e[model.key] == key]
     if start is not None and boundary < start:

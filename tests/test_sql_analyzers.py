@@ -33,6 +33,8 @@ from sqlfluff_check import bind_parameters, parse_errors
 from sqlglot import exp
 from zetasql_service import BigQueryAnalyzer, arrow_bigquery_type, bigquery_type, excerpt, running_zetasql
 
+from featuresql.run import state
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SEPARATOR = ";\n\n"  # between the statements of a compiled file
 MIN_CAPTURED = 150  # statements the workload sends to each warehouse (about 250 in practice)
@@ -125,8 +127,9 @@ def analyzer(zetasql_port: int) -> Iterator[BigQueryAnalyzer]:
     for (dataset, name), columns in SOURCES.items():
         analyzer.add_table(dataset, name, columns)
     # The interval state an extract's coverage join reads (created by the first run).
+    intervals = state.TABLES["intervals"].items()
     analyzer.add_table(
-        "featuresql", "intervals", [("project", "STRING"), ("model", "STRING"), ("lo", "INT64"), ("hi", "INT64")]
+        state.SCHEMA, "intervals", [(name, bigquery_type(exp.DataType.build(kind))) for name, kind in intervals]
     )
     yield analyzer
     analyzer.close()
