@@ -63,6 +63,13 @@ class WarehouseAdapter(ABC):
         """The schema models are built in."""
         return str(self.config.schema_)
 
+    def _project_path(self, path: str | None) -> str | None:
+        """A path from profiles.yml: ``~`` expanded, a relative path taken from the project folder."""
+        if path is None:
+            return None
+        expanded = Path(path).expanduser()
+        return str(expanded if expanded.is_absolute() else self.project_root / expanded)
+
     def sql(self, expression: exp.Expr | str) -> str:
         """Render an expression in this warehouse's dialect (SQL text is passed through)."""
         return expression if isinstance(expression, str) else expression.sql(dialect=self.dialect)

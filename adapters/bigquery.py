@@ -181,7 +181,7 @@ class BigQueryAdapter(WarehouseAdapter):
         """Where the key comes from (for messages) and its parsed JSON."""
         config = self.config
         if config.method == "service-account":
-            path = Path(config.keyfile or "").expanduser()
+            path = Path(self._project_path(config.keyfile) or "")
             source = f"keyfile {path}"
             if not path.is_file():
                 raise ConfigError(f"BigQuery {source} does not exist: check the path in profiles.yml")

@@ -69,6 +69,8 @@ class DuckDBAdapter(WarehouseAdapter):
                 )
             Path(self.database_path).parent.mkdir(parents=True, exist_ok=True)
         settings = dict(self.config.settings)
+        # Relative paths in hooks and models (read_parquet('data/x.parquet')) are the project's.
+        settings.setdefault("file_search_path", str(self.project_root))
         if self.config.threads:
             settings["threads"] = self.config.threads
         if self.config.memory_limit:

@@ -113,8 +113,9 @@ class DynamoDBStore(OnlineStore):
         return int(self.config.workers)
 
     def ensure_table(self) -> None:
+        client = self.client  # a missing boto3 is its own error, not "cannot reach"
         try:
-            description = self.client.describe_table(TableName=self.table)["Table"]
+            description = client.describe_table(TableName=self.table)["Table"]
         except Exception as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise ExecutionError(f"cannot reach DynamoDB table {self.table}: {error_text(exc)}") from None

@@ -99,7 +99,7 @@ class SnowflakeAdapter(WarehouseAdapter):
             "protocol": config.protocol,
             "authenticator": config.authenticator,
             "login_timeout": config.login_timeout,
-            "private_key_file": config.private_key_path,
+            "private_key_file": self._project_path(config.private_key_path),
             "application": "featuresql",
             "session_parameters": {"TIMEZONE": "UTC", **({"QUERY_TAG": config.query_tag} if config.query_tag else {})},
         }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 __version__ = "0.1.0"
 
@@ -32,7 +32,9 @@ def extract(
     timestamp_column: str | None = None,
     variables: dict[str, Any] | None = None,
     strict: bool = False,
-) -> pa.Table:
+    output: Literal["arrow", "pandas"] = "arrow",
+    decimals: Literal["float", "decimal"] = "float",
+) -> Any:
     """A leak-free training set: each spine row with the features available at its time.
 
     Args:
@@ -45,9 +47,14 @@ def extract(
         variables: project vars, as ``--vars``.
         strict: refuse spine rows past what a model has computed (a ``ConfigError``)
             instead of returning NULL features for them.
+        output: ``"arrow"`` (a ``pyarrow.Table``) or ``"pandas"`` (a ``DataFrame``; needs
+            ``pip install 'featuresql[pandas]'``).
+        decimals: with ``output="pandas"``: ``"float"`` turns DECIMAL columns into float64
+            (what scikit-learn and plotting libraries take; the nearest double of each
+            value, as ``float(Decimal)``), ``"decimal"`` keeps Python ``Decimal`` objects, exact.
 
     Returns:
-        A pyarrow Table (``.to_pandas()`` for a DataFrame): every spine row in the
+        A pyarrow Table or a pandas DataFrame: every spine row in the
         spine's order, then one column ``<model>__<feature>`` per feature. Spine rows
         past what a model has computed (after its last run, in a gap) have NULL
         features for it; they are counted per model in the schema metadata
@@ -65,7 +72,40 @@ def extract(
     for message in result.warnings:
         warnings.warn(message, UncomputedRowsWarning, stacklevel=2)
     metadata = {**(result.table.schema.metadata or {}), b"featuresql.uncomputed": json.dumps(result.uncomputed)}
-    return result.table.replace_schema_metadata(metadata)
+    table = result.table.replace_schema_metadata(metadata)
+    if output == "arrow":
+        return table
+    if output != "pandas":
+        raise ValueError(f"output must be 'arrow' or 'pandas', not {output!r}")
+    return to_pandas(table, decimals=decimals)
+
+
+def to_pandas(table: pa.Table, *, decimals: Literal["float", "decimal"] = "float") -> Any:
+    """A DataFrame of an extract: DECIMAL columns as float64 (``decimals="float"``) or ``Decimal``
+    objects; the uncomputed counts in ``DataFrame.attrs["featuresql.uncomputed"]``."""
+    import json
+
+    import pyarrow as pa
+
+    try:
+        import pandas  # noqa: F401  (pyarrow's to_pandas needs it)
+    except ImportError:
+        raise ImportError("output='pandas' needs pandas: pip install 'featuresql[pandas]'") from None
+    if decimals not in ("float", "decimal"):
+        raise ValueError(f"decimals must be 'float' or 'decimal', not {decimals!r}")
+    if decimals == "float":
+        import pyarrow.compute as pc
+
+        for index, field in enumerate(table.schema):
+            if pa.types.is_decimal(field.type):
+                # Through the decimal text: Arrow's direct cast multiplies by 10^-scale and can miss
+                # the nearest double (40.30 -> 40.300000000000004); parsing the text never does.
+                floats = pc.cast(pc.cast(table.column(index), pa.string()), pa.float64())
+                table = table.set_column(index, field.with_type(pa.float64()), floats)
+    frame = table.to_pandas()
+    uncomputed = (table.schema.metadata or {}).get(b"featuresql.uncomputed")
+    frame.attrs["featuresql.uncomputed"] = json.loads(uncomputed) if uncomputed else {}
+    return frame
 
 
 class UncomputedRowsWarning(UserWarning):
@@ -80,4 +120,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'featuresql' has no attribute {name!r}")
 
 
-__all__ = ["Context", "UncomputedRowsWarning", "__version__", "extract"]
+__all__ = ["Context", "UncomputedRowsWarning", "__version__", "extract", "to_pandas"]

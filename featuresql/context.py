@@ -21,7 +21,7 @@ from featuresql.errors import ConfigError, ExecutionError, TargetBusyError
 from featuresql.project.graph import Graph
 from featuresql.project.loader import Project, Source, find_project_root, load_project
 from featuresql.project.profiles import resolve_target
-from featuresql.run import artifacts, changes, locks, state
+from featuresql.run import artifacts, changes, file_sources, locks, state
 from featuresql.run.intervals import Interval
 from featuresql.run.planning import BatchReporter, RunOptions, RunState, batched_plan, plan_for
 from featuresql.run.results import RunResult
@@ -71,6 +71,46 @@ class Context:
         self.variables = variables or {}
         self._adapter: WarehouseAdapter | None = None
         self._introspected: dict[str, dict[str, str] | None] = {}
+        self._file_sources_registered = False
+        self._scratch: Any = None  # Context.scratch: its temporary folder
+
+    @classmethod
+    def scratch(
+        cls,
+        models: dict[str, str],
+        sources: dict[str, Any],
+        entities: dict[str, str | dict[str, str]],
+        *,
+        grain: str = "1d",
+        event_times: dict[str, str] | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> Context:
+        """A context on a throwaway project, for a notebook: no project folder needed.
+
+        ``models`` maps names to SQL (as a ``features/NAME.sql`` file); ``sources`` maps
+        names to a file path, a pyarrow Table or a pandas DataFrame, read by the models as
+        ``{{ source('scratch', 'NAME') }}``; ``entities`` maps names to a key column (its
+        type read from the sources) or to ``{column: type}``. The project and its DuckDB
+        database live in a temporary folder, deleted with the context object::
+
+            context = Context.scratch(
+                models={"spend": "{{ config(entity='user', timestamp='ts') }} select user_id, ts, "
+                        "{{ window_sum('amount', windows=['7d']) }} from {{ source('scratch', 'events') }}"},
+                sources={"events": events_dataframe},
+                entities={"user": "user_id"},
+            )
+            context.run()
+        """
+        import tempfile
+
+        from featuresql.project.scratch import write_scratch_project
+
+        temporary = tempfile.TemporaryDirectory(prefix="featuresql_")
+        folder = Path(temporary.name) / "scratch"
+        write_scratch_project(folder, models, sources, entities, grain=grain, event_times=event_times)
+        context = cls(folder, variables=variables)
+        context._scratch = temporary  # the folder lives as long as the context
+        return context
 
     @property
     def dialect(self) -> str:
@@ -115,6 +155,7 @@ class Context:
         """
         key = table.sql()
         if key not in self._introspected:
+            self.register_file_sources()
             columns = None if table.catalog else self.adapter.table_columns(table)
             self._introspected[key] = None if columns is None else dict.fromkeys(columns, "UNKNOWN")
         return self._introspected[key]
@@ -167,6 +208,7 @@ class Context:
         remaining = max(0.0, deadline - time.monotonic())
         with locks.hold(self.adapter, self.project.name, run_id, timeout=remaining, waited=lock_timeout):
             # Hooks first: they may load or alter the sources, whose types are part of each definition.
+            self.register_file_sources(load=True)
             self._run_hooks("on_run_start")
             run = self._run_state(selected, now, options, on_batch, run_id)
             run.heartbeat = locks.Heartbeat(self.project.name, run_id)
@@ -335,6 +377,16 @@ class Context:
         from featuresql.extracts.training_set import run_extract
 
         return run_extract(self, spine, features, out=out, timestamp_column=timestamp_column, strict=strict)
+
+    def register_file_sources(self, *, load: bool = False) -> None:
+        """Make the file sources readable (``featuresql.run.file_sources``): DuckDB's views once
+        per context; ``load``: a run, which also loads them into a remote warehouse's tables."""
+        if self._file_sources_registered and not load:
+            return
+        files = [s for s in self.project.sources.values() if s.external is not None]
+        if files:
+            file_sources.register(self.adapter, files, self.project.root, self.project.config.dialect, load=load)
+        self._file_sources_registered = True
 
     def _run_hooks(self, name: str) -> None:
         for number, statements in enumerate(self.compiled.hooks.get(name, []), start=1):

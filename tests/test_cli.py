@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -467,3 +468,37 @@ def test_init_rejects_a_name_that_is_not_an_identifier(tmp_path, cli):
     assert len(result.stderr_lines) == 1
     assert "my-features" in result.stderr
     assert not (tmp_path / "my-features").exists()
+
+
+def test_ls_lists_an_as_of_join_models_columns(example_project, cli):
+    """``select * from as_of_join(...)``: the spine's columns and each joined feature, not ``*``."""
+    result = cli(example_project, "ls", "-s", "advance_training")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert "advance_training as_of_join" in lines
+    assert "advance_amount spine(advance_amount)" in lines
+    assert "user_transactions__count_7d as_of(user_transactions.count_7d)" in lines
+    assert "user_profile__plan as_of(user_profile.plan)" in lines
+    assert not any("*" in line for line in lines), lines
+
+
+def test_dry_run_says_a_snapshot_model_is_rebuilt_whole(example_project, cli, small_vars):
+    result = cli(example_project, "--vars", small_vars, "run", "--dry-run", "-s", "user_profile")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "-- user_profile: rebuild (a snapshot model is rebuilt whole at each run)" in result.stdout
+    assert "batches" not in result.stdout and "nothing new" not in result.stdout
+
+
+def test_a_dynamodb_store_without_boto3_says_which_extra(tmp_path, monkeypatch):
+    from featuresql.adapters.dynamodb import DynamoDBStore, DynamoDBStoreConfig
+
+    from featuresql.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as on a plain install
+    store = DynamoDBStore(DynamoDBStoreConfig(store="dynamodb"), "featuresql_t_dev", tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"^the dynamodb online store needs boto3: pip install 'featuresql\[dynamodb\]'$"
+    ):
+        store.ensure_table()

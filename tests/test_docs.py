@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import CliResult
-from projects import SMALL_VARS_ARG, copy_example
+from projects import DATABASE, SMALL_VARS_ARG, copy_example
 
 from featuresql.cli.main import cli as featuresql_cli
 from featuresql.context import Context
@@ -191,7 +191,9 @@ def test_last_run_history_and_freshness(catalog: dict[str, Any]) -> None:
         assert model["runs"][0] == run and model["built"]
     transactions = catalog["models"]["user_transactions"]
     assert transactions["last_run"]["rows"] > 0 and transactions["last_run"]["interval"][1].startswith("2026-07-01")
-    assert transactions["freshness"]["newest"] == "2026-06-30T00:00:00Z"  # the newest boundary computed
+    freshness = transactions["freshness"]
+    assert freshness["computed_through"] == "2026-06-30T00:00:00Z"  # the newest boundary computed
+    assert freshness["newest"].startswith("2026-06-29T")  # the demo data's last event is before it
     assert transactions["freshness"]["limits"] == {
         "warn_after": "2d",
         "error_after": "4d",
@@ -202,6 +204,42 @@ def test_last_run_history_and_freshness(catalog: dict[str, Any]) -> None:
     assert profile["measured_by"] == "max(ts)" and profile["newest"].startswith("2026-")
     assert profile["table_rows"] == 500
     assert catalog["metadata"]["warehouse"] == {"read": True, "note": ""}
+
+
+# Transactions loaded before the first run (the example then generates only what is missing).
+TRANSACTIONS = """
+create schema raw;
+create table raw.transactions (
+    transaction_id bigint, user_id bigint, merchant_id bigint, merchant_category varchar,
+    amount decimal(12, 2), status varchar, ts timestamp
+);
+insert into raw.transactions values
+    (1, 1, 1, 'grocery', 12.50, 'settled', '2026-06-28 09:15:00'),
+    (2, 2, 2, 'fuel', 40.00, 'settled', '2026-06-30 17:45:12'),
+    (3, 1, 2, 'dining', 8.00, 'declined', '2026-06-30 22:05:00');
+"""
+
+
+def test_newest_data_is_the_newest_event_seen_not_the_computed_boundary(tmp_path: Path) -> None:
+    """Data ending 2026-06-30, computed through 2026-08-15: newest data is the last event each model includes."""
+    import duckdb
+
+    project = copy_example(tmp_path / "project")
+    (project / DATABASE).parent.mkdir()
+    with duckdb.connect(str(project / DATABASE)) as connection:
+        connection.execute(TRANSACTIONS)
+    assert invoke(project, "run", "--now", "2026-08-15").exit_code == 0
+    late = "insert into raw.transactions values (4, 2, 1, 'fuel', 5.00, 'settled', '2026-08-15 06:30:00')"
+    with duckdb.connect(str(project / DATABASE)) as connection:  # arrived after the run: in no value yet
+        connection.execute(late)
+    assert invoke(project, "docs", "generate").exit_code == 0
+    models = read_catalog(project)["models"]
+    spend, merchants = models["user_transactions"]["freshness"], models["merchant_transactions"]["freshness"]
+    assert spend["newest"] == "2026-06-30T17:45:12Z"  # the last settled transaction: the model drops declined ones
+    assert merchants["newest"] == "2026-06-30T22:05:00Z"  # this model counts the declined one too
+    assert spend["computed_through"] == merchants["computed_through"] == "2026-08-15T00:00:00Z"
+    assert spend["measured_by"] == "max(ts) of its input before the computed boundary"
+    assert models["user_profile"]["freshness"]["computed_through"] is None  # a snapshot model: no boundaries
 
 
 def test_a_second_run_is_the_newest_in_the_history(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 Chromium and its driver are Debian's packages (``chromium``, ``chromium-driver``), driven
 with Selenium; nothing is downloaded (the driver's path is given and SE_OFFLINE is set,
 so Selenium Manager never runs). Without them the tests fail, saying how to install them.
-A screenshot of the feature page is saved as a test artifact (its path is printed; with
-FEATURESQL_TEST_ARTIFACTS set it is also copied into that folder).
+Screenshots of the feature page and of a model page at 1280 and 1920 px are saved as
+test artifacts (their paths are printed; with FEATURESQL_TEST_ARTIFACTS set they are also
+copied into that folder).
 """
 
 from __future__ import annotations
@@ -126,6 +127,16 @@ def _open(driver: Any, url: str) -> None:
     _wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
 
 
+def _save_screenshot(driver: Any, path: Path) -> None:
+    """A screenshot of the window as a test artifact: its path printed, copied to FEATURESQL_TEST_ARTIFACTS if set."""
+    assert driver.save_screenshot(str(path)) and path.stat().st_size > 10_000
+    print(f"\nscreenshot of the docs site: {path}")
+    if os.environ.get("FEATURESQL_TEST_ARTIFACTS"):
+        folder = Path(os.environ["FEATURESQL_TEST_ARTIFACTS"])
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / path.name)
+
+
 def _highlighted(driver: Any) -> set[str]:
     from selenium.webdriver.common.by import By
 
@@ -201,14 +212,8 @@ def test_clicking_a_feature_shows_its_lineage_path_and_sql(
     browser.find_element(By.XPATH, "//section[@id='feature-sql']//button[starts-with(., 'Compiled for dev')]").click()
     _wait(browser, lambda d: create in d.find_element(By.ID, "feature-sql").text)
 
-    screenshot = tmp_path_factory.mktemp("artifacts") / "docs-feature-lineage.png"
     browser.execute_script("window.scrollTo(0, 0)")
-    assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
-    print(f"\nscreenshot of the docs site: {screenshot}")
-    if os.environ.get("FEATURESQL_TEST_ARTIFACTS"):
-        folder = Path(os.environ["FEATURESQL_TEST_ARTIFACTS"])
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(screenshot, folder / screenshot.name)
+    _save_screenshot(browser, tmp_path_factory.mktemp("artifacts") / "docs-feature-lineage.png")
 
     # a column clicked in the graph opens its page, with its own path
     browser.find_element(By.CSS_SELECTOR, '#lineage-graph [data-node="model:user_transactions.amount_last_7d"]').click()
@@ -229,6 +234,61 @@ def test_the_page_works_from_a_file_without_a_server(browser: Any, project: Path
     assert "Card spend per user" in browser.find_element(By.ID, "model-description").text
     assert "featuresql read user_id=42 -f user_transactions" in browser.find_element(By.ID, "model-online").text
     assert _errors(browser) == []
+
+
+# What overflows on the page: its width against the window's, every table whose card does not
+# contain it, and the lineage labels (per box: the rendered text of each column, and whether it fits).
+LAYOUT = """
+const card = (table) => table.closest(".card").getBoundingClientRect();
+const boxes = {};
+for (const box of document.querySelectorAll("#lineage-graph .box")) {
+  const width = Number(box.querySelector(".box-bg").getAttribute("width"));
+  boxes[box.dataset.box] = [...box.querySelectorAll(".col")].map((col) => {
+    const text = col.querySelector("text");
+    return [col.dataset.node, text.textContent, Number(text.getAttribute("x")) + text.getComputedTextLength() <= width];
+  });
+}
+return {
+  scrollWidth: document.documentElement.scrollWidth,
+  innerWidth: window.innerWidth,
+  height: document.documentElement.scrollHeight,
+  tables: document.querySelectorAll("#main table").length,
+  overflowing: [...document.querySelectorAll("#main table")].filter((table) => {
+    const outer = card(table), inner = table.getBoundingClientRect();
+    return inner.left < outer.left - 0.5 || inner.right > outer.right + 0.5;
+  }).map((table) => table.closest(".card").querySelector("h2").textContent),
+  boxes,
+};
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_a_model_page_fits_the_window(
+    browser: Any, server: tuple[subprocess.Popen[str], str], tmp_path: Path, width: int
+) -> None:
+    """Nothing is wider than the page; tables stay in their cards; lineage labels tell 1d, 7d and 30d apart."""
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(width, 1000)
+    try:
+        _open(browser, server[1] + "#/model/user_transactions")
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#lineage-graph .box.hl-box"))
+        layout = browser.execute_script(LAYOUT)
+        assert layout["innerWidth"] == width
+        assert layout["scrollWidth"] <= layout["innerWidth"], "the page scrolls sideways"
+        assert layout["tables"] >= 4 and layout["overflowing"] == []  # columns, online, tests, run history
+        for box, columns in layout["boxes"].items():
+            labels = [label for _, label, _ in columns]
+            assert len(set(labels)) == len(labels), (box, labels)
+            assert all(fits for _, _, fits in columns), (box, columns)
+        labels = {node: label for node, label, _ in layout["boxes"]["model:advance_training"]}
+        sums = [labels[f"model:advance_training.user_transactions__amount_sum_{w}"] for w in ("1d", "7d", "30d")]
+        assert len(set(sums)) == 3 and [label[-4:] for label in sums] == ["m_1d", "m_7d", "_30d"], sums
+        browser.set_window_size(width, min(layout["height"] + 200, 8000))  # the whole page in the screenshot
+        _save_screenshot(browser, tmp_path / f"docs-model-page-{width}.png")
+        assert _errors(browser) == []
+    finally:
+        browser.set_window_size(1400, 1800)
 
 
 def test_ctrl_c_stops_the_server(server: tuple[subprocess.Popen[str], str]) -> None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from featuresql.cli.options import TIMES, project_options, selection_options, with_options
-from featuresql.errors import EXIT_MODEL_FAILURE, EXIT_USAGE, FeaturesqlError
+from featuresql.errors import EXIT_MODEL_FAILURE, EXIT_USAGE, ConfigError, FeaturesqlError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,13 +81,43 @@ def cli(ctx: click.Context, project_dir: str, target: str | None, variables: str
 
 @cli.command()
 @click.argument("name")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An events file (.parquet, .csv, .json) to build the project over: its columns become the source.",
+)
+@click.option("--entity", default=None, help="With --from: the entity key column (e.g. user_id).")
+@click.option("--timestamp", default=None, help="With --from: the event time column.")
+@click.option("--windows", default="7d,30d", show_default=True, help="With --from: the first model's windows.")
+@click.option("--grain", default="1d", show_default=True, help="With --from: how often window values are computed.")
 @_handle_errors
-def init(name: str) -> None:
-    """Create a new project folder NAME that runs as is."""
-    from featuresql.project.scaffold import create_project
+def init(
+    name: str, from_file: Path | None, entity: str | None, timestamp: str | None, windows: str, grain: str
+) -> None:
+    """Create a new project folder NAME that runs as is (over your own events file with --from)."""
+    if from_file is None:
+        from featuresql.project.scaffold import create_project
 
-    path = create_project(Path(name))
-    click.echo(f"Created project {path.name} in {path}. Next: cd {name} && featuresql run")
+        if entity or timestamp:
+            raise ConfigError("--entity and --timestamp go with --from FILE (an events file)")
+        path = create_project(Path(name))
+        click.echo(f"Created project {path.name} in {path}. Next: cd {name} && featuresql run")
+        return
+    from featuresql.project.file_scaffold import create_project_from_file, read_events_file
+
+    if not entity or not timestamp:
+        raise ConfigError("--from needs --entity COLUMN and --timestamp COLUMN (the entity key and the event time)")
+    events = read_events_file(from_file)
+    path, model = create_project_from_file(
+        Path(name), events, entity, timestamp, [w.strip() for w in windows.split(",") if w.strip()], grain
+    )
+    click.echo(
+        f"Created project {path.name} in {path}: source files.{from_file.stem} reads {from_file} in place "
+        f"({len(events.columns)} columns), model {model} computes its windows."
+    )
+    click.echo(f"Next: featuresql --project-dir {name} run")
 
 
 @cli.command("compile")

@@ -102,8 +102,11 @@ class JsonRunLog:
 def print_plan(planned: list[PlannedModel], dialect: str) -> None:
     """``run --dry-run``: per model, what it would compute and the statements, in order."""
     for model in planned:
-        spans = ", ".join(f"[{format_interval(i)})" for i in model.batches) or "nothing new"
-        click.secho(f"-- {model.name}: {model.action}, {len(model.batches)} batches: {spans}", fg="cyan")
+        if model.action == "rebuild":
+            click.secho(f"-- {model.name}: rebuild (a snapshot model is rebuilt whole at each run)", fg="cyan")
+        else:
+            spans = ", ".join(f"[{format_interval(i)})" for i in model.batches) or "nothing new"
+            click.secho(f"-- {model.name}: {model.action}, {len(model.batches)} batches: {spans}", fg="cyan")
         for statement in model.statements:
             click.echo(statement.sql(dialect, pretty=True) + ";\n")
 
@@ -113,9 +116,22 @@ def format_interval(interval: Interval) -> str:
     return f"{lo or 'beginning'}, {hi}"
 
 
+def _snapshot_column(name: str, as_of_join: bool) -> dict[str, Any]:
+    """A snapshot model's column; an as_of_join model's is a spine column or ``model__feature`` as of its time."""
+    model, joined, feature = name.partition("__")
+    if as_of_join:
+        function, input_ = ("as_of", f"{model}.{feature}") if joined else ("spine", name)
+    else:
+        function, input_ = "snapshot", name
+    return {"name": name, "function": function, "input": input_, "window": None}
+
+
 def describe_project(project: Project, compiled: CompiledProject, selected: list[str]) -> dict[str, Any]:
     """Models (kind, entity, features with function and window) and sources, as plain data."""
+    from featuresql.compile.lineage import MODEL, Lineage, column_lineage
+
     models = []
+    lineage: Lineage | None = None
     for name in selected:
         model = compiled.models[name]
         features: list[dict[str, Any]]
@@ -130,11 +146,16 @@ def describe_project(project: Project, compiled: CompiledProject, selected: list
                 for f in model.features
             ]
         else:
-            features = [{"name": c, "function": "snapshot", "input": c, "window": None} for c in model.feature_columns]
+            columns = model.feature_columns
+            if "*" in columns:  # select * from as_of_join(...): the lineage expands the star
+                lineage = lineage or column_lineage(compiled, project)
+                prefix = f"{MODEL}{name}."
+                columns = tuple(n.removeprefix(prefix) for n in lineage.edges if n.startswith(prefix))
+            features = [_snapshot_column(c, bool(model.as_of_joins)) for c in columns]
         models.append(
             {
                 "name": name,
-                "kind": model.kind,
+                "kind": "as_of_join" if model.as_of_joins else model.kind,
                 "entity": model.settings.entity,
                 "keys": list(model.settings.keys),
                 "timestamp": model.settings.timestamp,

@@ -87,7 +87,7 @@ class _Compiler:
         self.variables = {**project.config.vars, **variables}
         self.columns_of = columns_of
         info = {"name": target, "type": target_type, "schema": schema}
-        self.macros = MacroEnvironment(project.macro_files, target_type, info)
+        self.macros = MacroEnvironment(project.macro_files, target_type, info, project.root)
         self.macros.namespace["featuresql_window"] = render_marker
         self.macros.namespace.setdefault("as_of_join", render_as_of_join)  # a project macro may replace it
         self.compiled: dict[str, CompiledModel] = {}

@@ -89,16 +89,22 @@ def _compiled_sql(model: CompiledModel, dialect: str, now: datetime) -> str:
 
 
 def _freshness(model: CompiledModel, warehouse: WarehouseInfo) -> dict[str, Any]:
-    """The newest data of the model, how it is measured, and its freshness limits if any."""
+    """The newest data of the model, how it is measured, and its freshness limits if any.
+
+    For a window model ``newest`` is the newest event its values include and
+    ``computed_through`` the newest boundary computed (what its freshness test
+    measures); see ``featuresql.docs.warehouse``.
+    """
     limits = model.settings.freshness
     measured_by = None
     if model.window is not None:
-        measured_by = "newest boundary computed (interval state)"
+        measured_by = f"max({model.settings.timestamp}) of its input before the computed boundary"
     elif model.settings.timestamp:
         measured_by = f"max({model.settings.timestamp})"
     return {
         "newest": warehouse.newest.get(model.name),
         "measured_by": measured_by,
+        "computed_through": warehouse.computed_through.get(model.name),
         "table_rows": warehouse.table_rows.get(model.name),
         "limits": freshness_limits(limits),
     }

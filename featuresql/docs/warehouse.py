@@ -9,7 +9,8 @@ these are read:
 - each model's columns and types (``information_schema``, through the adapter);
 - ``featuresql.run_log``, grouped per model and run: the run history;
 - the newest computed boundary of window models (``featuresql.intervals``, as the
-  freshness test measures them) and ``max(<timestamp>)`` of snapshot models.
+  freshness test measures them), and the newest event each has seen (``_newest_event``);
+- ``max(<timestamp>)`` and the row count of snapshot models.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from featuresql.context import Context
 from featuresql.errors import ConfigError, FeaturesqlError
 from featuresql.run import state
 from featuresql.run.artifacts import interval_record
+from featuresql.sql.dialects import timestamp_literal
 from featuresql.times import utc
 
 RUNS_KEPT = 10  # runs of each model shown in its history, newest first
@@ -56,6 +58,7 @@ class WarehouseInfo:
     columns: dict[str, dict[str, str]] = field(default_factory=dict)  # model -> column -> type; built models only
     runs: dict[str, list[ModelRun]] = field(default_factory=dict)  # model -> runs, newest first
     newest: dict[str, str | None] = field(default_factory=dict)  # model -> ISO time of its newest data
+    computed_through: dict[str, str | None] = field(default_factory=dict)  # window model -> newest boundary computed
     table_rows: dict[str, int] = field(default_factory=dict)  # snapshot model -> rows in its table
 
 
@@ -98,7 +101,11 @@ def read_warehouse(context: Context, models: Sequence[CompiledModel]) -> Warehou
     if adapter.table_columns(state.table("run_log")) is not None:
         info.runs = _runs(context)
     if adapter.table_columns(state.table("intervals")) is not None:
-        info.newest.update(_computed_boundaries(context, models))
+        boundaries = _computed_boundaries(context, models)
+        for model in models:
+            if model.name in boundaries:
+                info.computed_through[model.name] = iso_time(boundaries[model.name])
+                info.newest[model.name] = _newest_event(context, model, boundaries[model.name])
     for model in models:
         timestamp = model.settings.timestamp
         if model.window is None and timestamp and timestamp in info.columns.get(model.name, {}):
@@ -160,7 +167,7 @@ def _model_run(row: dict[str, Any]) -> ModelRun:
     )
 
 
-def _computed_boundaries(context: Context, models: Sequence[CompiledModel]) -> dict[str, str | None]:
+def _computed_boundaries(context: Context, models: Sequence[CompiledModel]) -> dict[str, datetime]:
     """The newest boundary each window model's state records as computed (its ``hi`` is one grain past it)."""
     query = (
         exp.select("model", exp.alias_(exp.Max(this=exp.column("hi")), "hi"))
@@ -173,8 +180,38 @@ def _computed_boundaries(context: Context, models: Sequence[CompiledModel]) -> d
     for row in context.adapter.fetch_arrow(query).to_pylist():
         row = {key.lower(): value for key, value in row.items()}
         if row["model"] in grains and row["hi"] is not None:
-            newest[row["model"]] = iso_time(datetime.fromtimestamp(int(row["hi"]) - grains[row["model"]], UTC))
+            newest[row["model"]] = datetime.fromtimestamp(int(row["hi"]) - grains[row["model"]], UTC)
     return newest
+
+
+def _newest_event(context: Context, model: CompiledModel, boundary: datetime) -> str | None:
+    """The newest event of a window model's input that its values include: what its "newest data" means.
+
+    Read as ``max(<timestamp>)`` of the model's own events query (its SELECT, filters
+    and joins as written, before any window aggregation) below its newest computed
+    ``boundary``: the value at a boundary covers the events before it, so this is the
+    newest event the model has seen. An event that arrived after the last run, or
+    lies at or past the boundary, is not in any value yet and is not counted.
+
+    The cheaper readings answer other questions: the interval state's boundary
+    moves with every run, events or not (data ending 2026-06-30, computed through
+    2026-12-06), and is shown beside this as "computed through"; ``max(<timestamp>)``
+    of the model's table is its newest change point, which includes the boundaries
+    where old events leave the windows, up to the widest window after the last event.
+
+    Cost: one aggregate over the model's input, no tiles or windows. The engines
+    push the bound and the query's own filters down to the source scan, so a
+    columnar engine reads only the timestamp column and the filtered ones, once.
+    """
+    assert model.window is not None
+    timestamp = exp.column(model.window.timestamp)
+    query = (
+        exp.select(exp.alias_(exp.Max(this=timestamp), "newest"))
+        .from_(model.window.events.subquery("__events"))
+        .where(timestamp.copy() < timestamp_literal(boundary, context.dialect))
+    )
+    row = context.adapter.fetch_arrow(query).to_pylist()[0]
+    return iso_time({key.lower(): value for key, value in row.items()}["newest"])
 
 
 def _snapshot_newest(context: Context, model: CompiledModel) -> tuple[str | None, int]:

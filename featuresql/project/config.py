@@ -160,6 +160,34 @@ class ModelSpec(Strict):
     data_tests: list[Any] = []
 
 
+FILE_FORMATS = ("parquet", "csv", "json")
+
+
+class ExternalFiles(Strict):
+    """Files read as a source table: a path or glob, relative to the project folder, or a URL
+    the warehouse reads (``s3://``, ``https://``... on DuckDB).
+
+    ``format`` defaults to the location's extension; ``options`` are passed to DuckDB's
+    reader as named parameters (``delim: ';'``, ``header: false``...).
+    """
+
+    location: str = Field(min_length=1)
+    format: Literal["parquet", "csv", "json"] | None = None
+    options: dict[str, str | int | float | bool] = {}
+
+    @field_validator("options")
+    @classmethod
+    def _option_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not IDENTIFIER.match(name):
+                raise ValueError(f"option {name!r} is not a reader parameter name (letters, digits, underscores)")
+        return value
+
+
+def _external(value: Any) -> Any:
+    return {"location": value} if isinstance(value, str) else value
+
+
 class SourceTable(Strict):
     name: str
     identifier: str | None = None
@@ -171,6 +199,8 @@ class SourceTable(Strict):
     loaded_at_field: str | None = None
     tests: list[Any] = []
     data_tests: list[Any] = []
+    external: Annotated[ExternalFiles | None, BeforeValidator(_external)] = None
+    meta: dict[str, Any] = {}  # dbt-duckdb's spelling: meta: {external_location: ...}
 
 
 class SourceSpec(Strict):
@@ -181,6 +211,7 @@ class SourceSpec(Strict):
     data_delay: Duration = 0
     freshness: Freshness | None = None
     loaded_at_field: str | None = None
+    meta: dict[str, Any] = {}  # dbt-duckdb's meta: {external_location: 'data/{name}.parquet'} for every table
     tables: list[SourceTable] = Field(min_length=1)
 
 

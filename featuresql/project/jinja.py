@@ -1,7 +1,8 @@
 """The Jinja environment models are rendered in.
 
 Globals, as dbt users know them: ``ref``, ``source``, ``config``, ``var``,
-``env_var``, ``this``, ``is_incremental``, ``target``, plus every macro from the
+``env_var``, ``this``, ``is_incremental``, ``target``, ``project_dir`` (the project
+folder, absolute), plus every macro from the
 built-in ``featuresql/macros/*.sql`` and the project's ``macros/`` (a project
 macro overrides a built-in one of the same name). A macro written as
 ``<dialect>__name`` or ``default__name`` is called as ``name`` and dispatched on
@@ -107,7 +108,7 @@ class _This:
 class MacroEnvironment:
     """A Jinja environment with built-in and project macros loaded once."""
 
-    def __init__(self, macro_files: tuple[Path, ...], target_type: str, target_info: dict[str, Any]):
+    def __init__(self, macro_files: tuple[Path, ...], target_type: str, target_info: dict[str, Any], project_dir: Path):
         # Sandboxed: a template reaches only what the namespace gives it, never Python internals
         # (``env_var.__globals__`` would read FEATURESQL_SECRET_* variables around env_var's check).
         self.env = SandboxedEnvironment(
@@ -127,6 +128,7 @@ class MacroEnvironment:
             "is_incremental": _is_incremental,
             "target": types.MappingProxyType(target_info),
             "dispatch": self.dispatch,
+            "project_dir": str(project_dir),  # for absolute paths: '{{ project_dir }}/data/x.parquet'
         }
         self.macro_names: set[str] = set()
         builtin = sorted(BUILTIN_MACROS.glob("*.sql"))

@@ -13,6 +13,7 @@ from featuresql.errors import ConfigError, closest
 from featuresql.names import check_identifier
 from featuresql.project.config import (
     IDENTIFIER,
+    ExternalFiles,
     Freshness,
     ModelSpec,
     ProjectConfig,
@@ -48,6 +49,7 @@ class Source:
     loaded_at_field: str | None = None  # freshness: default event_time
     spec: SourceTable | None = None  # the YAML entry (its tests)
     raw: Any = None  # the YAML mapping of the table, with line numbers
+    external: ExternalFiles | None = None  # files read as this table (its format always set)
 
     @property
     def key(self) -> str:
@@ -282,7 +284,40 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
         loaded_at_field=table.loaded_at_field or spec.loaded_at_field,
         spec=table,
         raw=raw,
+        external=_external_files(spec, table, path, line),
     )
+
+
+_EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".txt": "csv"}
+_EXTENSIONS |= {".json": "json", ".jsonl": "json", ".ndjson": "json"}
+
+
+def _external_files(spec: SourceSpec, table: SourceTable, path: Path, line: int | None) -> ExternalFiles | None:
+    """The files a source table reads, from ``external:`` or dbt-duckdb's ``meta.external_location``
+    (on the table, or on the source with ``{name}`` standing for the table's name)."""
+    external = table.external
+    location = table.meta.get("external_location") or spec.meta.get("external_location")
+    if external is None and location is not None:
+        if not isinstance(location, str):
+            raise ConfigError(
+                f"source {spec.name}.{table.name}: meta.external_location must be a path or URL string",
+                path=path,
+                line=line,
+            )
+        name = table.identifier or table.name
+        external = ExternalFiles(location=location.replace("{name}", name).replace("{identifier}", name))
+    if external is None or external.format is not None:
+        return external
+    stem = external.location.lower().removesuffix(".gz").removesuffix(".zst")
+    kind = next((k for suffix, k in _EXTENSIONS.items() if stem.endswith(suffix)), None)
+    if kind is None:
+        raise ConfigError(
+            f"source {spec.name}.{table.name}: cannot tell the format of {external.location!r} from its "
+            "extension: add format: parquet, csv or json under external:",
+            path=path,
+            line=line,
+        )
+    return external.model_copy(update={"format": kind})
 
 
 def _check_event_time_type(

@@ -104,13 +104,21 @@ from range({{{{ var('sample_orders') }}}});
 }
 
 
-def create_project(path: Path) -> Path:
-    """Write a new project folder; refuses to touch an existing non-empty folder."""
+def new_project_folder(path: Path) -> Path:
+    """The folder of a new project, created: its name must be a SQL identifier; an existing
+    non-empty folder is refused (nothing in it is touched)."""
     name = path.name
     if not IDENTIFIER.match(name):
         raise ConfigError(f"project name {name!r} must be a SQL identifier (letters, digits, underscores)")
     if path.exists() and any(path.iterdir()):
         raise ConfigError(f"folder {path} already exists and is not empty: choose another name")
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
+
+
+def create_project(path: Path) -> Path:
+    """Write a new project folder; refuses to touch an existing non-empty folder."""
+    name = new_project_folder(path).name
     for relative, template in _FILES.items():
         target = path / relative
         target.parent.mkdir(parents=True, exist_ok=True)

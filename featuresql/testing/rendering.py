@@ -34,7 +34,7 @@ class TestRenderer:
         self.variables = {**project.config.vars, **variables}
         self.schema = schema
         info = {"name": compiled.target, "type": compiled.target_type, "schema": schema}
-        self.macros = MacroEnvironment(project.macro_files, compiled.target_type, info)
+        self.macros = MacroEnvironment(project.macro_files, compiled.target_type, info, project.root)
 
     def context(self, name: str, path: Path, who: str) -> ModelContext:
         """A rendering context whose ref() and source() resolve on the target and name ``who`` in errors."""

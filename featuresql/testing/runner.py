@@ -113,6 +113,8 @@ def test_project(
     selected = select_tests(cases, context.graph(), select, exclude)
     if announce:
         announce(len(selected))
+    if any(case.test_type != "unit" for case in selected):
+        context.register_file_sources()  # data tests and freshness read them
     env = TestEnv(context, now or datetime.now(UTC), online_sample, debug)
     run = run_tests(selected, env, fail_fast=fail_fast, report=report)
     arguments = {

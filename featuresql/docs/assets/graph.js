@@ -6,12 +6,23 @@
  * ("source:bank.transactions.amount", "model:user_transactions.amount_sum_7d") and
  * each online feature a node "online:<model>.<column>" fed by its model column.
  * Focusing a column highlights its upstream path to the source columns (orange) and
- * what it feeds downstream up to online features (purple, dashed). */
+ * what it feeds downstream up to online features (purple, dashed).
+ *
+ * A layer is as wide as its longest name needs (from BOX_W up to MAX_BOX_W); a name
+ * still too long is elided in the middle, keeping its end (amount_sum_1d and
+ * amount_sum_30d differ only there), and a box whose labels would then look alike
+ * is widened to show them whole. */
 "use strict";
 window.FSQL = window.FSQL || {};
 
 (function (F) {
-  const BOX_W = 236, GAP_X = 120, ROW_H = 18, HEAD_H = 28, GAP_Y = 22, PAD = 18;
+  const BOX_W = 236, MAX_BOX_W = 420, GAP_X = 120, ROW_H = 18, HEAD_H = 28, GAP_Y = 22, PAD = 18;
+  const COL_X = 12, COL_PAD = COL_X + 10, TITLE_X = 10;  // text insets inside a box
+  // The fonts of the labels, as style.css sets them (measured to size the boxes).
+  const COL_FONT = "11.5px ui-monospace, Menlo, Consolas, monospace";
+  const TITLE_FONT = '600 12.5px -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
+  const KIND_FONT = '10.5px -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
+  const KIND_LABELS = { source: "source", model: "model", online: "online features", table: "table" };
 
   /* The graph's boxes, columns and edges, built once from the catalog. */
   F.lineageModel = function (catalog) {
@@ -92,10 +103,12 @@ window.FSQL = window.FSQL || {};
     const layers = [];
     graph.boxes.forEach((box) => { (layers[depth.get(box.id)] = layers[depth.get(box.id)] || []).push(box); });
     const ordered = layers.filter(Boolean).map((layer) => layer.sort((a, b) => a.label.localeCompare(b.label)));
-    const place = () => ordered.forEach((layer, x) => {
+    const lefts = [];
+    ordered.reduce((x, layer) => { lefts.push(x); return x + sizeLayer(layer) + GAP_X; }, PAD);
+    const place = () => ordered.forEach((layer, index) => {
       let y = PAD;
       for (const box of layer) {
-        box.x = PAD + x * (BOX_W + GAP_X);
+        box.x = lefts[index];
         box.y = y;
         box.height = HEAD_H + box.columns.length * ROW_H + 6;
         y += box.height + GAP_Y;
@@ -113,9 +126,48 @@ window.FSQL = window.FSQL || {};
         place();
       }
     }
-    const width = PAD * 2 + ordered.length * (BOX_W + GAP_X) - GAP_X;
+    const width = PAD + Math.max(...ordered.map((layer, index) => lefts[index] + layer[0].width));
     const height = PAD + Math.max(...ordered.map((layer) => layer.reduce((s, b) => s + b.height + GAP_Y, 0)));
     return { width, height };
+  }
+
+  /* Size the boxes of a layer to one width and fit their labels to it; returns the width. */
+  function sizeLayer(layer) {
+    const wanted = Math.max(...layer.map((box) => Math.min(MAX_BOX_W, Math.max(BOX_W, neededWidth(box)))));
+    layer.forEach((box) => fitLabels(box, wanted));
+    const width = Math.max(...layer.map((box) => box.width));
+    layer.forEach((box) => { box.width = width; });
+    return width;
+  }
+
+  /* The width that shows the box's title and every column name whole. */
+  function neededWidth(box) {
+    const title = TITLE_X + textWidth(box.label, TITLE_FONT) + 24 + textWidth(KIND_LABELS[box.kind], KIND_FONT);
+    return Math.ceil(Math.max(title, ...box.columns.map((c) => textWidth(c, COL_FONT) + COL_PAD)));
+  }
+
+  /* box.labels (one per column) and box.title at `width`; wider when elision would make two labels alike. */
+  function fitLabels(box, width) {
+    const labels = box.columns.map((c) => elide(c, COL_FONT, width - COL_PAD));
+    if (new Set(labels).size < labels.length) return fitLabels(box, neededWidth(box));
+    box.width = width;
+    box.labels = labels;
+    box.title = elide(box.label, TITLE_FONT, width - TITLE_X - 24 - textWidth(KIND_LABELS[box.kind], KIND_FONT));
+  }
+
+  /* `text` shortened to `space` pixels by an ellipsis in its middle: its start and its end stay. */
+  function elide(text, font, space) {
+    const width = textWidth(text, font);
+    if (width <= space) return text;
+    const kept = Math.max(2, Math.floor((text.length * space) / width) - 1);  // characters, at their mean width
+    const tail = Math.ceil(kept * 0.6);  // the end tells the windows apart (_1d, _7d, _30d)
+    return text.slice(0, kept - tail) + "\u2026" + text.slice(text.length - tail);
+  }
+
+  function textWidth(text, font) {
+    const context = (textWidth.canvas = textWidth.canvas || document.createElement("canvas")).getContext("2d");
+    context.font = font;
+    return context.measureText(text).width;
   }
 
   function curve(x1, y1, x2, y2) {
@@ -137,7 +189,7 @@ window.FSQL = window.FSQL || {};
     graph.boxes.forEach((box) => {
       for (const dep of box.deps) {
         const from = graph.boxes.get(dep);
-        if (from) boxEdges.append(F.svg("path", { class: "edge", d: curve(from.x + BOX_W, from.y + HEAD_H / 2, box.x, box.y + HEAD_H / 2) }));
+        if (from) boxEdges.append(F.svg("path", { class: "edge", d: curve(from.x + from.width, from.y + HEAD_H / 2, box.x, box.y + HEAD_H / 2) }));
       }
       root.append(drawBox(box, positions, onColumn));
     });
@@ -151,30 +203,25 @@ window.FSQL = window.FSQL || {};
   };
 
   function drawBox(box, positions, onColumn) {
-    const kindLabel = { source: "source", model: "model", online: "online features", table: "table" }[box.kind];
     const group = F.svg("g", { class: `box ${box.kind}`, "data-box": box.id, transform: `translate(${box.x},${box.y})` });
     group.append(
-      F.svg("rect", { class: "box-bg", width: BOX_W, height: box.height, rx: 6 }),
-      F.svg("rect", { class: "box-head", width: BOX_W, height: HEAD_H - 4, rx: 6 }),
-      F.svg("text", { class: "box-title", x: 10, y: 17, text: clip(box.label, 26),
+      F.svg("rect", { class: "box-bg", width: box.width, height: box.height, rx: 6 }),
+      F.svg("rect", { class: "box-head", width: box.width, height: HEAD_H - 4, rx: 6 }),
+      F.svg("text", { class: "box-title", x: TITLE_X, y: 17, text: box.title,
         onclick: () => { if (box.href) location.hash = box.href; } }, F.svg("title", { text: box.label })),
-      F.svg("text", { class: "box-kind", x: BOX_W - 8, y: 16, "text-anchor": "end", text: kindLabel }),
+      F.svg("text", { class: "box-kind", x: box.width - 8, y: 16, "text-anchor": "end", text: KIND_LABELS[box.kind] }),
     );
     box.columns.forEach((column, index) => {
       const node = `${box.id}.${column}`;
       const y = HEAD_H + index * ROW_H;
-      positions[node] = { x: box.x, y: box.y + y + ROW_H / 2 };
+      positions[node] = { x: box.x, right: box.x + box.width, y: box.y + y + ROW_H / 2 };
       group.append(F.svg("g", { class: "col", "data-node": node, transform: `translate(0,${y})`,
         onclick: () => onColumn && onColumn(node) },
-        F.svg("rect", { class: "col-bg", x: 2, width: BOX_W - 4, height: ROW_H, rx: 3 }),
-        F.svg("text", { x: 12, y: 13, text: clip(column, 31) }),
+        F.svg("rect", { class: "col-bg", x: 2, width: box.width - 4, height: ROW_H, rx: 3 }),
+        F.svg("text", { x: COL_X, y: 13, text: box.labels[index] }),
         F.svg("title", { text: node })));
     });
     return group;
-  }
-
-  function clip(text, length) {
-    return text.length > length ? text.slice(0, length - 1) + "\u2026" : text;
   }
 
   /* Mark the focused path; returns {up, down, focus} (sets of nodes) for column edges and lists. */
@@ -207,7 +254,7 @@ window.FSQL = window.FSQL || {};
   function drawColumnEdges(layer, graph, highlighted, positions) {
     const draw = (from, to, kind) => {
       const a = positions[from], b = positions[to];
-      if (a && b) layer.append(F.svg("path", { class: `col-edge ${kind}`, d: curve(a.x + BOX_W - 2, a.y, b.x + 2, b.y) }));
+      if (a && b) layer.append(F.svg("path", { class: `col-edge ${kind}`, d: curve(a.right - 2, a.y, b.x + 2, b.y) }));
     };
     for (const node of [highlighted.focus, ...highlighted.up]) {
       (graph.edges[node] || []).forEach((parent) => draw(parent, node, "hl"));
@@ -241,7 +288,7 @@ window.FSQL = window.FSQL || {};
     const target = root.querySelector(focus.node ? `[data-node="${CSS.escape(focus.node)}"]` : `[data-box="${CSS.escape(focus.box)}"]`);
     if (!target || !frame.clientWidth) return;
     const boxes = [...root.querySelectorAll(".box.hl-box")].map((g) => graph.boxes.get(g.dataset.box)).filter(Boolean);
-    const left = Math.min(...boxes.map((b) => b.x)) - PAD / 2, right = Math.max(...boxes.map((b) => b.x + BOX_W)) + PAD / 2;
+    const left = Math.min(...boxes.map((b) => b.x)) - PAD / 2, right = Math.max(...boxes.map((b) => b.x + b.width)) + PAD / 2;
     const fit = frame.clientWidth / (right - left);
     if (fit < 1) zoom.set(Math.max(0.7, fit));
     frame.scrollLeft = left * zoom.scale;

@@ -45,9 +45,12 @@ window.FSQL = window.FSQL || {};
     return F.section("Status", { id: "model-status" }, F.props([
       ["Last run", run ? [F.runBadge(run), " ", F.time(run.finished_at), el("span", { class: "muted", text: ` (${F.ago(run.finished_at)})` })] : F.runBadge(null)],
       ["Rows written", run && run.rows != null ? `${F.number(run.rows)} in ${run.seconds}s` : null],
-      ["Computed", run && run.interval ? `boundaries [${run.interval[0] ? F.time(run.interval[0]) : "beginning"}, ${F.time(run.interval[1])})` : null],
+      ["Last run computed", run && run.interval ? `boundaries [${run.interval[0] ? F.time(run.interval[0]) : "beginning"}, ${F.time(run.interval[1])})` : null],
       ["Run error", run && run.message ? run.message : null],
-      ["Newest data", fresh.newest ? [F.time(fresh.newest), el("span", { class: "muted", text: ` (${fresh.measured_by})` })] : (model.built ? "no rows" : "not built")],
+      ["Newest data", fresh.newest ? [el("span", { id: "newest-data", text: F.time(fresh.newest) }), el("span", { class: "muted", text: ` (${fresh.measured_by})` })]
+        : (model.built ? "no rows" : "not built")],
+      ["Computed through", fresh.computed_through ? [el("span", { id: "computed-through", text: F.time(fresh.computed_through) }),
+        el("span", { class: "muted", text: " (newest boundary computed: its values cover the events before it)" })] : null],
       ["Table rows", fresh.table_rows != null ? F.number(fresh.table_rows) : null],
       ["Freshness", limits], ["Freshness test", freshnessTest ? F.resultBadge(freshnessTest.last) : null],
     ]));
@@ -55,12 +58,12 @@ window.FSQL = window.FSQL || {};
 
   function featuresCard(model) {
     const rows = model.columns.map((c) => el("tr", { dataset: { column: c.name } },
-      el("td", null, F.link(F.featureHref(model.name, c.name), c.name, { class: "mono feature-link" })),
+      el("td", { class: "name" }, el("a", { href: F.featureHref(model.name, c.name), class: "mono feature-link" }, F.breakable(c.name))),
       el("td", null, c.role === "feature" ? "" : F.badge(c.role)),
-      el("td", { class: "mono", text: c.function || "" }),
-      el("td", { class: "mono", text: c.function ? c.input : (c.expression || "") }),
-      el("td", { text: c.window || "" }),
-      el("td", { class: "mono", text: c.type || "unknown" }),
+      el("td", { class: "mono nowrap", text: c.function || "" }),
+      el("td", { class: "mono" }, F.breakable(c.function ? c.input : (c.expression || ""))),
+      el("td", { class: "nowrap", text: c.window || "" }),
+      el("td", { class: "mono nowrap", text: c.type || "unknown" }),
       el("td", { markdown: c.description || "" }),
       el("td", null, model.tests.filter((t) => t.column === c.name.toLowerCase()).map((t) => [testBadge(t), " "]))));
     const note = model.built ? null : el("p", { class: "muted", text: "Types are known once the model is built (featuresql run)." });
@@ -89,9 +92,9 @@ window.FSQL = window.FSQL || {};
 
   function testsCard(tests, title) {
     if (!tests.length) return F.section(title, null, el("p", { class: "muted", text: "No tests." }));
-    const rows = tests.map((t) => el("tr", null, el("td", { class: "mono", text: t.name }), el("td", { text: t.kind }),
-      el("td", { class: "mono", text: t.column || "" }), el("td", { text: t.severity }),
-      el("td", null, F.resultBadge(t.last)), el("td", { class: "muted", text: t.last ? (t.last.message || "") : "" })));
+    const rows = tests.map((t) => el("tr", null, el("td", { class: "mono name" }, F.breakable(t.name)), el("td", { class: "nowrap", text: t.kind }),
+      el("td", { class: "mono" }, F.breakable(t.column || "")), el("td", { text: t.severity }),
+      el("td", { class: "nowrap" }, F.resultBadge(t.last)), el("td", { class: "muted message", text: t.last ? (t.last.message || "") : "" })));
     return F.section(`${title} (${tests.length})`, { class: "card tests" }, F.table(["Test", "Kind", "Column", "Severity", "Last result", "Message"], rows));
   }
   F.testsCard = testsCard;

@@ -103,10 +103,11 @@ window.FSQL = window.FSQL || {};
     return list;
   };
 
+  /* A table in a wrapper that scrolls sideways if the table cannot fit (the page itself never does). */
   F.table = function (headers, rows, props) {
-    return F.el("table", props || null,
+    return F.el("div", { class: "table-wrap" }, F.el("table", props || null,
       F.el("thead", null, F.el("tr", null, headers.map((h) => F.el("th", { text: h })))),
-      F.el("tbody", null, rows));
+      F.el("tbody", null, rows)));
   };
 
   /* A code block with a copy button (the clipboard may be unavailable from file://: then nothing happens). */
@@ -119,6 +120,11 @@ window.FSQL = window.FSQL || {};
     const wrapper = F.el("div", props || null, button, F.el("pre", null, F.el("code", { text })));
     wrapper.classList.add("code-block");
     return wrapper;
+  };
+
+  /* A name that may wrap after its underscores (<wbr>), never inside a word; its text is unchanged. */
+  F.breakable = function (name) {
+    return String(name).split(/(?<=_)/).map((part, i) => (i ? [F.el("wbr"), part] : part));
   };
 
   F.link = function (href, text, props) {
