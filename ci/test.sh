@@ -38,7 +38,7 @@ echo "== tests"
 set +e
 # In a network namespace with loopback only: DynamoDB Local listens on every
 # interface, so it must see no other (ci/in_private_network.sh says more).
-bash ci/in_private_network.sh python -m pytest -q "$@"
+bash ci/in_private_network.sh python -m pytest -q --durations=25 "$@"  # the slowest, to keep CI short
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -104,6 +104,12 @@ def test_init_from_a_file_runs_end_to_end(file_name: str, zoned: bool, tmp_path:
     assert count > 0 and read["results"][0]["features"]["user_events__count_7d"] == count, read
     featuresql(*project, "docs", "generate")
     assert (tmp_path / "myfeatures" / "target" / "docs" / "index.html").is_file()
+    catalog = json.loads((tmp_path / "myfeatures" / "target" / "docs" / "catalog.json").read_text())
+    source = catalog["sources"][f"files.{Path(file_name).stem}"]
+    assert source["files"] == {"location": f"../data/{file_name}", "format": file_name.split(".")[-1]}, source
+    assert source["used_by"] == ["user_events"] and "ts" in {c["name"] for c in source["columns"]}
+    freshness = catalog["models"]["user_events"]["freshness"]
+    assert freshness["newest"] is not None and freshness["newest"] < freshness["computed_through"], freshness
     assert not (work / "target").exists()  # nothing written where the commands were typed
 
 

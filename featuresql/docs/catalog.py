@@ -134,6 +134,8 @@ def _source_entry(source: Source, inputs: EntryInputs) -> dict[str, Any]:
         "data_delay": format_duration(source.data_delay),
         "freshness": freshness_limits(source.freshness),
         "loaded_at_field": source.loaded_at_field,
+        # a file source: where its rows are read from, as written (relative to the project folder)
+        "files": {"location": source.external.location, "format": source.external.format} if source.external else None,
         "columns": columns,
         "path": relative_path(source.path, inputs.project.root),
         "tests": inputs.tests.for_source(source.key),

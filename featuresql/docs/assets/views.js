@@ -79,6 +79,7 @@ window.FSQL = window.FSQL || {};
         ["Relation", el("code", { text: source.relation })], ["Event time", source.event_time ? el("code", { text: source.event_time }) : null],
         ["Data delay", source.data_delay], ["Freshness", limitsText(source.freshness)],
         ["Loaded at", source.loaded_at_field ? el("code", { text: source.loaded_at_field }) : null],
+        ["Files", source.files ? el("code", { text: `${source.files.location} (${source.files.format})` }) : null],
         ["Declared in", el("code", { text: source.path })],
         ["Used by", source.used_by.map((n, i) => [i ? ", " : "", F.link(F.modelHref(n), n)])],
       ])),
