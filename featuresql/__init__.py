@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 def extract(
     spine: Any,
-    features: str | Sequence[str],
+    features: str | Sequence[str] = (),
     *,
+    service: str | None = None,
     project_dir: str | Path = ".",
     target: str | None = None,
     timestamp_column: str | None = None,
@@ -41,6 +42,8 @@ def extract(
         spine: a warehouse table name, a ``.parquet``/``.csv`` path, a pandas DataFrame
             or a pyarrow Table, with the entities' key columns and a time column.
         features: ``"model"`` or ``"model.feature"`` items, comma-separated or a list.
+        service: a feature service (``"NAME"`` or ``"NAME@VERSION"``) instead of ``features``:
+            its features, with its output names.
         project_dir: the project folder (or any folder inside it).
         target: the profiles.yml target (default: the profile's default).
         timestamp_column: the spine's time column (default: found by name).
@@ -64,48 +67,29 @@ def extract(
     import json
     import warnings
 
+    from featuresql.compile.features import feature_names
     from featuresql.context import Context
+    from featuresql.extracts.frames import check_output
+
+    check_output(output, decimals)  # before the extract runs: a bad option costs nothing
 
     with Context(project_dir, target=target, variables=variables) as context:
-        result = context.extract(spine, features, timestamp_column=timestamp_column, strict=strict)
+        if bool(service) == bool(feature_names(features)):
+            raise ValueError("give either features or service")
+        result = context.extract(spine, features, timestamp_column=timestamp_column, strict=strict, service=service)
     assert result.table is not None
     for message in result.warnings:
         warnings.warn(message, UncomputedRowsWarning, stacklevel=2)
     metadata = {**(result.table.schema.metadata or {}), b"featuresql.uncomputed": json.dumps(result.uncomputed)}
     table = result.table.replace_schema_metadata(metadata)
-    if output == "arrow":
-        return table
-    if output != "pandas":
-        raise ValueError(f"output must be 'arrow' or 'pandas', not {output!r}")
-    return to_pandas(table, decimals=decimals)
+    return table if output == "arrow" else to_pandas(table, decimals=decimals)
 
 
 def to_pandas(table: pa.Table, *, decimals: Literal["float", "decimal"] = "float") -> Any:
-    """A DataFrame of an extract: DECIMAL columns as float64 (``decimals="float"``) or ``Decimal``
-    objects; the uncomputed counts in ``DataFrame.attrs["featuresql.uncomputed"]``."""
-    import json
+    """A DataFrame of an extract (see ``featuresql.extracts.frames.to_pandas``)."""
+    from featuresql.extracts.frames import to_pandas as convert
 
-    import pyarrow as pa
-
-    try:
-        import pandas  # noqa: F401  (pyarrow's to_pandas needs it)
-    except ImportError:
-        raise ImportError("output='pandas' needs pandas: pip install 'featuresql[pandas]'") from None
-    if decimals not in ("float", "decimal"):
-        raise ValueError(f"decimals must be 'float' or 'decimal', not {decimals!r}")
-    if decimals == "float":
-        import pyarrow.compute as pc
-
-        for index, field in enumerate(table.schema):
-            if pa.types.is_decimal(field.type):
-                # Through the decimal text: Arrow's direct cast multiplies by 10^-scale and can miss
-                # the nearest double (40.30 -> 40.300000000000004); parsing the text never does.
-                floats = pc.cast(pc.cast(table.column(index), pa.string()), pa.float64())
-                table = table.set_column(index, field.with_type(pa.float64()), floats)
-    frame = table.to_pandas()
-    uncomputed = (table.schema.metadata or {}).get(b"featuresql.uncomputed")
-    frame.attrs["featuresql.uncomputed"] = json.loads(uncomputed) if uncomputed else {}
-    return frame
+    return convert(table, decimals=decimals)
 
 
 class UncomputedRowsWarning(UserWarning):

@@ -16,7 +16,7 @@ from sqlglot import exp
 from featuresql.adapters import adapter_class
 from featuresql.adapters.base import WarehouseAdapter
 from featuresql.compile.compiler import compile_project
-from featuresql.compile.models import CompiledProject
+from featuresql.compile.models import CompiledProject, Service
 from featuresql.errors import ConfigError, ExecutionError, TargetBusyError
 from featuresql.project.graph import Graph
 from featuresql.project.loader import Project, Source, find_project_root, load_project
@@ -71,7 +71,7 @@ class Context:
         self.variables = variables or {}
         self._adapter: WarehouseAdapter | None = None
         self._introspected: dict[str, dict[str, str] | None] = {}
-        self._file_sources_registered = False
+        self._file_sources_registered: set[str] = set()
         self._scratch: Any = None  # Context.scratch: its temporary folder
 
     @classmethod
@@ -134,6 +134,18 @@ class Context:
         if "compiled" in self.__dict__:
             return self.compiled
         return self._compile({m.lower() for m in models})
+
+    def service(self, reference: str) -> Service:
+        """Feature service ``NAME`` or ``NAME@VERSION`` (``featuresql.compile.services``), resolved
+        against just its models when the whole project is not compiled yet."""
+        from featuresql.compile.services import find_service, resolve_service, service_models
+
+        declared = find_service(self.project.services, reference)
+        if "compiled" in self.__dict__:
+            return self.compiled.services[declared.name]
+        models = self.compiled_for(service_models(declared)).models
+        entities = {name: entity.keys for name, entity in self.project.config.entities.items()}
+        return resolve_service(models, declared, entities)
 
     def _compile(self, only: set[str] | None = None) -> CompiledProject:
         return compile_project(
@@ -208,7 +220,13 @@ class Context:
         remaining = max(0.0, deadline - time.monotonic())
         with locks.hold(self.adapter, self.project.name, run_id, timeout=remaining, waited=lock_timeout):
             # Hooks first: they may load or alter the sources, whose types are part of each definition.
-            self.register_file_sources(load=True)
+            read = {
+                s
+                for name in selected
+                for m in (name, *self.graph().ancestors(name))
+                for s in self.compiled.models[m].sources
+            }
+            self.register_file_sources(sorted(read), load=True)
             self._run_hooks("on_run_start")
             run = self._run_state(selected, now, options, on_batch, run_id)
             run.heartbeat = locks.Heartbeat(self.project.name, run_id)
@@ -367,26 +385,33 @@ class Context:
     def extract(
         self,
         spine: Any,
-        features: str | Sequence[str],
+        features: str | Sequence[str] = (),
         *,
         out: str | Path | None = None,
         timestamp_column: str | None = None,
         strict: bool = False,
+        service: str | None = None,
     ) -> ExtractResult:
         """A point-in-time training set; see ``featuresql.extract`` (the table is in ``.table`` without ``out``)."""
         from featuresql.extracts.training_set import run_extract
 
-        return run_extract(self, spine, features, out=out, timestamp_column=timestamp_column, strict=strict)
+        return run_extract(
+            self, spine, features, out=out, timestamp_column=timestamp_column, strict=strict, service=service
+        )
 
-    def register_file_sources(self, *, load: bool = False) -> None:
-        """Make the file sources readable (``featuresql.run.file_sources``): DuckDB's views once
-        per context; ``load``: a run, which also loads them into a remote warehouse's tables."""
-        if self._file_sources_registered and not load:
-            return
-        files = [s for s in self.project.sources.values() if s.external is not None]
+    def register_file_sources(self, keys: Sequence[str] | None = None, *, load: bool = False) -> None:
+        """Make file sources readable (``featuresql.run.file_sources``): those named by ``keys``
+        (``bank.transactions``; None: all), each once per context on DuckDB; ``load``: a run,
+        which also loads them into a remote warehouse's tables."""
+        wanted = self.project.sources if keys is None else {k: self.project.sources[k] for k in keys}
+        files = [
+            source
+            for key, source in wanted.items()
+            if source.external is not None and (load or key not in self._file_sources_registered)
+        ]
         if files:
             file_sources.register(self.adapter, files, self.project.root, self.project.config.dialect, load=load)
-        self._file_sources_registered = True
+        self._file_sources_registered |= {source.key for source in files}
 
     def _run_hooks(self, name: str) -> None:
         for number, statements in enumerate(self.compiled.hooks.get(name, []), start=1):

@@ -68,6 +68,7 @@ CATEGORIES = (
     "sources_yml",
     "model_sql",
     "model_yaml",
+    "services_yml",
     "cli_args",
     "spine_files",
     "reader_requests",

@@ -9,6 +9,7 @@ import json
 import re
 import shlex
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,82 @@ def test_online_models_say_how_to_read_them(built: Path, catalog: dict[str, Any]
     answer = invoke(built, *command, "--now", NOW)
     assert answer.exit_code == 0, answer.stderr
     assert json.loads(answer.stdout)["results"][0]["entity"] == {"user_id": 42}
+
+
+ADVANCE_RISK_OUTPUTS = [
+    "user_transactions__count_7d",
+    "user_transactions__amount_sum_30d",
+    "avg_spend_30d",  # user_transactions.amount_avg_30d as avg_spend_30d
+    "user_spend_ratios__spend_share_1d_of_30d",  # user_spend_ratios: all its features
+    "user_spend_ratios__transactions_per_day_7d",
+    "user_spend_ratios__max_to_avg_amount",
+]
+
+
+def test_a_feature_service_is_documented_with_its_features(catalog: dict[str, Any]) -> None:
+    service = catalog["services"]["advance_risk"]
+    assert (service["version"], service["pinned"], service["owner"], service["tags"]) == (
+        1,
+        "advance_risk@1",
+        "risk-team",
+        ["lending"],
+    )
+    assert (service["path"], service["line"]) == ("features/services.yml", 3)
+    assert service["description"].startswith("What the cash-advance approval model reads")
+    assert service["models"] == ["user_transactions", "user_spend_ratios"] and service["offline_models"] == []
+    assert service["keys"] == [{"name": "user_id", "type": "bigint"}]
+    features = {f["output"]: f for f in service["features"]}
+    assert list(features) == ADVANCE_RISK_OUTPUTS
+    alias = features["avg_spend_30d"]
+    assert (alias["model"], alias["feature"], alias["type"]) == ("user_transactions", "amount_avg_30d", "DOUBLE")
+    assert features["user_transactions__amount_sum_30d"] == {
+        "output": "user_transactions__amount_sum_30d",
+        "model": "user_transactions",
+        "feature": "amount_sum_30d",
+        "type": "DECIMAL(38,2)",
+        "description": "Settled spend over the last 30 days.",  # as the model's entry says
+        "source_columns": ["bank.transactions.amount"],
+        "missing_value": None,
+    }
+    assert features["user_transactions__count_7d"]["missing_value"] == 0  # an empty window counts 0
+    share = features["user_spend_ratios__spend_share_1d_of_30d"]
+    assert share["description"] == "Share of the last 30 days' spend made in the last day."  # a docs block
+
+
+def test_a_feature_service_says_how_to_call_it(built: Path, catalog: dict[str, Any], tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from featuresql.online.stores import read_manifest
+    from featuresql.serving.request import parse_request
+
+    service = catalog["services"]["advance_risk"]
+    extract, read = service["extract"], service["online_read"]
+    assert extract["extract_command"] == (
+        "featuresql extract --spine labels.parquet --service advance_risk --out training.parquet"
+    )
+    assert extract["python"].endswith('featuresql.extract("labels.parquet", service="advance_risk")')
+    assert read["request"] == {"service": "advance_risk", "entities": [{"user_id": 42}]}
+    assert read["read_command"] == "featuresql read user_id=42 --service advance_risk"
+    assert """-d '{"service": "advance_risk", "entities": [{"user_id": 42}]}'""" in read["curl_post"]
+    assert read["get_url"].endswith("/features?user_id=42&service=advance_risk")
+    assert read["package_command"] == "featuresql package-lambda --service advance_risk"
+    with Context(built, offline=True) as context:
+        request = parse_request(read["request"], read_manifest(context))  # the reader accepts it as is
+    assert [request.output_name(m, f) for m, features in request.features.items() for f in features] == (
+        ADVANCE_RISK_OUTPUTS
+    )
+    answer = invoke(built, *shlex.split(read["read_command"])[1:], "--now", NOW)
+    assert answer.exit_code == 0, answer.stderr
+    assert list(json.loads(answer.stdout)["results"][0]["features"]) == ADVANCE_RISK_OUTPUTS
+    # the training set of the extract command, on a spine of our own: the same names as online
+    spine, out = tmp_path / extract["spine"], tmp_path / "training.parquet"
+    pq.write_table(pa.table({"user_id": [1, 2], "ts": [datetime(2026, 6, 20), datetime(2026, 6, 25)]}), spine)
+    paths = {"labels.parquet": str(spine), "training.parquet": str(out)}
+    command = [paths.get(arg, arg) for arg in shlex.split(extract["extract_command"])[1:]]
+    result = invoke(built, *command)
+    assert result.exit_code == 0, result.stderr
+    assert pq.read_table(out).column_names == ["user_id", "ts", *ADVANCE_RISK_OUTPUTS]
 
 
 def test_compiled_sql_is_what_compile_writes(built: Path, catalog: dict[str, Any]) -> None:

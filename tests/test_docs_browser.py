@@ -291,6 +291,81 @@ def test_a_model_page_fits_the_window(
         browser.set_window_size(1400, 1800)
 
 
+ADVANCE_RISK = [  # the example's service: (output, model, feature)
+    ("user_transactions__count_7d", "user_transactions", "count_7d"),
+    ("user_transactions__amount_sum_30d", "user_transactions", "amount_sum_30d"),
+    ("avg_spend_30d", "user_transactions", "amount_avg_30d"),
+    ("user_spend_ratios__spend_share_1d_of_30d", "user_spend_ratios", "spend_share_1d_of_30d"),
+    ("user_spend_ratios__transactions_per_day_7d", "user_spend_ratios", "transactions_per_day_7d"),
+    ("user_spend_ratios__max_to_avg_amount", "user_spend_ratios", "max_to_avg_amount"),
+]
+
+
+def test_a_service_page_shows_its_features_calls_and_lineage(
+    browser: Any, server: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1280, 1000)
+    try:
+        _open(browser, server[1] + "#/service/advance_risk")
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#lineage-graph .col.focus"))
+        assert browser.title == "advance_risk · cash_advance docs"
+        rows = browser.find_elements(By.CSS_SELECTOR, "#service-features tbody tr")
+        cells = [[td.get_attribute("textContent") for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+        assert [tuple(row[:3]) for row in cells] == ADVANCE_RISK
+        assert cells[1][3:] == ["DECIMAL(38,2)", "Settled spend over the last 30 days."]  # from the model's entry
+        alias = rows[2].find_element(By.CSS_SELECTOR, "a.feature-link")
+        assert alias.get_attribute("href").endswith("#/model/user_transactions/amount_avg_30d")
+        assert browser.find_element(By.ID, "service-declared").text == "features/services.yml:3"
+        calls = browser.find_element(By.ID, "service-calls").text
+        for snippet in (
+            "featuresql extract --spine labels.parquet --service advance_risk --out training.parquet",
+            'featuresql.extract("labels.parquet", service="advance_risk")',
+            '{"service": "advance_risk", "entities": [{"user_id": 42}]}',
+            "featuresql read user_id=42 --service advance_risk",
+            "featuresql package-lambda --service advance_risk",
+        ):
+            assert snippet in calls, snippet
+        assert "curl -s http://127.0.0.1:8080/features" in browser.find_element(By.ID, "service-calls").get_attribute(
+            "textContent"
+        )  # in a code block that scrolls sideways
+        focus = {
+            n.get_attribute("data-node") for n in browser.find_elements(By.CSS_SELECTOR, "#lineage-graph .col.focus")
+        }
+        assert focus == {f"online:{model}.{feature}" for _, model, feature in ADVANCE_RISK}  # what the reader serves
+        assert {"source:bank.transactions.amount", "source:bank.transactions.ts"} <= _highlighted(browser)
+        assert "model:user_transactions.amount_sum_1d" in _highlighted(browser)  # through the ratio's inputs
+        layout = browser.execute_script(LAYOUT)
+        assert layout["innerWidth"] == 1280
+        assert layout["scrollWidth"] <= layout["innerWidth"], "the page scrolls sideways"
+        assert layout["tables"] >= 3 and layout["overflowing"] == []  # source columns, features, response
+        browser.set_window_size(1280, min(layout["height"] + 200, 8000))
+        _save_screenshot(browser, tmp_path / "docs-service-page-1280.png")
+        assert _errors(browser) == []
+    finally:
+        browser.set_window_size(1400, 1800)
+
+
+def test_services_are_listed_and_searchable(browser: Any, server: tuple[subprocess.Popen[str], str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open(browser, server[1])
+    listed = browser.find_elements(By.CSS_SELECTOR, "#overview-services tbody tr")
+    assert [row.find_element(By.TAG_NAME, "a").text for row in listed] == ["advance_risk"]
+    assert "advance_risk" in browser.find_element(By.ID, "nav").text
+    search = browser.find_element(By.ID, "search")
+    first = (By.CSS_SELECTOR, "#search-results .search-result")
+    for query in ("advance_risk", "approval model", "tag:lending"):  # by name, description and tag
+        search.clear()
+        search.send_keys(query)
+        _wait(browser, lambda d: d.find_element(*first).get_attribute("data-name") == "advance_risk")
+        assert browser.find_element(*first).get_attribute("data-type") == "service"
+    browser.find_element(*first).click()
+    _wait(browser, lambda d: d.find_element(By.ID, "main").get_attribute("data-page") == "service/advance_risk")
+    assert _errors(browser) == []
+
+
 def test_ctrl_c_stops_the_server(server: tuple[subprocess.Popen[str], str]) -> None:
     process = server[0]
     process.send_signal(signal.SIGINT)

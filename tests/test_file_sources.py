@@ -191,16 +191,96 @@ def test_bad_file_sources_are_one_line_errors(
 
 
 @pytest.mark.duckdb
-def test_a_csv_value_not_of_its_declared_type_fails_the_model(tmp_path: Path, cli: Any) -> None:
-    """Parsed with the declared types: 'lots' in a decimal column is an error, never NULL or a cast."""
-    project = file_project(tmp_path / "p", {"external": "data/bad.csv"})
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        pytest.param(
+            "bad.csv",
+            "user_id,ts,amount,note\n1,2024-01-02 10:00:00,2.5,a\n2,2024-01-03 10:00:00,lots,b\n",
+            "column 'amount' is declared decimal(12,2) but reads from 'data/bad.csv' as VARCHAR: declare the type "
+            "its values have (or fix the file)",
+            id="text-in-a-number-column",
+        ),
+        pytest.param(
+            "zoned.csv",
+            "user_id,ts,amount,note\n1,2024-01-02 23:30:00+02:00,2.5,a\n",
+            "column 'ts' is declared timestamp but reads from 'data/zoned.csv' as TIMESTAMP WITH TIME ZONE: declare "
+            "the type its values have (or fix the file)",
+            id="zoned-time-as-a-zoneless-one",
+        ),
+        pytest.param(
+            "renamed.jsonl",
+            '{"user_id": 1, "ts": "2024-01-02 10:00:00", "amt": 2.5, "note": "a"}\n',
+            "column 'amount' is declared but 'data/renamed.jsonl' has no such column (did you mean amt?) (its "
+            "columns: user_id, ts, amt, note): fix the name in sources.yml",
+            id="json-key-missing",
+        ),
+    ],
+)
+def test_a_file_not_matching_its_declared_columns_is_refused_before_reading(
+    name: str, text: str, message: str, tmp_path: Path, cli: Any
+) -> None:
+    """Never NULLs for a missing key, an offset dropped or text cast: the file and the declaration differ."""
+    project = file_project(tmp_path / "p", {"external": f"data/{name}"})
     (project / "data").mkdir()
-    rows = "user_id,ts,amount,note\n1,2024-01-02 10:00:00,2.5,a\n2,2024-01-03 10:00:00,lots,b\n"
-    (project / "data" / "bad.csv").write_text(rows, encoding="utf-8")
+    (project / "data" / name).write_text(text, encoding="utf-8")
+    result = cli(project, "run", "--now", NOW)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: features/sources.yml:6: source raw.events: {message}", result.stderr
+    assert not _model_built(project)
+
+
+@pytest.mark.duckdb
+def test_a_bad_value_past_the_sniffed_sample_fails_the_model(tmp_path: Path, cli: Any) -> None:
+    """Parsed with the declared types: 'lots' in a decimal column is an error, never NULL or a cast."""
+    project = file_project(tmp_path / "p", {"external": "data/late.csv"})
+    (project / "data").mkdir()
+    rows = [f"{i % 5},2024-01-0{1 + i % 9} 10:00:00,{i % 7}.25,n" for i in range(30_000)]
+    text = "user_id,ts,amount,note\n" + "\n".join(rows) + "\n1,2024-01-02 10:00:00,lots,b\n"
+    (project / "data" / "late.csv").write_text(text, encoding="utf-8")
     result = cli(project, "run", "--now", NOW)
     assert result.exit_code == 1
-    assert "ERROR w" in result.stdout and "CSV Error on Line: 3" in result.stdout, result.stdout
+    assert ("ERROR w" in result.stdout and "Could not convert string" in result.stdout) or "CSV Error" in result.stdout
     assert not _model_built(project)
+
+
+@pytest.mark.duckdb
+def test_parquet_files_of_a_glob_are_read_by_column_name(tmp_path: Path, cli: Any) -> None:
+    """Files written with their columns in another order (and one more column) read as one table."""
+    data = events()
+    project = file_project(tmp_path / "p", {"external": {"location": "data/parts/*.parquet"}})
+    (project / "data" / "parts").mkdir(parents=True)
+    pq.write_table(data.slice(0, 100), project / "data" / "parts" / "a.parquet")
+    reordered = (
+        data.slice(100).select(["note", "amount", "ts", "user_id"]).append_column("extra", pa.array(["x"] * 200))
+    )
+    pq.write_table(reordered, project / "data" / "parts" / "b.parquet")
+    result = cli(project, "run", "--now", NOW)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    problems = differences(window_rows(project), table_build(tmp_path / "reference", data))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.duckdb
+def test_only_the_file_sources_a_command_reads_are_opened(tmp_path: Path, cli: Any) -> None:
+    """A missing file of a source no selected model reads does not stop the run."""
+    data = events()
+    project = write_project(
+        tmp_path / "p",
+        "files",
+        entities={"user": {"user_id": "bigint"}},
+        tables={
+            "events": {"event_time": "ts", "columns": COLUMNS, "external": "data/parts/*.parquet"},
+            "other": {"columns": COLUMNS, "external": "data/missing.parquet"},
+        },
+        models={"w": WINDOW},
+        profile=duckdb_profile(tmp_path / "p" / "target" / "files.duckdb"),
+    )
+    write_files(project, data)
+    result = cli(project, "run", "--now", NOW, "-s", "w")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    tested = cli(project, "test", "--now", NOW, "-s", "w")
+    assert tested.exit_code == 0, tested.stdout + tested.stderr
 
 
 def _model_built(project: Path) -> bool:
@@ -232,7 +312,7 @@ def test_paths_in_hooks_and_models_are_the_projects(tmp_path: Path) -> None:
     )
     write_files(project, data)
     elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+    write_files(elsewhere, data.slice(0, 10))  # a decoy at the same relative path, where the command is typed
     built = run_process(elsewhere, "--project-dir", str(project), "run", "--now", NOW, variables=None)
     assert built.exit_code == 0, built.stdout + built.stderr
     assert (project / "target" / "paths.duckdb").is_file() and not (elsewhere / "target").exists()
@@ -247,11 +327,23 @@ def test_a_local_file_source_is_loaded_on_every_engine(engine: Engine, tmp_path:
     data = events()
     project = file_project(tmp_path / "p", {"external": {"location": "data/parts/*.parquet"}}, engine.target(tmp_path))
     write_files(project, data)
-    built = cli(project, "run", "--now", NOW)
-    assert built.exit_code == 0, built.stdout + built.stderr
-    reference = table_build(tmp_path / "reference", data, engine.target(tmp_path / "reference"))
+    first = cli(project, "run", "--now", "2024-01-10")
+    assert first.exit_code == 0, first.stdout + first.stderr
+    # A file added later: the next run replaces the table with every file's rows.
+    later = pa.Table.from_pylist(
+        [{"user_id": 1, "ts": datetime(2024, 1, 15, 12), "amount": Decimal("2.50"), "note": "late"}],
+        schema=data.schema,
+    )
+    pq.write_table(later, project / "data" / "parts" / "c.parquet")
+    second = cli(project, "run", "--now", NOW)
+    assert second.exit_code == 0, second.stdout + second.stderr
+    both = pa.concat_tables([data, later])
+    reference = table_build(tmp_path / "reference", both, engine.target(tmp_path / "reference"))
     problems = differences(window_rows(project), reference)
     assert not problems, f"{engine.name}:\n" + "\n".join(problems)
+    with Context(project) as context:
+        loaded = context.query(exp.select(exp.func("COUNT", exp.Star())).from_(exp.table_("events", db="raw")))
+        assert loaded.column(0)[0].as_py() == both.num_rows  # replaced, not appended
 
 
 @pytest.mark.snowflake

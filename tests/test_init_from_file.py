@@ -128,6 +128,11 @@ def test_init_from_a_file_runs_end_to_end(file_name: str, zoned: bool, tmp_path:
         ),
         (["--timestamp", "ts"], "Error: --from needs --entity COLUMN and --timestamp COLUMN"),
         (["--entity", "user_id", "--timestamp", "ts", "--windows", "7x"], "Error: invalid duration '7x'"),
+        (["--entity", "user_id", "--timestamp", "ts", "--windows", ""], "Error: --windows is empty: give at least one"),
+        (
+            ["--entity", "user_id", "--timestamp", "ts", "--windows", "90m"],
+            "Error: window '90m' is not a whole number of grains (1d): use e.g. 7d with 1d",
+        ),
     ],
 )
 def test_init_from_refuses_what_it_cannot_build(args: list[str], message: str, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -93,8 +94,8 @@ def write_own_data(folder: Path) -> None:
 
 
 def run_server(command: str, port: int, cwd: Path, env: dict[str, str]) -> None:
-    process = subprocess.Popen(
-        command, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    process = subprocess.Popen(  # no shell: terminate() must reach the server itself
+        shlex.split(command), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         deadline = time.monotonic() + 60
@@ -107,7 +108,8 @@ def run_server(command: str, port: int, cwd: Path, env: dict[str, str]) -> None:
         else:
             raise AssertionError(f"{command} did not listen on port {port} within 60 s")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
-            assert response.status in (200, 400, 404), response.status  # it answered over HTTP
+            assert response.status == 200 and b"<html" in response.read(4096).lower()
+        assert process.poll() is None, f"{command} exited: another server holds port {port}?"
     finally:
         process.terminate()
         process.wait(timeout=30)

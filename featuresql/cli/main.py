@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,10 +61,40 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     return value
 
 
-def _context(obj: dict[str, Any], target: str | None = None, *, offline: bool = False) -> Any:
+@contextmanager
+def _context(obj: dict[str, Any], target: str | None = None, *, offline: bool = False) -> Iterator[Any]:
+    """The project on its target, with the project folder as the working directory meanwhile:
+    a relative path in a hook or model (``read_parquet('data/x.parquet')``, ``COPY ... TO``)
+    is the project's, whatever folder the command was typed in. Paths given on the command
+    line are made absolute before (``_absolute``)."""
     from featuresql.context import Context
 
-    return Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"], offline=offline)
+    context = Context(obj["project_dir"], target=target or obj["target"], variables=obj["vars"], offline=offline)
+    typed_in = Path.cwd()
+    os.chdir(context.project.root)
+    try:
+        with context:
+            yield context
+    finally:
+        os.chdir(typed_in)
+
+
+def _absolute(obj: dict[str, Any], path: str, *, table_prefix: str | None = None, files: tuple[str, ...] = ()) -> str:
+    """A command-line path made absolute against the current folder, when the command will run in
+    another (the project's); as typed otherwise, and for a warehouse table name (``table:NAME``,
+    or a spine without a file suffix)."""
+    from featuresql.project.loader import find_project_root
+
+    if table_prefix and path.startswith(table_prefix):
+        return path
+    if files and not path.lower().endswith(files):
+        return path
+    try:
+        if find_project_root(Path(obj["project_dir"])) == Path.cwd().resolve():
+            return path  # the command runs here: errors quote the path as typed
+    except FeaturesqlError:
+        return path  # no project: the context's own error says so
+    return str(Path(path).expanduser().absolute())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,11 +142,11 @@ def init(
     if not entity or not timestamp:
         raise ConfigError("--from needs --entity COLUMN and --timestamp COLUMN (the entity key and the event time)")
     events = read_events_file(from_file)
-    path, model = create_project_from_file(
+    path, model, source = create_project_from_file(
         Path(name), events, entity, timestamp, [w.strip() for w in windows.split(",") if w.strip()], grain
     )
     click.echo(
-        f"Created project {path.name} in {path}: source files.{from_file.stem} reads {from_file} in place "
+        f"Created project {path.name} in {path}: source {source} reads {from_file} in place "
         f"({len(events.columns)} columns), model {model} computes its windows."
     )
     click.echo(f"Next: featuresql --project-dir {name} run")
@@ -194,9 +226,8 @@ def run(
 @cli.command()
 @with_options(project_options)
 @click.option("--spine", required=True, help="Warehouse table, or a local .parquet/.csv file.")
-@click.option(
-    "--features", "-f", "features", multiple=True, required=True, help="model or model.feature, comma-separated."
-)
+@click.option("--features", "-f", "features", multiple=True, help="model or model.feature, comma-separated.")
+@click.option("--service", default=None, help="A feature service (NAME or NAME@VERSION) instead of --features.")
 @click.option("--out", "-o", required=True, help="A .parquet or .csv file, or table:NAME in the warehouse.")
 @click.option("--timestamp-column", default=None, help="The spine's time column (default: found by name).")
 @click.option("--strict", is_flag=True, help="Fail on spine rows past what a model has computed (else NULL, counted).")
@@ -207,13 +238,19 @@ def extract(
     target: str | None,
     spine: str,
     features: tuple[str, ...],
+    service: str | None,
     out: str,
     timestamp_column: str | None,
     strict: bool,
 ) -> None:
     """Join features onto a spine as of each row's time (a leak-free training set)."""
+    _features_or_service(features, service)
+    spine = _absolute(obj, spine, files=(".parquet", ".csv"))
+    out = _absolute(obj, out, table_prefix="table:")
     with _context(obj, target) as context:
-        result = context.extract(spine, features, out=out, timestamp_column=timestamp_column, strict=strict)
+        result = context.extract(
+            spine, features, out=out, timestamp_column=timestamp_column, strict=strict, service=service
+        )
         for warning in result.warnings:
             click.secho(f"Warning: {warning}", fg="yellow", err=True)
         click.secho(
@@ -368,16 +405,20 @@ def _run_tests(
 @cli.command()
 @with_options(project_options)
 @click.argument("keys", nargs=-1, metavar="KEY=VALUE...")
-@click.option(
-    "--features", "-f", "features", multiple=True, required=True, help="model or model.feature, comma-separated."
-)
+@click.option("--features", "-f", "features", multiple=True, help="model or model.feature, comma-separated.")
+@click.option("--service", default=None, help="A feature service (NAME or NAME@VERSION) instead of --features.")
 @click.option(
     "--now", "now", type=TIMES, default=None, help="Read as at this UTC time (expiry; never earlier than the items)."
 )
 @click.pass_obj
 @_handle_errors
 def read(
-    obj: dict[str, Any], target: str | None, keys: tuple[str, ...], features: tuple[str, ...], now: datetime | None
+    obj: dict[str, Any],
+    target: str | None,
+    keys: tuple[str, ...],
+    features: tuple[str, ...],
+    service: str | None,
+    now: datetime | None,
 ) -> None:
     """Read online features as a service would: featuresql read user_id=1 -f user_transactions.
 
@@ -387,7 +428,11 @@ def read(
     from featuresql.online.stores import check_readable, read_manifest
     from featuresql.serving.handler import reader_for
 
-    parameters: dict[str, list[str]] = {"features": list(features)}
+    _features_or_service(features, service)
+    parameters: dict[str, list[str]] = {"features": list(features)} if features else {}
+    if service is not None:
+        name, _, version = service.partition("@")
+        parameters |= {"service": [name.lower()], **({"version": [version]} if version else {})}
     for pair in keys:
         name, separator, value = pair.partition("=")
         if not separator:
@@ -444,15 +489,21 @@ def serve(obj: dict[str, Any], target: str | None, host: str, port: int) -> None
 @cli.command("package-lambda")
 @with_options(project_options)
 @click.option("--out", "-o", default="dist/reader.zip", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--service", default=None, help="Serve only this feature service (NAME or NAME@VERSION).")
 @click.pass_obj
 @_handle_errors
-def package_lambda_command(obj: dict[str, Any], target: str | None, out: str) -> None:
+def package_lambda_command(obj: dict[str, Any], target: str | None, out: str, service: str | None) -> None:
     """Build the Lambda reader's zip (handler featuresql.serving.handler.handler) and its IAM policy."""
     from featuresql.online.packaging import HANDLER, package_lambda
-    from featuresql.online.stores import current_manifest
+    from featuresql.online.stores import current_manifest, service_manifest
 
+    out = _absolute(obj, out)
     with _context(obj, target) as context:  # the project as it is now: no sync needed first
-        archive, policy = package_lambda(current_manifest(context), Path(out))
+        manifest = current_manifest(context)
+        if service is not None:
+            context.service(service)  # an unknown service or version is an error naming it
+            manifest = service_manifest(manifest, context.compiled.services, service)
+        archive, policy = package_lambda(manifest, Path(out))
     click.secho(f"Wrote {archive} (handler {HANDLER}) and {policy}.", fg="green")
 
 
@@ -544,6 +595,11 @@ def debug(obj: dict[str, Any], target: str | None) -> None:
     with context:
         context.query("select 1")
     click.secho("Connection OK.", fg="green")
+
+
+def _features_or_service(features: tuple[str, ...], service: str | None) -> None:
+    if bool(features) == bool(service):
+        raise ConfigError("give --features model[.feature],... or --service NAME (one of them)")
 
 
 def _plural(count: int, noun: str) -> str:

@@ -176,7 +176,16 @@ def describe_project(project: Project, compiled: CompiledProject, selected: list
         }
         for s in project.sources.values()
     ]
-    return {"models": models, "sources": sources}
+    services = [
+        {
+            "name": service.name,
+            "version": service.version,
+            "description": service.description,
+            "features": [{"model": f.model, "feature": f.feature, "output": f.output} for f in service.features],
+        }
+        for service in compiled.services.values()
+    ]
+    return {"models": models, "sources": sources, "services": services}
 
 
 def print_listing(listing: dict[str, Any]) -> None:
@@ -197,3 +206,10 @@ def print_listing(listing: dict[str, Any]) -> None:
     for source in listing["sources"]:
         event_time = f" (event time: {source['event_time']})" if source["event_time"] else ""
         click.echo(f"    {source['name']:<36} {source['relation']}{event_time}")
+    if listing["services"]:
+        click.secho("services", bold=True)
+    for service in listing["services"]:
+        version = f" (version {service['version']})" if service["version"] is not None else ""
+        click.echo(f"    {service['name']}{version}")
+        for feature in service["features"]:
+            click.echo(f"        {feature['output']:<40} {feature['model']}.{feature['feature']}")

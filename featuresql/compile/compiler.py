@@ -25,6 +25,7 @@ from featuresql.compile.checks import Schema, check_online_model, check_timestam
 from featuresql.compile.exact_inputs import exact_inputs
 from featuresql.compile.models import AsOfJoin, CompiledModel, CompiledProject, ModelSettings
 from featuresql.compile.portability import INVALID, unportable
+from featuresql.compile.services import resolve_services
 from featuresql.errors import CompileError, closest
 from featuresql.project.config import ModelConfig, validate
 from featuresql.project.graph import CycleError, Graph
@@ -119,8 +120,12 @@ class _Compiler:
                 name: [self._hook(text, name, number) for number, text in enumerate(getattr(self.project.config, name))]
                 for name in ("on_run_start", "on_run_end")
             }
+        services = {}
+        if only is None:  # a partial compile resolves the one service it was asked for (Context.service)
+            entities = {name: entity.keys for name, entity in self.project.config.entities.items()}
+            services = resolve_services(self.compiled, self.project.services, entities)
         return CompiledProject(
-            self.project.name, self.target, self.dialect, self.compiled, children, hooks, self.target_type
+            self.project.name, self.target, self.dialect, self.compiled, children, hooks, self.target_type, services
         )
 
     def _render_all(self) -> dict[str, ModelContext]:

@@ -82,10 +82,15 @@ def feature_names(requested: str | Sequence[str]) -> list[str]:
 
 
 def resolve_features(
-    models: Mapping[str, CompiledModel], requested: str | Sequence[str], project: str, where: str = "--features"
+    models: Mapping[str, CompiledModel],
+    requested: str | Sequence[str],
+    project: str,
+    where: str = "--features",
+    outputs: Mapping[tuple[str, str], str] | None = None,
 ) -> list[JoinedModel]:
     """The models to join for ``model`` / ``model.feature`` items, in order, with their columns,
-    each read only where project ``project``'s state vouches for it."""
+    each read only where project ``project``'s state vouches for it; ``outputs`` renames
+    columns (a feature service's names, ``(model, feature) -> name``)."""
     names = feature_names(requested)
     if not names:
         raise ConfigError(f"no features requested: pass {where} model[.feature],...")
@@ -103,8 +108,13 @@ def resolve_features(
             )
         elif feature.lower() not in columns:
             columns.append(feature.lower())
+    renamed = outputs or {}
     return [
-        replace(joined_model(models[name], columns), coverage=coverage(models, name, project))
+        replace(
+            joined_model(models[name], columns),
+            coverage=coverage(models, name, project),
+            aliases=tuple((c, renamed[name, c]) for c in columns if (name, c) in renamed),
+        )
         for name, columns in chosen.items()
     ]
 

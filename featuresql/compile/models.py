@@ -79,6 +79,7 @@ class CompiledProject:
     children: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hooks: dict[str, list[list[exp.Expr]]] = field(default_factory=dict)
     target_type: str = ""  # the profile's ``type``: ``target.type`` in Jinja, what macros dispatch on
+    services: dict[str, Service] = field(default_factory=dict)  # resolved by a full compile only
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,35 @@ class AsOfJoin:
             self.spine.copy(), self.spine_columns, exp.column(dialects.identifier(self.time)), ordered=False
         )
         return point_in_time_query(spine, self.models, dialect)
+
+
+@dataclass(frozen=True)
+class ServiceFeature:
+    model: str
+    feature: str
+    output: str  # the column (offline) and response key (online)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A feature service resolved against the models (``featuresql.compile.services``)."""
+
+    name: str
+    version: int | None
+    description: str
+    owner: str | None
+    tags: tuple[str, ...]
+    features: tuple[ServiceFeature, ...]
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(f.model for f in self.features))
+
+    @property
+    def requested(self) -> list[str]:
+        """The features as ``model.feature`` items, grouped by model (the output order)."""
+        return [f"{f.model}.{f.feature}" for model in self.models for f in self.features if f.model == model]
+
+    @property
+    def outputs(self) -> dict[tuple[str, str], str]:
+        return {(f.model, f.feature): f.output for f in self.features}

@@ -2,8 +2,9 @@
 
 Top-level keys: ``metadata`` (project, target, when, what was read), ``overview``
 (the ``__overview__`` docs block), ``entities``, ``models`` (in dependency order,
-see ``model_entry``), ``sources`` and ``lineage`` (the column graph's edges,
-node -> direct upstream nodes, from ``featuresql.compile.lineage``).
+see ``model_entry``), ``services`` (the feature services, see ``service_entry``),
+``sources`` and ``lineage`` (the column graph's edges, node -> direct upstream
+nodes, from ``featuresql.compile.lineage``).
 
 No secret goes in: of the target, only its name, type, dialect and schema are
 written (never the profile's settings), and of the online store only its type.
@@ -20,6 +21,7 @@ from featuresql.context import Context
 from featuresql.docs.attached_tests import TestIndex
 from featuresql.docs.docs_blocks import DocResolver, find_doc_blocks
 from featuresql.docs.model_entry import EntryInputs, freshness_limits, model_entry, relative_path
+from featuresql.docs.service_entry import service_entry
 from featuresql.docs.warehouse import WarehouseInfo
 from featuresql.durations import format_duration
 from featuresql.errors import FeaturesqlError
@@ -54,6 +56,7 @@ def build_catalog(
         target=target,
         now=now,
     )
+    models = {name: model_entry(model, inputs) for name, model in compiled.models.items()}
     return {
         "metadata": {
             "project": project.name,
@@ -74,7 +77,8 @@ def build_catalog(
             name: {"keys": dict(entity.keys), "description": resolver.resolve(entity.description, f"entity {name}")}
             for name, entity in project.config.entities.items()
         },
-        "models": {name: model_entry(model, inputs) for name, model in compiled.models.items()},
+        "models": models,
+        "services": {name: service_entry(service, inputs, models) for name, service in compiled.services.items()},
         "sources": {key: _source_entry(source, inputs) for key, source in project.sources.items()},
         "lineage": {"edges": {node: list(upstream) for node, upstream in lineage.edges.items()}},
     }

@@ -16,7 +16,16 @@ from typing import Any
 from featuresql.files import atomic_path
 
 ASSETS = Path(__file__).parent / "assets"
-SCRIPTS = ("util.js", "markdown.js", "graph.js", "search.js", "model_views.js", "views.js", "app.js")
+SCRIPTS = (
+    "util.js",
+    "markdown.js",
+    "graph.js",
+    "search.js",
+    "model_views.js",
+    "service_views.js",
+    "views.js",
+    "app.js",
+)
 STYLES = ("style.css",)
 DOCS_FOLDER = "docs"  # under the project's target path
 INDEX = "index.html"

@@ -210,7 +210,10 @@ def _newest_event(context: Context, model: CompiledModel, boundary: datetime) ->
         .from_(model.window.events.subquery("__events"))
         .where(timestamp.copy() < timestamp_literal(boundary, context.dialect))
     )
-    row = context.adapter.fetch_arrow(query).to_pylist()[0]
+    try:
+        row = context.adapter.fetch_arrow(query).to_pylist()[0]
+    except FeaturesqlError:  # its input is gone (a file source's files moved): unknown, the rest still shown
+        return None
     return iso_time({key.lower(): value for key, value in row.items()}["newest"])
 
 

@@ -87,8 +87,9 @@ def run_extract(
     out: str | Path | None = None,
     timestamp_column: str | None = None,
     strict: bool = False,
+    service: str | None = None,
 ) -> ExtractResult:
-    """Join ``features`` onto ``spine`` as of each row's time, in the warehouse.
+    """Join ``features`` (or feature service ``service``'s) onto ``spine`` as of each row's time, in the warehouse.
 
     Spine rows past what a model has computed (after its last run, in a gap) get NULL
     for its features and are counted in ``uncomputed``, with a warning line each;
@@ -96,13 +97,17 @@ def run_extract(
     """
     started = time.perf_counter()
     destination = Destination.parse(out, context.dialect)
+    outputs = None
+    if service is not None:
+        resolved = context.service(service)
+        features, outputs = resolved.requested, resolved.outputs
     names = [name.partition(".")[0] for name in feature_names(features)]
     for name in names:
         if name.lower() not in context.project.models:
             known = list(context.project.models)
             raise ConfigError(f"unknown model {name!r} in --features{closest(name, known)}")
     compiled = context.compiled_for(names)
-    models = resolve_features(compiled.models, features, context.project.name)
+    models = resolve_features(compiled.models, features, context.project.name, outputs=outputs)
     adapter = context.adapter
     for model in models:
         _check_built(context, model)

@@ -14,18 +14,19 @@ models the store holds under their current schema: ``featuresql serve`` and
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featuresql.adapters.store import DEFAULT_STORE, OnlineStore, StoreConfig, StorePlace, store_class
 from featuresql.compile.features import joined_model
-from featuresql.compile.models import CompiledModel, CompiledProject
+from featuresql.compile.models import CompiledModel, CompiledProject, Service
 from featuresql.errors import ConfigError
 from featuresql.files import atomic_path
 from featuresql.project.profiles import resolve_online
 from featuresql.serving.items import RESERVED
-from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel
+from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel, OnlineService
 from featuresql.serving.tables import TABLES
 from featuresql.sql.types import reader_key_kind, value_family
 from featuresql.times import epoch_micros
@@ -151,8 +152,32 @@ def publish_manifest(
         models=served,
         ttl_attribute=config.ttl_attribute,
         max_entities=config.max_entities,
+        services=online_services(context.compiled.services, served),
     )
     return write_manifest(context, manifest)
+
+
+def online_services(services: Mapping[str, Service], models: Mapping[str, OnlineModel]) -> dict[str, OnlineService]:
+    """The feature services the reader can answer: those whose every feature it holds."""
+    return {
+        name: OnlineService(name, service.version, tuple((f.model, f.feature, f.output) for f in service.features))
+        for name, service in services.items()
+        if all(f.model in models and f.feature in models[f.model].features for f in service.features)
+    }
+
+
+def service_manifest(manifest: Manifest, services: Mapping[str, Service], reference: str) -> Manifest:
+    """``package-lambda --service``: the manifest narrowed to one service's models, answering it only."""
+    name = reference.partition("@")[0].lower()
+    if name not in manifest.services:
+        missing = sorted({f.model for f in services[name].features} - set(manifest.models))
+        raise ConfigError(
+            f"service {name!r} reads models that are not online ({', '.join(missing)}): set config(online=true) "
+            "on them, or serve another service"
+        )
+    served = manifest.services[name]
+    models = {m: manifest.models[m] for m in dict.fromkeys(model for model, _, _ in served.features)}
+    return replace(manifest, models=models, services={name: served}, only_service=name, key_kinds={})
 
 
 def column_types(context: Workspace, models: Sequence[CompiledModel]) -> dict[str, dict[str, str]]:
@@ -182,13 +207,15 @@ def current_manifest(context: Workspace) -> Manifest:
     types = column_types(context, models)
     store = open_store(context)
     config = store.config
+    entries = model_entries(context, models, types)
     return Manifest(
         project=context.project.name,
         target=context.target_name,
         store=store.reader_settings(),
-        models=model_entries(context, models, types),
+        models=entries,
         ttl_attribute=config.ttl_attribute,
         max_entities=config.max_entities,
+        services=online_services(context.compiled.services, entries),
     )
 
 

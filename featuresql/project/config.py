@@ -160,9 +160,6 @@ class ModelSpec(Strict):
     data_tests: list[Any] = []
 
 
-FILE_FORMATS = ("parquet", "csv", "json")
-
-
 class ExternalFiles(Strict):
     """Files read as a source table: a path or glob, relative to the project folder, or a URL
     the warehouse reads (``s3://``, ``https://``... on DuckDB).
@@ -215,10 +212,34 @@ class SourceSpec(Strict):
     tables: list[SourceTable] = Field(min_length=1)
 
 
+class ServiceSpec(Strict):
+    """A feature service: the named set of features one consumer reads, offline and online.
+
+    ``features`` items are ``model`` (all its features), ``model.feature`` or
+    ``model.feature as alias``; ``version`` pins the set (a request naming another
+    version is refused, so a consumer never gets a feature set it was not built for).
+    """
+
+    name: str
+    description: str = ""
+    owner: str | None = None
+    tags: list[str] = []
+    version: int | None = Field(None, ge=1)
+    features: list[str] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not IDENTIFIER.match(value):
+            raise ValueError("must be a SQL identifier: letters, digits and underscores")
+        return value
+
+
 class SchemaFile(Strict):
     version: int | None = None
     sources: list[SourceSpec] = []
     models: list[ModelSpec] = []
+    services: list[ServiceSpec] = []
     unit_tests: list[Any] = []  # read by featuresql.testing.unit.cases
 
 

@@ -18,11 +18,9 @@ from featuresql.durations import parse_duration
 from featuresql.errors import ConfigError
 from featuresql.project.config import IDENTIFIER
 from featuresql.project.scaffold import new_project_folder
+from featuresql.sql.file_readers import format_of, reader_call
 from featuresql.sql.types import key_kind, sql_family
 
-_READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json"}
-_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json"}
-_SUFFIXES |= {".jsonl": "json", ".ndjson": "json"}
 _NUMERIC = {"integer", "float", "decimal"}
 
 
@@ -35,22 +33,23 @@ class EventsFile:
     columns: dict[str, str]
 
 
-def read_events_file(path: Path) -> EventsFile:
+def read_events_file(path: Path, label: str = "--from") -> EventsFile:
+    """The file's format and columns, read with DuckDB; ``label`` names the file in errors."""
     import duckdb
 
     if not path.is_file():
-        raise ConfigError(f"--from {path}: no such file")
-    stem = path.name.lower().removesuffix(".gz").removesuffix(".zst")
-    kind = next((k for suffix, k in _SUFFIXES.items() if stem.endswith(suffix)), None)
+        raise ConfigError(f"{label} {path}: no such file")
+    kind = format_of(path.name)
     if kind is None:
-        raise ConfigError(f"--from {path}: not a .parquet, .csv or .json(l) file")
-    literal = "'" + str(path.resolve()).replace("'", "''") + "'"
+        raise ConfigError(f"{label} {path}: not a .parquet, .csv or .json(l) file")
     connection = duckdb.connect()
     try:
         connection.execute("SET TimeZone = 'UTC'")
-        rows = connection.execute(f"DESCRIBE SELECT * FROM {_READERS[kind]}({literal})").fetchall()
+        reader = reader_call(str(path.absolute()), kind)
+        rows = connection.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     except duckdb.Error as exc:
-        raise ConfigError(f"--from {path}: cannot read it as {kind}: {' '.join(str(exc).split())}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{label} {path}: cannot read it as {kind}: {first}") from None
     finally:
         connection.close()
     return EventsFile(path, kind, {str(row[0]): str(row[1]) for row in rows})
@@ -58,8 +57,8 @@ def read_events_file(path: Path) -> EventsFile:
 
 def create_project_from_file(
     folder: Path, events: EventsFile, entity_column: str, timestamp_column: str, windows: list[str], grain: str
-) -> tuple[Path, str]:
-    """Write the project; returns its path and its model's name."""
+) -> tuple[Path, str, str]:
+    """Write the project; returns its path, its model's name and its source's (``files.<name>``)."""
     columns = {name.lower(): kind for name, kind in events.columns.items()}
     for name in events.columns:
         if not IDENTIFIER.match(name):
@@ -78,11 +77,7 @@ def create_project_from_file(
             f"--timestamp {timestamp_column}: its type is {time_type}, not a timestamp: pick the event time column "
             "(a date or text column must be cast to a timestamp first)"
         )
-    for window in (*windows, grain):
-        try:
-            parse_duration(window)  # a bad spelling is an error now, not at the first run
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+    _check_windows(windows, grain)
     entity = entity_column.lower().removesuffix("_id") or entity_column.lower()
     source = events.path.stem.split(".")[0].lower()
     source = source if IDENTIFIER.match(source) else "events"
@@ -95,7 +90,7 @@ def create_project_from_file(
         and sql_family(kind, "duckdb") in _NUMERIC
     ]
     path = new_project_folder(folder)
-    location = os.path.relpath(events.path.resolve(), path)
+    location = os.path.relpath(events.path.absolute(), path)  # a symlink stays one: repointing it is seen
     files = {
         "project.yml": _project_yml(path.name, entity, entity_column.lower(), entity_type, grain),
         "profiles.yml": f"target: dev\ntargets:\n  dev:\n    type: duckdb\n    path: target/{path.name}.duckdb\n",
@@ -110,7 +105,21 @@ def create_project_from_file(
         target = path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    return path, model
+    return path, model, f"files.{source}"
+
+
+def _check_windows(windows: list[str], grain: str) -> None:
+    """Windows the first run accepts: at least one, each a whole number of grains (a bad spelling
+    is an error now, not at the first run)."""
+    try:
+        size = parse_duration(grain)
+        if not windows:
+            raise ValueError("--windows is empty: give at least one, e.g. 7d,30d")
+        for window in windows:
+            if parse_duration(window) % size or parse_duration(window) == 0:
+                raise ValueError(f"window {window!r} is not a whole number of grains ({grain}): use e.g. 7d with 1d")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _column(columns: dict[str, str], name: str, option: str, path: Path) -> str:

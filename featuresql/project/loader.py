@@ -18,6 +18,7 @@ from featuresql.project.config import (
     ModelSpec,
     ProjectConfig,
     SchemaFile,
+    ServiceSpec,
     SourceSpec,
     SourceTable,
     validate,
@@ -25,6 +26,7 @@ from featuresql.project.config import (
 from featuresql.project.profiles import store_settings
 from featuresql.project.yamlfile import line_of, load_yaml, read_text
 from featuresql.sql.engines import DIALECTS
+from featuresql.sql.file_readers import format_of
 from featuresql.sql.types import event_time_problem, key_kind, normalize_type
 
 PROJECT_FILE = "project.yml"
@@ -76,6 +78,20 @@ class ModelFile:
 
 
 @dataclass(frozen=True)
+class ServiceFile:
+    """A feature service as declared, with where each feature item is written."""
+
+    spec: ServiceSpec
+    path: Path
+    line: int | None
+    feature_lines: tuple[int | None, ...]  # the line of each item of ``spec.features``
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
 class YamlEntry:
     """One item of a YAML list (a unit test...), with the file it came from; its lines are in ``data``."""
 
@@ -94,6 +110,7 @@ class Project:
     unit_tests: tuple[YamlEntry, ...] = field(default=())  # from schema files and test_paths YAML
     test_files: tuple[Path, ...] = field(default=())  # singular tests: test_paths/**/*.sql
     hook_lines: dict[str, tuple[int | None, ...]] = field(default_factory=dict)  # project.yml line of each hook
+    services: dict[str, ServiceFile] = field(default_factory=dict)  # feature services, from any schema file
 
     @property
     def test_dirs(self) -> list[Path]:
@@ -137,11 +154,12 @@ def load_project(root: Path) -> Project:
     sources: dict[str, Source] = {}
     specs: dict[str, tuple[ModelSpec, Path, int | None, Any]] = {}
     unit_tests: list[YamlEntry] = []
+    services: dict[str, ServiceFile] = {}
     model_paths = [root / p for p in config.model_paths]
     test_paths = [root / p for p in config.test_paths]
     # Tests may live inside a model folder (features/tests/): they are not models.
     for yml in _files(model_paths, ("*.yml", "*.yaml"), skip=test_paths):
-        _read_schema_file(yml, sources, specs, unit_tests, config.dialect)
+        _read_schema_file(yml, sources, specs, unit_tests, services, config.dialect)
     for yml in _files(test_paths, ("*.yml", "*.yaml")):
         _read_test_file(yml, unit_tests)
     models = _read_models(model_paths, specs, skip=test_paths)
@@ -151,7 +169,7 @@ def load_project(root: Path) -> Project:
         hook: tuple(line_of(data, (hook, n)) for n in range(len(getattr(config, hook))))
         for hook in ("on_run_start", "on_run_end")
     }
-    return Project(root, config, sources, models, macro_files, tuple(unit_tests), test_files, hook_lines)
+    return Project(root, config, sources, models, macro_files, tuple(unit_tests), test_files, hook_lines, services)
 
 
 def _check_entities(config: ProjectConfig, data: object, path: Path) -> None:
@@ -197,13 +215,14 @@ def _read_schema_file(
     sources: dict[str, Source],
     specs: dict[str, tuple[ModelSpec, Path, int | None, Any]],
     unit_tests: list[YamlEntry],
+    services: dict[str, ServiceFile],
     dialect: str,
 ) -> None:
     data = load_yaml(path)
     if data is None:
         return
     if not isinstance(data, dict):
-        raise ConfigError("expected a mapping with 'sources:', 'models:' and/or 'unit_tests:'", path=path)
+        raise ConfigError("expected a mapping with 'sources:', 'models:', 'services:' and/or 'unit_tests:'", path=path)
     schema = validate(SchemaFile, data, path)
     unit_tests.extend(_entries(data, "unit_tests", path))
     for index, spec in enumerate(schema.sources):
@@ -227,6 +246,17 @@ def _read_schema_file(
                 line=line_of(data, ("models", index)),
             )
         specs[model.name] = (model, path, line_of(data, ("models", index)), data["models"][index])
+    for index, service in enumerate(schema.services):
+        line = line_of(data, ("services", index))
+        if service.name in services:
+            earlier = services[service.name]
+            raise ConfigError(
+                f"service {service.name!r} is declared twice (also in {earlier.path.name}:{earlier.line})",
+                path=path,
+                line=line,
+            )
+        lines = tuple(line_of(data, ("services", index, "features", n)) for n in range(len(service.features)))
+        services[service.name] = ServiceFile(service, path, line, lines)
 
 
 def _read_test_file(path: Path, unit_tests: list[YamlEntry]) -> None:
@@ -288,10 +318,6 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
     )
 
 
-_EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".txt": "csv"}
-_EXTENSIONS |= {".json": "json", ".jsonl": "json", ".ndjson": "json"}
-
-
 def _external_files(spec: SourceSpec, table: SourceTable, path: Path, line: int | None) -> ExternalFiles | None:
     """The files a source table reads, from ``external:`` or dbt-duckdb's ``meta.external_location``
     (on the table, or on the source with ``{name}`` standing for the table's name)."""
@@ -308,8 +334,7 @@ def _external_files(spec: SourceSpec, table: SourceTable, path: Path, line: int 
         external = ExternalFiles(location=location.replace("{name}", name).replace("{identifier}", name))
     if external is None or external.format is not None:
         return external
-    stem = external.location.lower().removesuffix(".gz").removesuffix(".zst")
-    kind = next((k for suffix, k in _EXTENSIONS.items() if stem.endswith(suffix)), None)
+    kind = format_of(external.location)
     if kind is None:
         raise ConfigError(
             f"source {spec.name}.{table.name}: cannot tell the format of {external.location!r} from its "

@@ -38,7 +38,7 @@ def write_scratch_project(
     columns: dict[str, str] = {}
     for name, data in sources.items():
         location = _as_file(folder, name, data)
-        events = read_events_file(location)
+        events = read_events_file(location, f"source {name!r}:")
         columns |= {c.lower(): kind for c, kind in events.columns.items()}
         table: dict[str, Any] = {
             "name": name,

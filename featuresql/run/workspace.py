@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from featuresql.adapters.base import WarehouseAdapter
-    from featuresql.compile.models import CompiledProject
+    from featuresql.compile.models import CompiledProject, Service
     from featuresql.project.loader import Project
 
 
@@ -34,6 +34,10 @@ class Workspace(Protocol):
 
     def compiled_for(self, models: Sequence[str]) -> CompiledProject:
         """Just ``models`` and their ancestors compiled (everything, if already compiled)."""
+        ...
+
+    def service(self, reference: str) -> Service:
+        """Feature service ``NAME`` or ``NAME@VERSION``, resolved against its models."""
         ...
 
     def select(self, select: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> list[str]:

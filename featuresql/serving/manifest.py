@@ -3,7 +3,8 @@
 ``featuresql sync`` writes it to ``target/online/<target>/manifest.json`` and
 ``featuresql package-lambda`` puts it in the zip as ``online_manifest.json``.
 It names the store (type, table, region...), the TTL attribute, the request
-limit, and per online model its entity key columns with their kinds, its
+limit, the feature services whose models are all online (each feature with its
+output name), and per online model its entity key columns with their kinds, its
 features with their kinds and the value a missing item reads as (0 for
 count-like window features, an empty window; NULL otherwise), its ``start`` (before
 it every feature reads NULL, as offline), its ``data_delay``, and its *schema
@@ -82,6 +83,24 @@ class OnlineModel:
 
 
 @dataclass(frozen=True)
+class OnlineService:
+    """A feature service the reader answers: its features as (model, feature, output name)."""
+
+    name: str
+    version: int | None
+    features: tuple[tuple[str, str, str], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "features": [list(feature) for feature in self.features]}
+
+    @classmethod
+    def from_json(cls, name: str, spec: dict[str, Any]) -> OnlineService:
+        version = spec.get("version")
+        features = tuple((str(m), str(f), str(o)) for m, f, o in spec["features"])
+        return cls(name, None if version is None else int(version), features)
+
+
+@dataclass(frozen=True)
 class Manifest:
     project: str
     target: str
@@ -90,6 +109,8 @@ class Manifest:
     ttl_attribute: str = DEFAULT_TTL_ATTRIBUTE
     max_entities: int = DEFAULT_MAX_ENTITIES
     key_kinds: dict[str, str] = field(default_factory=dict)  # every entity key column -> its kind
+    services: dict[str, OnlineService] = field(default_factory=dict)  # those whose models are all here
+    only_service: str | None = None  # package-lambda --service: requests must name this service
 
     def __post_init__(self) -> None:
         if not self.key_kinds:
@@ -105,6 +126,8 @@ class Manifest:
             "ttl_attribute": self.ttl_attribute,
             "max_entities": self.max_entities,
             "models": {model.name: model.to_json() for model in self.models.values()},
+            "services": {service.name: service.to_json() for service in self.services.values()},
+            "only_service": self.only_service,
         }
 
     @classmethod
@@ -122,6 +145,8 @@ class Manifest:
             models=models,
             ttl_attribute=str(data.get("ttl_attribute", DEFAULT_TTL_ATTRIBUTE)),
             max_entities=int(data.get("max_entities", DEFAULT_MAX_ENTITIES)),
+            services={name: OnlineService.from_json(name, spec) for name, spec in data.get("services", {}).items()},
+            only_service=data.get("only_service"),
         )
 
     @classmethod

@@ -136,7 +136,7 @@ class Reader:
                         value = None
                     else:
                         value = feature.default if attribute is None else from_attribute(attribute, feature.kind)
-                    values[f"{model_name}__{name}"] = _jsonable(value)
+                    values[request.output_name(model_name, name)] = _jsonable(value)
             results.append({"entity": entity, "features": values, "feature_timestamps": stamps})
         return {"results": results}
 

@@ -14,8 +14,13 @@ Integer keys may list several entities with commas; a string key is one value
 per parameter, commas included (``?account_id=a,b`` is the one account "a,b"):
 repeat the parameter for several (``?account_id=a&account_id=b``).
 
+A feature service stands for a feature list: ``{"service": "advance_risk",
+"entities": ...}`` (``?service=advance_risk``) reads its features under its output
+names; ``"version": 2`` pins the version the client was built for.
+
 Mistakes raise ``RequestError`` with the HTTP status to answer: 400 for a
-malformed request, 404 for an unknown model or feature.
+malformed request, 404 for an unknown model, feature or service, 409 for a service
+at another version than the one pinned.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from featuresql.serving.manifest import Manifest
 
 KeyValue = int | str
-_TOP_LEVEL = ("entities", "features")
+_TOP_LEVEL = ("entities", "features", "service", "version")
+_SERVICE_PARAMETERS = ("features", "service", "version")
 _INTEGER_TEXT = re.compile(r"-?[0-9]+")
 
 
@@ -46,6 +52,10 @@ class RequestError(Exception):
 class FeatureRequest:
     entities: tuple[dict[str, KeyValue], ...]  # key column -> value, one mapping per entity
     features: dict[str, tuple[str, ...]]  # model -> its requested features, in request order
+    names: dict[tuple[str, str], str] = field(default_factory=dict)  # a service's output names
+
+    def output_name(self, model: str, feature: str) -> str:
+        return self.names.get((model, feature)) or f"{model}__{feature}"
 
 
 def parse_request(payload: Any, manifest: Manifest) -> FeatureRequest:
@@ -56,25 +66,77 @@ def parse_request(payload: Any, manifest: Manifest) -> FeatureRequest:
     if unknown:
         raise RequestError(
             400,
-            f"unknown key {unknown[0]!r}{_closest(unknown[0], _TOP_LEVEL)}; a request has 'entities' and 'features'",
+            f"unknown key {unknown[0]!r}{_closest(unknown[0], _TOP_LEVEL)}; a request has 'entities' and "
+            "'features' (or 'service', and optionally its 'version')",
         )
-    features = _features(payload.get("features"), manifest)
+    features, names = _requested(payload.get("features"), payload.get("service"), payload.get("version"), manifest)
     rows = _entity_rows(payload.get("entities"))
-    return FeatureRequest(_checked_entities(rows, features, manifest, strict_types=True), features)
+    return FeatureRequest(_checked_entities(rows, features, manifest, strict_types=True), features, names)
 
 
 def parse_query(parameters: Mapping[str, Sequence[str]], manifest: Manifest) -> FeatureRequest:
     """A GET request's query parameters (name -> values, as ``urllib.parse.parse_qs`` gives them)."""
-    features = _features([v for value in parameters.get("features", ()) for v in value.split(",")], manifest)
+    listed = [v for value in parameters.get("features", ()) for v in value.split(",")]
+    service = _single(parameters, "service")
+    version = _single(parameters, "version")
+    if version is not None:
+        if not _INTEGER_TEXT.fullmatch(version):
+            raise RequestError(400, f"'version' must be a service's version number, not {version!r}")
+        version = int(version)
+    features, names = _requested(listed or None, service, version, manifest)
     columns: dict[str, list[KeyValue]] = {}
     for name, values in parameters.items():
-        if name == "features":
+        if name in _SERVICE_PARAMETERS:
             continue
         kind = manifest.key_kinds.get(name)
         texts = [part for value in values for part in (value.split(",") if kind == "integer" else [value])]
         columns[name] = [_parse_key_text(name, text, kind) for text in texts]
     rows = _entity_rows(columns)
-    return FeatureRequest(_checked_entities(rows, features, manifest, strict_types=False), features)
+    return FeatureRequest(_checked_entities(rows, features, manifest, strict_types=False), features, names)
+
+
+def _single(parameters: Mapping[str, Sequence[str]], name: str) -> Any:
+    values = parameters.get(name, ())
+    if len(values) > 1:
+        raise RequestError(400, f"{name!r} is given {len(values)} times: give it once")
+    return values[0] if values else None
+
+
+def _requested(
+    features: Any, service: Any, version: Any, manifest: Manifest
+) -> tuple[dict[str, tuple[str, ...]], dict[tuple[str, str], str]]:
+    """The features to read (model -> features) and their output names, from a feature list or a service."""
+    if service is None:
+        if version is not None:
+            raise RequestError(400, "'version' pins a service: give 'service' too")
+        if manifest.only_service is not None:
+            raise RequestError(
+                400,
+                f"this reader serves the feature service {manifest.only_service!r} only: request "
+                f'{{"service": "{manifest.only_service}", "entities": ...}}',
+            )
+        return _features(features, manifest), {}
+    if features is not None:
+        raise RequestError(400, "give either 'features' or 'service', not both")
+    if not isinstance(service, str):
+        raise RequestError(400, "'service' must be a feature service's name (a string)")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise RequestError(400, f"'version' must be a service's version number, not {version!r}")
+    served = manifest.services.get(service)
+    if served is None or (manifest.only_service is not None and service != manifest.only_service):
+        offered = [manifest.only_service] if manifest.only_service else sorted(manifest.services)
+        listing = ", ".join(offered) or "none"
+        raise RequestError(404, f"unknown feature service {service!r}{_closest(service, offered)}; services: {listing}")
+    if version is not None and version != served.version:
+        declared = "no version" if served.version is None else f"version {served.version}"
+        raise RequestError(
+            409, f"service {service!r} is at {declared} here, not {version}: deploy the reader of the version you need"
+        )
+    chosen: dict[str, list[str]] = {}
+    for model, feature, _ in served.features:
+        chosen.setdefault(model, []).append(feature)
+    names = {(model, feature): output for model, feature, output in served.features}
+    return {model: tuple(features) for model, features in chosen.items()}, names
 
 
 def _features(value: Any, manifest: Manifest) -> dict[str, tuple[str, ...]]:

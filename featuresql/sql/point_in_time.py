@@ -65,13 +65,14 @@ class JoinedModel:
     horizon: int | None = None  # window models: widest window + grain (see ``_bounds``)
     spine_keys: tuple[str, ...] = ()  # the spine's names of ``keys``, when spelled differently
     coverage: Coverage | None = None  # where its computed state is (None: read the table as it is)
+    aliases: tuple[tuple[str, str], ...] = ()  # (column, output name) where a feature service renames it
 
     def with_spine_keys(self, spine_columns: Mapping[str, str]) -> JoinedModel:
         """This model joined on the spine's columns for its keys (as the spine spells them)."""
         return replace(self, spine_keys=tuple(spine_columns[k] for k in self.keys))
 
     def output_name(self, column: str) -> str:
-        return f"{self.name}__{column}"
+        return dict(self.aliases).get(column, f"{self.name}__{column}")
 
 
 @dataclass(frozen=True)

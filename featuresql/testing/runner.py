@@ -113,8 +113,17 @@ def test_project(
     selected = select_tests(cases, context.graph(), select, exclude)
     if announce:
         announce(len(selected))
-    if any(case.test_type != "unit" for case in selected):
-        context.register_file_sources()  # data tests and freshness read them
+    models = context.compiled.models
+    read = {s for case in selected if case.test_type != "unit" for s in case.sources}
+    read |= {
+        s
+        for case in selected
+        if case.test_type != "unit"
+        for m in case.models
+        if m in models
+        for s in models[m].sources
+    }
+    context.register_file_sources(sorted(read))  # data tests and freshness read them
     env = TestEnv(context, now or datetime.now(UTC), online_sample, debug)
     run = run_tests(selected, env, fail_fast=fail_fast, report=report)
     arguments = {

@@ -1,4 +1,4 @@
-/* featuresql docs: start-up, the sidebar and the router (#/model/m, #/model/m/column, #/source/s.t, #/lineage). */
+/* featuresql docs: start-up, the sidebar and the router (#/model/m, #/model/m/column, #/service/s, #/source/s.t, #/lineage). */
 "use strict";
 window.FSQL = window.FSQL || {};
 
@@ -19,12 +19,15 @@ window.FSQL = window.FSQL || {};
   function sidebar() {
     const nav = document.getElementById("nav");
     const models = Object.values(catalog.models).sort((a, b) => a.name.localeCompare(b.name));
+    const services = Object.values(catalog.services).sort((a, b) => a.name.localeCompare(b.name));
     const item = (href, label, dot, title) => F.el("a", { href, title: title || label, dataset: { href } },
       dot ? F.el("span", { class: `dot ${dot}` }) : null, F.el("span", { text: label }));
     nav.replaceChildren(...[
       item("#/", "Overview"), item("#/lineage", "Lineage graph"),
       F.el("h4", { text: `Models (${models.length})` }),
       models.map((m) => item(F.modelHref(m.name), m.name, m.kind, `${m.kind} model${m.online ? ", online" : ""}`)),
+      services.length ? F.el("h4", { text: `Services (${services.length})` }) : null,
+      services.map((s) => item(F.serviceHref(s.name), s.name, "service", `feature service${s.version == null ? "" : ` v${s.version}`}`)),
       F.el("h4", { text: `Sources (${Object.keys(catalog.sources).length})` }),
       Object.values(catalog.sources).map((s) => item(F.sourceHref(s.key), s.key, "source")),
     ].flat());
@@ -51,6 +54,10 @@ window.FSQL = window.FSQL || {};
       if (column === undefined) return F.modelView(catalog, model);
       const entry = model.columns.find((c) => c.name === column);
       return entry ? F.featureView(catalog, model, entry) : notFound(`Column ${name}.${column}`);
+    }
+    if (kind === "service") {
+      const service = catalog.services[name];
+      return service ? F.serviceView(catalog, service) : notFound(`Service ${name}`);
     }
     if (kind === "source") {
       const source = catalog.sources[name];

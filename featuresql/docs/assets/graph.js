@@ -175,7 +175,8 @@ window.FSQL = window.FSQL || {};
     return `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`;
   }
 
-  /* Draw the graph into `container`. focus: {node: "model:m.c"} highlights a column's path;
+  /* Draw the graph into `container`. focus: {node: "model:m.c"} highlights a column's path,
+   * {nodes: [...]} the paths of several columns (a service's features) together;
    * {box: "model:m"} a relation's upstream and downstream boxes; onColumn(node) handles clicks. */
   F.drawLineage = function (container, catalog, focus, onColumn) {
     const graph = F.lineageModel(catalog);
@@ -224,7 +225,7 @@ window.FSQL = window.FSQL || {};
     return group;
   }
 
-  /* Mark the focused path; returns {up, down, focus} (sets of nodes) for column edges and lists. */
+  /* Mark the focused paths; returns {up, down, focus} (sets of nodes) for column edges and lists. */
   function highlight(root, graph, focus) {
     root.classList.add("dimmed");
     if (focus.box) {
@@ -238,17 +239,18 @@ window.FSQL = window.FSQL || {};
       root.querySelectorAll(".box").forEach((g) => g.classList.toggle("hl-box", boxes.has(g.dataset.box)));
       return null;
     }
-    const up = F.reach(graph.edges, focus.node);
-    const down = F.reach(graph.downstream, focus.node);
+    const nodes = new Set(focus.nodes || [focus.node]);
+    const union = (links) => new Set([...nodes].flatMap((node) => [...F.reach(links, node)]));
+    const up = union(graph.edges), down = union(graph.downstream);
     root.querySelectorAll(".col").forEach((g) => {
       const node = g.dataset.node;
-      g.classList.toggle("focus", node === focus.node);
-      g.classList.toggle("hl", node === focus.node || up.has(node));
-      g.classList.toggle("hl-down", down.has(node));
+      g.classList.toggle("focus", nodes.has(node));
+      g.classList.toggle("hl", nodes.has(node) || up.has(node));
+      g.classList.toggle("hl-down", down.has(node) && !nodes.has(node));
     });
-    const touched = new Set([focus.node, ...up, ...down].map((n) => split(n).box));
+    const touched = new Set([...nodes, ...up, ...down].map((n) => split(n).box));
     root.querySelectorAll(".box").forEach((g) => g.classList.toggle("hl-box", touched.has(g.dataset.box)));
-    return { up, down, focus: focus.node };
+    return { up, down, focus: nodes };
   }
 
   function drawColumnEdges(layer, graph, highlighted, positions) {
@@ -256,12 +258,12 @@ window.FSQL = window.FSQL || {};
       const a = positions[from], b = positions[to];
       if (a && b) layer.append(F.svg("path", { class: `col-edge ${kind}`, d: curve(a.right - 2, a.y, b.x + 2, b.y) }));
     };
-    for (const node of [highlighted.focus, ...highlighted.up]) {
+    for (const node of new Set([...highlighted.focus, ...highlighted.up])) {
       (graph.edges[node] || []).forEach((parent) => draw(parent, node, "hl"));
     }
     for (const node of highlighted.down) {
       (graph.edges[node] || []).forEach((parent) => {
-        if (parent === highlighted.focus || highlighted.down.has(parent)) draw(parent, node, "hl-down");
+        if (highlighted.focus.has(parent) || highlighted.down.has(parent)) draw(parent, node, "hl-down");
       });
     }
   }
@@ -285,7 +287,8 @@ window.FSQL = window.FSQL || {};
 
   /* Show the focus with its whole highlighted path: zoomed out a little if that makes it fit. */
   function showFocus(frame, root, graph, focus, zoom) {
-    const target = root.querySelector(focus.node ? `[data-node="${CSS.escape(focus.node)}"]` : `[data-box="${CSS.escape(focus.box)}"]`);
+    const node = focus.nodes ? focus.nodes[0] : focus.node;
+    const target = root.querySelector(node ? `[data-node="${CSS.escape(node)}"]` : `[data-box="${CSS.escape(focus.box)}"]`);
     if (!target || !frame.clientWidth) return;
     const boxes = [...root.querySelectorAll(".box.hl-box")].map((g) => graph.boxes.get(g.dataset.box)).filter(Boolean);
     const left = Math.min(...boxes.map((b) => b.x)) - PAD / 2, right = Math.max(...boxes.map((b) => b.x + b.width)) + PAD / 2;

@@ -78,17 +78,27 @@ window.FSQL = window.FSQL || {};
   }
 
   function onlineCard(model) {
-    const read = model.online_read;
-    const response = read.response_features.map((f) => el("tr", null, el("td", { class: "mono", text: f.name }),
-      el("td", { class: "mono", text: f.missing_value === null ? "null" : String(f.missing_value) })));
     return F.section("Online: how to read it", { id: "model-online" },
+      F.onlineCalls(model.online_read), F.responseTable(model.online_read.response_features));
+  }
+
+  /* How an application reads online (a model's or a feature service's online_read): the request, the CLI, HTTP. */
+  F.onlineCalls = function (read) {
+    return [
       el("p", null, `Served from the ${read.store} store after `, el("code", { text: "featuresql sync" }),
-        ". A service sends this request to the Lambda reader (direct invocation, API Gateway or function URL):"),
+        ". An application sends this request to the Lambda reader (direct invocation, API Gateway or function URL):"),
       F.code(read.request_body, { id: "online-request" }),
       el("h3", { text: "From the command line" }), F.code(read.read_command),
       el("h3", { text: "Over HTTP (featuresql serve)" }), F.code(`${read.serve_command}\n${read.curl_post}\ncurl -s '${read.get_url}'`),
-      el("h3", { text: "Response features (value when the entity has no item)" }), F.table(["Feature", "Missing value"], response));
-  }
+    ];
+  };
+
+  /* The response's features ({name, missing_value}) and what each reads as when the entity has no item. */
+  F.responseTable = function (features) {
+    const rows = features.map((f) => el("tr", null, el("td", { class: "mono" }, F.breakable(f.name)),
+      el("td", { class: "mono", text: f.missing_value === null ? "null" : String(f.missing_value) })));
+    return [el("h3", { text: "Response features (value when the entity has no item)" }), F.table(["Feature", "Missing value"], rows)];
+  };
 
   function testsCard(tests, title) {
     if (!tests.length) return F.section(title, null, el("p", { class: "muted", text: "No tests." }));

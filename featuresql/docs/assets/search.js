@@ -1,10 +1,10 @@
-/* featuresql docs: search over models, features, sources and their columns,
+/* featuresql docs: search over models, features, feature services, sources and their columns,
  * by name, description and tag ("tag:spend" keeps what carries the tag). */
 "use strict";
 window.FSQL = window.FSQL || {};
 
 (function (F) {
-  const TYPE_ORDER = { model: 0, feature: 1, source: 2, column: 3 };
+  const TYPE_ORDER = { model: 0, service: 1, feature: 2, source: 3, column: 4 };
   const LIMIT = 60;
 
   function buildIndex(catalog) {
@@ -17,6 +17,10 @@ window.FSQL = window.FSQL || {};
           description: column.description, tags: model.tags, extra: [column.function, column.input, column.expression].join(" "),
           href: F.featureHref(model.name, column.name) });
       }
+    }
+    for (const service of Object.values(catalog.services)) {
+      entries.push({ type: "service", name: service.name, owner: "", description: service.description, tags: service.tags,
+        extra: [service.owner, ...service.models, ...service.features.map((f) => f.output)].join(" "), href: F.serviceHref(service.name) });
     }
     for (const source of Object.values(catalog.sources)) {
       entries.push({ type: "source", name: source.key, owner: "", description: source.description, tags: [], extra: source.relation,
@@ -78,7 +82,7 @@ window.FSQL = window.FSQL || {};
       const hits = F.search(catalog, input.value);
       list.replaceChildren();
       if (!input.value.trim()) { close(); return; }
-      if (!hits.length) list.append(F.el("li", { class: "search-empty", text: "No model, feature or source matches." }));
+      if (!hits.length) list.append(F.el("li", { class: "search-empty", text: "No model, feature, service or source matches." }));
       for (const hit of hits) {
         list.append(F.el("li", { class: "search-result", dataset: { href: hit.href, type: hit.type, model: hit.owner, name: hit.name },
           onmousedown: (event) => { event.preventDefault(); go(hit.href); } },

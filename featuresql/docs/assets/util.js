@@ -133,6 +133,7 @@ window.FSQL = window.FSQL || {};
 
   F.modelHref = (name) => `#/model/${encodeURIComponent(name)}`;
   F.featureHref = (model, column) => `#/model/${encodeURIComponent(model)}/${encodeURIComponent(column)}`;
+  F.serviceHref = (name) => `#/service/${encodeURIComponent(name)}`;
   F.sourceHref = (key, column) => `#/source/${encodeURIComponent(key)}${column ? "/" + encodeURIComponent(column) : ""}`;
 
   /* A lineage node ("source:bank.transactions.amount", "model:m.c", "online:m.c") as a link to its page. */

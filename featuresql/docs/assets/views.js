@@ -1,4 +1,4 @@
-/* featuresql docs: the overview, source and lineage pages. */
+/* featuresql docs: the overview (models, feature services, sources), source and lineage pages. */
 "use strict";
 window.FSQL = window.FSQL || {};
 
@@ -18,7 +18,8 @@ window.FSQL = window.FSQL || {};
       el("div", { class: "subtitle" }, `Target ${meta.target} (${meta.target_type}, schema ${meta.schema}) \u00b7 generated ${F.time(meta.generated_at)}`),
       el("div", { class: "card", id: "overview", markdown: catalog.overview || DEFAULT_OVERVIEW }),
       el("div", { class: "stats" }, stat(models.length, "models"), stat(features, "features"),
-        stat(models.filter((m) => m.online).length, "online models"), stat(Object.keys(catalog.sources).length, "source tables"),
+        stat(models.filter((m) => m.online).length, "online models"), stat(Object.keys(catalog.services).length, "feature services"),
+        stat(Object.keys(catalog.sources).length, "source tables"),
         tests ? stat(`${tests.counts ? tests.counts.pass : 0}/${Object.values(tests.counts || {}).reduce((a, b) => a + b, 0)}`, `tests passed (${F.time(tests.generated_at)})`)
           : stat("\u2013", "tests never run")),
       notes(meta),
@@ -29,6 +30,7 @@ window.FSQL = window.FSQL || {};
           el("td", null, m.online ? F.badge("online", "online") : ""), el("td", null, m.tags.map((t) => [F.badge(`#${t}`, "tag"), " "])),
           el("td", null, F.runBadge(m.last_run), m.last_run ? el("span", { class: "muted", text: ` ${F.ago(m.last_run.finished_at)}` }) : null),
           el("td", { text: m.freshness.newest ? F.time(m.freshness.newest) : "" }), el("td", null, testSummary(m.tests)))))),
+      servicesCard(catalog),
       F.section("Sources", { id: "overview-sources" }, F.table(["Source table", "Relation", "Columns", "Event time", "Freshness", "Description"],
         Object.values(catalog.sources).map((s) => el("tr", null, el("td", null, F.link(F.sourceHref(s.key), s.key, { class: "mono" })),
           el("td", { class: "mono", text: s.relation }), el("td", { class: "num", text: s.columns.length }),
@@ -36,6 +38,16 @@ window.FSQL = window.FSQL || {};
           el("td", { markdown: s.description || "" }))))),
     ];
   };
+
+  function servicesCard(catalog) {
+    const services = Object.values(catalog.services).sort((a, b) => a.name.localeCompare(b.name));
+    if (!services.length) return null;
+    return F.section("Feature services", { id: "overview-services" }, F.table(["Service", "Version", "Features", "Models", "Owner", "Tags", "Description"],
+      services.map((s) => el("tr", null, el("td", null, F.link(F.serviceHref(s.name), s.name, { class: "mono" })),
+        el("td", { text: s.version == null ? "" : `v${s.version}` }), el("td", { class: "num", text: s.features.length }),
+        el("td", null, s.models.map((n, i) => [i ? ", " : "", F.link(F.modelHref(n), n)])), el("td", { class: "nowrap", text: s.owner || "" }),
+        el("td", null, s.tags.map((t) => [F.badge(`#${t}`, "tag"), " "])), el("td", { markdown: s.description || "" })))));
+  }
 
   function stat(value, label) {
     return el("div", { class: "stat" }, el("b", { text: String(value) }), el("span", { text: label }));
