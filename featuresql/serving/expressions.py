@@ -1,0 +1,358 @@
+"""Evaluating compiled SQL expressions in the reader, exactly as the warehouse does (stdlib only).
+
+``featuresql.sql.expressions`` compiles a SQL expression (an on-demand feature)
+into a *program*: nested lists ``[op, type, *arguments]``, JSON as it is stored in
+the online manifest, every node typed at compile time. This module runs one with
+the values of a request and of stored features. It follows DuckDB, the project
+dialect the programs are compiled from, value for value:
+
+- integers have their type's width (``int32`` for a literal such as ``7``, ``int64`` for
+  BIGINT): a result outside it is an error, as in DuckDB;
+- decimals are exact (``Decimal`` with enough digits; ``+``, ``-``, ``*`` never round) and
+  typed ``decimal(p,s)`` by DuckDB's rules: a result with more than ``p - s`` integer
+  digits is an error, as DuckDB's overflow check;
+- ``/`` divides as doubles, IEEE (``1/0`` is ``inf``, ``0/0`` NaN); ``//`` of two
+  integers truncates toward zero and of anything else divides as doubles; ``%``
+  keeps the dividend's sign; ``//`` and ``%`` by zero are errors;
+- a float operand makes the operation float (a decimal is converted to the nearest double);
+- NULL propagates, AND/OR/NOT are three-valued, ``IN`` and ``BETWEEN`` as in SQL,
+  ``LEAST``/``GREATEST`` skip NULLs, ``ROUND`` rounds half away from zero (a double
+  ``round(x, n)`` is ``round(x * 10^n) / 10^n`` in doubles, as DuckDB computes it).
+
+A type is ``int8``, ``int16``, ``int32``, ``int64``, ``decimal(p,s)``, ``float``,
+``boolean``, ``string`` or ``null``.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+Program = list[Any]
+_EXACT = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_UP, traps=[decimal.InvalidOperation])
+
+
+class EvaluationError(Exception):
+    """A value the warehouse would refuse too: an overflow, an integer division by zero."""
+
+
+def evaluate(program: Program, values: Mapping[str, Any]) -> Any:
+    """The value of ``program`` with ``values`` (column name -> Python value; None is NULL)."""
+    op, kind, *arguments = program
+    if op == "lit":
+        return _literal(arguments[0], kind)
+    if op == "col":
+        return _as(values.get(arguments[0]), kind)
+    handler = _SPECIAL.get(op)
+    if handler is not None:
+        return handler(kind, arguments, values)
+    operands = [evaluate(argument, values) for argument in arguments]
+    if any(value is None for value in operands):
+        return None
+    return _checked(_STRICT[op](kind, *operands), kind)
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+
+def _is_decimal(kind: str) -> bool:
+    return kind.startswith("decimal")
+
+
+def _is_integer(kind: str) -> bool:
+    return kind.startswith("int")
+
+
+def _literal(text: Any, kind: str) -> Any:
+    if text is None:
+        return None
+    if _is_decimal(kind):
+        return Decimal(text)
+    if kind == "float":
+        return float(text)
+    return text
+
+
+def _as(value: Any, kind: str) -> Any:
+    """A value in the representation of ``kind`` (a float feature is a float, a decimal a Decimal)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if kind == "float":
+        return float(value)
+    if _is_decimal(kind) and not isinstance(value, Decimal):
+        return Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    return value
+
+
+def _numeric(value: Any, kind: str) -> Any:
+    """An operand converted to the operation's type: to a double for ``float``, exact otherwise."""
+    if kind == "float":
+        return float(value)
+    if _is_decimal(kind) and isinstance(value, int):
+        return Decimal(value)
+    return value
+
+
+def _checked(value: Any, kind: str) -> Any:
+    """The value, if it fits its type (DuckDB's overflow checks)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if _is_integer(kind):
+        bits = int(kind[3:])
+        if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+            raise EvaluationError(f"overflow: {value} is outside {kind}")
+    elif _is_decimal(kind):
+        precision, scale = (int(part) for part in kind[8:-1].split(","))
+        if abs(value) >= Decimal(10) ** (precision - scale):
+            raise EvaluationError(f"overflow: {value} is outside {kind}")
+    return value
+
+
+# -- arithmetic -----------------------------------------------------------------------------------
+
+
+def _add(kind: str, left: Any, right: Any) -> Any:
+    a, b = _numeric(left, kind), _numeric(right, kind)
+    return _EXACT.add(a, b) if _is_decimal(kind) else a + b
+
+
+def _subtract(kind: str, left: Any, right: Any) -> Any:
+    a, b = _numeric(left, kind), _numeric(right, kind)
+    return _EXACT.subtract(a, b) if _is_decimal(kind) else a - b
+
+
+def _multiply(kind: str, left: Any, right: Any) -> Any:
+    a, b = _numeric(left, kind), _numeric(right, kind)
+    return _EXACT.multiply(a, b) if _is_decimal(kind) else a * b
+
+
+def _divide(kind: str, left: Any, right: Any) -> float:
+    """IEEE division of two doubles: a zero divisor gives an infinity or NaN, never an error."""
+    a, b = float(left), float(right)
+    if b == 0.0:
+        if a == 0.0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
+
+
+def _integer_divide(kind: str, left: Any, right: Any) -> Any:
+    if right == 0:
+        raise EvaluationError("division by zero")
+    if not _is_integer(kind):
+        return _divide(kind, left, right)
+    quotient = abs(left) // abs(right)
+    return quotient if (left < 0) == (right < 0) else -quotient
+
+
+def _modulo(kind: str, left: Any, right: Any) -> Any:
+    a, b = _numeric(left, kind), _numeric(right, kind)
+    if b == 0:
+        raise EvaluationError("division by zero")
+    if kind == "float":
+        return math.fmod(a, b)
+    if _is_decimal(kind):
+        return _EXACT.remainder(a, b)  # the sign of the dividend, as C's fmod
+    remainder = abs(a) % abs(b)
+    return remainder if a >= 0 else -remainder
+
+
+def _negate(kind: str, value: Any) -> Any:
+    return _EXACT.minus(_numeric(value, kind)) if _is_decimal(kind) else -value
+
+
+def _absolute(kind: str, value: Any) -> Any:
+    return _EXACT.abs(_numeric(value, kind)) if _is_decimal(kind) else abs(value)
+
+
+def _round(kind: str, value: Any, digits: Any = 0) -> Any:
+    if _is_decimal(kind):
+        return _numeric(value, kind).quantize(Decimal(1).scaleb(-digits), context=_EXACT)
+    if _is_integer(kind):
+        if digits >= 0:
+            return value
+        step = 10**-digits
+        magnitude = (abs(value) + step // 2) // step * step
+        return magnitude if value >= 0 else -magnitude
+    x = float(value)
+    if math.isinf(x) or math.isnan(x):
+        return x
+    modifier = 10.0**digits
+    scaled = x * modifier
+    whole = math.floor(abs(scaled))
+    rounded = whole + 1.0 if abs(scaled) - whole >= 0.5 else whole  # std::round: halves away from zero
+    result = math.copysign(rounded, scaled) / modifier
+    return x if math.isinf(result) or math.isnan(result) else result
+
+
+# -- comparisons ----------------------------------------------------------------------------------
+
+
+def _compare(op: str) -> Callable[..., bool]:
+    def compare(kind: str, left: Any, right: Any) -> bool:
+        a, b = _comparable(left, right)
+        if op == "eq":
+            return bool(a == b)
+        if op == "ne":
+            return bool(a != b)
+        if op == "lt":
+            return bool(a < b)
+        if op == "le":
+            return bool(a <= b)
+        if op == "gt":
+            return bool(a > b)
+        return bool(a >= b)
+
+    return compare
+
+
+def _comparable(left: Any, right: Any) -> tuple[Any, Any]:
+    """Two operands as the warehouse compares them: a float with anything numeric as doubles."""
+    if (isinstance(left, float) and not isinstance(right, (bool, str))) or (
+        isinstance(right, float) and not isinstance(left, (bool, str))
+    ):
+        return float(left), float(right)
+    return left, right
+
+
+def _same(left: Any, right: Any) -> bool:
+    """IS NOT DISTINCT FROM: NULLs are the same; NaN is the same as NaN (as DuckDB orders it)."""
+    if left is None or right is None:
+        return left is None and right is None
+    a, b = _comparable(left, right)
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    return bool(a == b)
+
+
+# -- the forms that look at NULLs themselves -------------------------------------------------------
+
+
+def _and(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool | None:
+    result: bool | None = True
+    for argument in arguments:
+        value = evaluate(argument, values)
+        if value is False:
+            return False
+        if value is None:
+            result = None
+    return result
+
+
+def _or(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool | None:
+    result: bool | None = False
+    for argument in arguments:
+        value = evaluate(argument, values)
+        if value is True:
+            return True
+        if value is None:
+            result = None
+    return result
+
+
+def _not(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool | None:
+    value = evaluate(arguments[0], values)
+    return None if value is None else not value
+
+
+def _is_null(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool:
+    return evaluate(arguments[0], values) is None
+
+
+def _distinct(negated: bool) -> Callable[..., bool]:
+    def distinct(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool:
+        same = _same(evaluate(arguments[0], values), evaluate(arguments[1], values))
+        return same if negated else not same
+
+    return distinct
+
+
+def _case(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> Any:
+    branches, otherwise = arguments
+    for condition, result in branches:
+        if evaluate(condition, values) is True:
+            return _as(evaluate(result, values), kind)
+    return _as(evaluate(otherwise, values), kind)
+
+
+def _coalesce(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> Any:
+    for argument in arguments:
+        value = evaluate(argument, values)
+        if value is not None:
+            return _as(value, kind)
+    return None
+
+
+def _nullif(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> Any:
+    value, other = evaluate(arguments[0], values), evaluate(arguments[1], values)
+    if value is not None and other is not None and _compare("eq")(kind, value, other):
+        return None
+    return _as(value, kind)
+
+
+def _in(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool | None:
+    value = evaluate(arguments[0], values)
+    if value is None:
+        return None
+    unknown = False
+    for item in arguments[1]:
+        candidate = evaluate(item, values)
+        if candidate is None:
+            unknown = True
+        elif _compare("eq")(kind, value, candidate):
+            return True
+    return None if unknown else False
+
+
+def _between(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool | None:
+    value, low, high = (evaluate(argument, values) for argument in arguments)
+    above = None if value is None or low is None else _compare("ge")(kind, value, low)
+    below = None if value is None or high is None else _compare("le")(kind, value, high)
+    if above is False or below is False:
+        return False
+    return None if above is None or below is None else True
+
+
+def _extreme(pick: Callable[..., Any]) -> Callable[..., Any]:
+    def extreme(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> Any:
+        found = [_numeric(_as(v, kind), kind) for v in (evaluate(a, values) for a in arguments) if v is not None]
+        return pick(found) if found else None
+
+    return extreme
+
+
+_STRICT: dict[str, Callable[..., Any]] = {
+    "add": _add,
+    "sub": _subtract,
+    "mul": _multiply,
+    "div": _divide,
+    "intdiv": _integer_divide,
+    "mod": _modulo,
+    "neg": _negate,
+    "abs": _absolute,
+    "round": _round,
+    "eq": _compare("eq"),
+    "ne": _compare("ne"),
+    "lt": _compare("lt"),
+    "le": _compare("le"),
+    "gt": _compare("gt"),
+    "ge": _compare("ge"),
+}
+_SPECIAL: dict[str, Callable[[str, Sequence[Any], Mapping[str, Any]], Any]] = {
+    "and": _and,
+    "or": _or,
+    "not": _not,
+    "is_null": _is_null,
+    "distinct": _distinct(negated=False),
+    "not_distinct": _distinct(negated=True),
+    "case": _case,
+    "coalesce": _coalesce,
+    "nullif": _nullif,
+    "in": _in,
+    "between": _between,
+    "least": _extreme(min),
+    "greatest": _extreme(max),
+}

@@ -1,0 +1,381 @@
+"""Compiling a scalar SQL expression into a program the reader evaluates (``featuresql.serving.expressions``).
+
+The supported subset is explicit: every construct below is typed at compile time,
+anything else is refused with ``UnsupportedExpression`` naming it. Programs are
+nested lists ``[op, type, *arguments]`` (JSON, stored in the online manifest), so
+the reader needs the standard library only. Types follow DuckDB, the dialect
+expressions are written in: see the evaluator's docstring for the value rules.
+
+Supported: literals (integers, decimals such as ``1.5``, doubles such as ``1e3``,
+strings, booleans, NULL), columns of known type, ``+ - * / // %`` and unary minus,
+comparisons, ``AND OR NOT``, ``IS [NOT] NULL``, ``IS [NOT] DISTINCT FROM``, ``CASE``,
+``IF``, ``COALESCE``, ``NULLIF``, ``[NOT] IN (list)``, ``[NOT] BETWEEN``, ``ABS``,
+``ROUND``, ``LEAST``, ``GREATEST``.
+
+Types are DuckDB's, exactly, because the evaluator's overflow checks depend on them:
+``int8``..``int64`` (a literal is ``int32`` when it fits), ``decimal(p,s)`` (a literal
+such as ``0.125`` is ``decimal(4,3)``: every digit written counts), ``float``,
+``boolean``, ``string``. Integer arithmetic keeps the wider integer; a decimal with an
+integer takes the integer as ``decimal(19,0)`` (``int64``) or ``decimal(10,0)``
+(``int32``); ``+ -`` give ``decimal(max integer digits + max scale + 1, max scale)``,
+``*`` adds precisions and scales (kept at 18 when both are at most 18 wide and the
+scale fits, as DuckDB computes it in 64 bits), ``%`` and choices (CASE, COALESCE,
+LEAST...) the common supertype; every precision is capped at 38. A NULL literal in
+arithmetic is refused: it is always NULL, and DuckDB types it inconsistently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlglot import exp
+
+Program = list[Any]
+_ARITHMETIC = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Mod: "mod"}
+_COMPARISONS = {exp.EQ: "eq", exp.NEQ: "ne", exp.LT: "lt", exp.LTE: "le", exp.GT: "gt", exp.GTE: "ge"}
+# What a refused construct is, in the words of the error.
+_KINDS = (
+    (exp.AggFunc, "an aggregate"),
+    (exp.Window, "a window function"),
+    (exp.Subquery, "a subquery"),
+    (exp.Select, "a subquery"),
+    (exp.Rand, "a non-deterministic function"),
+    (exp.CurrentTimestamp, "a non-deterministic function"),
+    (exp.Anonymous, "an unknown function"),
+)
+
+
+class UnsupportedExpression(Exception):
+    """A construct outside the subset: ``construct`` is its SQL, ``message`` says what it is."""
+
+    def __init__(self, construct: str, message: str):
+        super().__init__(message)
+        self.construct = construct
+        self.message = message
+
+
+def compile_expression(expression: exp.Expr, columns: Mapping[str, str]) -> Program:
+    """The program of ``expression``; ``columns`` maps each column it may name (``amount``,
+    ``request.amount``, lower case) to its type family."""
+    return _Compiler(columns).compile(expression)
+
+
+def result_type(program: Program) -> str:
+    return str(program[1])
+
+
+class _Compiler:
+    def __init__(self, columns: Mapping[str, str]):
+        self.columns = columns
+
+    def compile(self, node: exp.Expr) -> Program:
+        if isinstance(node, exp.Paren):
+            return self.compile(node.this)
+        handler = self._handlers().get(type(node))
+        if handler is None:
+            raise _refused(node)
+        return handler(node)
+
+    def _handlers(self) -> dict[type[exp.Expr], Callable[[Any], Program]]:
+        handlers: dict[type[exp.Expr], Callable[[Any], Program]] = {
+            exp.Literal: self._literal,
+            exp.Null: lambda node: ["lit", "null", None],
+            exp.Boolean: lambda node: ["lit", "boolean", bool(node.this)],
+            exp.Column: self._column,
+            exp.Neg: lambda node: self._unary("neg", node.this),
+            exp.Div: self._divide,
+            exp.IntDiv: self._integer_divide,
+            exp.And: lambda node: ["and", "boolean", *self._conditions(node.this, node.expression)],
+            exp.Or: lambda node: ["or", "boolean", *self._conditions(node.this, node.expression)],
+            exp.Not: self._not,
+            exp.Is: self._is,
+            exp.NullSafeEQ: lambda node: self._distinct("not_distinct", node),
+            exp.NullSafeNEQ: lambda node: self._distinct("distinct", node),
+            exp.Case: self._case,
+            exp.If: self._if,
+            exp.Coalesce: lambda node: self._choose("coalesce", [node.this, *node.expressions]),
+            exp.Nullif: self._nullif,
+            exp.In: self._in,
+            exp.Between: self._between,
+            exp.Abs: lambda node: self._unary("abs", node.this),
+            exp.Round: self._round,
+            exp.Least: lambda node: self._choose("least", [node.this, *node.expressions], numbers=True),
+            exp.Greatest: lambda node: self._choose("greatest", [node.this, *node.expressions], numbers=True),
+        }
+        handlers |= {kind: self._arithmetic for kind in _ARITHMETIC}
+        handlers |= {kind: self._comparison for kind in _COMPARISONS}
+        return handlers
+
+    # -- leaves -----------------------------------------------------------------------------------
+
+    def _literal(self, node: exp.Literal) -> Program:
+        text = node.this
+        if node.is_string:
+            return ["lit", "string", text]
+        if "e" in text.lower():
+            return ["lit", "float", text]
+        if "." in text:
+            digits = sum(character.isdigit() for character in text)
+            scale = len(text.partition(".")[2])
+            return ["lit", _decimal(max(digits, scale), scale), text]
+        value = int(text)
+        for bits in (32, 64):
+            if -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+                return ["lit", f"int{bits}", value]
+        raise UnsupportedExpression(text, f"{text} does not fit a BIGINT: write it as a decimal ({text}.0)")
+
+    def _column(self, node: exp.Column) -> Program:
+        name = ".".join(part.name.lower() for part in node.parts)
+        declared = self.columns.get(name)
+        if declared is None:
+            known = ", ".join(sorted(self.columns)) or "none"
+            raise UnsupportedExpression(node.sql("duckdb"), f"unknown column {name!r} (columns: {known})")
+        kind = kind_of(declared)
+        if kind == "other":
+            raise UnsupportedExpression(
+                node.sql("duckdb"), f"column {name!r} is {declared}, which on-demand features do not support yet"
+            )
+        return ["col", kind, name]
+
+    # -- numbers ----------------------------------------------------------------------------------
+
+    def _arithmetic(self, node: exp.Binary) -> Program:
+        left, right = self._numbers(node)
+        op = _ARITHMETIC[type(node)]
+        kind = _arithmetic_type(op, left[1], right[1])
+        if kind.startswith("decimal") and _precision_scale(kind)[1] > 38:
+            raise UnsupportedExpression(
+                node.sql("duckdb"), f"{node.sql('duckdb')} needs a scale over 38 digits: round or cast an operand"
+            )
+        return [op, kind, left, right]
+
+    def _divide(self, node: exp.Div) -> Program:
+        left, right = self._numbers(node)
+        return ["div", "float", left, right]
+
+    def _integer_divide(self, node: exp.IntDiv) -> Program:
+        left, right = self._numbers(node)
+        whole = left[1].startswith("int") and right[1].startswith("int")
+        return ["intdiv", _arithmetic_type("add", left[1], right[1]) if whole else "float", left, right]
+
+    def _unary(self, op: str, operand: exp.Expr) -> Program:
+        value = self._number(operand)
+        return [op, value[1], value]
+
+    def _round(self, node: exp.Round) -> Program:
+        value = self._number(node.this)
+        digits = node.args.get("decimals")
+        places = 0
+        if digits is not None:
+            if not (isinstance(digits, exp.Literal) and digits.is_int) and not (
+                isinstance(digits, exp.Neg) and isinstance(digits.this, exp.Literal) and digits.this.is_int
+            ):
+                raise UnsupportedExpression(node.sql("duckdb"), "ROUND's digits must be an integer literal")
+            places = int(digits.sql("duckdb"))
+        kind = value[1]
+        if kind.startswith("decimal"):
+            precision, scale = _precision_scale(kind)
+            if places < 0:  # a carry may need one more integer digit
+                kind = _decimal(max(precision - scale + 1, precision), 0)
+            elif places < scale:
+                kind = _decimal(precision, places)
+        return ["round", kind, value, ["lit", "int32", places]]
+
+    def _numbers(self, node: exp.Binary) -> tuple[Program, Program]:
+        return self._number(node.this), self._number(node.expression)
+
+    def _number(self, node: exp.Expr, *, null: bool = False) -> Program:
+        program = self.compile(node)
+        if program[1] == "null" and not null:
+            raise UnsupportedExpression(
+                node.sql("duckdb"), f"{node.sql('duckdb')} is NULL in arithmetic, which is always NULL: write NULL"
+            )
+        if program[1] != "null" and not is_number(program[1]):
+            raise UnsupportedExpression(node.sql("duckdb"), f"{node.sql('duckdb')} is a {program[1]}, not a number")
+        return program
+
+    # -- conditions -------------------------------------------------------------------------------
+
+    def _comparison(self, node: exp.Binary) -> Program:
+        left, right = self.compile(node.this), self.compile(node.expression)
+        _comparable(node, left[1], right[1])
+        return [_COMPARISONS[type(node)], "boolean", left, right]
+
+    def _distinct(self, op: str, node: exp.Binary) -> Program:
+        left, right = self.compile(node.this), self.compile(node.expression)
+        _comparable(node, left[1], right[1])
+        return [op, "boolean", left, right]
+
+    def _conditions(self, *nodes: exp.Expr) -> list[Program]:
+        programs = [self.compile(node) for node in nodes]
+        for node, program in zip(nodes, programs, strict=True):
+            if program[1] not in ("boolean", "null"):
+                raise UnsupportedExpression(
+                    node.sql("duckdb"), f"{node.sql('duckdb')} is a {program[1]}, not a condition"
+                )
+        return programs
+
+    def _not(self, node: exp.Not) -> Program:
+        return ["not", "boolean", *self._conditions(node.this)]
+
+    def _is(self, node: exp.Is) -> Program:
+        if not isinstance(node.expression, exp.Null):
+            raise UnsupportedExpression(
+                node.sql("duckdb"), "IS compares with NULL only (or use IS [NOT] DISTINCT FROM)"
+            )
+        return ["is_null", "boolean", self.compile(node.this)]
+
+    def _in(self, node: exp.In) -> Program:
+        if node.args.get("query") is not None or node.args.get("unnest") is not None:
+            raise UnsupportedExpression(
+                node.sql("duckdb"), f"{node.sql('duckdb')}: IN takes a list of values, not a subquery"
+            )
+        value = self.compile(node.this)
+        items = [self.compile(item) for item in node.expressions]
+        for item, program in zip(node.expressions, items, strict=True):
+            _comparable(item, value[1], program[1])
+        return ["in", "boolean", value, items]
+
+    def _between(self, node: exp.Between) -> Program:
+        value, low, high = self.compile(node.this), self.compile(node.args["low"]), self.compile(node.args["high"])
+        _comparable(node, value[1], low[1])
+        _comparable(node, value[1], high[1])
+        return ["between", "boolean", value, low, high]
+
+    # -- choices ----------------------------------------------------------------------------------
+
+    def _case(self, node: exp.Case) -> Program:
+        conditions: list[exp.Expr]
+        if node.this is not None:  # CASE x WHEN v THEN ...: each WHEN is x = v
+            conditions = [exp.EQ(this=node.this.copy(), expression=branch.this.copy()) for branch in node.args["ifs"]]
+        else:
+            conditions = [branch.this for branch in node.args["ifs"]]
+        results = [branch.args["true"] for branch in node.args["ifs"]]
+        return self._branches(node, conditions, results, node.args.get("default"))
+
+    def _if(self, node: exp.If) -> Program:
+        return self._branches(node, [node.this], [node.args["true"]], node.args.get("false"))
+
+    def _branches(
+        self, node: exp.Expr, conditions: list[exp.Expr], results: list[exp.Expr], default: exp.Expr | None
+    ) -> Program:
+        tests = self._conditions(*conditions)
+        values = [self.compile(result) for result in results]
+        otherwise = self.compile(default) if default is not None else ["lit", "null", None]
+        kind = _common(node, [str(value[1]) for value in (*values, otherwise)])
+        return ["case", kind, [list(pair) for pair in zip(tests, values, strict=True)], otherwise]
+
+    def _choose(self, op: str, nodes: list[exp.Expr], *, numbers: bool = False) -> Program:
+        programs = [self._number(node, null=True) if numbers else self.compile(node) for node in nodes]
+        kind = _common(nodes[0].parent or nodes[0], [program[1] for program in programs])
+        return [op, kind, *programs]
+
+    def _nullif(self, node: exp.Nullif) -> Program:
+        value, other = self.compile(node.this), self.compile(node.expression)
+        _comparable(node, value[1], other[1])
+        return ["nullif", value[1], value, other]
+
+
+_INTEGER_BITS = {
+    exp.DataType.Type.TINYINT: 8,
+    exp.DataType.Type.SMALLINT: 16,
+    exp.DataType.Type.INT: 32,
+    exp.DataType.Type.BIGINT: 64,
+}
+_INTEGER_DIGITS = {8: 3, 16: 5, 32: 10, 64: 19}
+
+
+def kind_of(type_name: str) -> str:
+    """The expression type of a DuckDB column type (``BIGINT`` -> ``int64``); ``other`` if unsupported."""
+    try:
+        data_type = exp.DataType.build(type_name, dialect="duckdb")
+    except Exception:  # sqlglot raises ParseError or ValueError for what is not a type
+        return "other"
+    if data_type.this in _INTEGER_BITS:
+        return f"int{_INTEGER_BITS[data_type.this]}"
+    if data_type.this == exp.DataType.Type.DECIMAL:
+        numbers = [int(e.name) for e in data_type.expressions] or [18, 3]
+        return _decimal(numbers[0], numbers[1] if len(numbers) > 1 else 0)
+    if data_type.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
+        return "float"
+    if data_type.this in exp.DataType.TEXT_TYPES:
+        return "string"
+    if data_type.this == exp.DataType.Type.BOOLEAN:
+        return "boolean"
+    return "other"
+
+
+def is_number(kind: str) -> bool:
+    return kind.startswith(("int", "decimal")) or kind == "float"
+
+
+def _decimal(precision: int, scale: int) -> str:
+    return f"decimal({min(precision, 38)},{scale})"
+
+
+def _precision_scale(kind: str) -> tuple[int, int]:
+    """A decimal's (precision, scale); an integer as the decimal DuckDB converts it to."""
+    if kind.startswith("int"):
+        return _INTEGER_DIGITS[int(kind[3:])], 0
+    precision, scale = kind[8:-1].split(",")
+    return int(precision), int(scale)
+
+
+def _arithmetic_type(op: str, left: str, right: str) -> str:
+    if "float" in (left, right):
+        return "float"
+    if left.startswith("int") and right.startswith("int"):
+        return f"int{max(int(left[3:]), int(right[3:]))}"
+    (p1, s1), (p2, s2) = _precision_scale(left), _precision_scale(right)
+    if op in ("add", "sub"):
+        scale = max(s1, s2)
+        return _decimal(max(p1 - s1, p2 - s2) + scale + 1, scale)
+    if op == "mul":
+        scale, width = s1 + s2, p1 + p2
+        if width > 18 and p1 <= 18 and p2 <= 18 and scale <= 18:
+            width = 18  # computed in 64 bits, with an overflow check at 18 digits
+        return _decimal(width, scale)
+    return _supertype([left, right])  # %
+
+
+def _supertype(kinds: list[str]) -> str:
+    """The one type of several numbers: a float wins, then a decimal wide enough for each."""
+    if "float" in kinds:
+        return "float"
+    if all(kind.startswith("int") for kind in kinds):
+        return f"int{max(int(kind[3:]) for kind in kinds)}"
+    pairs = [_precision_scale(kind) for kind in kinds]
+    scale = max(s for _, s in pairs)
+    return _decimal(max(p - s for p, s in pairs) + scale, scale)
+
+
+def _common(node: exp.Expr, kinds: list[str]) -> str:
+    """The one type of several results (CASE, COALESCE...): numbers widen; others must agree."""
+    found = [kind for kind in kinds if kind != "null"]
+    if not found:
+        return "null"
+    if all(is_number(kind) for kind in found):
+        return _supertype(found)
+    if len(set(found)) > 1:
+        raise UnsupportedExpression(
+            node.sql("duckdb"),
+            f"{node.sql('duckdb')} mixes {' and '.join(sorted(set(found)))} results: cast them to one type",
+        )
+    return found[0]
+
+
+def _comparable(node: exp.Expr, left: str, right: str) -> None:
+    kinds = {left, right} - {"null"}
+    if len(kinds) > 1 and not all(is_number(kind) for kind in kinds):
+        raise UnsupportedExpression(
+            node.sql("duckdb"), f"{node.sql('duckdb')} compares a {left} with a {right}: cast one of them"
+        )
+
+
+def _refused(node: exp.Expr) -> UnsupportedExpression:
+    sql = node.sql("duckdb")
+    what = next((kind for cls, kind in _KINDS if isinstance(node, cls)), None)
+    if what is None:
+        what = f"{type(node).__name__} (outside the supported subset)"
+    return UnsupportedExpression(sql, f"{sql} is {what}, which an on-demand feature cannot use")
