@@ -144,3 +144,19 @@ def test_a_service_zip_answers_its_service_only(synced: Path, cli: Cli, tmp_path
         "this reader serves the feature service 'advance_risk' only: request "
         '{"service": "advance_risk", "entities": ...}'
     )
+
+
+@pytest.mark.duckdb
+def test_reading_a_service_whose_models_are_not_online_says_so(synced: Path, cli: Cli) -> None:
+    services = synced / "features" / "services.yml"
+    text = services.read_text()
+    services.write_text(text + "  - name: profile\n    features: [user_profile.plan]\n")
+    try:
+        refused = cli(synced, "read", "user_id=42", "--service", "profile", "--now", NOW)
+    finally:
+        services.write_text(text)
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        "Error: service 'profile' is not served online: its models user_profile are not in the online store; "
+        "set config(online=true) on them and run `featuresql sync`"
+    )

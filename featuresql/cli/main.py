@@ -440,6 +440,8 @@ def read(
         parameters.setdefault(name, []).append(value)
     with _context(obj, target, offline=True) as context:
         manifest = read_manifest(context)
+        if service is not None:
+            _check_served(context, manifest, service)
     check_readable(manifest)
     reader = reader_for(manifest)
     if now is not None:
@@ -595,6 +597,19 @@ def debug(obj: dict[str, Any], target: str | None) -> None:
     with context:
         context.query("select 1")
     click.secho("Connection OK.", fg="green")
+
+
+def _check_served(context: Any, manifest: Any, reference: str) -> None:
+    """A declared service the last sync's manifest lacks: say which of its models are not online."""
+    from featuresql.compile.services import find_service, service_models
+
+    declared = find_service(context.project.services, reference.partition("@")[0])  # the reader checks versions
+    if declared.name not in manifest.services:
+        missing = [m for m in service_models(declared) if m not in manifest.models]
+        raise ConfigError(
+            f"service {declared.name!r} is not served online: its models {', '.join(missing) or '(all)'} are not "
+            "in the online store; set config(online=true) on them and run `featuresql sync`"
+        )
 
 
 def _features_or_service(features: tuple[str, ...], service: str | None) -> None:
