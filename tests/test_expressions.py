@@ -2,11 +2,13 @@
 
 Hypothesis writes random expressions over the supported subset (arithmetic,
 comparisons, three-valued logic, CASE, COALESCE, NULLIF, IN, BETWEEN, ABS, ROUND,
-LEAST, GREATEST) and random row values (NULLs, zeros, negatives, large decimals);
+LEAST, GREATEST, logarithms, EXP, SQRT, POWER, CEIL, FLOOR, SIGN, numeric CASTs)
+and random row values (NULLs, zeros, negatives, large decimals);
 each is compiled once by sqlglot into a program and evaluated by
 ``featuresql.serving.expressions`` with the standard library, then run by DuckDB
 itself. They must agree exactly: integers, decimals and booleans equal, doubles
-bit for bit (no transcendental function is in this subset, so no libm can differ),
+bit for bit (Python's math and DuckDB call the same C library here, so even LN
+and EXP agree to the bit; another platform's libm could differ by an ulp),
 and an error in one (an overflow, an integer division by zero) an error in the other.
 """
 
@@ -69,6 +71,13 @@ def numbers() -> st.SearchStrategy[str]:
             inner.map(lambda x: f"(-({x}))"),  # not -{x}: --3 would start a comment
             inner.map(lambda x: f"abs({x})"),
             st.tuples(inner, st.integers(-2, 3)).map(lambda t: f"round({t[0]}, {t[1]})"),
+            st.tuples(st.sampled_from(["ln", "log10", "log2", "exp", "sqrt", "ceil", "floor", "sign"]), inner).map(
+                lambda t: f"{t[0]}({t[1]})"
+            ),
+            st.tuples(inner, inner).map(lambda t: f"power({t[0]}, {t[1]})"),
+            st.tuples(
+                inner, st.sampled_from(["integer", "bigint", "double", "decimal(18,2)", "decimal(9,4)", "smallint"])
+            ).map(lambda t: f"cast({t[0]} as {t[1]})"),
             st.lists(inner, min_size=2, max_size=3).map(lambda xs: f"coalesce({', '.join(xs)})"),
             st.lists(inner, min_size=2, max_size=3).map(lambda xs: f"least({', '.join(xs)})"),
             st.lists(inner, min_size=2, max_size=3).map(lambda xs: f"greatest({', '.join(xs)})"),

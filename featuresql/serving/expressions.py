@@ -81,7 +81,7 @@ def _as(value: Any, kind: str) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if kind == "float":
-        return float(value)
+        return _to_float(value)
     if _is_decimal(kind) and not isinstance(value, Decimal):
         return Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     return value
@@ -90,7 +90,7 @@ def _as(value: Any, kind: str) -> Any:
 def _numeric(value: Any, kind: str) -> Any:
     """An operand converted to the operation's type: to a double for ``float``, exact otherwise."""
     if kind == "float":
-        return float(value)
+        return _to_float(value)
     if _is_decimal(kind) and isinstance(value, int):
         return Decimal(value)
     return value
@@ -131,7 +131,7 @@ def _multiply(kind: str, left: Any, right: Any) -> Any:
 
 def _divide(kind: str, left: Any, right: Any) -> float:
     """IEEE division of two doubles: a zero divisor gives an infinity or NaN, never an error."""
-    a, b = float(left), float(right)
+    a, b = _to_float(left), _to_float(right)
     if b == 0.0:
         if a == 0.0 or math.isnan(a):
             return math.nan
@@ -177,7 +177,7 @@ def _round(kind: str, value: Any, digits: Any = 0) -> Any:
         step = 10**-digits
         magnitude = (abs(value) + step // 2) // step * step
         return magnitude if value >= 0 else -magnitude
-    x = float(value)
+    x = _to_float(value)
     if math.isinf(x) or math.isnan(x):
         return x
     modifier = 10.0**digits
@@ -186,6 +186,107 @@ def _round(kind: str, value: Any, digits: Any = 0) -> Any:
     rounded = whole + 1.0 if abs(scaled) - whole >= 0.5 else whole  # std::round: halves away from zero
     result = math.copysign(rounded, scaled) / modifier
     return x if math.isinf(result) or math.isnan(result) else result
+
+
+# -- math -----------------------------------------------------------------------------------------
+
+
+def _logarithm(function: Callable[[float], float]) -> Callable[..., float]:
+    """A logarithm as C computes it: -inf at 0, NaN below, never an exception."""
+
+    def logarithm(kind: str, value: Any) -> float:
+        x = _to_float(value)
+        if math.isnan(x) or x < 0:
+            return math.nan
+        if x == 0:
+            return -math.inf
+        return function(x)
+
+    return logarithm
+
+
+def _exp(kind: str, value: Any) -> float:
+    try:
+        return math.exp(_to_float(value))
+    except OverflowError:
+        return math.inf
+
+
+def _sqrt(kind: str, value: Any) -> float:
+    x = _to_float(value)
+    return math.nan if x < 0 else math.sqrt(x)
+
+
+def _power(kind: str, base: Any, exponent: Any) -> float:
+    """C's pow: an overflow is an infinity, a domain error NaN, 0 to a negative power an infinity."""
+    x, y = float(base), float(exponent)
+    odd = y.is_integer() and abs(y) < 2**53 and int(y) % 2 == 1
+    try:
+        return math.pow(x, y)
+    except OverflowError:
+        return -math.inf if x < 0 and odd else math.inf
+    except (ValueError, ZeroDivisionError):
+        if x == 0:
+            return math.copysign(math.inf, x) if odd else math.inf
+        return math.nan
+
+
+def _rounding(up: bool) -> Callable[..., Any]:
+    """CEIL (``up``) or FLOOR: decimals stay decimals, integers become doubles (as DuckDB's)."""
+
+    def rounding(kind: str, value: Any) -> Any:
+        if _is_decimal(kind):
+            return _numeric(value, kind).to_integral_value(decimal.ROUND_CEILING if up else decimal.ROUND_FLOOR)
+        x = _to_float(value)
+        if math.isinf(x) or math.isnan(x):
+            return x
+        result = float(math.ceil(x) if up else math.floor(x))
+        return math.copysign(result, x) if result == 0 else result
+
+    return rounding
+
+
+def _sign(kind: str, value: Any) -> int:
+    if isinstance(value, float) and math.isnan(value):
+        return 0
+    return int(value > 0) - int(value < 0)
+
+
+def _cast(kind: str, value: Any, source: str) -> Any:
+    """CAST(value AS kind) from ``source``, as DuckDB rounds and range-checks it."""
+    if kind == "boolean":
+        return bool(value)
+    if kind == "float":
+        return _to_float(value)
+    if isinstance(value, bool):
+        value = int(value)
+    if _is_integer(kind):
+        if isinstance(value, float):
+            if math.isnan(value) or math.isinf(value):
+                raise EvaluationError(f"cannot cast {value} to {kind}")
+            return round(value)  # nearbyint: halves to even, as DuckDB casts a double
+        if isinstance(value, Decimal):
+            return int(value.quantize(Decimal(1), rounding=decimal.ROUND_HALF_UP))
+        return value
+    scale = int(kind[8:-1].split(",")[1])
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise EvaluationError(f"cannot cast {value} to {kind}")
+        scaled = value * 10.0**scale
+        whole = math.floor(abs(scaled))
+        rounded = whole + 1 if abs(scaled) - whole >= 0.5 else whole  # computed in doubles, halves away
+        return Decimal(int(math.copysign(rounded, scaled))).scaleb(-scale)
+    return Decimal(value).quantize(Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP, context=_EXACT)
+
+
+def _to_float(value: Any) -> float:
+    """A double as DuckDB converts it: a decimal as its unscaled integer over 10^scale."""
+    if isinstance(value, Decimal):
+        sign, digits, exponent = value.as_tuple()
+        unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+        assert isinstance(exponent, int)
+        return float(unscaled) * 10.0**exponent if exponent >= 0 else float(unscaled) / 10.0**-exponent
+    return float(value)
 
 
 # -- comparisons ----------------------------------------------------------------------------------
@@ -334,6 +435,16 @@ _STRICT: dict[str, Callable[..., Any]] = {
     "neg": _negate,
     "abs": _absolute,
     "round": _round,
+    "ln": _logarithm(math.log),
+    "log10": _logarithm(math.log10),
+    "log2": _logarithm(math.log2),
+    "exp": _exp,
+    "sqrt": _sqrt,
+    "power": _power,
+    "ceil": _rounding(up=True),
+    "floor": _rounding(up=False),
+    "sign": _sign,
+    "cast": _cast,
     "eq": _compare("eq"),
     "ne": _compare("ne"),
     "lt": _compare("lt"),

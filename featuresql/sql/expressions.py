@@ -10,7 +10,8 @@ Supported: literals (integers, decimals such as ``1.5``, doubles such as ``1e3``
 strings, booleans, NULL), columns of known type, ``+ - * / // %`` and unary minus,
 comparisons, ``AND OR NOT``, ``IS [NOT] NULL``, ``IS [NOT] DISTINCT FROM``, ``CASE``,
 ``IF``, ``COALESCE``, ``NULLIF``, ``[NOT] IN (list)``, ``[NOT] BETWEEN``, ``ABS``,
-``ROUND``, ``LEAST``, ``GREATEST``.
+``ROUND``, ``LEAST``, ``GREATEST``, ``LN``, ``LOG``/``LOG10``, ``LOG2``, ``EXP``, ``SQRT``,
+``POWER``, ``CEIL``, ``FLOOR``, ``SIGN``, ``CAST`` between numbers and booleans.
 
 Types are DuckDB's, exactly, because the evaluator's overflow checks depend on them:
 ``int8``..``int64`` (a literal is ``int32`` when it fits), ``decimal(p,s)`` (a literal
@@ -99,6 +100,15 @@ class _Compiler:
             exp.In: self._in,
             exp.Between: self._between,
             exp.Abs: lambda node: self._unary("abs", node.this),
+            exp.Ln: lambda node: self._double("ln", node.this),
+            exp.Log: self._log,
+            exp.Exp: lambda node: self._double("exp", node.this),
+            exp.Sqrt: lambda node: self._double("sqrt", node.this),
+            exp.Pow: lambda node: ["power", "float", self._number(node.this), self._number(node.expression)],
+            exp.Ceil: lambda node: self._ceil_floor("ceil", node),
+            exp.Floor: lambda node: self._ceil_floor("floor", node),
+            exp.Sign: lambda node: ["sign", "int8", self._number(node.this)],
+            exp.Cast: self._cast,
             exp.Round: self._round,
             exp.Least: lambda node: self._choose("least", [node.this, *node.expressions], numbers=True),
             exp.Greatest: lambda node: self._choose("greatest", [node.this, *node.expressions], numbers=True),
@@ -162,6 +172,45 @@ class _Compiler:
     def _unary(self, op: str, operand: exp.Expr) -> Program:
         value = self._number(operand)
         return [op, value[1], value]
+
+    def _double(self, op: str, operand: exp.Expr) -> Program:
+        return [op, "float", self._number(operand)]
+
+    def _log(self, node: exp.Log) -> Program:
+        """LOG(x) and LOG10(x) are base 10 in DuckDB, LOG2(x) base 2; another base is refused."""
+        if node.expression is not None:
+            base = node.this
+            if isinstance(base, exp.Literal) and base.this in ("2", "10"):
+                return self._double("log2" if base.this == "2" else "log10", node.expression)
+            raise UnsupportedExpression(node.sql("duckdb"), f"{node.sql('duckdb')}: write LOG10(x), LOG2(x) or LN(x)")
+        return self._double("log10", node.this)
+
+    def _ceil_floor(self, op: str, node: exp.Func) -> Program:
+        if node.args.get("decimals") is not None:
+            raise UnsupportedExpression(node.sql("duckdb"), f"{node.sql('duckdb')}: CEIL and FLOOR take one argument")
+        value = self._number(node.this)
+        kind = value[1]
+        if kind.startswith("decimal"):
+            kind = _decimal(_precision_scale(kind)[0], 0)
+        elif kind.startswith("int"):
+            kind = "float"  # DuckDB's CEIL and FLOOR of an integer are doubles
+        return [op, kind, value]
+
+    def _cast(self, node: exp.Cast) -> Program:
+        if isinstance(node, exp.TryCast):
+            raise UnsupportedExpression(node.sql("duckdb"), f"{node.sql('duckdb')}: TRY_CAST is not supported")
+        target = node.to.sql("duckdb")
+        kind = kind_of(target)
+        value = self.compile(node.this)
+        numeric = is_number(value[1]) or value[1] in ("boolean", "null")
+        if (kind not in ("float", "boolean") and not kind.startswith(("int", "decimal"))) or not numeric:
+            raise UnsupportedExpression(
+                node.sql("duckdb"),
+                f"{node.sql('duckdb')}: CAST converts between numbers and booleans only (not {value[1]} to {target})",
+            )
+        if kind == "boolean" and value[1] == "boolean":
+            return value
+        return ["cast", kind, value, ["lit", "string", value[1]]]
 
     def _round(self, node: exp.Round) -> Program:
         value = self._number(node.this)
