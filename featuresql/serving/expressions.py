@@ -13,8 +13,10 @@ dialect the programs are compiled from, value for value:
   digits is an error, as DuckDB's overflow check;
 - ``/`` divides as doubles, IEEE (``1/0`` is ``inf``, ``0/0`` NaN); ``//`` of two
   integers truncates toward zero and of anything else divides as doubles; ``%``
-  keeps the dividend's sign; ``//`` and ``%`` by zero are errors;
+  keeps the dividend's sign; ``//`` by zero is an error, and so is ``%`` but for
+  doubles (NaN, as C's fmod);
 - a float operand makes the operation float (a decimal is converted to the nearest double);
+- doubles compare and sort totally, as DuckDB's: NaN equals NaN and is above every number;
 - NULL propagates, AND/OR/NOT are three-valued, ``IN`` and ``BETWEEN`` as in SQL,
   ``LEAST``/``GREATEST`` skip NULLs, ``ROUND`` rounds half away from zero (a double
   ``round(x, n)`` is ``round(x * 10^n) / 10^n`` in doubles, as DuckDB computes it).
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -150,10 +153,10 @@ def _integer_divide(kind: str, left: Any, right: Any) -> Any:
 
 def _modulo(kind: str, left: Any, right: Any) -> Any:
     a, b = _numeric(left, kind), _numeric(right, kind)
+    if kind == "float":  # C's fmod: NaN for a zero divisor or an infinite dividend, never an error
+        return math.nan if b == 0 or math.isinf(a) or math.isnan(a) or math.isnan(b) else math.fmod(a, b)
     if b == 0:
         raise EvaluationError("division by zero")
-    if kind == "float":
-        return math.fmod(a, b)
     if _is_decimal(kind):
         return _EXACT.remainder(a, b)  # the sign of the dividend, as C's fmod
     remainder = abs(a) % abs(b)
@@ -289,12 +292,59 @@ def _to_float(value: Any) -> float:
     return float(value)
 
 
+# -- strings --------------------------------------------------------------------------------------
+
+
+def _length(kind: str, value: str) -> int:
+    return len(value)  # code points, as DuckDB's LENGTH
+
+
+def _pipe(kind: str, left: str, right: str) -> str:
+    return left + right
+
+
+def _trim(where: str) -> Callable[..., str]:
+    """TRIM removes spaces only (not tabs or newlines), as DuckDB's one-argument TRIM."""
+
+    def trim(kind: str, value: str) -> str:
+        return {"both": value.strip(" "), "leading": value.lstrip(" "), "trailing": value.rstrip(" ")}[where]
+
+    return trim
+
+
+def _substring(kind: str, value: str, offset: int, length: int | None = None) -> str:
+    """DuckDB's SUBSTRING: 1-based; 0 is just before the first character, a negative offset counts
+    from the end, a negative length takes the characters before the offset."""
+    size = len(value)
+    start = offset - 1 if offset > 0 else (size + offset if offset < 0 else -1)
+    end = size if length is None else start + length
+    if length is not None and length < 0:
+        start, end = start + length, start
+    start, end = min(max(start, 0), size), min(max(end, 0), size)
+    return value[start:end] if start < end else ""
+
+
+def _like(kind: str, value: str, pattern: str) -> bool:
+    """LIKE without ESCAPE: ``%`` any characters (newlines too), ``_`` one; case-sensitive."""
+    parts = []
+    for character in pattern:
+        parts.append(".*" if character == "%" else "." if character == "_" else re.escape(character))
+    return re.fullmatch("".join(parts), value, flags=re.DOTALL) is not None
+
+
+def _concat(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> str:
+    """CONCAT skips NULLs (``||`` does not)."""
+    return "".join(v for v in (evaluate(argument, values) for argument in arguments) if v is not None)
+
+
 # -- comparisons ----------------------------------------------------------------------------------
 
 
 def _compare(op: str) -> Callable[..., bool]:
     def compare(kind: str, left: Any, right: Any) -> bool:
         a, b = _comparable(left, right)
+        if isinstance(a, float):  # DuckDB orders doubles totally: NaN equals NaN and is above every number
+            a, b = _order(a), _order(b)
         if op == "eq":
             return bool(a == b)
         if op == "ne":
@@ -418,11 +468,17 @@ def _between(kind: str, arguments: Sequence[Program], values: Mapping[str, Any])
 
 
 def _extreme(pick: Callable[..., Any]) -> Callable[..., Any]:
+    """LEAST or GREATEST: NULLs skipped; NaN orders above every number, as DuckDB sorts doubles."""
+
     def extreme(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> Any:
         found = [_numeric(_as(v, kind), kind) for v in (evaluate(a, values) for a in arguments) if v is not None]
-        return pick(found) if found else None
+        return pick(found, key=_order) if found else None
 
     return extreme
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    return (1, 0) if isinstance(value, float) and math.isnan(value) else (0, value)
 
 
 _STRICT: dict[str, Callable[..., Any]] = {
@@ -445,6 +501,13 @@ _STRICT: dict[str, Callable[..., Any]] = {
     "floor": _rounding(up=False),
     "sign": _sign,
     "cast": _cast,
+    "length": _length,
+    "pipe": _pipe,
+    "trim": _trim("both"),
+    "ltrim": _trim("leading"),
+    "rtrim": _trim("trailing"),
+    "substring": _substring,
+    "like": _like,
     "eq": _compare("eq"),
     "ne": _compare("ne"),
     "lt": _compare("lt"),
@@ -464,6 +527,7 @@ _SPECIAL: dict[str, Callable[[str, Sequence[Any], Mapping[str, Any]], Any]] = {
     "nullif": _nullif,
     "in": _in,
     "between": _between,
+    "concat": _concat,
     "least": _extreme(min),
     "greatest": _extreme(max),
 }

@@ -11,7 +11,8 @@ strings, booleans, NULL), columns of known type, ``+ - * / // %`` and unary minu
 comparisons, ``AND OR NOT``, ``IS [NOT] NULL``, ``IS [NOT] DISTINCT FROM``, ``CASE``,
 ``IF``, ``COALESCE``, ``NULLIF``, ``[NOT] IN (list)``, ``[NOT] BETWEEN``, ``ABS``,
 ``ROUND``, ``LEAST``, ``GREATEST``, ``LN``, ``LOG``/``LOG10``, ``LOG2``, ``EXP``, ``SQRT``,
-``POWER``, ``CEIL``, ``FLOOR``, ``SIGN``, ``CAST`` between numbers and booleans.
+``POWER``, ``CEIL``, ``FLOOR``, ``SIGN``, ``CAST`` between numbers and booleans,
+``LENGTH``, ``||``, ``CONCAT``, ``TRIM``/``LTRIM``/``RTRIM``, ``SUBSTRING``, ``[NOT] LIKE``.
 
 Types are DuckDB's, exactly, because the evaluator's overflow checks depend on them:
 ``int8``..``int64`` (a literal is ``int32`` when it fits), ``decimal(p,s)`` (a literal
@@ -109,6 +110,12 @@ class _Compiler:
             exp.Floor: lambda node: self._ceil_floor("floor", node),
             exp.Sign: lambda node: ["sign", "int8", self._number(node.this)],
             exp.Cast: self._cast,
+            exp.Length: lambda node: ["length", "int64", self._string(node.this)],
+            exp.DPipe: lambda node: ["pipe", "string", self._string(node.this), self._string(node.expression)],
+            exp.Concat: lambda node: ["concat", "string", *(self._string(e) for e in node.expressions)],
+            exp.Trim: self._trim,
+            exp.Substring: self._substring,
+            exp.Like: self._like,
             exp.Round: self._round,
             exp.Least: lambda node: self._choose("least", [node.this, *node.expressions], numbers=True),
             exp.Greatest: lambda node: self._choose("greatest", [node.this, *node.expressions], numbers=True),
@@ -211,6 +218,38 @@ class _Compiler:
         if kind == "boolean" and value[1] == "boolean":
             return value
         return ["cast", kind, value, ["lit", "string", value[1]]]
+
+    def _string(self, node: exp.Expr) -> Program:
+        program = self.compile(node)
+        if program[1] not in ("string", "null"):
+            raise UnsupportedExpression(
+                node.sql("duckdb"), f"{node.sql('duckdb')} is a {program[1]}, not a string: cast it in the warehouse"
+            )
+        return program
+
+    def _integer(self, node: exp.Expr) -> Program:
+        program = self.compile(node)
+        if not program[1].startswith("int") and program[1] != "null":
+            raise UnsupportedExpression(node.sql("duckdb"), f"{node.sql('duckdb')} is a {program[1]}, not an integer")
+        return program
+
+    def _trim(self, node: exp.Trim) -> Program:
+        if node.expression is not None or node.args.get("collation") is not None:
+            raise UnsupportedExpression(node.sql("duckdb"), f"{node.sql('duckdb')}: TRIM takes one argument (spaces)")
+        op = {None: "trim", "LEADING": "ltrim", "TRAILING": "rtrim"}.get(node.args.get("position"), "trim")
+        return [op, "string", self._string(node.this)]
+
+    def _substring(self, node: exp.Substring) -> Program:
+        arguments = [self._string(node.this), self._integer(node.args["start"])]
+        if node.args.get("length") is not None:
+            arguments.append(self._integer(node.args["length"]))
+        return ["substring", "string", *arguments]
+
+    def _like(self, node: exp.Like) -> Program:
+        if isinstance(node.parent, exp.Escape):
+            raise UnsupportedExpression(node.parent.sql("duckdb"), "LIKE ... ESCAPE is not supported")
+        test = ["like", "boolean", self._string(node.this), self._string(node.expression)]
+        return ["not", "boolean", test] if node.args.get("negate") else test
 
     def _round(self, node: exp.Round) -> Program:
         value = self._number(node.this)
