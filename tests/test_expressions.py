@@ -45,12 +45,19 @@ TYPES = {
 COLUMNS = TYPES
 
 # Letters of several scripts, a combining accent, an emoji with its modifier, LIKE's wildcards, spaces.
-TEXT = st.sampled_from(list("aAbé\u0301ß日🎉🏽%_ \n\t"))
+TEXT = st.sampled_from(list("aAbé\u0301ß日🎉🏽%_ \n\t\u00a0"))
 integers = st.one_of(st.none(), st.integers(-1000, 1000), st.sampled_from([0, 1, -1, 2**62, -(2**62)]))
 decimals = st.one_of(
-    st.none(), st.decimals(min_value=-(10**6), max_value=10**6, places=2, allow_nan=False, allow_infinity=False)
+    st.none(),
+    st.decimals(min_value=-(10**6), max_value=10**6, places=2, allow_nan=False, allow_infinity=False),
+    st.decimals(min_value=-(10**15), max_value=10**15, places=2, allow_nan=False, allow_infinity=False),
 )
-floats = st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([0.0, -0.0, 0.5, 2.5, -2.5]))
+floats = st.one_of(
+    st.none(),
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.sampled_from([0.0, -0.0, 0.5, 2.5, -2.5, 2.675, -5802.15]),
+    st.integers(-(10**6), 10**6).map(lambda n: n / 8),  # exact binary halves: ROUND's ties
+)
 rows = st.fixed_dictionaries(
     {
         "a": integers,
@@ -320,3 +327,24 @@ ROW = {
 def test_hand_picked_edges_match_duckdb(sql: str) -> None:
     compile_expression(sqlglot.parse_one(sql, dialect="duckdb"), COLUMNS)  # inside the subset: never assumed away
     check(sql, ROW)
+
+
+@pytest.mark.parametrize(
+    ("sql", "values"),
+    [
+        ("(b + c)", {"b": Decimal("7452594099575458.35"), "c": 0.0}),  # a decimal rounds once to a double
+        ("round(c, 2)", {"c": 2.675}),  # the binary 2.67499999...: 2.67
+        ("round(c, 1)", {"c": -5802.15}),
+        ("round(c, 400)", {"c": 1.5}),
+        ("round(c, -400)", {"c": 1.5}),
+        ("(s like '%x%y%z%')", {"s": "a" * 8000 + "xyz"}),  # linear: no backtracking
+        ("(s like '%a%a%a%a%a%a%a%a%b')", {"s": "a" * 80}),
+        ("(d * 10)", {"d": Decimal("1.25")}),  # stored as DECIMAL(4,1): 1.3
+        ("trim(s)", {"s": "\u00a0x\u3000 "}),  # every space separator, not only U+0020
+        ("(a between 9007199254740995.5 and c)", {"a": 9007199254740995, "c": 1e300}),  # compared as doubles
+        ("(a in (9007199254740995.5, 1e0))", {"a": 9007199254740995}),
+    ],
+)
+def test_reviewed_edges_match_duckdb(sql: str, values: dict[str, Any]) -> None:
+    compile_expression(sqlglot.parse_one(sql, dialect="duckdb"), COLUMNS)
+    check(sql, {**dict.fromkeys(COLUMNS), **values})

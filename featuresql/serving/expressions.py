@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import decimal
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 Program = list[Any]
 _EXACT = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_UP, traps=[decimal.InvalidOperation])
+_WIDE = decimal.Context(prec=1200, Emin=-2000, Emax=2000, traps=[decimal.InvalidOperation])  # any double, exactly
 
 
 class EvaluationError(Exception):
@@ -85,8 +85,10 @@ def _as(value: Any, kind: str) -> Any:
         return value
     if kind == "float":
         return _to_float(value)
-    if _is_decimal(kind) and not isinstance(value, Decimal):
-        return Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if _is_decimal(kind):
+        exact = value if isinstance(value, Decimal) else Decimal(str(value) if isinstance(value, float) else value)
+        scale = int(kind[8:-1].split(",")[1])  # a value of a DECIMAL(p,s) has s digits, as the warehouse stores it
+        return exact.quantize(Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP, context=_EXACT)
     return value
 
 
@@ -109,7 +111,7 @@ def _checked(value: Any, kind: str) -> Any:
             raise EvaluationError(f"overflow: {value} is outside {kind}")
     elif _is_decimal(kind):
         precision, scale = (int(part) for part in kind[8:-1].split(","))
-        if abs(value) >= Decimal(10) ** (precision - scale):
+        if value.copy_abs() >= _EXACT.power(10, precision - scale):
             raise EvaluationError(f"overflow: {value} is outside {kind}")
     return value
 
@@ -181,14 +183,13 @@ def _round(kind: str, value: Any, digits: Any = 0) -> Any:
         magnitude = (abs(value) + step // 2) // step * step
         return magnitude if value >= 0 else -magnitude
     x = _to_float(value)
-    if math.isinf(x) or math.isnan(x):
-        return x
-    modifier = 10.0**digits
-    scaled = x * modifier
-    whole = math.floor(abs(scaled))
-    rounded = whole + 1.0 if abs(scaled) - whole >= 0.5 else whole  # std::round: halves away from zero
-    result = math.copysign(rounded, scaled) / modifier
-    return x if math.isinf(result) or math.isnan(result) else result
+    if math.isinf(x) or math.isnan(x) or digits > 400:
+        return x  # no double has digits that far right
+    if digits < -400:
+        return math.copysign(0.0, x)
+    # The exact binary value rounded half away from zero (2.675 is 2.67499999...: 2.67), as DuckDB 2.
+    exact = Decimal(x).quantize(Decimal(1).scaleb(-digits), rounding=decimal.ROUND_HALF_UP, context=_WIDE)
+    return math.copysign(float(exact), x) if exact == 0 else float(exact)
 
 
 # -- math -----------------------------------------------------------------------------------------
@@ -269,7 +270,7 @@ def _cast(kind: str, value: Any, source: str) -> Any:
                 raise EvaluationError(f"cannot cast {value} to {kind}")
             return round(value)  # nearbyint: halves to even, as DuckDB casts a double
         if isinstance(value, Decimal):
-            return int(value.quantize(Decimal(1), rounding=decimal.ROUND_HALF_UP))
+            return int(value.quantize(Decimal(1), rounding=decimal.ROUND_HALF_UP, context=_EXACT))
         return value
     scale = int(kind[8:-1].split(",")[1])
     if isinstance(value, float):
@@ -278,17 +279,12 @@ def _cast(kind: str, value: Any, source: str) -> Any:
         scaled = value * 10.0**scale
         whole = math.floor(abs(scaled))
         rounded = whole + 1 if abs(scaled) - whole >= 0.5 else whole  # computed in doubles, halves away
-        return Decimal(int(math.copysign(rounded, scaled))).scaleb(-scale)
+        return Decimal(int(math.copysign(rounded, scaled))).scaleb(-scale, context=_EXACT)
     return Decimal(value).quantize(Decimal(1).scaleb(-scale), rounding=decimal.ROUND_HALF_UP, context=_EXACT)
 
 
 def _to_float(value: Any) -> float:
-    """A double as DuckDB converts it: a decimal as its unscaled integer over 10^scale."""
-    if isinstance(value, Decimal):
-        sign, digits, exponent = value.as_tuple()
-        unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
-        assert isinstance(exponent, int)
-        return float(unscaled) * 10.0**exponent if exponent >= 0 else float(unscaled) / 10.0**-exponent
+    """The nearest double (a decimal rounds once, as DuckDB converts it)."""
     return float(value)
 
 
@@ -303,11 +299,15 @@ def _pipe(kind: str, left: str, right: str) -> str:
     return left + right
 
 
+# Unicode's space separators (category Zs), what DuckDB's one-argument TRIM removes (not tabs or newlines).
+_SPACES = " \u00a0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B)) + "\u202f\u205f\u3000"
+
+
 def _trim(where: str) -> Callable[..., str]:
-    """TRIM removes spaces only (not tabs or newlines), as DuckDB's one-argument TRIM."""
+    """TRIM removes space separators only, as DuckDB's one-argument TRIM."""
 
     def trim(kind: str, value: str) -> str:
-        return {"both": value.strip(" "), "leading": value.lstrip(" "), "trailing": value.rstrip(" ")}[where]
+        return {"both": value.strip, "leading": value.lstrip, "trailing": value.rstrip}[where](_SPACES)
 
     return trim
 
@@ -315,6 +315,8 @@ def _trim(where: str) -> Callable[..., str]:
 def _substring(kind: str, value: str, offset: int, length: int | None = None) -> str:
     """DuckDB's SUBSTRING: 1-based; 0 is just before the first character, a negative offset counts
     from the end, a negative length takes the characters before the offset."""
+    if abs(offset) >= 2**32 or (length is not None and abs(length) >= 2**32):
+        raise EvaluationError("SUBSTRING offset or length out of range")
     size = len(value)
     start = offset - 1 if offset > 0 else (size + offset if offset < 0 else -1)
     end = size if length is None else start + length
@@ -325,11 +327,43 @@ def _substring(kind: str, value: str, offset: int, length: int | None = None) ->
 
 
 def _like(kind: str, value: str, pattern: str) -> bool:
-    """LIKE without ESCAPE: ``%`` any characters (newlines too), ``_`` one; case-sensitive."""
-    parts = []
-    for character in pattern:
-        parts.append(".*" if character == "%" else "." if character == "_" else re.escape(character))
-    return re.fullmatch("".join(parts), value, flags=re.DOTALL) is not None
+    """LIKE without ESCAPE: ``%`` any characters (newlines too), ``_`` one; case-sensitive.
+
+    Linear in the text, whatever the pattern (a regex would backtrack on ``%a%a%a...``): the
+    pieces between ``%`` are matched in order, each at its leftmost place.
+    """
+    pieces = pattern.split("%")
+    if len(pieces) == 1:
+        return len(value) == len(pattern) and _piece_at(value, 0, pattern)
+    first, *middle, last = pieces
+    if not _piece_at(value, 0, first) or len(first) + len(last) > len(value):
+        return False
+    if not _piece_at(value, len(value) - len(last), last):
+        return False
+    position, end = len(first), len(value) - len(last)
+    for piece in middle:
+        found = _find_piece(value, piece, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
+
+
+def _piece_at(value: str, start: int, piece: str) -> bool:
+    """Whether ``piece`` (with ``_`` for any character) matches ``value`` at ``start``."""
+    if start < 0 or start + len(piece) > len(value):
+        return False
+    return all(p == "_" or p == value[start + i] for i, p in enumerate(piece))
+
+
+def _find_piece(value: str, piece: str, start: int, end: int) -> int:
+    """The leftmost place of ``piece`` in ``value[start:end]``, or -1."""
+    if "_" not in piece:
+        return value.find(piece, start, end)
+    for position in range(start, end - len(piece) + 1):
+        if _piece_at(value, position, piece):
+            return position
+    return -1
 
 
 def _concat(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> str:

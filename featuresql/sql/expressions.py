@@ -135,6 +135,8 @@ class _Compiler:
         if "." in text:
             digits = sum(character.isdigit() for character in text)
             scale = len(text.partition(".")[2])
+            if max(digits, scale) > 38:
+                return ["lit", "float", text]  # DuckDB reads a longer decimal literal as a double
             return ["lit", _decimal(max(digits, scale), scale), text]
         value = int(text)
         for bits in (32, 64):
@@ -261,6 +263,8 @@ class _Compiler:
             ):
                 raise UnsupportedExpression(node.sql("duckdb"), "ROUND's digits must be an integer literal")
             places = int(digits.sql("duckdb"))
+            if not -(2**31) <= places < 2**31:
+                raise UnsupportedExpression(node.sql("duckdb"), "ROUND's digits must fit an INTEGER")
         kind = value[1]
         if kind.startswith("decimal"):
             precision, scale = _precision_scale(kind)
@@ -323,13 +327,14 @@ class _Compiler:
         items = [self.compile(item) for item in node.expressions]
         for item, program in zip(node.expressions, items, strict=True):
             _comparable(item, value[1], program[1])
+        value, *items = _as_doubles([value, *items])
         return ["in", "boolean", value, items]
 
     def _between(self, node: exp.Between) -> Program:
         value, low, high = self.compile(node.this), self.compile(node.args["low"]), self.compile(node.args["high"])
         _comparable(node, value[1], low[1])
         _comparable(node, value[1], high[1])
-        return ["between", "boolean", value, low, high]
+        return ["between", "boolean", *_as_doubles([value, low, high])]
 
     # -- choices ----------------------------------------------------------------------------------
 
@@ -365,12 +370,9 @@ class _Compiler:
         return ["nullif", value[1], value, other]
 
 
-_INTEGER_BITS = {
-    exp.DataType.Type.TINYINT: 8,
-    exp.DataType.Type.SMALLINT: 16,
-    exp.DataType.Type.INT: 32,
-    exp.DataType.Type.BIGINT: 64,
-}
+# TINYINT and SMALLINT are left out: DuckDB narrows integer literals to them (j + 1 is a TINYINT),
+# which the types here do not follow yet; FLOAT (32 bits) likewise.
+_INTEGER_BITS = {exp.DataType.Type.INT: 32, exp.DataType.Type.BIGINT: 64}
 _INTEGER_DIGITS = {8: 3, 16: 5, 32: 10, 64: 19}
 
 
@@ -385,7 +387,7 @@ def kind_of(type_name: str) -> str:
     if data_type.this == exp.DataType.Type.DECIMAL:
         numbers = [int(e.name) for e in data_type.expressions] or [18, 3]
         return _decimal(numbers[0], numbers[1] if len(numbers) > 1 else 0)
-    if data_type.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
+    if data_type.this == exp.DataType.Type.DOUBLE:
         return "float"
     if data_type.this in exp.DataType.TEXT_TYPES:
         return "string"
@@ -424,6 +426,8 @@ def _arithmetic_type(op: str, left: str, right: str) -> str:
         if width > 18 and p1 <= 18 and p2 <= 18 and scale <= 18:
             width = 18  # computed in 64 bits, with an overflow check at 18 digits
         return _decimal(width, scale)
+    if max(p1 - s1, p2 - s2) + max(s1, s2) > 38:
+        return "float"  # DuckDB's % of decimals that fit no common DECIMAL is a double
     return _supertype([left, right])  # %
 
 
@@ -434,8 +438,10 @@ def _supertype(kinds: list[str]) -> str:
     if all(kind.startswith("int") for kind in kinds):
         return f"int{max(int(kind[3:]) for kind in kinds)}"
     pairs = [_precision_scale(kind) for kind in kinds]
-    scale = max(s for _, s in pairs)
-    return _decimal(max(p - s for p, s in pairs) + scale, scale)
+    digits, scale = max(p - s for p, s in pairs), max(s for _, s in pairs)
+    if digits + scale > 38:  # DuckDB keeps the integer digits and gives up scale
+        scale = max(0, 38 - digits)
+    return _decimal(digits + scale, scale)
 
 
 def _common(node: exp.Expr, kinds: list[str]) -> str:
@@ -451,6 +457,15 @@ def _common(node: exp.Expr, kinds: list[str]) -> str:
             f"{node.sql('duckdb')} mixes {' and '.join(sorted(set(found)))} results: cast them to one type",
         )
     return found[0]
+
+
+def _as_doubles(programs: list[Program]) -> list[Program]:
+    """Operands compared in one type (IN, BETWEEN): with a double among them, every number is a double."""
+    if not any(program[1] == "float" for program in programs):
+        return programs
+    return [
+        ["cast", "float", p, ["lit", "string", p[1]]] if is_number(p[1]) and p[1] != "float" else p for p in programs
+    ]
 
 
 def _comparable(node: exp.Expr, left: str, right: str) -> None:
