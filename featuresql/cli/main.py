@@ -606,9 +606,13 @@ def _check_served(context: Any, manifest: Any, reference: str) -> None:
     declared = find_service(context.project.services, reference.partition("@")[0])  # the reader checks versions
     if declared.name not in manifest.services:
         missing = [m for m in service_models(declared) if m not in manifest.models]
+        if not missing:
+            raise ConfigError(
+                f"service {declared.name!r} is newer than the last sync's online manifest: run `featuresql sync`"
+            )
         raise ConfigError(
-            f"service {declared.name!r} is not served online: its models {', '.join(missing) or '(all)'} are not "
-            "in the online store; set config(online=true) on them and run `featuresql sync`"
+            f"service {declared.name!r} is not served online: its models {', '.join(missing)} are not in the "
+            "online store; set config(online=true) on them and run `featuresql sync`"
         )
 
 

@@ -98,6 +98,13 @@ def resolve_service(
                     f"{listed[model.name, name]}): list each feature once",
                 )
             output = alias or f"{model.name}__{name}"
+            if output in keys:
+                raise _error(
+                    service,
+                    line,
+                    f"service {service.name!r}: {output!r} is an entity key column, which extracts and reads already "
+                    "return: give the feature another alias",
+                )
             if output in outputs:
                 raise _error(
                     service,

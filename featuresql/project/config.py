@@ -232,7 +232,7 @@ class ServiceSpec(Strict):
     def _identifier(cls, value: str) -> str:
         if not IDENTIFIER.match(value):
             raise ValueError("must be a SQL identifier: letters, digits and underscores")
-        return value
+        return value.lower()  # like every name here, case-insensitive: SpendRisk is spendrisk
 
 
 class SchemaFile(Strict):

@@ -36,7 +36,7 @@ from featuresql.serving.manifest import Manifest
 KeyValue = int | str
 _TOP_LEVEL = ("entities", "features", "service", "version")
 _SERVICE_PARAMETERS = ("features", "service", "version")
-_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,40}")  # bounded: int() of thousands of digits raises, and costs
 
 
 class RequestError(Exception):
