@@ -8,8 +8,9 @@ Columns come grouped by model, in the order each model first appears in the list
 (the order an extract and a read of the same features give).
 
 A service is named ``NAME`` or ``NAME@VERSION``; naming a version other than the
-declared one is refused, so a consumer pinned to a version never silently gets
-another feature set.
+declared one is refused. The version is the author's to bump when the features
+change: then a consumer pinned to the old one is refused rather than served the
+new set (a change without a bump is not detected).
 """
 
 from __future__ import annotations

@@ -216,8 +216,8 @@ class ServiceSpec(Strict):
     """A feature service: the named set of features one consumer reads, offline and online.
 
     ``features`` items are ``model`` (all its features), ``model.feature`` or
-    ``model.feature as alias``; ``version`` pins the set (a request naming another
-    version is refused, so a consumer never gets a feature set it was not built for).
+    ``model.feature as alias``; ``version`` is bumped by the author when the set changes
+    (a request naming another version is refused).
     """
 
     name: str
