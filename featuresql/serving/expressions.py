@@ -416,26 +416,20 @@ def _same(left: Any, right: Any) -> bool:
 # -- the forms that look at NULLs themselves -------------------------------------------------------
 
 
-def _and(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool | None:
-    result: bool | None = True
-    for argument in arguments:
-        value = evaluate(argument, values)
-        if value is False:
-            return False
-        if value is None:
-            result = None
-    return result
+def _connective(decisive: bool) -> Callable[..., bool | None]:
+    """AND (``decisive`` False) or OR (True): the decisive value wins over NULL, NULL over the other."""
 
+    def connective(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool | None:
+        result: bool | None = not decisive
+        for argument in arguments:
+            value = evaluate(argument, values)
+            if value is decisive:
+                return bool(decisive)
+            if value is None:
+                result = None
+        return result
 
-def _or(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool | None:
-    result: bool | None = False
-    for argument in arguments:
-        value = evaluate(argument, values)
-        if value is True:
-            return True
-        if value is None:
-            result = None
-    return result
+    return connective
 
 
 def _not(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> bool | None:
@@ -550,8 +544,8 @@ _STRICT: dict[str, Callable[..., Any]] = {
     "ge": _compare("ge"),
 }
 _SPECIAL: dict[str, Callable[[str, Sequence[Any], Mapping[str, Any]], Any]] = {
-    "and": _and,
-    "or": _or,
+    "and": _connective(decisive=False),
+    "or": _connective(decisive=True),
     "not": _not,
     "is_null": _is_null,
     "distinct": _distinct(negated=False),
