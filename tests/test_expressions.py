@@ -197,6 +197,15 @@ def string_conditions() -> st.SearchStrategy[str]:
     )
 
 
+# Derandomized: CI runs the same examples every time.
+PARITY = settings(
+    max_examples=400,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
 def check(sql: str, row: dict[str, Any]) -> None:
     try:
         ours = our_value(sql, row)
@@ -210,34 +219,19 @@ def check(sql: str, row: dict[str, Any]) -> None:
     assert same(ours[1], theirs[1]), f"{sql} with {row}: ours {ours[1]!r}, DuckDB {theirs[1]!r}"
 
 
-@settings(
-    max_examples=400,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+@PARITY
 @given(sql=numbers(), row=rows)
 def test_numeric_expressions_match_duckdb(sql: str, row: dict[str, Any]) -> None:
     check(sql, row)
 
 
-@settings(
-    max_examples=300,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+@settings(PARITY, max_examples=300)
 @given(sql=conditions(), row=rows)
 def test_conditions_match_duckdb(sql: str, row: dict[str, Any]) -> None:
     check(sql, row)
 
 
-@settings(
-    max_examples=300,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+@settings(PARITY, max_examples=300)
 @given(sql=st.one_of(strings(), string_conditions(), strings().map(lambda x: f"length({x})")), row=rows)
 def test_string_expressions_match_duckdb(sql: str, row: dict[str, Any]) -> None:
     check(sql, row)

@@ -132,25 +132,6 @@ def test_a_file_source_builds_what_the_same_rows_in_a_table_build(
 
 
 @pytest.mark.duckdb
-def test_the_view_reads_the_files_as_they_are_now(tmp_path: Path, cli: Any) -> None:
-    data = events()
-    project = file_project(tmp_path / "p", {"external": {"location": "data/parts/*.parquet"}})
-    write_files(project, data)
-    first = cli(project, "run", "--now", "2024-01-10")
-    assert first.exit_code == 0, first.stdout + first.stderr
-    later = pa.Table.from_pylist(
-        [{"user_id": 1, "ts": datetime(2024, 1, 15, 12), "amount": Decimal("2.50"), "note": "late"}],
-        schema=data.schema,
-    )
-    pq.write_table(later, project / "data" / "parts" / "c.parquet")
-    second = cli(project, "run", "--now", NOW)
-    assert second.exit_code == 0, second.stdout + second.stderr
-    want = table_build(tmp_path / "reference", pa.concat_tables([data, later]))
-    problems = differences(window_rows(project), want)
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.duckdb
 @pytest.mark.parametrize(
     ("table", "files", "message"),
     [
@@ -320,7 +301,7 @@ def test_paths_in_hooks_and_models_are_the_projects(tmp_path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
-# -- Snowflake and BigQuery: the file is loaded at the start of each run ---------------------------
+# -- every engine: DuckDB reads the files anew, Snowflake and BigQuery load them at each run ---------
 
 
 def test_a_local_file_source_is_loaded_on_every_engine(engine: Engine, tmp_path: Path, cli: Any) -> None:
@@ -329,7 +310,7 @@ def test_a_local_file_source_is_loaded_on_every_engine(engine: Engine, tmp_path:
     write_files(project, data)
     first = cli(project, "run", "--now", "2024-01-10")
     assert first.exit_code == 0, first.stdout + first.stderr
-    # A file added later: the next run replaces the table with every file's rows.
+    # A file added later: the next run reads every file (DuckDB's view) or replaces the table with them.
     later = pa.Table.from_pylist(
         [{"user_id": 1, "ts": datetime(2024, 1, 15, 12), "amount": Decimal("2.50"), "note": "late"}],
         schema=data.schema,

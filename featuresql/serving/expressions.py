@@ -256,8 +256,8 @@ def _sign(kind: str, value: Any) -> int:
     return int(value > 0) - int(value < 0)
 
 
-def _cast(kind: str, value: Any, source: str) -> Any:
-    """CAST(value AS kind) from ``source``, as DuckDB rounds and range-checks it."""
+def _cast(kind: str, value: Any) -> Any:
+    """CAST(value AS kind), as DuckDB rounds and range-checks it."""
     if kind == "boolean":
         return bool(value)
     if kind == "float":

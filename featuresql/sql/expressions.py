@@ -70,11 +70,12 @@ def result_type(program: Program) -> str:
 class _Compiler:
     def __init__(self, columns: Mapping[str, str]):
         self.columns = columns
+        self.handlers = self._handlers()  # built once per expression, not per node
 
     def compile(self, node: exp.Expr) -> Program:
         if isinstance(node, exp.Paren):
             return self.compile(node.this)
-        handler = self._handlers().get(type(node))
+        handler = self.handlers.get(type(node))
         if handler is None:
             raise _refused(node)
         return handler(node)
@@ -219,7 +220,7 @@ class _Compiler:
             )
         if kind == "boolean" and value[1] == "boolean":
             return value
-        return ["cast", kind, value, ["lit", "string", value[1]]]
+        return ["cast", kind, value]
 
     def _string(self, node: exp.Expr) -> Program:
         program = self.compile(node)
@@ -247,9 +248,7 @@ class _Compiler:
             arguments.append(self._integer(node.args["length"]))
         return ["substring", "string", *arguments]
 
-    def _like(self, node: exp.Like) -> Program:
-        if isinstance(node.parent, exp.Escape):
-            raise UnsupportedExpression(node.parent.sql("duckdb"), "LIKE ... ESCAPE is not supported")
+    def _like(self, node: exp.Like) -> Program:  # LIKE ... ESCAPE parses as Escape: refused as unknown
         test = ["like", "boolean", self._string(node.this), self._string(node.expression)]
         return ["not", "boolean", test] if node.args.get("negate") else test
 
@@ -463,9 +462,7 @@ def _as_doubles(programs: list[Program]) -> list[Program]:
     """Operands compared in one type (IN, BETWEEN): with a double among them, every number is a double."""
     if not any(program[1] == "float" for program in programs):
         return programs
-    return [
-        ["cast", "float", p, ["lit", "string", p[1]]] if is_number(p[1]) and p[1] != "float" else p for p in programs
-    ]
+    return [["cast", "float", p] if is_number(p[1]) and p[1] != "float" else p for p in programs]
 
 
 def _comparable(node: exp.Expr, left: str, right: str) -> None:
