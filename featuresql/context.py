@@ -143,9 +143,9 @@ class Context:
         declared = find_service(self.project.services, reference)
         if "compiled" in self.__dict__:
             return self.compiled.services[declared.name]
-        models = self.compiled_for(service_models(declared)).models
+        compiled = self.compiled_for(service_models(declared))
         entities = {name: entity.keys for name, entity in self.project.config.entities.items()}
-        return resolve_service(models, declared, entities)
+        return resolve_service(compiled.models, declared, entities, compiled.on_demand)
 
     def _compile(self, only: set[str] | None = None) -> CompiledProject:
         return compile_project(

@@ -23,7 +23,8 @@ from featuresql.adapters import adapter_class
 from featuresql.compile.as_of_join import expand_as_of_join, find_markers, render_as_of_join
 from featuresql.compile.checks import Schema, check_online_model, check_timestamp_type, column_error, node_line
 from featuresql.compile.exact_inputs import exact_inputs
-from featuresql.compile.models import AsOfJoin, CompiledModel, CompiledProject, ModelSettings
+from featuresql.compile.models import AsOfJoin, CompiledModel, CompiledProject, ModelSettings, OnDemandModel
+from featuresql.compile.on_demand import compile_on_demand
 from featuresql.compile.portability import INVALID, unportable
 from featuresql.compile.services import resolve_services
 from featuresql.errors import CompileError, closest
@@ -37,6 +38,11 @@ from featuresql.sql.coverage import STATE_COLUMNS, STATE_SCHEMA
 from featuresql.sql.engines import DEFAULT_ENGINE
 from featuresql.sql.windows import WindowFeature, WindowModel, features_of_marker, is_marker, render_marker
 
+# Settings of a model's table and its rows, which an on-demand model has not.
+_TABLE_SETTINGS = frozenset(
+    {"entity", "timestamp", "grain", "start", "data_delay", "lookback", "batch_size", "online", "ttl"}
+    | {"tie_break", "on_change", "freshness"}
+)
 ColumnsOf = Callable[[exp.Table], dict[str, str] | None]
 
 
@@ -104,7 +110,10 @@ class _Compiler:
                         f"model {name!r} refs {ref!r}, which is disabled (enabled: false): enable it or remove the ref",
                         path=self.project.models[name].path,
                     )
-        graph = Graph({n: contexts[n].refs for n in enabled}, {n: configs[n].tags for n in enabled})
+        on_demand = {name for name in enabled if configs[name].kind == "on_demand"}
+        self._check_kinds(configs, contexts, on_demand)
+        stored = enabled - on_demand
+        graph = Graph({n: contexts[n].refs for n in stored}, {n: configs[n].tags for n in stored})
         try:
             order = graph.order()
         except CycleError as exc:
@@ -113,6 +122,9 @@ class _Compiler:
             raise CycleError(exc.models, path=path, line=line) from None
         for name in order:
             self.compiled[name] = self._compile(self.project.models[name], contexts[name])
+        computed = {
+            name: self._on_demand(self.project.models[name], contexts[name], configs[name]) for name in sorted(on_demand)
+        }
         children = {name: tuple(graph.children.get(name, ())) for name in self.compiled}
         hooks = {}
         if only is None:  # a partial compile serves extracts, which run no hooks
@@ -123,9 +135,61 @@ class _Compiler:
         services = {}
         if only is None:  # a partial compile resolves the one service it was asked for (Context.service)
             entities = {name: entity.keys for name, entity in self.project.config.entities.items()}
-            services = resolve_services(self.compiled, self.project.services, entities)
+            services = resolve_services(self.compiled, self.project.services, entities, computed)
         return CompiledProject(
-            self.project.name, self.target, self.dialect, self.compiled, children, hooks, self.target_type, services
+            self.project.name,
+            self.target,
+            self.dialect,
+            self.compiled,
+            children,
+            hooks,
+            self.target_type,
+            services,
+            computed,
+        )
+
+    def _check_kinds(
+        self, configs: dict[str, ModelConfig], contexts: dict[str, ModelContext], on_demand: set[str]
+    ) -> None:
+        """Nothing refs an on-demand model (it has no table); request= and table settings go with one kind only."""
+        for name in sorted(configs):
+            model, config = self.project.models[name], configs[name]
+            for ref in contexts[name].refs:
+                if ref in on_demand:
+                    raise CompileError(
+                        f"model {name!r} refs {ref!r}, an on-demand model, which has no table: compute what it "
+                        "needs in a snapshot model, or use the on-demand feature in a service or extract",
+                        path=model.path,
+                        line=contexts[name].ref_lines.get(ref),
+                    )
+            if name in on_demand:
+                table_settings = sorted(config.model_fields_set & _TABLE_SETTINGS)
+                if table_settings:
+                    raise CompileError(
+                        f"on-demand model {name!r} sets {table_settings[0]!r}, which it does not have: it has no "
+                        "table; its entity, times and online serving are those of the models it refs",
+                        path=model.path,
+                        line=contexts[name].config_line,
+                    )
+            elif config.request:
+                raise CompileError(
+                    f"model {name!r} declares request columns, which only an on-demand model reads: add "
+                    "kind='on_demand' to its config, or remove request=",
+                    path=model.path,
+                    line=contexts[name].config_line,
+                )
+
+    def _on_demand(self, model: ModelFile, context: ModelContext, config: ModelConfig) -> OnDemandModel:
+        query = self._parse(model, context.rendered)
+        return compile_on_demand(
+            model,
+            query,
+            config,
+            context.rendered,
+            self.compiled,
+            self.schema,
+            self.read_dialect,
+            context.config_line,
         )
 
     def _render_all(self) -> dict[str, ModelContext]:

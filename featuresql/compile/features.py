@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from featuresql.compile.models import CompiledModel
+from sqlglot import exp
+
+from featuresql.compile.models import CompiledModel, OnDemandModel
 from featuresql.errors import ConfigError, closest
 from featuresql.sql.coverage import Coverage
 from featuresql.sql.point_in_time import JoinedModel
@@ -81,22 +83,55 @@ def feature_names(requested: str | Sequence[str]) -> list[str]:
     return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
 
 
+def on_demand_features(
+    on_demand: Mapping[str, OnDemandModel],
+    requested: str | Sequence[str],
+    outputs: Mapping[tuple[str, str], str] | None = None,
+) -> list[tuple[OnDemandModel, str, str]]:
+    """The on-demand features among ``requested``: (model, feature, output name), in order."""
+    chosen: dict[tuple[str, str], tuple[OnDemandModel, str, str]] = {}
+    for name in feature_names(requested):
+        model_name, _, feature = name.lower().partition(".")
+        model = on_demand.get(model_name)
+        if model is None:
+            continue
+        if feature and feature not in model.feature_columns:
+            raise ConfigError(
+                f"on-demand model {model.name!r} has no feature {feature!r}"
+                f"{closest(feature, list(model.feature_columns))} (its features: {', '.join(model.feature_columns)})"
+            )
+        for column in [feature] if feature else model.feature_columns:
+            output = (outputs or {}).get((model.name, column)) or f"{model.name}__{column}"
+            chosen.setdefault((model.name, column), (model, column, output))
+    return list(chosen.values())
+
+
 def resolve_features(
     models: Mapping[str, CompiledModel],
     requested: str | Sequence[str],
     project: str,
     where: str = "--features",
     outputs: Mapping[tuple[str, str], str] | None = None,
+    on_demand: Mapping[str, OnDemandModel] | None = None,
 ) -> list[JoinedModel]:
     """The models to join for ``model`` / ``model.feature`` items, in order, with their columns,
     each read only where project ``project``'s state vouches for it; ``outputs`` renames
-    columns (a feature service's names, ``(model, feature) -> name``)."""
+    columns (a feature service's names, ``(model, feature) -> name``). An on-demand model's
+    item joins the features it reads, ``hidden`` unless requested too (``on_demand_features``)."""
     names = feature_names(requested)
     if not names:
         raise ConfigError(f"no features requested: pass {where} model[.feature],...")
     chosen: dict[str, list[str]] = {}
+    inputs: dict[tuple[str, str], None] = {}
     for name in names:
         model_name, _, feature = name.partition(".")
+        if on_demand and model_name.lower() in on_demand:
+            computed = on_demand[model_name.lower()]
+            wanted = {feature.lower()} if feature else set(computed.feature_columns)
+            for item in computed.features:
+                if item.name in wanted:
+                    inputs.update(dict.fromkeys(_inputs_of(item.expression)))
+            continue
         model = _model(models, model_name, where)
         columns = chosen.setdefault(model.name, [])
         if not feature:
@@ -108,15 +143,26 @@ def resolve_features(
             )
         elif feature.lower() not in columns:
             columns.append(feature.lower())
+    hidden: dict[str, set[str]] = {}
+    for model_name, column in inputs:
+        if column not in chosen.get(model_name, ()):
+            chosen.setdefault(model_name, []).append(column)
+            hidden.setdefault(model_name, set()).add(column)
     renamed = outputs or {}
     return [
         replace(
             joined_model(models[name], columns),
             coverage=coverage(models, name, project),
             aliases=tuple((c, renamed[name, c]) for c in columns if (name, c) in renamed),
+            hidden=frozenset(hidden.get(name, ())),
         )
         for name, columns in chosen.items()
     ]
+
+
+def _inputs_of(expression: exp.Expr) -> list[tuple[str, str]]:
+    """The (model, feature) columns an on-demand expression reads (``request.*`` excluded)."""
+    return [(c.table, c.name) for c in expression.find_all(exp.Column) if c.table != "request"]
 
 
 def _model(models: Mapping[str, CompiledModel], name: str, where: str) -> CompiledModel:

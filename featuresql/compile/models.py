@@ -80,6 +80,7 @@ class CompiledProject:
     hooks: dict[str, list[list[exp.Expr]]] = field(default_factory=dict)
     target_type: str = ""  # the profile's ``type``: ``target.type`` in Jinja, what macros dispatch on
     services: dict[str, Service] = field(default_factory=dict)  # resolved by a full compile only
+    on_demand: dict[str, OnDemandModel] = field(default_factory=dict)  # no table: computed at request time
 
 
 @dataclass(frozen=True)
@@ -138,3 +139,37 @@ class Service:
     @property
     def outputs(self) -> dict[tuple[str, str], str]:
         return {(f.model, f.feature): f.output for f in self.features}
+
+
+@dataclass(frozen=True)
+class OnDemandFeature:
+    name: str
+    expression: exp.Expr  # in the project dialect; columns are request.<column> and <model>.<feature>
+    line: int | None
+
+
+@dataclass(frozen=True)
+class OnDemandModel:
+    """An on-demand model (``featuresql.compile.on_demand``): no table, its features computed per request
+    from the request's columns and the point-in-time features of the models it refs."""
+
+    name: str
+    path: Path
+    request: dict[str, str]  # request column -> its SQL type, in the project dialect
+    features: tuple[OnDemandFeature, ...]
+    inputs: tuple[tuple[str, str], ...]  # the (model, feature) pairs the expressions read, in order
+    refs: tuple[str, ...]
+    keys: tuple[str, ...]  # every entity key column of the models it reads
+    rendered_sql: str
+    description: str = ""
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+    request_line: int | None = None
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        return tuple(feature.name for feature in self.features)
+
+    @property
+    def input_models(self) -> list[str]:
+        return list(dict.fromkeys(model for model, _ in self.inputs))

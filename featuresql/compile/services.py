@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from featuresql.compile.models import CompiledModel, Service, ServiceFeature
+from featuresql.compile.models import CompiledModel, OnDemandModel, Service, ServiceFeature
 from featuresql.errors import ConfigError, closest
 from featuresql.project.loader import ServiceFile
 
@@ -59,9 +59,13 @@ def service_models(service: ServiceFile) -> list[str]:
 
 
 def resolve_service(
-    models: Mapping[str, CompiledModel], service: ServiceFile, entities: Mapping[str, dict[str, str]]
+    models: Mapping[str, CompiledModel],
+    service: ServiceFile,
+    entities: Mapping[str, dict[str, str]],
+    on_demand: Mapping[str, OnDemandModel] | None = None,
 ) -> Service:
-    """The service's features against the compiled models; each mistake a one-line error at its line."""
+    """The service's features against the compiled models (and on-demand models); each mistake a
+    one-line error at its line."""
     chosen: list[ServiceFeature] = []
     listed: dict[tuple[str, str], int | None] = {}
     outputs: dict[str, int | None] = {}
@@ -74,7 +78,7 @@ def resolve_service(
                 line,
                 f"service {service.name!r}: {item!r} is not model, model.feature or model.feature as alias",
             )
-        model = _model(models, match.group("model").lower(), service, line)
+        model = _model(models, on_demand or {}, match.group("model").lower(), service, line)
         feature, alias = (match.group("feature") or "").lower(), (match.group("alias") or "").lower()
         if alias and not feature:
             raise _error(
@@ -89,7 +93,8 @@ def resolve_service(
                 f"service {service.name!r}: model {model.name!r} has no feature {feature!r}"
                 f"{closest(feature, list(model.feature_columns))} (its features: {', '.join(model.feature_columns)})",
             )
-        _check_keys(model, entities, keys, service, line)
+        for entity in _entities(models, model):
+            _check_keys(entity, entities, keys, service, line)
         for name in [feature] if feature else list(model.feature_columns):
             if (model.name, name) in listed:
                 raise _error(
@@ -121,15 +126,27 @@ def resolve_service(
 
 
 def resolve_services(
-    models: Mapping[str, CompiledModel], services: Mapping[str, ServiceFile], entities: Mapping[str, dict[str, str]]
+    models: Mapping[str, CompiledModel],
+    services: Mapping[str, ServiceFile],
+    entities: Mapping[str, dict[str, str]],
+    on_demand: Mapping[str, OnDemandModel] | None = None,
 ) -> dict[str, Service]:
-    return {name: resolve_service(models, service, entities) for name, service in services.items()}
+    return {name: resolve_service(models, service, entities, on_demand) for name, service in services.items()}
 
 
-def _model(models: Mapping[str, CompiledModel], name: str, service: ServiceFile, line: int | None) -> CompiledModel:
+def _model(
+    models: Mapping[str, CompiledModel],
+    on_demand: Mapping[str, OnDemandModel],
+    name: str,
+    service: ServiceFile,
+    line: int | None,
+) -> CompiledModel | OnDemandModel:
+    if name in on_demand:
+        return on_demand[name]
     model = models.get(name)
     if model is None:
-        raise _error(service, line, f"service {service.name!r}: unknown model {name!r}{closest(name, list(models))}")
+        known = [*models, *on_demand]
+        raise _error(service, line, f"service {service.name!r}: unknown model {name!r}{closest(name, known)}")
     if not model.settings.keys or model.settings.timestamp is None:
         raise _error(
             service,
@@ -138,6 +155,13 @@ def _model(models: Mapping[str, CompiledModel], name: str, service: ServiceFile,
             "looked up for an entity: serve the models it joins instead",
         )
     return model
+
+
+def _entities(models: Mapping[str, CompiledModel], model: CompiledModel | OnDemandModel) -> list[CompiledModel]:
+    """The models whose entities a request for ``model``'s features supplies (an on-demand model's inputs)."""
+    if isinstance(model, OnDemandModel):
+        return [models[name] for name in model.refs]
+    return [model]
 
 
 def _check_keys(

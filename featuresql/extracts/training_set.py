@@ -21,16 +21,17 @@ from sqlglot import exp
 
 from featuresql import checkpoints
 from featuresql.adapters.base import WarehouseAdapter
-from featuresql.compile.features import feature_names, resolve_features
+from featuresql.compile.features import feature_names, on_demand_features, resolve_features
 from featuresql.compile.models import CompiledProject
 from featuresql.compile.spine_columns import KeyColumn
 from featuresql.errors import ConfigError, closest
+from featuresql.extracts.on_demand import derived_columns
 from featuresql.extracts.spine import SpineInput, StagedSpine, stage_spine
 from featuresql.files import atomic_path
 from featuresql.names import parse_table_name
 from featuresql.run.coverage import describe, spine_spans
 from featuresql.sql.engines import DEFAULT_ENGINE
-from featuresql.sql.point_in_time import JoinedModel, point_in_time_query, uncomputed_counts
+from featuresql.sql.point_in_time import DerivedColumn, JoinedModel, point_in_time_query, uncomputed_counts
 from featuresql.sql.types import sql_family
 
 if TYPE_CHECKING:
@@ -107,7 +108,10 @@ def run_extract(
             known = list(context.project.models)
             raise ConfigError(f"unknown model {name!r} in --features{closest(name, known)}")
     compiled = context.compiled_for(names)
-    models = resolve_features(compiled.models, features, context.project.name, outputs=outputs)
+    models = resolve_features(
+        compiled.models, features, context.project.name, outputs=outputs, on_demand=compiled.on_demand
+    )
+    on_demand = on_demand_features(compiled.on_demand, features, outputs)
     adapter = context.adapter
     for model in models:
         _check_built(context, model)
@@ -116,7 +120,8 @@ def run_extract(
     staged = stage_spine(spine, adapter, keys, candidates, timestamp_column=timestamp_column)
     checkpoints.reach("extract_staged")
     try:
-        _check_collisions(staged, models)
+        derived = derived_columns(context, compiled, staged, on_demand)
+        _check_collisions(staged, models, derived)
         joined = [m.with_spine_keys(staged.keys) for m in models]
         uncomputed = _count_uncomputed(adapter, staged, joined)
         warnings = tuple(
@@ -126,12 +131,12 @@ def run_extract(
         )
         if strict and warnings:
             raise ConfigError(warnings[0])
-        query = point_in_time_query(staged.relation, joined, adapter.dialect)
+        query = point_in_time_query(staged.relation, joined, adapter.dialect, derived)
         table, rows = _deliver(context, query, destination)
     finally:
         if staged.temporary is not None:
             adapter.execute(exp.Drop(tables=[staged.temporary], kind="TABLE", exists=True))
-    features_count = sum(len(m.columns) for m in models)
+    features_count = sum(len(m.columns) - len(m.hidden) for m in models) + len(on_demand)
     seconds = time.perf_counter() - started
     return ExtractResult(rows, features_count, len(models), seconds, destination, table, uncomputed, warnings)
 
@@ -183,13 +188,12 @@ def _key_columns(context: Workspace, models: Sequence[JoinedModel], compiled: Co
     return list(keys.values())
 
 
-def _check_collisions(staged: StagedSpine, models: Sequence[JoinedModel]) -> None:
+def _check_collisions(staged: StagedSpine, models: Sequence[JoinedModel], derived: Sequence[DerivedColumn]) -> None:
     spine_columns = {c.lower() for c in staged.relation.columns}
-    for model in models:
-        for column in model.columns:
-            name = model.output_name(column)
-            if name in spine_columns:
-                raise ConfigError(f"{staged.description} already has a column {name!r}: rename or drop it")
+    outputs = [model.output_name(c) for model in models for c in model.columns if c not in model.hidden]
+    for name in [*outputs, *(column.name for column in derived)]:
+        if name in spine_columns:
+            raise ConfigError(f"{staged.description} already has a column {name!r}: rename or drop it")
 
 
 def _deliver(context: Workspace, query: exp.Select, destination: Destination) -> tuple[pa.Table | None, int]:

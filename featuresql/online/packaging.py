@@ -32,7 +32,17 @@ from featuresql.serving.handler import MANIFEST_FILE
 from featuresql.serving.manifest import Manifest
 
 HANDLER = "featuresql.serving.handler.handler"
-READER_MODULES = ("__init__", "items", "manifest", "request", "reader", "tables", "handler")
+READER_MODULES = (
+    "__init__",
+    "items",
+    "manifest",
+    "request",
+    "request_columns",
+    "reader",
+    "expressions",
+    "tables",
+    "handler",
+)
 _STUB = '"""featuresql\'s online reader, packaged for AWS Lambda (featuresql package-lambda)."""\n'
 _TIMESTAMP = (2024, 1, 1, 0, 0, 0)
 

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 
 from featuresql.adapters.store import DEFAULT_STORE, OnlineStore, StoreConfig, StorePlace, store_class
 from featuresql.compile.features import joined_model
-from featuresql.compile.models import CompiledModel, CompiledProject, Service
+from featuresql.compile.models import CompiledModel, CompiledProject, OnDemandModel, Service
+from featuresql.compile.on_demand import duckdb_type, programs, request_kind
 from featuresql.errors import ConfigError
 from featuresql.files import atomic_path
 from featuresql.project.profiles import resolve_online
 from featuresql.serving.items import RESERVED
-from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel, OnlineService
+from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel, OnlineOnDemand, OnlineService
 from featuresql.serving.tables import TABLES
 from featuresql.sql.types import reader_key_kind, value_family
 from featuresql.times import epoch_micros
@@ -116,7 +117,10 @@ def model_entries(
         count_like = {feature.name for feature in model.features if feature.count_like}
         features = {
             column: OnlineFeature(
-                column, value_family(types.get(column, ""), context.dialect), 0 if column in count_like else None
+                column,
+                value_family(types.get(column, ""), context.dialect),
+                0 if column in count_like else None,
+                duckdb_type(types.get(column, ""), context.dialect),
             )
             for column in model.feature_columns
         }
@@ -145,6 +149,7 @@ def publish_manifest(
         if entry is not None and entry.schema == schema:
             served[name] = entry
     config = store.config
+    computed = on_demand_entries(context.compiled.on_demand, served)
     manifest = Manifest(
         project=context.project.name,
         target=context.target_name,
@@ -152,17 +157,45 @@ def publish_manifest(
         models=served,
         ttl_attribute=config.ttl_attribute,
         max_entities=config.max_entities,
-        services=online_services(context.compiled.services, served),
+        services=online_services(context.compiled.services, served, computed),
+        on_demand=computed,
     )
     return write_manifest(context, manifest)
 
 
-def online_services(services: Mapping[str, Service], models: Mapping[str, OnlineModel]) -> dict[str, OnlineService]:
-    """The feature services the reader can answer: those whose every feature it holds."""
+def on_demand_entries(
+    on_demand: Mapping[str, OnDemandModel], models: Mapping[str, OnlineModel]
+) -> dict[str, OnlineOnDemand]:
+    """The on-demand models the reader can compute (every input held), their programs typed with the
+    inputs' warehouse types; a type mistake is a one-line error at the feature's line."""
+    entries = {}
+    for name, model in on_demand.items():
+        if not all(m in models and f in models[m].features for m, f in model.inputs):
+            continue
+        types = {(m, f): models[m].features[f].sql_type or "" for m, f in model.inputs}
+        compiled = programs(model, types, "duckdb")
+        request = {column: request_kind(model, column, "duckdb") for column in model.request}
+        entries[name] = OnlineOnDemand(name, request, model.inputs, compiled)
+    return entries
+
+
+def online_services(
+    services: Mapping[str, Service],
+    models: Mapping[str, OnlineModel],
+    on_demand: Mapping[str, OnlineOnDemand] | None = None,
+) -> dict[str, OnlineService]:
+    """The feature services the reader can answer: those whose every feature it holds or computes."""
+    computed = on_demand or {}
+
+    def served(model: str, feature: str) -> bool:
+        if model in computed:
+            return feature in computed[model].features
+        return model in models and feature in models[model].features
+
     return {
         name: OnlineService(name, service.version, tuple((f.model, f.feature, f.output) for f in service.features))
         for name, service in services.items()
-        if all(f.model in models and f.feature in models[f.model].features for f in service.features)
+        if all(served(f.model, f.feature) for f in service.features)
     }
 
 
@@ -176,8 +209,13 @@ def service_manifest(manifest: Manifest, services: Mapping[str, Service], refere
             "on them, or serve another service"
         )
     served = manifest.services[name]
-    models = {m: manifest.models[m] for m in dict.fromkeys(model for model, _, _ in served.features)}
-    return replace(manifest, models=models, services={name: served}, only_service=name, key_kinds={})
+    listed = list(dict.fromkeys(model for model, _, _ in served.features))
+    on_demand = {m: manifest.on_demand[m] for m in listed if m in manifest.on_demand}
+    read = [m for model in listed for m in (on_demand[model].models if model in on_demand else [model])]
+    models = {m: manifest.models[m] for m in dict.fromkeys(read)}
+    return replace(
+        manifest, models=models, services={name: served}, only_service=name, key_kinds={}, on_demand=on_demand
+    )
 
 
 def column_types(context: Workspace, models: Sequence[CompiledModel]) -> dict[str, dict[str, str]]:
@@ -208,6 +246,7 @@ def current_manifest(context: Workspace) -> Manifest:
     store = open_store(context)
     config = store.config
     entries = model_entries(context, models, types)
+    computed = on_demand_entries(context.compiled.on_demand, entries)
     return Manifest(
         project=context.project.name,
         target=context.target_name,
@@ -215,7 +254,8 @@ def current_manifest(context: Workspace) -> Manifest:
         models=entries,
         ttl_attribute=config.ttl_attribute,
         max_entities=config.max_entities,
-        services=online_services(context.compiled.services, entries),
+        services=online_services(context.compiled.services, entries, computed),
+        on_demand=computed,
     )
 
 

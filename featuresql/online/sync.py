@@ -57,7 +57,14 @@ from featuresql.online.mirror import (
 from featuresql.online.model_sync import mirror_state, remove_model, sync_model
 from featuresql.online.records import SyncedModel, SyncRecord
 from featuresql.online.repair import Repair, repair_model
-from featuresql.online.stores import column_types, model_entries, online_models, open_store, publish_manifest
+from featuresql.online.stores import (
+    column_types,
+    model_entries,
+    on_demand_entries,
+    online_models,
+    open_store,
+    publish_manifest,
+)
 from featuresql.online.writes import write_items
 from featuresql.run import state
 from featuresql.run.coverage import covers, describe, spine_spans
@@ -190,6 +197,7 @@ def _start(
     store = store or open_store(context)
     context.connect_waiting(time.monotonic() + lock_timeout)
     entries = model_entries(context, every_online, column_types(context, every_online))
+    on_demand_entries(context.compiled.on_demand, entries)  # a type mistake fails before anything is written
     now = now or datetime.now(UTC)
     _check_computed(context, models, now)
     store.ensure_table()

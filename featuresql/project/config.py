@@ -141,6 +141,18 @@ class ModelConfig(Strict):
     enabled: bool = True
     on_change: Literal["fail", "rebuild"] = "fail"  # a changed window model: refuse, or rebuild from start
     freshness: Freshness | None = None
+    # 'on_demand': scalar expressions over request columns and other models' features, computed at
+    # request time (featuresql.compile.on_demand); window and snapshot are told apart by their SQL
+    kind: Literal["on_demand"] | None = None
+    request: dict[str, str] = {}  # on-demand models: request column -> SQL type
+
+    @field_validator("request")
+    @classmethod
+    def _request_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not IDENTIFIER.match(name):
+                raise ValueError(f"request column {name!r} must be a SQL identifier: letters, digits and underscores")
+        return {name.lower(): kind for name, kind in value.items()}
 
 
 class ColumnSpec(Strict):

@@ -32,6 +32,9 @@ class OnlineFeature:
     name: str
     kind: str  # integer, float, decimal, string, boolean, timestamp or date
     default: Any = None
+    # The warehouse type as DuckDB writes it (DECIMAL(38,2)): what on-demand programs are typed with.
+    # Not part of the schema version: the kind decides how items are read.
+    sql_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,9 @@ class OnlineModel:
     def to_json(self) -> dict[str, Any]:
         return {
             "keys": [list(key) for key in self.keys],
-            "features": {f.name: {"kind": f.kind, "default": f.default} for f in self.features.values()},
+            "features": {
+                f.name: {"kind": f.kind, "default": f.default, "type": f.sql_type} for f in self.features.values()
+            },
             "start": self.start,
             "data_delay": self.data_delay,
             "schema": self.schema,
@@ -71,7 +76,7 @@ class OnlineModel:
             name=name,
             keys=tuple((str(column), str(kind)) for column, kind in spec["keys"]),
             features={
-                feature: OnlineFeature(feature, str(value["kind"]), value.get("default"))
+                feature: OnlineFeature(feature, str(value["kind"]), value.get("default"), value.get("type"))
                 for feature, value in spec["features"].items()
             },
             start=None if spec.get("start") is None else int(spec["start"]),
@@ -101,6 +106,29 @@ class OnlineService:
 
 
 @dataclass(frozen=True)
+class OnlineOnDemand:
+    """An on-demand model the reader computes: its request columns' types, the stored features it
+    reads, and each feature's program (``featuresql.sql.expressions``)."""
+
+    name: str
+    request: dict[str, str]  # request column -> expression type (decimal(12,2), string...)
+    inputs: tuple[tuple[str, str], ...]  # (model, feature) read from the store
+    features: dict[str, list[Any]]  # feature -> program
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(model for model, _ in self.inputs))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"request": self.request, "inputs": [list(i) for i in self.inputs], "features": self.features}
+
+    @classmethod
+    def from_json(cls, name: str, spec: dict[str, Any]) -> OnlineOnDemand:
+        inputs = tuple((str(model), str(feature)) for model, feature in spec["inputs"])
+        return cls(name, dict(spec["request"]), inputs, dict(spec["features"]))
+
+
+@dataclass(frozen=True)
 class Manifest:
     project: str
     target: str
@@ -111,6 +139,7 @@ class Manifest:
     key_kinds: dict[str, str] = field(default_factory=dict)  # every entity key column -> its kind
     services: dict[str, OnlineService] = field(default_factory=dict)  # those whose models are all here
     only_service: str | None = None  # package-lambda --service: requests must name this service
+    on_demand: dict[str, OnlineOnDemand] = field(default_factory=dict)  # those whose inputs are all here
 
     def __post_init__(self) -> None:
         if not self.key_kinds:
@@ -128,6 +157,7 @@ class Manifest:
             "models": {model.name: model.to_json() for model in self.models.values()},
             "services": {service.name: service.to_json() for service in self.services.values()},
             "only_service": self.only_service,
+            "on_demand": {model.name: model.to_json() for model in self.on_demand.values()},
         }
 
     @classmethod
@@ -147,6 +177,7 @@ class Manifest:
             max_entities=int(data.get("max_entities", DEFAULT_MAX_ENTITIES)),
             services={name: OnlineService.from_json(name, spec) for name, spec in data.get("services", {}).items()},
             only_service=data.get("only_service"),
+            on_demand={name: OnlineOnDemand.from_json(name, spec) for name, spec in data.get("on_demand", {}).items()},
         )
 
     @classmethod

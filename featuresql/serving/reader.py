@@ -38,10 +38,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from featuresql.serving.expressions import EvaluationError, evaluate
 from featuresql.serving.items import (
     EXPIRES,
     FEATURE_TS,
@@ -106,12 +107,18 @@ class Reader:
     def read(self, request: FeatureRequest) -> dict[str, Any]:
         """The response for a parsed request (see the module docstring)."""
         models = self.manifest.models
+        on_demand = {name: self.manifest.on_demand[name] for name in request.on_demand}
+        needed = {model: list(features) for model, features in request.features.items()}
+        for computed in on_demand.values():
+            for model, feature in computed.inputs:
+                if feature not in needed.setdefault(model, []):
+                    needed[model].append(feature)
         keys = {
             model: [partition_key(model, [entity[c] for c in models[model].key_columns]) for entity in request.entities]
-            for model in request.features
+            for model in needed
         }
         ttl_attribute = self.manifest.ttl_attribute
-        wanted = {f for fs in request.features.values() for f in fs}
+        wanted = {f for fs in needed.values() for f in fs}
         attributes = sorted(
             {FEATURE_TS, EXPIRES, SCHEMA_VERSION, ttl_attribute, MARKER_MODELS, MARKER_SYNCED_AT, *wanted}
         )
@@ -119,12 +126,13 @@ class Reader:
             [MARKER_KEY, *(key for model_keys in keys.values() for key in model_keys)], attributes
         )
         now = round(self.clock() * 1_000_000)
-        self._check_held(items.get(MARKER_KEY), request.features, now)
+        self._check_held(items.get(MARKER_KEY), needed, now)
         results = []
         for number, entity in enumerate(request.entities):
             values: dict[str, Any] = {}
             stamps: dict[str, str | None] = {}
-            for model_name, features in request.features.items():
+            read: dict[str, Any] = {}  # "model.feature" -> its value, what on-demand programs read
+            for model_name, features in needed.items():
                 model = models[model_name]
                 before_start = model.start is not None and now < model.start + model.data_delay * 1_000_000
                 item = None if before_start else self._live(model, items.get(keys[model_name][number]), now)
@@ -136,11 +144,19 @@ class Reader:
                         value = None
                     else:
                         value = feature.default if attribute is None else from_attribute(attribute, feature.kind)
+                    read[f"{model_name}.{name}"] = value
+            for model_name, features in request.features.items():
+                for name in features:
+                    values[request.output_name(model_name, name)] = _jsonable(read[f"{model_name}.{name}"])
+            for model_name, features in request.on_demand.items():
+                inputs = read | {f"request.{c}": v for c, v in request.requests[number].items()}
+                for name in features:
+                    value = _evaluate(on_demand[model_name].features[name], inputs, model_name, name, number)
                     values[request.output_name(model_name, name)] = _jsonable(value)
             results.append({"entity": entity, "features": values, "feature_timestamps": stamps})
         return {"results": results}
 
-    def _check_held(self, marker: Item | None, requested: dict[str, tuple[str, ...]], now: int) -> None:
+    def _check_held(self, marker: Item | None, requested: Mapping[str, Sequence[str]], now: int) -> None:
         """The store holds every requested model under this reader's schema (its marker says so)."""
         if marker is None:
             raise RequestError(
@@ -198,6 +214,13 @@ def item_expired(item: Item, ttl_attribute: str, now: int) -> bool:
         return now >= int(exact["N"])
     expires = item.get(ttl_attribute)
     return expires is not None and "N" in expires and now >= int(float(expires["N"]) * 1_000_000)
+
+
+def _evaluate(program: list[Any], inputs: dict[str, Any], model: str, feature: str, number: int) -> Any:
+    try:
+        return evaluate(program, inputs)
+    except EvaluationError as exc:  # the warehouse fails the same query: no value to stand behind
+        raise RequestError(422, f"on-demand feature {model}.{feature} of entity {number}: {exc}") from None
 
 
 def _error(status: int, message: str) -> tuple[int, str]:

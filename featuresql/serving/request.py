@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import difflib
 import re
+from decimal import Decimal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from featuresql.serving.manifest import Manifest
+from featuresql.serving.request_columns import RequestValueError, request_value
 
 KeyValue = int | str
 _TOP_LEVEL = ("entities", "features", "service", "version")
@@ -51,8 +53,10 @@ class RequestError(Exception):
 @dataclass(frozen=True)
 class FeatureRequest:
     entities: tuple[dict[str, KeyValue], ...]  # key column -> value, one mapping per entity
-    features: dict[str, tuple[str, ...]]  # model -> its requested features, in request order
+    features: dict[str, tuple[str, ...]]  # stored model -> its requested features, in request order
     names: dict[tuple[str, str], str] = field(default_factory=dict)  # a service's output names
+    on_demand: dict[str, tuple[str, ...]] = field(default_factory=dict)  # on-demand model -> features
+    requests: tuple[dict[str, Any], ...] = ()  # per entity, its request columns' values (on-demand)
 
     def output_name(self, model: str, feature: str) -> str:
         return self.names.get((model, feature)) or f"{model}__{feature}"
@@ -71,7 +75,7 @@ def parse_request(payload: Any, manifest: Manifest) -> FeatureRequest:
         )
     features, names = _requested(payload.get("features"), payload.get("service"), payload.get("version"), manifest)
     rows = _entity_rows(payload.get("entities"))
-    return FeatureRequest(_checked_entities(rows, features, manifest, strict_types=True), features, names)
+    return _request(rows, features, names, manifest, text=False)
 
 
 def parse_query(parameters: Mapping[str, Sequence[str]], manifest: Manifest) -> FeatureRequest:
@@ -84,15 +88,45 @@ def parse_query(parameters: Mapping[str, Sequence[str]], manifest: Manifest) -> 
             raise RequestError(400, f"'version' must be a service's version number, not {version!r}")
         version = int(version)
     features, names = _requested(listed or None, service, version, manifest)
-    columns: dict[str, list[KeyValue]] = {}
+    columns: dict[str, list[Any]] = {}
     for name, values in parameters.items():
         if name in _SERVICE_PARAMETERS:
             continue
         kind = manifest.key_kinds.get(name)
         texts = [part for value in values for part in (value.split(",") if kind == "integer" else [value])]
-        columns[name] = [_parse_key_text(name, text, kind) for text in texts]
+        columns[name] = [_parse_key_text(name, text, kind) if kind else text for text in texts]
     rows = _entity_rows(columns)
-    return FeatureRequest(_checked_entities(rows, features, manifest, strict_types=False), features, names)
+    return _request(rows, features, names, manifest, text=True)
+
+
+def _request(
+    rows: list[dict[str, Any]],
+    features: dict[str, tuple[str, ...]],
+    names: dict[tuple[str, str], str],
+    manifest: Manifest,
+    *,
+    text: bool,
+) -> FeatureRequest:
+    """The request, its on-demand features and each entity's request values split from its keys."""
+    stored = {model: chosen for model, chosen in features.items() if model not in manifest.on_demand}
+    on_demand = {model: chosen for model, chosen in features.items() if model in manifest.on_demand}
+    columns = {c: k for model in on_demand for c, k in manifest.on_demand[model].request.items()}
+    read = [*stored, *(m for model in on_demand for m in manifest.on_demand[model].models)]
+    entities, requests = [], []
+    for number, row in enumerate(_checked_count(rows, manifest)):
+        values = {}
+        for name, kind in columns.items():
+            if name not in row:
+                users = ", ".join(m for m in on_demand if name in manifest.on_demand[m].request)
+                raise RequestError(400, f"entity {number} has no {name!r}, a request column of {users} ({kind})")
+            try:
+                values[name] = request_value(row[name], kind, text=text)
+            except RequestValueError as exc:
+                raise RequestError(400, f"{name} of entity {number} {exc}") from None
+        entities.append({name: value for name, value in row.items() if name not in columns})
+        requests.append(values)
+    checked = _checked_entities(entities, list(dict.fromkeys(read)), manifest, strict_types=not text)
+    return FeatureRequest(checked, stored, names, on_demand, tuple(requests))
 
 
 def _single(parameters: Mapping[str, Sequence[str]], name: str) -> Any:
@@ -151,12 +185,13 @@ def _features(value: Any, manifest: Manifest) -> dict[str, tuple[str, ...]]:
         if not item:
             raise RequestError(400, "an empty feature name in 'features': give model or model.feature")
         model_name, _, feature = item.partition(".")
-        model = manifest.models.get(model_name)
+        model = manifest.models.get(model_name) or manifest.on_demand.get(model_name)
         if model is None:
+            known = [*manifest.models, *manifest.on_demand]
             raise RequestError(
                 404,
-                f"unknown online model {model_name!r}{_closest(model_name, manifest.models)}; "
-                f"online models: {', '.join(sorted(manifest.models)) or 'none'}",
+                f"unknown online model {model_name!r}{_closest(model_name, known)}; "
+                f"online models: {', '.join(sorted(known)) or 'none'}",
             )
         columns = chosen.setdefault(model_name, [])
         if not feature:
@@ -193,13 +228,18 @@ def _entity_rows(value: Any) -> list[dict[str, Any]]:
     raise RequestError(400, "'entities' must be an object of key columns or a list of objects")
 
 
-def _checked_entities(
-    rows: list[dict[str, Any]], features: dict[str, tuple[str, ...]], manifest: Manifest, *, strict_types: bool
-) -> tuple[dict[str, KeyValue], ...]:
+def _checked_count(rows: list[dict[str, Any]], manifest: Manifest) -> list[dict[str, Any]]:
     if not rows:
         raise RequestError(400, "no entities given: 'entities' is empty")
     if len(rows) > manifest.max_entities:
         raise RequestError(400, f"too many entities: {len(rows)} (at most {manifest.max_entities} per request)")
+    return rows
+
+
+def _checked_entities(
+    rows: list[dict[str, Any]], features: Sequence[str], manifest: Manifest, *, strict_types: bool
+) -> tuple[dict[str, KeyValue], ...]:
+    """Each entity's keys: known key columns of the right kind, every one the read ``features``' models need."""
     needed = {column for model in features for column in manifest.models[model].key_columns}
     for number, row in enumerate(rows):
         for name, value in row.items():
@@ -246,6 +286,7 @@ def _json_type(value: Any) -> str:
         bool: "a boolean",
         int: "a number",
         float: "a number",
+        Decimal: "a number",
         str: "a string",
         list: "an array",
         dict: "an object",

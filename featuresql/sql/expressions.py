@@ -48,6 +48,10 @@ _KINDS = (
 )
 
 
+# Nodes that are part of a supported construct, not constructs of their own (a CAST's type, a column's name).
+_PARTS = (exp.Identifier, exp.DataType, exp.DataTypeParam, exp.Var)
+
+
 class UnsupportedExpression(Exception):
     """A construct outside the subset: ``construct`` is its SQL, ``message`` says what it is."""
 
@@ -61,6 +65,17 @@ def compile_expression(expression: exp.Expr, columns: Mapping[str, str]) -> Prog
     """The program of ``expression``; ``columns`` maps each column it may name (``amount``,
     ``request.amount``, lower case) to its type family."""
     return _Compiler(columns).compile(expression)
+
+
+def check_supported(expression: exp.Expr) -> None:
+    """Refuse any construct outside the subset, before types are known (``featuresql compile``);
+    the typed compile, with the stored features' warehouse types, comes later."""
+    handled = set(_Compiler({}).handlers) | {exp.Paren}
+    for node in expression.walk():
+        if isinstance(node, _PARTS):
+            continue
+        if type(node) not in handled:
+            raise _refused(node)
 
 
 def result_type(program: Program) -> str:

@@ -66,6 +66,7 @@ class JoinedModel:
     spine_keys: tuple[str, ...] = ()  # the spine's names of ``keys``, when spelled differently
     coverage: Coverage | None = None  # where its computed state is (None: read the table as it is)
     aliases: tuple[tuple[str, str], ...] = ()  # (column, output name) where a feature service renames it
+    hidden: frozenset[str] = frozenset()  # columns joined only for derived columns, not output
 
     def with_spine_keys(self, spine_columns: Mapping[str, str]) -> JoinedModel:
         """This model joined on the spine's columns for its keys (as the spine spells them)."""
@@ -73,6 +74,21 @@ class JoinedModel:
 
     def output_name(self, column: str) -> str:
         return dict(self.aliases).get(column, f"{self.name}__{column}")
+
+
+@dataclass(frozen=True)
+class DerivedColumn:
+    """An output computed per spine row from its columns and the joined features (an on-demand feature).
+
+    In ``expression`` a column ``request.<c>`` is the spine's column for ``c`` cast to its
+    declared type (``request``: c -> (spine column, type)), and ``<model>.<feature>`` that
+    model's point-in-time value, as it is output (count-like defaults, nothing past the
+    computed state).
+    """
+
+    name: str
+    expression: exp.Expr
+    request: tuple[tuple[str, str, exp.DataType], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,8 +111,10 @@ class SpineRelation:
     ordered: bool = True
 
 
-def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dialect: str) -> exp.Select:
-    """Every spine column, then each model's columns named ``<model>__<column>``."""
+def point_in_time_query(
+    spine: SpineRelation, models: Sequence[JoinedModel], dialect: str, derived: Sequence[DerivedColumn] = ()
+) -> exp.Select:
+    """Every spine column, then each model's columns named ``<model>__<column>``, then ``derived``."""
     query = (
         exp.select(*(exp.column(dialects.identifier(c), _SPINE) for c in spine.columns))
         .from_(_SPINE)
@@ -107,7 +125,16 @@ def point_in_time_query(spine: SpineRelation, models: Sequence[JoinedModel], dia
         query = query.with_(alias, as_=_matches(model, alias, dialect))
         on = exp.column(SPINE_ROW, alias).eq(exp.column(SPINE_ROW, _SPINE))
         query = query.join(exp.to_table(alias), on=on, join_type="left")
-        query = query.select(*(_output(model, alias, c, dialect) for c in model.columns))
+        query = query.select(
+            *(_output(model, alias, c, dialect) for c in model.columns if c not in model.hidden)
+        )
+    if derived:
+        values = {
+            (model.name, c): _value(model, f"__m{number}", c, dialect)
+            for number, model in enumerate(models)
+            for c in model.columns
+        }
+        query = query.select(*(exp.alias_(_derive(column, values), column.name) for column in derived))
     if spine.ordered:
         query = query.order_by(exp.column(SPINE_ROW, _SPINE))
     return query
@@ -226,7 +253,26 @@ def _matches(model: JoinedModel, alias: str, dialect: str) -> exp.Select:
     return select.qualify(newest.eq(1))
 
 
+def _derive(column: DerivedColumn, values: Mapping[tuple[str, str], exp.Expr]) -> exp.Expr:
+    request = {name: (spine_column, kind) for name, spine_column, kind in column.request}
+
+    def substitute(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Column):
+            return node
+        if node.table == "request":
+            spine_column, kind = request[node.name]
+            return exp.cast(exp.column(dialects.identifier(spine_column), _SPINE), kind.copy())
+        return values[node.table, node.name].copy()
+
+    return column.expression.copy().transform(substitute)
+
+
 def _output(model: JoinedModel, alias: str, column: str, dialect: str) -> exp.Expr:
+    return exp.alias_(_value(model, alias, column, dialect), model.output_name(column))
+
+
+def _value(model: JoinedModel, alias: str, column: str, dialect: str) -> exp.Expr:
+    """The model's value of ``column`` for each spine row, as output."""
     value: exp.Expr = exp.column(model.output_name(column), alias)
     if column in model.count_like:
         # No matching row means an empty window, known to be empty only once computed.
@@ -240,7 +286,7 @@ def _output(model: JoinedModel, alias: str, column: str, dialect: str) -> exp.Ex
     if model.coverage is not None:  # past the computed state nothing is known, not even an empty window
         computed = exp.column(_internal(alias, "computed"), _SPINE).is_(exp.null()).not_()
         value = exp.case().when(computed, value)
-    return exp.alias_(value, model.output_name(column))
+    return value
 
 
 def _minus(time: exp.Expr, seconds: int) -> exp.Expr:

@@ -1,0 +1,95 @@
+"""A request's own values for on-demand features, read as their declared types (stdlib only).
+
+An on-demand model declares its request columns with SQL types; a request carries
+them next to the entity keys, one value per entity (Feast's entity rows)::
+
+    {"service": "advance_risk", "entities": [{"user_id": 42, "requested_amount": 150.00}]}
+
+A value must be exactly of its column's type, or the request is a 400: the reader
+never rounds what the client sent. ``null`` is SQL NULL. In a JSON body a decimal
+column takes a number (read exactly) or its text (``"150.00"``); a number the
+Lambda runtime already decoded as a double is read by its shortest text (``150.1``).
+An integer column takes a whole number, a double column any number, a string
+column a string, a boolean column ``true``/``false``. In a query string every value
+is text: ``?user_id=42&requested_amount=150.00``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+_DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)")  # no exponent, no NaN: what a warehouse decimal reads
+_BOUNDS = {"int32": 2**31, "int64": 2**63}
+_DOUBLE_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+class RequestValueError(Exception):
+    """A request value not of its column's type: the message says which and why."""
+
+
+def request_value(value: Any, kind: str, *, text: bool) -> Any:
+    """``value`` (decoded JSON, or query-string text when ``text``) as a value of expression type ``kind``."""
+    if value is None or (text and value == "null"):
+        return None
+    if kind.startswith("int"):
+        return _integer(value, kind, text=text)
+    if kind.startswith("decimal"):
+        return _decimal(value, kind)
+    if kind == "float":
+        return _double(value, text=text)
+    if kind == "boolean":
+        if text and value in ("true", "false"):
+            return value == "true"
+        if isinstance(value, bool):
+            return value
+        raise RequestValueError("is a boolean column: give true or false")
+    if isinstance(value, str):
+        return value
+    raise RequestValueError("is a string column: give a string")
+
+
+def _integer(value: Any, kind: str, *, text: bool) -> int:
+    if text and isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value):
+        value = int(value)
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestValueError(f"is an integer column ({kind}): give a whole number")
+    if not -_BOUNDS[kind] <= value < _BOUNDS[kind]:
+        raise RequestValueError(f"is an integer column ({kind}): {value} is out of its range")
+    return value
+
+
+def _decimal(value: Any, kind: str) -> Decimal:
+    precision, scale = (int(part) for part in kind[8:-1].split(","))
+    if isinstance(value, float):
+        value = repr(value)  # what the client wrote, as far as a double can tell
+    if isinstance(value, str):
+        if not _DECIMAL_TEXT.fullmatch(value):
+            raise RequestValueError(f"is {kind}: {value!r} is not a decimal number")
+        value = Decimal(value)
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise RequestValueError(f"is {kind}: give a number or its text")
+    number = Decimal(value)
+    try:
+        exact = number.quantize(Decimal(1).scaleb(-scale))
+    except InvalidOperation:  # more digits than the context holds: far past any DECIMAL
+        raise RequestValueError(f"is {kind}: {value} does not fit it") from None
+    if exact != number:
+        raise RequestValueError(f"is {kind}: {value} has more than {scale} decimal places")
+    if abs(exact) >= Decimal(10) ** (precision - scale):
+        raise RequestValueError(f"is {kind}: {value} has more than {precision - scale} integer digits")
+    return exact
+
+
+def _double(value: Any, *, text: bool) -> float:
+    if text and isinstance(value, str) and _DOUBLE_TEXT.fullmatch(value):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise RequestValueError("is a double column: give a number")
+    try:
+        return float(value)
+    except OverflowError:
+        raise RequestValueError(f"is a double column: {value} is out of its range") from None
