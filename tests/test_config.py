@@ -129,6 +129,7 @@ def test_example_project_loads(example_project):
     assert project.name == "cash_advance"
     assert set(project.models) == {
         "advance_labels",
+        "advance_request",
         "advance_training",
         "merchant_transactions",
         "user_balances",

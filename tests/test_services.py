@@ -28,6 +28,7 @@ from featuresql.serving.tables import open_table
 NOW = "2026-06-30"
 AT = datetime(2026, 6, 30)
 USERS = (3, 42, 77, 150)
+AMOUNTS = ("150.00", "0.01", "9999999999.99", "null")  # the advance each asks for (advance_amount, decimal(12,2))
 OUTPUTS = [
     "user_transactions__count_7d",
     "user_transactions__amount_sum_30d",
@@ -35,6 +36,8 @@ OUTPUTS = [
     "user_spend_ratios__spend_share_1d_of_30d",
     "user_spend_ratios__transactions_per_day_7d",
     "user_spend_ratios__max_to_avg_amount",
+    "advance_request__amount_vs_avg_spend_30d",
+    "advance_request__above_max_spend_7d",
 ]
 Cli = Callable[..., CliResult]
 
@@ -59,7 +62,14 @@ def ok(result: CliResult) -> str:
 
 
 def extracted(project: Path, cli: Cli, service: str = "advance_risk") -> list[dict[str, Any]]:
-    spine = pa.table({"user_id": pa.array(USERS, pa.int64()), "ts": pa.array([AT] * len(USERS), pa.timestamp("us"))})
+    amounts = [None if text == "null" else Decimal(text) for text in AMOUNTS]
+    spine = pa.table(
+        {
+            "user_id": pa.array(USERS, pa.int64()),
+            "ts": pa.array([AT] * len(USERS), pa.timestamp("us")),
+            "advance_amount": pa.array(amounts, pa.decimal128(12, 2)),
+        }
+    )
     pq.write_table(spine, project / "spine.parquet")
     ok(cli(project, "extract", "--spine", "spine.parquet", "--service", service, "--out", "out.parquet"))
     return pq.read_table(project / "out.parquet").to_pylist()
@@ -74,15 +84,17 @@ def same(offline: Any, online: Any) -> bool:
 @pytest.mark.duckdb
 def test_extract_and_read_of_a_service_agree(synced: Path, cli: Cli) -> None:
     offline = extracted(synced, cli)
-    assert list(offline[0]) == ["user_id", "ts", *OUTPUTS]
+    assert list(offline[0]) == ["user_id", "ts", "advance_amount", *OUTPUTS]
     keys = ",".join(str(user) for user in USERS)
-    online = json.loads(ok(cli(synced, "read", f"user_id={keys}", "--service", "advance_risk", "--now", NOW)))
+    request = f"advance_amount={','.join(AMOUNTS)}"
+    online = json.loads(ok(cli(synced, "read", f"user_id={keys}", request, "--service", "advance_risk", "--now", NOW)))
     assert [list(result["features"]) for result in online["results"]] == [OUTPUTS] * len(USERS)
     for row, result in zip(offline, online["results"], strict=True):
         assert result["entity"] == {"user_id": row["user_id"]}
         problems = [name for name in OUTPUTS if not same(row[name], result["features"][name])]
         assert not problems, (row, result)
     assert any(row["user_transactions__count_7d"] for row in offline)  # real values, not empty windows
+    assert {row["advance_request__above_max_spend_7d"] for row in offline} == {True, False, None}
     # The features one by one, without the service: the same values under the default names.
     plain = json.loads(
         ok(cli(synced, "read", f"user_id={keys}", "-f", "user_transactions.amount_avg_30d", "--now", NOW))
@@ -93,8 +105,8 @@ def test_extract_and_read_of_a_service_agree(synced: Path, cli: Cli) -> None:
 
 @pytest.mark.duckdb
 def test_a_pinned_version_is_served_and_another_refused(synced: Path, cli: Cli) -> None:
-    assert list(extracted(synced, cli, "advance_risk@1")[0])[2:] == OUTPUTS
-    refused = cli(synced, "read", "user_id=42", "--service", "advance_risk@2", "--now", NOW)
+    assert list(extracted(synced, cli, "advance_risk@1")[0])[3:] == OUTPUTS
+    refused = cli(synced, "read", "user_id=42", "advance_amount=1", "--service", "advance_risk@2", "--now", NOW)
     assert refused.exit_code == 2
     assert refused.stderr.strip() == (
         "Error: service 'advance_risk' is at version 1 here, not 2: deploy the reader of the version you need"
@@ -105,9 +117,11 @@ def test_a_pinned_version_is_served_and_another_refused(synced: Path, cli: Cli) 
 def test_the_python_api_takes_a_service(synced: Path) -> None:
     import featuresql
 
-    spine = pa.table({"user_id": pa.array([42], pa.int64()), "ts": pa.array([AT], pa.timestamp("us"))})
+    spine = pa.table(
+        {"user_id": pa.array([42], pa.int64()), "ts": pa.array([AT], pa.timestamp("us")), "advance_amount": [1.5]}
+    )
     table = featuresql.extract(spine, service="advance_risk", project_dir=synced)
-    assert table.column_names == ["user_id", "ts", *OUTPUTS]
+    assert table.column_names == ["user_id", "ts", "advance_amount", *OUTPUTS]
     with pytest.raises(ValueError, match="give either features or service"):
         featuresql.extract(spine, ["user_transactions"], service="advance_risk", project_dir=synced)
 
@@ -136,7 +150,7 @@ def test_a_service_zip_answers_its_service_only(synced: Path, cli: Cli, tmp_path
     reader = Reader(
         Manifest.from_json(manifest), open_table(manifest["store"]), clock=lambda: AT.replace(tzinfo=UTC).timestamp()
     )
-    status, body = reader.answer({"service": "advance_risk", "entities": {"user_id": [42]}})
+    status, body = reader.answer({"service": "advance_risk", "entities": {"user_id": [42], "advance_amount": [2.5]}})
     assert status == 200 and list(json.loads(body)["results"][0]["features"]) == OUTPUTS
     status, body = reader.answer({"features": ["user_transactions"], "entities": {"user_id": [42]}})
     assert status == 400

@@ -14,6 +14,12 @@ Integer keys may list several entities with commas; a string key is one value
 per parameter, commas included (``?account_id=a,b`` is the one account "a,b"):
 repeat the parameter for several (``?account_id=a&account_id=b``).
 
+On-demand features (``featuresql.compile.on_demand``) also need their model's request
+columns, given next to the keys, one value per entity: ``{"user_id": 42,
+"advance_amount": 150.00}`` or ``?user_id=42&advance_amount=150.00`` (numbers and
+booleans list several with commas, as integer keys). How each value is read:
+``featuresql.serving.request_columns``.
+
 A feature service stands for a feature list: ``{"service": "advance_risk",
 "entities": ...}`` (``?service=advance_risk``) reads its features under its output
 names; ``"version": 2`` pins the version the client was built for.
@@ -88,12 +94,14 @@ def parse_query(parameters: Mapping[str, Sequence[str]], manifest: Manifest) -> 
             raise RequestError(400, f"'version' must be a service's version number, not {version!r}")
         version = int(version)
     features, names = _requested(listed or None, service, version, manifest)
+    listed_columns = {c: k for m in features if m in manifest.on_demand for c, k in manifest.on_demand[m].request.items()}
     columns: dict[str, list[Any]] = {}
     for name, values in parameters.items():
         if name in _SERVICE_PARAMETERS:
             continue
         kind = manifest.key_kinds.get(name)
-        texts = [part for value in values for part in (value.split(",") if kind == "integer" else [value])]
+        several = kind == "integer" or listed_columns.get(name, "string") != "string"  # text is taken whole
+        texts = [part for value in values for part in (value.split(",") if several else [value])]
         columns[name] = [_parse_key_text(name, text, kind) if kind else text for text in texts]
     rows = _entity_rows(columns)
     return _request(rows, features, names, manifest, text=True)
