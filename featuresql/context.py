@@ -177,6 +177,13 @@ class Context:
         return Graph({n: m.refs for n, m in models.items()}, {n: m.settings.tags for n, m in models.items()})
 
     def select(self, select: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> list[str]:
+        for item in (*select, *exclude):
+            for name in item.replace(",", " ").split():
+                if name.strip("+").lower() in self.compiled.on_demand:
+                    raise ConfigError(
+                        f"{name.strip('+')!r} is an on-demand model: it has no table to run, test or sync; its "
+                        "features are computed by extract and the reader (select the models it reads instead)"
+                    )
         return self.graph().select(select, exclude)
 
     def write_compiled(self, selected: list[str], now: datetime | None = None) -> list[Path]:

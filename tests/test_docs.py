@@ -9,7 +9,7 @@ import json
 import re
 import shlex
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,8 @@ def catalog(built: Path) -> dict[str, Any]:
 
 
 def column(catalog: dict[str, Any], model: str, name: str) -> dict[str, Any]:
-    return next(c for c in catalog["models"][model]["columns"] if c["name"] == name)
+    entry = catalog["models"].get(model) or catalog["on_demand"][model]
+    return next(c for c in entry["columns"] if c["name"] == name)
 
 
 def test_every_model_and_feature_is_in_the_catalog(built: Path, catalog: dict[str, Any]) -> None:
@@ -272,6 +273,24 @@ def test_online_models_say_how_to_read_them(built: Path, catalog: dict[str, Any]
     assert json.loads(answer.stdout)["results"][0]["entity"] == {"user_id": 42}
 
 
+def reader_answers(project: Path, read: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the reader answers to the example's JSON body and to its GET URL, sent verbatim (they must agree)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from featuresql.online.stores import read_manifest
+    from featuresql.serving.handler import reader_for
+
+    with Context(project, offline=True) as context:
+        reader = reader_for(read_manifest(context))
+    moment = datetime.fromisoformat(NOW).replace(tzinfo=UTC).timestamp()
+    reader.clock = lambda: moment
+    answers = [reader.answer_body(read["request_body"]), reader.answer_query(parse_qs(urlsplit(read["get_url"]).query))]
+    assert [status for status, _ in answers] == [200, 200], answers
+    results = [json.loads(text)["results"] for _, text in answers]
+    assert results[0] == results[1]
+    return results[0]  # type: ignore[no-any-return]
+
+
 ADVANCE_RISK_OUTPUTS = [
     "user_transactions__count_7d",
     "user_transactions__amount_sum_30d",
@@ -279,6 +298,8 @@ ADVANCE_RISK_OUTPUTS = [
     "user_spend_ratios__spend_share_1d_of_30d",  # user_spend_ratios: all its features
     "user_spend_ratios__transactions_per_day_7d",
     "user_spend_ratios__max_to_avg_amount",
+    "advance_request__amount_vs_avg_spend_30d",  # advance_request: on demand, all its features
+    "advance_request__above_max_spend_7d",
 ]
 
 
@@ -292,8 +313,10 @@ def test_a_feature_service_is_documented_with_its_features(catalog: dict[str, An
     )
     assert (service["path"], service["line"]) == ("features/services.yml", 3)
     assert service["description"].startswith("What the cash-advance approval model reads")
-    assert service["models"] == ["user_transactions", "user_spend_ratios"] and service["offline_models"] == []
-    assert service["keys"] == [{"name": "user_id", "type": "bigint"}]
+    assert service["models"] == ["user_transactions", "user_spend_ratios", "advance_request"]
+    assert service["offline_models"] == []
+    assert service["keys"] == [{"name": "user_id", "type": "bigint"}]  # advance_request's: user_transactions' keys
+    assert service["request_columns"] == [{"name": "advance_amount", "type": "decimal(12,2)"}]
     features = {f["output"]: f for f in service["features"]}
     assert list(features) == ADVANCE_RISK_OUTPUTS
     alias = features["avg_spend_30d"]
@@ -306,8 +329,15 @@ def test_a_feature_service_is_documented_with_its_features(catalog: dict[str, An
         "description": "Settled spend over the last 30 days.",  # as the model's entry says
         "source_columns": ["bank.transactions.amount"],
         "missing_value": None,
+        "on_demand": False,
     }
     assert features["user_transactions__count_7d"]["missing_value"] == 0  # an empty window counts 0
+    ratio = features["advance_request__amount_vs_avg_spend_30d"]
+    assert (ratio["type"], ratio["on_demand"], ratio["source_columns"]) == (
+        "DOUBLE",
+        True,
+        ["bank.transactions.amount"],
+    )
     share = features["user_spend_ratios__spend_share_1d_of_30d"]
     assert share["description"] == "Share of the last 30 days' spend made in the last day."  # a docs block
 
@@ -325,27 +355,116 @@ def test_a_feature_service_says_how_to_call_it(built: Path, catalog: dict[str, A
         "featuresql extract --spine labels.parquet --service advance_risk --out training.parquet"
     )
     assert extract["python"].endswith('featuresql.extract("labels.parquet", service="advance_risk")')
-    assert read["request"] == {"service": "advance_risk", "entities": [{"user_id": 42}]}
-    assert read["read_command"] == "featuresql read user_id=42 --service advance_risk"
-    assert """-d '{"service": "advance_risk", "entities": [{"user_id": 42}]}'""" in read["curl_post"]
-    assert read["get_url"].endswith("/features?user_id=42&service=advance_risk")
+    assert extract["request_columns"] == [{"name": "advance_amount", "type": "decimal(12,2)"}]  # the spine carries it
+    assert read["request"] == {"service": "advance_risk", "entities": [{"user_id": 42, "advance_amount": 150.0}]}
+    assert read["read_command"] == "featuresql read user_id=42 advance_amount=150.00 --service advance_risk"
+    body = (
+        '{"service": "advance_risk", "entities": [{"user_id": 42, "advance_amount": 150.00}]}'  # the decimal's digits
+    )
+    assert read["request_body"] == body and f"-d '{body}'" in read["curl_post"]
+    assert read["get_url"].endswith("/features?user_id=42&advance_amount=150.00&service=advance_risk")
     assert read["package_command"] == "featuresql package-lambda --service advance_risk"
     with Context(built, offline=True) as context:
         request = parse_request(read["request"], read_manifest(context))  # the reader accepts it as is
-    assert [request.output_name(m, f) for m, features in request.features.items() for f in features] == (
-        ADVANCE_RISK_OUTPUTS
-    )
+    assert [str(values["advance_amount"]) for values in request.requests] == ["150.00"]
     answer = invoke(built, *shlex.split(read["read_command"])[1:], "--now", NOW)
     assert answer.exit_code == 0, answer.stderr
+    assert json.loads(answer.stdout)["results"] == reader_answers(built, read)
     assert list(json.loads(answer.stdout)["results"][0]["features"]) == ADVANCE_RISK_OUTPUTS
     # the training set of the extract command, on a spine of our own: the same names as online
     spine, out = tmp_path / extract["spine"], tmp_path / "training.parquet"
-    pq.write_table(pa.table({"user_id": [1, 2], "ts": [datetime(2026, 6, 20), datetime(2026, 6, 25)]}), spine)
+    rows = {"user_id": [1, 2], "ts": [datetime(2026, 6, 20), datetime(2026, 6, 25)], "advance_amount": [150.0, 20.0]}
+    pq.write_table(pa.table(rows), spine)
     paths = {"labels.parquet": str(spine), "training.parquet": str(out)}
     command = [paths.get(arg, arg) for arg in shlex.split(extract["extract_command"])[1:]]
     result = invoke(built, *command)
     assert result.exit_code == 0, result.stderr
-    assert pq.read_table(out).column_names == ["user_id", "ts", *ADVANCE_RISK_OUTPUTS]
+    assert pq.read_table(out).column_names == ["user_id", "ts", "advance_amount", *ADVANCE_RISK_OUTPUTS]
+
+
+def test_an_on_demand_model_is_documented_with_its_request_and_expressions(
+    built: Path, catalog: dict[str, Any]
+) -> None:
+    with Context(built, offline=True) as context:
+        compiled = context.compiled.on_demand["advance_request"]
+        dialect = context.project.config.dialect
+    assert "advance_request" not in catalog["models"]  # no table: not among the models that have one
+    entry = catalog["on_demand"]["advance_request"]
+    assert (entry["kind"], entry["path"], entry["tags"], entry["owner"]) == (
+        "on_demand",
+        "features/advance_request.sql",
+        ["lending"],
+        None,
+    )
+    assert entry["description"].startswith("The advance being requested")
+    assert entry["request"] == [{"name": "advance_amount", "type": "decimal(12,2)"}]
+    assert entry["keys"] == [{"name": "user_id", "type": "bigint"}] and entry["entity"] == "user"
+    assert entry["depends_on"] == ["user_transactions"] and entry["services"] == ["advance_risk"]
+    assert [(i["model"], i["feature"]) for i in entry["inputs"]] == list(compiled.inputs)
+    assert [c["name"] for c in entry["columns"]] == ["amount_vs_avg_spend_30d", "above_max_spend_7d"]
+    for feature in compiled.features:  # as the project's dialect writes it
+        assert column(catalog, "advance_request", feature.name)["expression"] == feature.expression.sql(dialect)
+    ratio = column(catalog, "advance_request", "amount_vs_avg_spend_30d")
+    assert ratio["expression"] == "request.advance_amount / NULLIF(user_transactions.amount_avg_30d, 0)"
+    assert ratio["reads"] == [{"model": "user_transactions", "feature": "amount_avg_30d"}]
+    assert (ratio["request_columns"], ratio["role"], ratio["type"]) == (["advance_amount"], "feature", "DOUBLE")
+    assert column(catalog, "advance_request", "above_max_spend_7d")["type"] == "BOOLEAN"  # as the reader computes it
+    assert (
+        entry["sql"]["rendered"].startswith("-- On-demand features")
+        and "from main.user_transactions" in (entry["sql"]["rendered"])
+    )
+    assert "{{ ref('user_transactions') }}" in entry["sql"]["source"]
+    assert "the spine's columns are the request (it must carry advance_amount)" in entry["computed"]["offline"]
+    assert entry["computed"]["online"].startswith("In the reader, per request: from the request's advance_amount")
+    assert "advance_request" in catalog["models"]["user_transactions"]["used_by"]
+
+
+def test_on_demand_features_have_lineage_to_the_features_and_request_they_read(catalog: dict[str, Any]) -> None:
+    edges = catalog["lineage"]["edges"]
+    assert edges["model:advance_request.amount_vs_avg_spend_30d"] == [
+        "model:user_transactions.amount_avg_30d",
+        "request:advance_request.advance_amount",
+    ]
+    assert edges["request:advance_request.advance_amount"] == []  # the request is where it starts
+    ratio = column(catalog, "advance_request", "amount_vs_avg_spend_30d")
+    assert ratio["upstream"] == edges["model:advance_request.amount_vs_avg_spend_30d"]
+    assert ratio["source_columns"] == ["bank.transactions.amount"]  # through user_transactions
+
+
+def test_an_on_demand_model_says_how_to_read_it(built: Path, catalog: dict[str, Any]) -> None:
+    entry = catalog["on_demand"]["advance_request"]
+    read = entry["online_read"]
+    assert entry["online"] and read["request"] == {
+        "entities": [{"user_id": 42, "advance_amount": 150.0}],
+        "features": ["advance_request"],
+    }
+    assert read["read_command"] == "featuresql read user_id=42 advance_amount=150.00 -f advance_request"
+    assert read["get_url"].endswith("/features?user_id=42&advance_amount=150.00&features=advance_request")
+    assert [f["name"] for f in read["response_features"]] == [
+        "advance_request__amount_vs_avg_spend_30d",
+        "advance_request__above_max_spend_7d",
+    ]
+    assert entry["computed"]["extract_command"] == (
+        "featuresql extract --spine labels.parquet -f advance_request --out training.parquet"
+    )
+    answer = invoke(built, *shlex.split(read["read_command"])[1:], "--now", NOW)
+    assert answer.exit_code == 0, answer.stderr
+    results = json.loads(answer.stdout)["results"]
+    assert results == reader_answers(built, read)
+    assert list(results[0]["features"]) == [f["name"] for f in read["response_features"]]
+
+
+def test_an_on_demand_model_reading_an_offline_model_is_not_read_online(tmp_path: Path) -> None:
+    offline = [("features/user_transactions.sql", "online=true", "online=false")]
+    project = copy_example(tmp_path / "project", offline)
+    assert invoke(project, "docs", "generate").exit_code == 0
+    catalog = read_catalog(project)
+    entry = catalog["on_demand"]["advance_request"]
+    assert not entry["online"] and entry["online_read"] is None
+    assert entry["computed"]["online"] == "Not online: user_transactions is not online."
+    service = catalog["services"]["advance_risk"]
+    assert service["offline_models"] == ["user_transactions"] and service["online_read"] is None
+    assert service["extract"]["request_columns"] == [{"name": "advance_amount", "type": "decimal(12,2)"}]
 
 
 def test_compiled_sql_is_what_compile_writes(built: Path, catalog: dict[str, Any]) -> None:
@@ -389,7 +508,7 @@ def test_generate_without_a_built_warehouse(tmp_path: Path, cli: Callable[..., C
     result = cli(project, "docs", "generate")
     assert result.exit_code == 0, result.stderr
     assert "does not exist yet: run `featuresql run`" in result.stdout
-    assert "Wrote target/docs/index.html and catalog.json: 7 models, 49 features, 3 source tables." in result.stdout
+    assert "Wrote target/docs/index.html and catalog.json: 8 models, 51 features, 3 source tables." in result.stdout
     assert not list((project / "target").glob("*.duckdb")), "reading never creates the database"
     catalog = read_catalog(project)
     assert catalog["metadata"]["warehouse"]["read"] is False
@@ -400,6 +519,11 @@ def test_generate_without_a_built_warehouse(tmp_path: Path, cli: Callable[..., C
         assert all(t["last"] is None for t in model["tests"])
     assert catalog["metadata"]["tests"] is None
     assert column(catalog, "user_transactions", "amount_sum_7d")["source_columns"] == ["bank.transactions.amount"]
+    on_demand = catalog["on_demand"]["advance_request"]  # documented from the SQL alone
+    assert [(c["name"], c["type"]) for c in on_demand["columns"]] == [
+        ("amount_vs_avg_spend_30d", None),  # typed once the models it reads are built
+        ("above_max_spend_7d", None),
+    ]
 
 
 def test_generate_with_an_empty_database(tmp_path: Path, cli: Callable[..., CliResult]) -> None:

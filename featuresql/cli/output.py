@@ -167,6 +167,27 @@ def describe_project(project: Project, compiled: CompiledProject, selected: list
                 "features": features,
             }
         )
+    dialect = project.config.dialect
+    for name, computed in compiled.on_demand.items():
+        if not set(computed.refs) <= set(selected):
+            continue  # listed with the models it reads
+        models.append(
+            {
+                "name": name,
+                "kind": "on_demand",
+                "entity": None,
+                "keys": list(computed.keys),
+                "request": dict(computed.request),
+                "online": False,
+                "tags": list(computed.tags),
+                "depends_on": list(computed.refs),
+                "sources": [],
+                "features": [
+                    {"name": f.name, "function": "expression", "input": f.expression.sql(dialect), "window": None}
+                    for f in computed.features
+                ],
+            }
+        )
     sources = [
         {
             "name": s.key,
@@ -195,12 +216,18 @@ def print_listing(listing: dict[str, Any]) -> None:
             flags.append(f"entity={model['entity']}({', '.join(model['keys'])})")
         if model["kind"] == "window":
             flags.append(f"grain={model['grain']}")
+        if model["kind"] == "on_demand":
+            request = ", ".join(f"{column} {kind}" for column, kind in model["request"].items())
+            flags.append(f"keys=({', '.join(model['keys'])}) request=({request})")
         if model["online"]:
             flags.append("online")
         click.secho(f"{model['name']}  ", bold=True, nl=False)
         click.echo(" ".join(flags))
         for feature in model["features"]:
             window = f" over {feature['window']}" if feature["window"] else ""
+            if feature["function"] == "expression":
+                click.echo(f"    {feature['name']:<36} {feature['input']}")
+                continue
             click.echo(f"    {feature['name']:<36} {feature['function']}({feature['input']}){window}")
     click.secho("sources", bold=True)
     for source in listing["sources"]:

@@ -58,10 +58,12 @@ def compile_on_demand(
     if not isinstance(query, exp.Select):
         raise fail("must be a single SELECT of expressions (no UNION)")
     for clause in _CLAUSES:
-        if query.args.get(clause):
+        node = query.args.get(clause)
+        if node:
             raise fail(
                 f"has a {clause.upper()} clause: an on-demand model computes one row per request, "
-                "from expressions only; move the logic into the models it refs"
+                "from expressions only; move the logic into the models it refs",
+                node if isinstance(node, exp.Expr) else None,
             )
     request = _request_columns(model, config, dialect, config_line)
     tables = _tables(model, query, compiled, schema, fail)
@@ -70,6 +72,14 @@ def compile_on_demand(
     features: list[OnDemandFeature] = []
     inputs: dict[tuple[str, str], None] = {}
     keys = {k: None for name in dict.fromkeys(tables.values()) for k in compiled[name].settings.keys}
+    for column in request:
+        if column in keys:
+            raise CompileError(
+                f"on-demand model {model.name!r}: request column {column!r} is named like an entity key column, "
+                "which the request already carries: rename it",
+                path=model.path,
+                line=config_line,
+            )
     for item in query.expressions:
         if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
             raise fail("select each feature as an expression with a name, not *", item)
@@ -89,7 +99,7 @@ def compile_on_demand(
         try:
             check_supported(expression)
         except UnsupportedExpression as exc:
-            raise fail(f"{exc.message} (supported: see featuresql.sql.expressions)", item) from None
+            raise fail(f"{exc.message} (the supported SQL: README, On-demand features)", item) from None
         features.append(OnDemandFeature(name, expression, node_line(item)))
     used = {m for m, _ in inputs}
     refs = tuple(dict.fromkeys(tables.values()))

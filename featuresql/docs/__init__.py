@@ -9,6 +9,7 @@ Modules, one responsibility each:
 - ``docs_blocks``: dbt's ``{% docs name %}`` blocks and ``{{ doc('name') }}`` in descriptions;
 - ``warehouse``: what the target knows (column types, run log, freshness), read without creating anything;
 - ``model_entry``, ``columns``, ``attached_tests``, ``reading``: the parts of one model's entry;
+- ``on_demand_entry``: one on-demand model's entry (request columns, features as expressions, no table);
 - ``service_entry``: one feature service's entry (its features as the model entries show them);
 - ``catalog``: the whole catalog document (``catalog.json``);
 - ``site``: the site's files; ``assets/`` holds its HTML, CSS and JavaScript;

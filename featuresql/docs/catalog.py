@@ -1,10 +1,12 @@
 """The catalog: one JSON document describing the whole project, which the site renders.
 
 Top-level keys: ``metadata`` (project, target, when, what was read), ``overview``
-(the ``__overview__`` docs block), ``entities``, ``models`` (in dependency order,
-see ``model_entry``), ``services`` (the feature services, see ``service_entry``),
-``sources`` and ``lineage`` (the column graph's edges, node -> direct upstream
-nodes, from ``featuresql.compile.lineage``).
+(the ``__overview__`` docs block), ``entities``, ``models`` (the models with a table,
+in dependency order, see ``model_entry``), ``on_demand`` (the on-demand models, computed
+per request, see ``on_demand_entry``), ``services`` (the feature services, see
+``service_entry``), ``sources`` and ``lineage`` (the column graph's edges, node ->
+direct upstream nodes, from ``featuresql.compile.lineage``, with the on-demand
+features' own).
 
 No secret goes in: of the target, only its name, type, dialect and schema are
 written (never the profile's settings), and of the online store only its type.
@@ -21,6 +23,7 @@ from featuresql.context import Context
 from featuresql.docs.attached_tests import TestIndex
 from featuresql.docs.docs_blocks import DocResolver, find_doc_blocks
 from featuresql.docs.model_entry import EntryInputs, freshness_limits, model_entry, relative_path
+from featuresql.docs.on_demand_entry import on_demand_edges, on_demand_entry
 from featuresql.docs.service_entry import service_entry
 from featuresql.docs.warehouse import WarehouseInfo
 from featuresql.durations import format_duration
@@ -57,6 +60,7 @@ def build_catalog(
         now=now,
     )
     models = {name: model_entry(model, inputs) for name, model in compiled.models.items()}
+    on_demand = {name: on_demand_entry(model, inputs) for name, model in compiled.on_demand.items()}
     return {
         "metadata": {
             "project": project.name,
@@ -78,19 +82,24 @@ def build_catalog(
             for name, entity in project.config.entities.items()
         },
         "models": models,
-        "services": {name: service_entry(service, inputs, models) for name, service in compiled.services.items()},
+        "on_demand": on_demand,
+        "services": {
+            name: service_entry(service, inputs, models | on_demand) for name, service in compiled.services.items()
+        },
         "sources": {key: _source_entry(source, inputs) for key, source in project.sources.items()},
         "lineage": {"edges": {node: list(upstream) for node, upstream in lineage.edges.items()}},
     }
 
 
 def _lineage(context: Context, notes: list[str]) -> Lineage:
-    """The column lineage; none (with a note) for a query sqlglot cannot trace, so the rest is still documented."""
+    """The column lineage, on-demand features included; the models' is none (with a note) for a query
+    sqlglot cannot trace, so the rest is still documented."""
     try:
-        return column_lineage(context.compiled, context.project)
+        traced = column_lineage(context.compiled, context.project)
     except FeaturesqlError as exc:
         notes.append(f"column lineage not shown: {exc.one_line()}")
-        return Lineage({})
+        traced = Lineage({})
+    return Lineage(traced.edges | on_demand_edges(context.compiled.on_demand.values()))
 
 
 def _store_type(context: Context, notes: list[str]) -> str:

@@ -58,7 +58,7 @@ def model_columns(
             ),
             "expression": projections.get(name.lower()),
             **_window_parts(features.get(name), dialect),
-            **_lineage_of(lineage, model.name, name),
+            **lineage_of(lineage, model.name, name),
         }
         entries.append(entry)
     return entries
@@ -99,7 +99,7 @@ def _window_parts(feature: WindowFeature | None, dialect: str) -> dict[str, Any]
     return parts
 
 
-def _lineage_of(lineage: Lineage, model: str, column: str) -> dict[str, list[str]]:
+def lineage_of(lineage: Lineage, model: str, column: str) -> dict[str, list[str]]:
     """The column's direct upstream nodes and the source columns it is computed from."""
     node = f"{MODEL}{model}.{column}"
     upstream = lineage.edges.get(node)

@@ -44,7 +44,7 @@ def generate_docs(
                 warehouse = WarehouseInfo(note=f"warehouse not read: {exc.one_line()}")
         catalog = build_catalog(context, warehouse, target=target)
     index, catalog_path = write_site(context.project.target_dir / DOCS_FOLDER, catalog)
-    models = catalog["models"].values()
+    models = [*catalog["models"].values(), *catalog["on_demand"].values()]
     return GeneratedDocs(
         index=index,
         catalog=catalog_path,

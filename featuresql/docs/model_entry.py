@@ -53,7 +53,7 @@ def model_entry(model: CompiledModel, inputs: EntryInputs) -> dict[str, Any]:
         "owner": settings.owner,
         "tags": list(settings.tags),
         "entity": settings.entity,
-        "keys": [{"name": key, "type": _key_type(project, key)} for key in settings.keys],
+        "keys": [{"name": key, "type": key_type(project, key)} for key in settings.keys],
         "timestamp": settings.timestamp,
         "grain": format_duration(settings.grain) if model.window is not None else None,
         "windows": [format_duration(w) for w in sorted({f.window for f in model.features})],
@@ -66,7 +66,7 @@ def model_entry(model: CompiledModel, inputs: EntryInputs) -> dict[str, Any]:
         "online": settings.online,
         "depends_on": list(model.refs),
         "sources": list(model.sources),
-        "used_by": list(inputs.compiled.children.get(model.name, ())),
+        "used_by": _used_by(model, inputs.compiled),
         "built": built is not None,
         "columns": model_columns(model, file, inputs.lineage, inputs.resolver, built, project.config.dialect),
         "sql": {
@@ -122,7 +122,14 @@ def freshness_limits(limits: Freshness | None) -> dict[str, Any] | None:
     }
 
 
-def _key_type(project: Project, key: str) -> str | None:
+def _used_by(model: CompiledModel, compiled: CompiledProject) -> list[str]:
+    """The models that ref ``model``: those with a table, then the on-demand ones."""
+    on_demand = [name for name, other in compiled.on_demand.items() if model.name in other.refs]
+    return [*compiled.children.get(model.name, ()), *on_demand]
+
+
+def key_type(project: Project, key: str) -> str | None:
+    """The type project.yml declares for the entity key column ``key`` (None if no entity has it)."""
     for entity in project.config.entities.values():
         for column, kind in entity.keys.items():
             if column.lower() == key:

@@ -2,8 +2,11 @@
 
 A feature is shown with what its model's entry knows of the column (type,
 description, source columns), so the service page and the model page never
-disagree. The reader answers a service only when all its models are online; the
-offline calls (``featuresql extract``, ``featuresql.extract``) work for any service.
+disagree. The reader answers a service only when all the models it reads are online
+(an on-demand model reads the features of its input models); the offline calls
+(``featuresql extract``, ``featuresql.extract``) work for any service. A service with
+on-demand features takes their request columns: next to the keys in a request, as
+columns of the spine in an extract.
 """
 
 from __future__ import annotations
@@ -11,16 +14,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from featuresql.compile.models import Service, ServiceFeature
+from featuresql.compile.models import CompiledProject, Service, ServiceFeature
 from featuresql.docs.model_entry import EntryInputs, relative_path
-from featuresql.docs.reading import service_extract, service_reading
+from featuresql.docs.on_demand_entry import ON_DEMAND
+from featuresql.docs.reading import service_extract, service_reading, service_request_columns
 
 
 def service_entry(service: Service, inputs: EntryInputs, models: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    """The catalog entry of ``service``; ``models`` are the catalog's model entries."""
+    """The catalog entry of ``service``; ``models`` are the catalog's model and on-demand model entries."""
     declared = inputs.project.services[service.name]
     keys = {key["name"]: key for model in service.models for key in models[model]["keys"]}
-    offline = [model for model in service.models if not models[model]["online"]]
+    offline = _offline_models(service, inputs.compiled)
+    request = service_request_columns(service, inputs.compiled.on_demand)
     where = f"service {service.name}"
     return {
         "name": service.name,
@@ -33,13 +38,21 @@ def service_entry(service: Service, inputs: EntryInputs, models: Mapping[str, di
         "line": declared.line,
         "models": service.models,
         "keys": list(keys.values()),
+        "request_columns": [{"name": name, "type": kind} for name, kind in request.items()],
         "features": [_feature(feature, models[feature.model]) for feature in service.features],
         "offline_models": offline,  # not online: the reader cannot answer the service until they are
-        "extract": service_extract(service, inputs.target),
+        "extract": service_extract(service, request, inputs.target),
         "online_read": None
         if offline
-        else service_reading(service, list(keys), inputs.project, inputs.store, inputs.target),
+        else service_reading(service, list(keys), request, inputs.project, inputs.store, inputs.target),
     }
+
+
+def _offline_models(service: Service, compiled: CompiledProject) -> list[str]:
+    """The models with a table the service reads that are not online (an on-demand model reads its inputs)."""
+    on_demand = compiled.on_demand
+    read = (m for name in service.models for m in (on_demand[name].input_models if name in on_demand else [name]))
+    return [name for name in dict.fromkeys(read) if not compiled.models[name].settings.online]
 
 
 def _feature(feature: ServiceFeature, model: dict[str, Any]) -> dict[str, Any]:
@@ -52,4 +65,5 @@ def _feature(feature: ServiceFeature, model: dict[str, Any]) -> dict[str, Any]:
         "description": column.get("description", ""),
         "source_columns": column.get("source_columns", []),
         "missing_value": 0 if column.get("count_like") else None,  # online, when the entity has no item
+        "on_demand": model["kind"] == ON_DEMAND,  # computed per request: no missing value of its own
     }

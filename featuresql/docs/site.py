@@ -22,6 +22,7 @@ SCRIPTS = (
     "graph.js",
     "search.js",
     "model_views.js",
+    "on_demand_views.js",
     "service_views.js",
     "views.js",
     "app.js",

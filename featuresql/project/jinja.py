@@ -78,7 +78,42 @@ def _config(**settings: Any) -> str:
     model = current_model()
     model.config.update(settings)
     model.config_line = template_line(model.path)
-    return ""
+    # The call renders to nothing; a call written over several lines keeps its line breaks, so the
+    # SQL after it keeps its line numbers (errors name the line the author sees).
+    return "\n" * _call_line_breaks(model.path, model.config_line, "config(")
+
+
+def _call_line_breaks(path: Path, line: int | None, call: str) -> int:
+    """How many line breaks the ``{{ call ... }}`` starting on ``line`` of ``path`` spans (0 if not found)."""
+    if line is None:
+        return 0
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return 0
+    offset = sum(len(row) for row in text.splitlines(keepends=True)[: line - 1])
+    start = text.find(call, offset)
+    if start < 0:
+        return 0
+    depth, quote, position = 0, "", start + len(call) - 1
+    while position < len(text):
+        char = text[position]
+        if quote:
+            if char == "\\":
+                position += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                break
+        position += 1
+    end = text.find("}}", position)
+    return text.count("\n", start, end) if end >= 0 else 0
 
 
 def _var(name: str, default: Any = None) -> Any:

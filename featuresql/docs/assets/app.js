@@ -14,18 +14,19 @@ window.FSQL = window.FSQL || {};
     if (kind === "model") location.hash = F.featureHref(rest.slice(0, dot), rest.slice(dot + 1));
     else if (kind === "source") location.hash = F.sourceHref(rest.slice(0, dot), rest.slice(dot + 1));
     else if (kind === "online") location.hash = F.featureHref(rest.slice(0, dot), rest.slice(dot + 1));
+    else if (kind === "request") location.hash = F.modelHref(rest.slice(0, dot));
   };
 
   function sidebar() {
     const nav = document.getElementById("nav");
-    const models = Object.values(catalog.models).sort((a, b) => a.name.localeCompare(b.name));
+    const models = F.allModels(catalog).sort((a, b) => a.name.localeCompare(b.name));
     const services = Object.values(catalog.services).sort((a, b) => a.name.localeCompare(b.name));
     const item = (href, label, dot, title) => F.el("a", { href, title: title || label, dataset: { href } },
       dot ? F.el("span", { class: `dot ${dot}` }) : null, F.el("span", { text: label }));
     nav.replaceChildren(...[
       item("#/", "Overview"), item("#/lineage", "Lineage graph"),
       F.el("h4", { text: `Models (${models.length})` }),
-      models.map((m) => item(F.modelHref(m.name), m.name, m.kind, `${m.kind} model${m.online ? ", online" : ""}`)),
+      models.map((m) => item(F.modelHref(m.name), m.name, m.kind, `${F.kindLabel(m.kind)} model${m.online ? ", online" : ""}`)),
       services.length ? F.el("h4", { text: `Services (${services.length})` }) : null,
       services.map((s) => item(F.serviceHref(s.name), s.name, "service", `feature service${s.version == null ? "" : ` v${s.version}`}`)),
       F.el("h4", { text: `Sources (${Object.keys(catalog.sources).length})` }),
@@ -49,9 +50,9 @@ window.FSQL = window.FSQL || {};
     if (!kind) return F.overviewView(catalog);
     if (kind === "lineage") return F.lineageView(catalog);
     if (kind === "model") {
-      const model = catalog.models[name];
+      const model = F.findModel(catalog, name);
       if (!model) return notFound(`Model ${name}`);
-      if (column === undefined) return F.modelView(catalog, model);
+      if (column === undefined) return model.kind === F.ON_DEMAND ? F.onDemandView(catalog, model) : F.modelView(catalog, model);
       const entry = model.columns.find((c) => c.name === column);
       return entry ? F.featureView(catalog, model, entry) : notFound(`Column ${name}.${column}`);
     }

@@ -2,6 +2,8 @@
  *
  * Boxes are relations laid out left to right in layers: sources (and hand-written
  * tables), then models by depth, then the online store's view of each online model.
+ * An on-demand model is a box after the models it reads, fed also by a box of its
+ * request columns ("request:<model>.<column>", beside the sources: the request is an input too).
  * Each box lists its columns; a column is a node of the catalog's column lineage
  * ("source:bank.transactions.amount", "model:user_transactions.amount_sum_7d") and
  * each online feature a node "online:<model>.<column>" fed by its model column.
@@ -22,7 +24,7 @@ window.FSQL = window.FSQL || {};
   const COL_FONT = "11.5px ui-monospace, Menlo, Consolas, monospace";
   const TITLE_FONT = '600 12.5px -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
   const KIND_FONT = '10.5px -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
-  const KIND_LABELS = { source: "source", model: "model", online: "online features", table: "table" };
+  const KIND_LABELS = { source: "source", model: "model", on_demand: "on demand", request: "request", online: "online features", table: "table" };
 
   /* The graph's boxes, columns and edges, built once from the catalog. */
   F.lineageModel = function (catalog) {
@@ -36,8 +38,10 @@ window.FSQL = window.FSQL || {};
     for (const source of Object.values(catalog.sources)) {
       addBox(`source:${source.key}`, "source", source.key, source.columns.map((c) => c.name), F.sourceHref(source.key));
     }
-    for (const model of Object.values(catalog.models)) {
-      addBox(`model:${model.name}`, "model", model.name, model.columns.map((c) => c.name), F.modelHref(model.name));
+    for (const model of F.allModels(catalog)) {
+      const onDemand = model.kind === F.ON_DEMAND;
+      addBox(`model:${model.name}`, onDemand ? F.ON_DEMAND : "model", model.name, model.columns.map((c) => c.name), F.modelHref(model.name));
+      if (onDemand) addBox(`request:${model.name}`, "request", model.name, model.request.map((c) => c.name), F.modelHref(model.name));
       if (model.online) {
         const features = model.columns.filter((c) => c.role === "feature").map((c) => c.name);
         addBox(`online:${model.name}`, "online", model.name, features, F.modelHref(model.name));
@@ -57,10 +61,11 @@ window.FSQL = window.FSQL || {};
         if (from !== to && boxes.has(from) && boxes.has(to)) boxes.get(to).deps.add(from);
       }
     }
-    for (const model of Object.values(catalog.models)) {
+    for (const model of F.allModels(catalog)) {
       const box = boxes.get(`model:${model.name}`);
       model.depends_on.forEach((name) => box.deps.add(`model:${name}`));
-      model.sources.forEach((key) => box.deps.add(`source:${key}`));
+      (model.sources || []).forEach((key) => box.deps.add(`source:${key}`));
+      if (model.kind === F.ON_DEMAND) box.deps.add(`request:${model.name}`);
       if (model.online) boxes.get(`online:${model.name}`).deps.add(box.id);
     }
     F._lineage = { boxes, edges, downstream };

@@ -1,4 +1,4 @@
-/* featuresql docs: the page of a model and the page of one of its features. */
+/* featuresql docs: the page of a model and the page of one of its features (an on-demand model's too). */
 "use strict";
 window.FSQL = window.FSQL || {};
 
@@ -9,7 +9,7 @@ window.FSQL = window.FSQL || {};
     const meta = catalog.metadata;
     return [
       el("div", { class: "crumbs" }, F.link("#/", meta.project), " / models"),
-      el("h1", null, model.name, el("span", { class: "badges" }, F.badge(model.kind, model.kind),
+      el("h1", null, model.name, el("span", { class: "badges" }, F.kindBadge(model.kind),
         model.online ? F.badge("online", "online") : null, model.tags.map((t) => F.badge(`#${t}`, "tag")))),
       el("div", { id: "model-description", class: "subtitle", markdown: model.description || "_No description._" }),
       el("div", { class: "two" }, propertiesCard(catalog, model), statusCard(model)),
@@ -93,10 +93,12 @@ window.FSQL = window.FSQL || {};
     ];
   };
 
-  /* The response's features ({name, missing_value}) and what each reads as when the entity has no item. */
+  /* The response's features ({name, missing_value, on_demand}) and what each reads as when the entity has no item:
+   * an on-demand feature is still computed, from the request and its inputs' missing values. */
   F.responseTable = function (features) {
-    const rows = features.map((f) => el("tr", null, el("td", { class: "mono" }, F.breakable(f.name)),
-      el("td", { class: "mono", text: f.missing_value === null ? "null" : String(f.missing_value) })));
+    const missing = (f) => (f.on_demand ? el("span", { class: "muted", text: "computed per request" })
+      : el("span", { class: "mono", text: f.missing_value === null ? "null" : String(f.missing_value) }));
+    const rows = features.map((f) => el("tr", null, el("td", { class: "mono" }, F.breakable(f.name)), el("td", null, missing(f))));
     return [el("h3", { text: "Response features (value when the entity has no item)" }), F.table(["Feature", "Missing value"], rows)];
   };
 
@@ -120,21 +122,27 @@ window.FSQL = window.FSQL || {};
     return F.section("Run history", { id: "model-runs" }, F.table(["Finished", "Status", "Rows", "Seconds", "Batches", "Boundaries", "Run"], rows), note);
   }
 
+  /* The model's SQL as written and as run: compiled (the full build) for a model with a table,
+   * rendered (Jinja and ref() resolved) for an on-demand model, which builds nothing. */
   function sqlCard(catalog, model, title, id, extra) {
-    const meta = catalog.metadata;
+    const meta = catalog.metadata, sql = model.sql;
     const panes = [
-      [`Source (${model.path})`, model.sql.source],
-      [`Compiled for ${meta.target} (${meta.dialect})`, model.sql.compiled],
+      [`Source (${model.path})`, sql.source],
+      sql.compiled != null ? [`Compiled for ${meta.target} (${meta.dialect})`, sql.compiled] : [`Rendered for ${meta.target}`, sql.rendered],
     ];
     const bodies = panes.map(([, text], i) => F.code(text, { class: "sql-pane", hidden: i > 0 }));
     const buttons = panes.map(([label], i) => el("button", { type: "button", class: i ? "" : "active", text: label, onclick: () => {
       buttons.forEach((b, j) => b.classList.toggle("active", i === j));
       bodies.forEach((b, j) => { b.hidden = i !== j; });
     } }));
-    return F.section(title, { id }, extra || null, el("div", { class: "tabs" }, buttons), bodies,
-      el("p", { class: "muted" }, "The compiled SQL is the full build at generation time; ", el("code", { text: "featuresql compile" }),
-        " writes it to ", el("code", { text: model.sql.compiled_path }), "."));
+    const note = sql.compiled != null
+      ? el("p", { class: "muted" }, "The compiled SQL is the full build at generation time; ", el("code", { text: "featuresql compile" }),
+        " writes it to ", el("code", { text: sql.compiled_path }), ".")
+      : el("p", { class: "muted", text: "An on-demand model builds no table: each feature's expression is evaluated per request " +
+        "(in the warehouse by featuresql extract, in the reader online)." });
+    return F.section(title, { id }, extra || null, el("div", { class: "tabs" }, buttons), bodies, note);
   }
+  F.sqlCard = sqlCard;
 
   function lineageOf(catalog, focus) {
     const holder = el("div");
@@ -152,13 +160,16 @@ window.FSQL = window.FSQL || {};
     return [
       el("div", { class: "crumbs" }, F.link("#/", catalog.metadata.project), " / ", F.link(F.modelHref(model.name), model.name), " / features"),
       el("h1", null, el("span", { class: "mono" }, `${model.name}.`, el("span", { id: "feature-name", text: column.name })),
-        el("span", { class: "badges" }, F.badge(column.role, column.role), model.online && column.role === "feature" ? F.badge("online", "online") : null)),
+        el("span", { class: "badges" }, F.badge(column.role, column.role), model.kind === F.ON_DEMAND ? F.kindBadge(model.kind) : null,
+          model.online && column.role === "feature" ? F.badge("online", "online") : null)),
       el("div", { class: "subtitle", markdown: column.description || model.description || "_No description._" }),
       el("div", { class: "two" },
         F.section("Feature", { id: "feature-props" }, F.props([
           ["Function", column.function ? el("code", { text: column.function }) : null], ["Input", column.function ? el("code", { text: column.input }) : null],
           ["Window", column.window], ["Ties broken by", column.tie_break ? el("code", { text: column.tie_break }) : null],
           ["Expression", column.function ? null : (column.expression ? el("code", { text: column.expression }) : null)],
+          ["Reads", (column.reads || []).map((r, i) => [i ? ", " : "", F.link(F.featureHref(r.model, r.feature), `${r.model}.${r.feature}`, { class: "mono" })])],
+          ["Request columns", (column.request_columns || []).map((name, i) => [i ? ", " : "", el("code", { text: name })])],
           ["Type", el("code", { text: column.type || "unknown" })], ["Model", F.link(F.modelHref(model.name), model.name)],
           ["Entity", model.entity], ["Grain", model.grain], ["Data delay", model.data_delay],
           ["Empty window", column.count_like ? "0" : (column.function ? "NULL" : null)],

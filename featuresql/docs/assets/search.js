@@ -9,9 +9,10 @@ window.FSQL = window.FSQL || {};
 
   function buildIndex(catalog) {
     const entries = [];
-    for (const model of Object.values(catalog.models)) {
+    for (const model of F.allModels(catalog)) {
+      const request = (model.request || []).map((c) => c.name);  // an on-demand model's request columns
       entries.push({ type: "model", name: model.name, owner: "", description: model.description, tags: model.tags,
-        extra: [model.entity, model.kind, model.owner].join(" "), href: F.modelHref(model.name) });
+        extra: [model.entity, F.kindLabel(model.kind), model.owner, ...request].join(" "), href: F.modelHref(model.name) });
       for (const column of model.columns) {
         entries.push({ type: column.role === "feature" ? "feature" : "column", name: column.name, owner: model.name,
           description: column.description, tags: model.tags, extra: [column.function, column.input, column.expression].join(" "),

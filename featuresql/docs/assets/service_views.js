@@ -27,10 +27,16 @@ window.FSQL = window.FSQL || {};
       ["Version", service.version == null ? "none (requests cannot pin one)" : String(service.version)],
       ["Owner", service.owner], ["Tags", service.tags.join(", ")],
       ["Entity keys", service.keys.map((k, i) => [i ? ", " : "", el("code", { text: k.name }), k.type ? ` ${k.type}` : ""])],
+      ["Request columns", requestColumns(service.request_columns)],
       ["Models", service.models.map((n, i) => [i ? ", " : "", F.link(F.modelHref(n), n)])],
       ["Declared in", el("code", { id: "service-declared", text: service.line ? `${service.path}:${service.line}` : service.path })],
       ["Online", service.offline_models.length ? `no: ${service.offline_models.join(", ")} not online` : "yes, after featuresql sync"],
     ]));
+  }
+
+  /* The request columns of its on-demand features: name and declared type. */
+  function requestColumns(columns) {
+    return columns.map((c, i) => [i ? ", " : "", el("code", { text: c.name }), ` ${c.type}`]);
   }
 
   function sourcesCard(service) {
@@ -43,7 +49,8 @@ window.FSQL = window.FSQL || {};
   function featuresCard(catalog, service) {
     const rows = service.features.map((f) => el("tr", { dataset: { output: f.output } },
       el("td", { class: "mono name" }, F.breakable(f.output)),
-      el("td", null, el("a", { href: F.modelHref(f.model), class: "mono" }, F.breakable(f.model))),
+      el("td", null, el("a", { href: F.modelHref(f.model), class: "mono" }, F.breakable(f.model)),
+        f.on_demand ? [" ", F.kindBadge(F.ON_DEMAND)] : null),
       el("td", null, el("a", { href: F.featureHref(f.model, f.feature), class: "mono feature-link" }, F.breakable(f.feature))),
       el("td", { class: "mono nowrap", text: f.type || "unknown" }),
       el("td", { markdown: f.description || "" })));
@@ -61,13 +68,15 @@ window.FSQL = window.FSQL || {};
     const online = service.online_read ? [
       el("h3", { text: "Online" }), F.onlineCalls(service.online_read),
       el("h3", { text: "A Lambda reader serving only this service" }), F.code(service.online_read.package_command),
-      F.responseTable(service.features.map((f) => ({ name: f.output, missing_value: f.missing_value }))),
+      F.responseTable(service.features.map((f) => ({ name: f.output, missing_value: f.missing_value, on_demand: f.on_demand }))),
     ] : el("p", { class: "muted", text: `Not served online: ${service.offline_models.join(", ")} ` +
       `${service.offline_models.length > 1 ? "are" : "is"} not online (set config(online=true), then featuresql sync).` });
     return F.section("How to call it", { id: "service-calls" },
       el("h3", { text: "Training set (point in time)" }),
       el("p", null, "The spine (", el("code", { text: extract.spine }), ", a warehouse table, a pandas DataFrame or an Arrow table) " +
         `has the keys (${keys}) and a time column; each row gets the features as they were at its time.`),
+      extract.request_columns.length ? el("p", { id: "service-spine-request" }, "It must also carry the request columns of the " +
+        "on-demand features (", requestColumns(extract.request_columns), "): each row is the request they are computed from.") : null,
       F.code(extract.extract_command, { id: "service-extract" }), F.code(extract.python, { id: "service-python" }),
       online, pin);
   }

@@ -131,12 +131,20 @@ window.FSQL = window.FSQL || {};
     return F.el("a", Object.assign({ href, text }, props || {}));
   };
 
+  /* Every model: those with a table (catalog.models), then the on-demand ones (catalog.on_demand), computed per request. */
+  F.allModels = (catalog) => [...Object.values(catalog.models), ...Object.values(catalog.on_demand || {})];
+  F.findModel = (catalog, name) => catalog.models[name] || (catalog.on_demand || {})[name];
+  F.ON_DEMAND = "on_demand";
+  /* A model's kind as the site writes it ("on demand"); its badge and dot take the kind itself as their class. */
+  F.kindLabel = (kind) => (kind === F.ON_DEMAND ? "on demand" : kind);
+  F.kindBadge = (kind) => F.badge(F.kindLabel(kind), kind);
+
   F.modelHref = (name) => `#/model/${encodeURIComponent(name)}`;
   F.featureHref = (model, column) => `#/model/${encodeURIComponent(model)}/${encodeURIComponent(column)}`;
   F.serviceHref = (name) => `#/service/${encodeURIComponent(name)}`;
   F.sourceHref = (key, column) => `#/source/${encodeURIComponent(key)}${column ? "/" + encodeURIComponent(column) : ""}`;
 
-  /* A lineage node ("source:bank.transactions.amount", "model:m.c", "online:m.c") as a link to its page. */
+  /* A lineage node ("source:bank.transactions.amount", "model:m.c", "online:m.c", "request:m.c") as a link to its page. */
   F.nodeLink = function (node) {
     const kind = node.slice(0, node.indexOf(":"));
     const rest = node.slice(kind.length + 1);
@@ -145,6 +153,7 @@ window.FSQL = window.FSQL || {};
     if (kind === "model") return F.link(F.featureHref(owner, column), rest, { class: "mono" });
     if (kind === "source") return F.link(F.sourceHref(owner, column), rest, { class: "mono" });
     if (kind === "online") return F.el("span", null, F.badge("online", "online"), " ", F.el("code", { text: `${owner}__${column}` }));
+    if (kind === "request") return F.el("span", null, F.badge("request", "request"), " ", F.link(F.modelHref(owner), rest, { class: "mono" }));
     return F.el("span", { class: "mono", text: rest });
   };
 })(window.FSQL);

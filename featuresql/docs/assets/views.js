@@ -10,7 +10,7 @@ window.FSQL = window.FSQL || {};
 
   F.overviewView = function (catalog) {
     const meta = catalog.metadata;
-    const models = Object.values(catalog.models);
+    const models = F.allModels(catalog);
     const features = models.reduce((n, m) => n + m.columns.filter((c) => c.role === "feature").length, 0);
     const tests = meta.tests;
     return [
@@ -24,12 +24,7 @@ window.FSQL = window.FSQL || {};
           : stat("\u2013", "tests never run")),
       notes(meta),
       F.section("Models", { id: "overview-models" }, F.table(["Model", "Kind", "Entity", "Features", "Online", "Tags", "Last run", "Newest data", "Tests"],
-        models.slice().sort((a, b) => a.name.localeCompare(b.name)).map((m) => el("tr", null,
-          el("td", null, F.link(F.modelHref(m.name), m.name, { class: "mono" })), el("td", null, F.badge(m.kind, m.kind)),
-          el("td", { text: m.entity || "" }), el("td", { class: "num", text: m.columns.filter((c) => c.role === "feature").length }),
-          el("td", null, m.online ? F.badge("online", "online") : ""), el("td", null, m.tags.map((t) => [F.badge(`#${t}`, "tag"), " "])),
-          el("td", null, F.runBadge(m.last_run), m.last_run ? el("span", { class: "muted", text: ` ${F.ago(m.last_run.finished_at)}` }) : null),
-          el("td", { text: m.freshness.newest ? F.time(m.freshness.newest) : "" }), el("td", null, testSummary(m.tests)))))),
+        models.sort((a, b) => a.name.localeCompare(b.name)).map(modelRow))),
       servicesCard(catalog),
       F.section("Sources", { id: "overview-sources" }, F.table(["Source table", "Relation", "Columns", "Event time", "Freshness", "Description"],
         Object.values(catalog.sources).map((s) => el("tr", null, el("td", null, F.link(F.sourceHref(s.key), s.key, { class: "mono" })),
@@ -38,6 +33,18 @@ window.FSQL = window.FSQL || {};
           el("td", { markdown: s.description || "" }))))),
     ];
   };
+
+  /* A model's row; an on-demand model has no table, so no run and no data of its own. */
+  function modelRow(m) {
+    const onDemand = m.kind === F.ON_DEMAND;
+    return el("tr", null,
+      el("td", null, F.link(F.modelHref(m.name), m.name, { class: "mono" })), el("td", null, F.kindBadge(m.kind)),
+      el("td", { text: m.entity || "" }), el("td", { class: "num", text: m.columns.filter((c) => c.role === "feature").length }),
+      el("td", null, m.online ? F.badge("online", "online") : ""), el("td", null, m.tags.map((t) => [F.badge(`#${t}`, "tag"), " "])),
+      onDemand ? el("td", { class: "muted", text: "computed per request" })
+        : el("td", null, F.runBadge(m.last_run), m.last_run ? el("span", { class: "muted", text: ` ${F.ago(m.last_run.finished_at)}` }) : null),
+      el("td", { text: !onDemand && m.freshness.newest ? F.time(m.freshness.newest) : "" }), el("td", null, testSummary(m.tests)));
+  }
 
   function servicesCard(catalog) {
     const services = Object.values(catalog.services).sort((a, b) => a.name.localeCompare(b.name));
