@@ -323,7 +323,13 @@ def test_ls_json(example_project, cli):
     assert result.exit_code == 0, result.stderr
     listing = json.loads(result.stdout)  # stdout is the JSON document and nothing else
     models = {m["name"]: m for m in listing["models"]}
-    assert set(models) == set(MODELS)
+    assert set(models) == {*MODELS, "advance_request"}
+    assert models["advance_request"]["kind"] == "on_demand"
+    assert models["advance_request"]["request"] == {"advance_amount": "decimal(12,2)"}
+    assert [f["input"] for f in models["advance_request"]["features"]] == [
+        "request.advance_amount / NULLIF(user_transactions.amount_avg_30d, 0)",
+        "request.advance_amount > COALESCE(user_transactions.amount_max_7d, 0)",
+    ]
     spend = models["user_transactions"]
     assert spend["kind"] == "window"
     assert spend["entity"] == "user" and spend["keys"] == ["user_id"]

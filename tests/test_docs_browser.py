@@ -151,8 +151,15 @@ def test_the_page_loads_without_console_errors(browser: Any, server: tuple[subpr
     navigation = browser.find_element(By.ID, "nav").text
     assert "user_transactions" in navigation and "bank.transactions" in navigation
     models = browser.find_elements(By.CSS_SELECTOR, "#overview-models tbody tr")
-    assert len(models) == 7
-    pages = ("#/lineage", "#/model/user_transactions", "#/source/bank.transactions/amount", "#/model/advance_training")
+    assert len(models) == 8  # advance_request, on demand, too
+    pages = (
+        "#/lineage",
+        "#/model/user_transactions",
+        "#/source/bank.transactions/amount",
+        "#/model/advance_training",
+        "#/model/advance_request",
+        "#/model/advance_request/above_max_spend_7d",
+    )
     for page in pages:
         browser.get(server[1] + page)
         _wait(browser, lambda d, page=page: d.find_element(By.ID, "main").get_attribute("data-page") == page[2:])
@@ -298,6 +305,8 @@ ADVANCE_RISK = [  # the example's service: (output, model, feature)
     ("user_spend_ratios__spend_share_1d_of_30d", "user_spend_ratios", "spend_share_1d_of_30d"),
     ("user_spend_ratios__transactions_per_day_7d", "user_spend_ratios", "transactions_per_day_7d"),
     ("user_spend_ratios__max_to_avg_amount", "user_spend_ratios", "max_to_avg_amount"),
+    ("advance_request__amount_vs_avg_spend_30d", "advance_request", "amount_vs_avg_spend_30d"),  # on demand
+    ("advance_request__above_max_spend_7d", "advance_request", "above_max_spend_7d"),
 ]
 
 
@@ -313,8 +322,13 @@ def test_a_service_page_shows_its_features_calls_and_lineage(
         assert browser.title == "advance_risk · cash_advance docs"
         rows = browser.find_elements(By.CSS_SELECTOR, "#service-features tbody tr")
         cells = [[td.get_attribute("textContent") for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
-        assert [tuple(row[:3]) for row in cells] == ADVANCE_RISK
+        links = [[a.get_attribute("textContent") for a in row.find_elements(By.TAG_NAME, "a")] for row in rows]
+        assert [(row[0], *names) for row, names in zip(cells, links, strict=True)] == ADVANCE_RISK
         assert cells[1][3:] == ["DECIMAL(38,2)", "Settled spend over the last 30 days."]  # from the model's entry
+        marked = [
+            row.get_attribute("data-output") for row in rows if row.find_elements(By.CSS_SELECTOR, ".badge.on_demand")
+        ]
+        assert marked == [output for output, model, _ in ADVANCE_RISK if model == "advance_request"]
         alias = rows[2].find_element(By.CSS_SELECTOR, "a.feature-link")
         assert alias.get_attribute("href").endswith("#/model/user_transactions/amount_avg_30d")
         assert browser.find_element(By.ID, "service-declared").text == "features/services.yml:3"
@@ -322,8 +336,9 @@ def test_a_service_page_shows_its_features_calls_and_lineage(
         for snippet in (
             "featuresql extract --spine labels.parquet --service advance_risk --out training.parquet",
             'featuresql.extract("labels.parquet", service="advance_risk")',
-            '{"service": "advance_risk", "entities": [{"user_id": 42}]}',
-            "featuresql read user_id=42 --service advance_risk",
+            '{"service": "advance_risk", "entities": [{"user_id": 42, "advance_amount": 150.00}]}',
+            "featuresql read user_id=42 advance_amount=150.00 --service advance_risk",
+            "It must also carry the request columns of the on-demand features (advance_amount decimal(12,2))",
             "featuresql package-lambda --service advance_risk",
         ):
             assert snippet in calls, snippet
@@ -347,6 +362,21 @@ def test_a_service_page_shows_its_features_calls_and_lineage(
         browser.set_window_size(1400, 1800)
 
 
+def _search_hits(driver: Any) -> list[tuple[str, str]]:
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.CSS_SELECTOR, "#search-results .search-result")
+    return [(hit.get_attribute("data-name"), hit.get_attribute("data-type")) for hit in found]
+
+
+TAGGED_LENDING = [  # models first, then services, then features
+    ("advance_request", "model"),
+    ("advance_risk", "service"),
+    ("above_max_spend_7d", "feature"),
+    ("amount_vs_avg_spend_30d", "feature"),
+]
+
+
 def test_services_are_listed_and_searchable(browser: Any, server: tuple[subprocess.Popen[str], str]) -> None:
     from selenium.webdriver.common.by import By
 
@@ -356,14 +386,78 @@ def test_services_are_listed_and_searchable(browser: Any, server: tuple[subproce
     assert "advance_risk" in browser.find_element(By.ID, "nav").text
     search = browser.find_element(By.ID, "search")
     first = (By.CSS_SELECTOR, "#search-results .search-result")
-    for query in ("advance_risk", "approval model", "tag:lending"):  # by name, description and tag
+    for query in ("advance_risk", "approval model"):  # by name and description
         search.clear()
         search.send_keys(query)
         _wait(browser, lambda d: d.find_element(*first).get_attribute("data-name") == "advance_risk")
         assert browser.find_element(*first).get_attribute("data-type") == "service"
+    search.clear()
+    search.send_keys("tag:lending")  # by tag: the on-demand model and its features carry it too
+    _wait(browser, lambda d: _search_hits(d) == TAGGED_LENDING)
+    search.clear()
+    search.send_keys("advance_risk")
+    _wait(browser, lambda d: d.find_element(*first).get_attribute("data-name") == "advance_risk")
     browser.find_element(*first).click()
     _wait(browser, lambda d: d.find_element(By.ID, "main").get_attribute("data-page") == "service/advance_risk")
     assert _errors(browser) == []
+
+
+def test_an_on_demand_model_page_shows_its_request_expressions_and_lineage(
+    browser: Any, server: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1280, 1000)
+    try:
+        _open(browser, server[1] + "#/model/advance_request")
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#lineage-graph .box.hl-box"))
+        assert "on demand" in browser.find_element(By.CSS_SELECTOR, "h1 .badge.on_demand").text
+        request = browser.find_element(By.ID, "on-demand-request").text
+        assert "advance_amount decimal(12,2)" in request and "amount_vs_avg_spend_30d" in request
+        rows = browser.find_elements(By.CSS_SELECTOR, "#model-columns tbody tr")
+        cells = [[td.get_attribute("textContent") for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+        assert cells[0][:4] == [
+            "amount_vs_avg_spend_30d",
+            "request.advance_amount / NULLIF(user_transactions.amount_avg_30d, 0)",
+            "user_transactions.amount_avg_30d",
+            "DOUBLE",
+        ]
+        computed = browser.find_element(By.ID, "on-demand-computed").text
+        assert "the spine's columns are the request (it must carry advance_amount)" in computed
+        assert "featuresql extract --spine labels.parquet -f advance_request" in computed
+        online = browser.find_element(By.ID, "model-online").text
+        assert "featuresql read user_id=42 advance_amount=150.00 -f advance_request" in online
+        assert "computed per request" in online  # no missing value of its own
+        assert "from main.user_transactions" in browser.find_element(By.ID, "model-sql").get_attribute("textContent")
+        kinds = {
+            box.get_attribute("data-box"): box.get_attribute("class")
+            for box in browser.find_elements(By.CSS_SELECTOR, "#lineage-graph .box.hl-box")
+        }
+        assert kinds["model:advance_request"] == "box on_demand hl-box" and "model:user_transactions" in kinds
+        assert kinds["request:advance_request"] == "box request hl-box"  # its request, an input like a source
+        layout = browser.execute_script(LAYOUT)
+        assert layout["scrollWidth"] <= layout["innerWidth"] and layout["overflowing"] == []
+        browser.set_window_size(1280, min(layout["height"] + 200, 8000))
+        _save_screenshot(browser, tmp_path / "docs-on-demand-page-1280.png")
+        browser.set_window_size(1280, 1000)
+        # a feature's page: its path to the request column and, through the model features it reads, the sources
+        browser.find_element(By.CSS_SELECTOR, 'a.feature-link[href$="/amount_vs_avg_spend_30d"]').click()
+        _wait(browser, lambda d: d.find_element(By.ID, "feature-name").text == "amount_vs_avg_spend_30d")
+        assert {
+            "model:advance_request.amount_vs_avg_spend_30d",
+            "model:user_transactions.amount_avg_30d",
+            "request:advance_request.advance_amount",
+            "source:bank.transactions.amount",
+        } <= _highlighted(browser)
+        downstream = {
+            n.get_attribute("data-node") for n in browser.find_elements(By.CSS_SELECTOR, "#lineage-graph .col.hl-down")
+        }
+        assert downstream == {"online:advance_request.amount_vs_avg_spend_30d"}
+        props = browser.find_element(By.ID, "feature-props").text
+        assert "user_transactions.amount_avg_30d" in props and "advance_amount" in props
+        assert _errors(browser) == []
+    finally:
+        browser.set_window_size(1400, 1800)
 
 
 def test_ctrl_c_stops_the_server(server: tuple[subprocess.Popen[str], str]) -> None:

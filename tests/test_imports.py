@@ -102,7 +102,17 @@ def assert_only_the_reader_of_featuresql(loaded: set[str]) -> None:
     ours = {name for name in loaded if name.split(".")[0] == "featuresql"}
     assert {name for name in ours if name not in ("featuresql", "featuresql.serving")} <= {
         f"featuresql.serving.{module}"
-        for module in ("items", "manifest", "request", "request_columns", "reader", "expressions", "tables", "handler", "http")
+        for module in (
+            "items",
+            "manifest",
+            "request",
+            "request_columns",
+            "reader",
+            "expressions",
+            "tables",
+            "handler",
+            "http",
+        )
     }, ours
 
 

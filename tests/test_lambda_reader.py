@@ -44,6 +44,7 @@ TODAY = datetime.now(UTC).date()
 LATEST = datetime.combine(TODAY, time(), tzinfo=UTC)  # the newest daily row: the windows ending today
 MODELS = ["user_transactions", "user_spend_ratios"]
 USERS = [1, 42, 77, 250, 499, 10**9]  # the last has no item
+AMOUNTS = [150.0, "0.01", 12.5, None, "99.99", 20]  # advance_amount, decimal(12,2): numbers, text and NULL
 BIG = Decimal("12345678901234567.89")
 BIG_USER = 10**6
 AWS_ENV = {
@@ -57,11 +58,13 @@ AWS_ENV = {
 READER_FILES = [
     "featuresql/__init__.py",
     "featuresql/serving/__init__.py",
+    "featuresql/serving/expressions.py",
     "featuresql/serving/handler.py",
     "featuresql/serving/items.py",
     "featuresql/serving/manifest.py",
     "featuresql/serving/reader.py",
     "featuresql/serving/request.py",
+    "featuresql/serving/request_columns.py",
     "featuresql/serving/tables.py",
     "online_manifest.json",
 ]
@@ -354,21 +357,25 @@ def serve_with_only_the_zip(zip_dir: Path, event: dict[str, Any], **env: str) ->
     return answer
 
 
+# A feature service with on-demand features: the zip evaluates them with the standard library.
+SERVICE_REQUEST = {"service": "advance_risk", "entities": {"user_id": USERS, "advance_amount": AMOUNTS}}
+
+
 def test_the_extracted_zip_alone_answers_a_request(package, function, endpoint):
     _, _, zip_dir = package
     answer = serve_with_only_the_zip(
-        zip_dir, v2_event(json.dumps(REQUEST)), FEATURESQL_DYNAMODB_ENDPOINT=endpoint.endpoint_url
+        zip_dir, v2_event(json.dumps(SERVICE_REQUEST)), FEATURESQL_DYNAMODB_ENDPOINT=endpoint.endpoint_url
     )
     assert Path(answer["featuresql"]).resolve() == (zip_dir / "featuresql" / "__init__.py").resolve()
     response = answer["response"]
     assert response["statusCode"] == 200, response
-    assert loads(response["body"]) == http_body(function.invoke(v2_event(json.dumps(REQUEST))))
+    body = loads(response["body"])
+    assert body == http_body(function.invoke(v2_event(json.dumps(SERVICE_REQUEST))))
+    ratios = [result["features"]["advance_request__amount_vs_avg_spend_30d"] for result in body["results"]]
+    assert any(ratio is not None for ratio in ratios) and None in ratios  # computed, and NULL without spend
     ours = {name for name in answer["loaded"] if name.startswith("featuresql")}
-    assert ours == {
-        "featuresql",
-        *(f"featuresql.serving.{m}" for m in ("handler", "items", "manifest", "reader", "request", "tables")),
-        "featuresql.serving",
-    }
+    modules = ("handler", "items", "manifest", "reader", "request", "request_columns", "expressions", "tables")
+    assert ours == {"featuresql", *(f"featuresql.serving.{m}" for m in modules), "featuresql.serving"}
     tops = {name.split(".")[0] for name in answer["loaded"]}
     assert {"boto3", "botocore"} <= tops
     assert tops & {"sqlglot", "pydantic", "pyarrow", "duckdb", "jinja2", "yaml", "click"} == set()

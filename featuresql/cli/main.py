@@ -573,7 +573,8 @@ def ls_command(
     from featuresql.cli.output import describe_project
 
     with _context(obj, target, offline=True) as context:
-        listing = describe_project(context.project, context.compiled, context.select(select, exclude))
+        selected = context.select(select, exclude)
+        listing = describe_project(context.project, context.compiled, selected, with_on_demand=not select + exclude)
         if output_format == "json":
             click.echo(json.dumps(listing, indent=2))
             return

@@ -126,11 +126,14 @@ def _snapshot_column(name: str, as_of_join: bool) -> dict[str, Any]:
     return {"name": name, "function": function, "input": input_, "window": None}
 
 
-def describe_project(project: Project, compiled: CompiledProject, selected: list[str]) -> dict[str, Any]:
-    """Models (kind, entity, features with function and window) and sources, as plain data."""
+def describe_project(
+    project: Project, compiled: CompiledProject, selected: list[str], *, with_on_demand: bool = True
+) -> dict[str, Any]:
+    """Models (kind, entity, features with function and window; on-demand models last, unless
+    ``with_on_demand`` is off: selectors pick models with tables), sources and services, as plain data."""
     from featuresql.compile.lineage import MODEL, Lineage, column_lineage
 
-    models = []
+    models: list[dict[str, Any]] = []
     lineage: Lineage | None = None
     for name in selected:
         model = compiled.models[name]
@@ -168,9 +171,7 @@ def describe_project(project: Project, compiled: CompiledProject, selected: list
             }
         )
     dialect = project.config.dialect
-    for name, computed in compiled.on_demand.items():
-        if not set(computed.refs) <= set(selected):
-            continue  # listed with the models it reads
+    for name, computed in compiled.on_demand.items() if with_on_demand else ():
         models.append(
             {
                 "name": name,

@@ -123,7 +123,8 @@ class _Compiler:
         for name in order:
             self.compiled[name] = self._compile(self.project.models[name], contexts[name])
         computed = {
-            name: self._on_demand(self.project.models[name], contexts[name], configs[name]) for name in sorted(on_demand)
+            name: self._on_demand(self.project.models[name], contexts[name], configs[name])
+            for name in sorted(on_demand)
         }
         children = {name: tuple(graph.children.get(name, ())) for name in self.compiled}
         hooks = {}

@@ -18,7 +18,7 @@ features' warehouse types and happens where they are known (``programs``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlglot import exp
 
@@ -36,6 +36,7 @@ from featuresql.sql.expressions import (
 )
 
 REQUEST = "request"  # the table name request columns are written under
+Fail = Callable[[str, exp.Expr | None], CompileError]  # a one-line error at a node's line
 _CLAUSES = ("with", "where", "group", "having", "qualify", "order", "limit", "offset", "distinct", "windows")
 
 
@@ -66,7 +67,7 @@ def compile_on_demand(
                 node if isinstance(node, exp.Expr) else None,
             )
     request = _request_columns(model, config, dialect, config_line)
-    tables = _tables(model, query, compiled, schema, fail)
+    tables = _tables(query, compiled, schema, fail)
     if not tables:
         raise fail("reads no model: name the models whose features it uses with FROM {{ ref('...') }}")
     features: list[OnDemandFeature] = []
@@ -130,17 +131,17 @@ def programs(model: OnDemandModel, input_types: Mapping[tuple[str, str], str], d
     number), is a one-line error at the feature's line.
     """
     columns = {f"{REQUEST}.{name}": duckdb_type(kind, dialect) for name, kind in model.request.items()}
-    for (source, feature), kind in input_types.items():
-        columns[f"{source}.{feature}"] = duckdb_type(kind, dialect)
+    for (source, name), kind in input_types.items():
+        columns[f"{source}.{name}"] = duckdb_type(kind, dialect)
     compiled = {}
-    for feature in model.features:
+    for item in model.features:
         try:
-            compiled[feature.name] = compile_expression(feature.expression, columns)
+            compiled[item.name] = compile_expression(item.expression, columns)
         except UnsupportedExpression as exc:
             raise CompileError(
-                f"on-demand model {model.name!r}, feature {feature.name!r}: {exc.message}",
+                f"on-demand model {model.name!r}, feature {item.name!r}: {exc.message}",
                 path=model.path,
-                line=feature.line,
+                line=item.line,
             ) from None
     return compiled
 
@@ -170,7 +171,7 @@ def _request_columns(model: ModelFile, config: ModelConfig, dialect: str, line: 
     return dict(config.request)
 
 
-def _tables(model: ModelFile, query: exp.Select, compiled: Mapping[str, CompiledModel], schema: str, fail) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _tables(query: exp.Select, compiled: Mapping[str, CompiledModel], schema: str, fail: Fail) -> dict[str, str]:
     """Each FROM table's name in the expressions (its alias, else the model) -> the model it is."""
     from_ = query.args.get("from_") or query.args.get("from")
     found = [from_.this] if from_ is not None else []
@@ -194,7 +195,13 @@ def _tables(model: ModelFile, query: exp.Select, compiled: Mapping[str, Compiled
     return tables
 
 
-def _resolve(column: exp.Column, request: dict[str, str], tables: dict[str, str], compiled: Mapping[str, CompiledModel], fail) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def _resolve(
+    column: exp.Column,
+    request: dict[str, str],
+    tables: dict[str, str],
+    compiled: Mapping[str, CompiledModel],
+    fail: Fail,
+) -> tuple[str, str]:
     """(``request`` or model, column) for a column as written."""
     name, table = column.name.lower(), column.table.lower()
     if column.args.get("db") or column.args.get("catalog"):

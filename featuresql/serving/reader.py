@@ -108,14 +108,14 @@ class Reader:
         """The response for a parsed request (see the module docstring)."""
         models = self.manifest.models
         on_demand = {name: self.manifest.on_demand[name] for name in request.on_demand}
-        needed = {model: list(features) for model, features in request.features.items()}
+        needed = {name: list(features) for name, features in request.features.items()}
         for computed in on_demand.values():
-            for model, feature in computed.inputs:
-                if feature not in needed.setdefault(model, []):
-                    needed[model].append(feature)
+            for name, input_feature in computed.inputs:
+                if input_feature not in needed.setdefault(name, []):
+                    needed[name].append(input_feature)
         keys = {
-            model: [partition_key(model, [entity[c] for c in models[model].key_columns]) for entity in request.entities]
-            for model in needed
+            name: [partition_key(name, [entity[c] for c in models[name].key_columns]) for entity in request.entities]
+            for name in needed
         }
         ttl_attribute = self.manifest.ttl_attribute
         wanted = {f for fs in needed.values() for f in fs}
@@ -132,12 +132,12 @@ class Reader:
             values: dict[str, Any] = {}
             stamps: dict[str, str | None] = {}
             read: dict[str, Any] = {}  # "model.feature" -> its value, what on-demand programs read
-            for model_name, features in needed.items():
+            for model_name, wanted_features in needed.items():
                 model = models[model_name]
                 before_start = model.start is not None and now < model.start + model.data_delay * 1_000_000
                 item = None if before_start else self._live(model, items.get(keys[model_name][number]), now)
                 stamps[model_name] = micros_to_iso(int(item[FEATURE_TS]["N"])) if item else None
-                for name in features:
+                for name in wanted_features:
                     feature = model.features[name]
                     attribute = item.get(name) if item else None
                     if before_start:
@@ -145,12 +145,12 @@ class Reader:
                     else:
                         value = feature.default if attribute is None else from_attribute(attribute, feature.kind)
                     read[f"{model_name}.{name}"] = value
-            for model_name, features in request.features.items():
-                for name in features:
+            for model_name, requested in request.features.items():
+                for name in requested:
                     values[request.output_name(model_name, name)] = _jsonable(read[f"{model_name}.{name}"])
-            for model_name, features in request.on_demand.items():
+            for model_name, requested in request.on_demand.items():
                 inputs = read | {f"request.{c}": v for c, v in request.requests[number].items()}
-                for name in features:
+                for name in requested:
                     value = _evaluate(on_demand[model_name].features[name], inputs, model_name, name, number)
                     values[request.output_name(model_name, name)] = _jsonable(value)
             results.append({"entity": entity, "features": values, "feature_timestamps": stamps})

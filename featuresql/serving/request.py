@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from decimal import Decimal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from featuresql.serving.manifest import Manifest
@@ -94,7 +94,9 @@ def parse_query(parameters: Mapping[str, Sequence[str]], manifest: Manifest) -> 
             raise RequestError(400, f"'version' must be a service's version number, not {version!r}")
         version = int(version)
     features, names = _requested(listed or None, service, version, manifest)
-    listed_columns = {c: k for m in features if m in manifest.on_demand for c, k in manifest.on_demand[m].request.items()}
+    listed_columns = {
+        c: k for m in features if m in manifest.on_demand for c, k in manifest.on_demand[m].request.items()
+    }
     columns: dict[str, list[Any]] = {}
     for name, values in parameters.items():
         if name in _SERVICE_PARAMETERS:

@@ -492,5 +492,7 @@ def _refused(node: exp.Expr) -> UnsupportedExpression:
     sql = node.sql("duckdb")
     what = next((kind for cls, kind in _KINDS if isinstance(node, cls)), None)
     if what is None:
-        what = "a function outside the supported subset" if isinstance(node, exp.Func) else "outside the supported subset"
+        what = (
+            "a function outside the supported subset" if isinstance(node, exp.Func) else "outside the supported subset"
+        )
     return UnsupportedExpression(sql, f"{sql} is {what}, which an on-demand feature cannot use")

@@ -125,9 +125,7 @@ def point_in_time_query(
         query = query.with_(alias, as_=_matches(model, alias, dialect))
         on = exp.column(SPINE_ROW, alias).eq(exp.column(SPINE_ROW, _SPINE))
         query = query.join(exp.to_table(alias), on=on, join_type="left")
-        query = query.select(
-            *(_output(model, alias, c, dialect) for c in model.columns if c not in model.hidden)
-        )
+        query = query.select(*(_output(model, alias, c, dialect) for c in model.columns if c not in model.hidden))
     if derived:
         values = {
             (model.name, c): _value(model, f"__m{number}", c, dialect)
