@@ -44,7 +44,10 @@ count, a value read back, a request answered with an error).
    environment has ``feast[aws]`` (``--feast-python``, default ``/work/feast-venv``), Feast's
    ``get_online_features`` reads the same entities from its DynamoDB store on the same server
    (written by ``write_to_online_store``), in a child process running this file with Feast's
-   interpreter, against the raw BatchGetItem calls it makes on its own tables.
+   interpreter, against the raw BatchGetItem calls it makes on its own tables. Last, the cost
+   of on-demand features: 1-entity reads of ``wide`` with and without the on-demand model
+   ``ratios`` (2 features from ``wide``'s item and a request column), alternating, on the
+   stub client; target: at most 0.2 ms more at p50.
 4. **Cold start.** Fresh processes (``sys.executable -c``), alternating: one imports
    ``featuresql.serving.handler`` and calls ``handler`` once (``FEATURESQL_MANIFEST``,
    ``FEATURESQL_DYNAMODB_ENDPOINT``); the other imports boto3, builds a client with the same
@@ -79,6 +82,7 @@ from harness import load_average, machine_load, percentile, stopwatch, verdict, 
 from online_project import (
     FEATURES,
     MODEL,
+    ON_DEMAND,
     PROJECT,
     READ_ENTITIES,
     REGION,
@@ -93,6 +97,7 @@ from online_project import (
 CHANGE_EVERY = 100  # user_id % 100 = 0 changes before the second sync: 1% of the entities
 FEAST_PYTHON = Path("/work/feast-venv/bin/python")
 TARGET_RATIO, TARGET_RESYNC, TARGET_OVERHEAD_MS, TARGET_COLD_MS = 0.8, 0.05, 1.0, 50.0
+TARGET_ON_DEMAND_MS = 0.2  # two on-demand features over a 1-entity read, at p50
 # featuresql.serving.tables.dynamodb_client's settings, for every hand-written client here
 CLIENT_SETTINGS = {
     "retries": {"mode": "standard", "max_attempts": 3},
@@ -560,6 +565,47 @@ class Latency:
         latency_row(label, "handler, stub client", percentiles(samples))
         self.figures[label]["stub"] = percentiles(samples)
 
+    def on_demand(self, skip: int = 50) -> None:
+        """A 1-entity read of ``wide`` with and without ``ratios``' 2 on-demand features (they read
+        ``wide``'s item, so no extra key), alternating, on the recorded client: the evaluation's cost."""
+        from featuresql.serving.handler import reader_for
+        from featuresql.serving.items import MARKER_KEY, partition_key
+
+        keys = {MODEL: partition_key(MODEL, [1]), "": MARKER_KEY}
+        recorded = {
+            model: self.bench.client.get_item(TableName=PROJECT, Key={"pk": {"S": key}})["Item"]
+            for model, key in keys.items()
+        }
+        reader = reader_for(self.manifest, client=RecordedClient(recorded))
+        samples: dict[str, list[float]] = {"without": [], "with": []}
+        draw = random.Random(3)
+        for number, (key,) in enumerate(self.single_keys):
+            amount = f"{draw.randint(0, 10**6) / 100:.2f}"
+            requests = {
+                "without": {"entities": [{"user_id": key}], "features": [MODEL]},
+                "with": {"entities": [{"user_id": key, "amount": amount}], "features": [MODEL, ON_DEMAND]},
+            }
+            for kind in ("with", "without") if number % 2 else ("without", "with"):
+                started = time.perf_counter()
+                status, body = reader.answer(requests[kind])
+                answer = json.loads(body)  # as the handler does for a direct invocation
+                if number >= skip:
+                    samples[kind].append((time.perf_counter() - started) * 1000)
+                self.bench.check(status == 200, f"on-demand read: {body[:200]}")
+                features = answer["results"][0]["features"]
+                computed = f"{ON_DEMAND}__amount_vs_f11" in features
+                self.bench.check(computed == (kind == "with"), f"on-demand read {kind}: {sorted(features)}")
+        without, with_ = percentiles(samples["without"]), percentiles(samples["with"])
+        label = "1 entity + 2 on-demand"
+        latency_row(label, "without, stub client", without)
+        latency_row("", "with, stub client", with_, without)
+        extra = with_[0] - without[0]
+        print(
+            f"  target: 2 on-demand features cost <= {TARGET_ON_DEMAND_MS} ms at p50: "
+            f"{verdict(extra <= TARGET_ON_DEMAND_MS)} ({extra:.3f} ms)"
+        )
+        self.figures[label] = {"without": without, "with": with_, "extra_p50": extra}
+
     def run(self) -> None:
         os.environ["FEATURESQL_MANIFEST"] = str(self.manifest_path)
         print(f"\n3. reader latency, ms: random entities among the first {self.universe:,}")
@@ -569,6 +615,7 @@ class Latency:
         self.measure(self.BATCH, both, self.batch_keys, skip=10)
         self.stub(self.SINGLE, (MODEL,), self.single_keys, skip=50)
         self.stub(self.BATCH, both, self.batch_keys, skip=10)
+        self.on_demand()
         overhead = self.figures[self.SINGLE]["overhead"][1]
         print(
             f"  target: overhead <= 1 ms at p99 for 1 entity: "

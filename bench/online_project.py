@@ -11,7 +11,10 @@ DuckDB file):
 
 - ``wide``: the 20 features (10 BIGINT, 5 rounded and 5 full-precision DOUBLE);
 - ``narrow``: 5 features computed from them (BIGINT, DOUBLE and a string), for the first
-  ``READ_ENTITIES`` users only (or as many as ``write_project`` is told).
+  ``READ_ENTITIES`` users only (or as many as ``write_project`` is told);
+
+and the on-demand model ``ratios``: 2 features from a request column ``amount`` and ``wide``'s
+features (a decimal division and a comparison), computed by the reader per request.
 
 ``build_project`` writes and builds it; ``running_server`` starts its store's server.
 """
@@ -27,7 +30,7 @@ from typing import Any
 from harness import use_test_helpers
 
 PROJECT = "bench_online"
-MODEL, SECOND_MODEL = "wide", "narrow"
+MODEL, SECOND_MODEL, ON_DEMAND = "wide", "narrow", "ratios"
 FEATURES = tuple(f"f{n:02d}" for n in range(1, 21))
 SECOND_FEATURES = ("g1", "g2", "g3", "g4", "g5")
 READ_ENTITIES = 20_000  # `narrow` holds these entities (and reads draw from them)
@@ -69,6 +72,12 @@ def write_project(folder: Path, online: str, narrow_entities: int | None = READ_
         "    case when f03 % 2 = 0 then 'even' else 'odd' end as g4, f16 + f17 as g5"
         + source
         + ("" if narrow_entities is None else f"where user_id <= {narrow_entities}\n")
+    )
+    (folder / "features" / f"{ON_DEMAND}.sql").write_text(
+        "{{ config(kind='on_demand', request={'amount': 'decimal(12,2)'}) }}\n"
+        f"select request.amount / nullif({MODEL}.f11, 0) as amount_vs_f11,\n"
+        f"    request.amount > {MODEL}.f01 as above_f01\n"
+        f"from {{{{ ref('{MODEL}') }}}}\n"
     )
 
 
