@@ -566,8 +566,8 @@ class Latency:
         self.figures[label]["stub"] = percentiles(samples)
 
     def on_demand(self, skip: int = 50) -> None:
-        """A 1-entity read of ``wide`` with and without ``ratios``' 2 on-demand features (they read
-        ``wide``'s item, so no extra key), alternating, on the recorded client: the evaluation's cost."""
+        """A 1-entity read of ``wide`` with and without ``ratios``' 2 on-demand features (they
+        read ``wide``'s item: no extra key), alternating, on the recorded client: their cost."""
         from featuresql.serving.handler import reader_for
         from featuresql.serving.items import MARKER_KEY, partition_key
 
@@ -583,7 +583,10 @@ class Latency:
             amount = f"{draw.randint(0, 10**6) / 100:.2f}"
             requests = {
                 "without": {"entities": [{"user_id": key}], "features": [MODEL]},
-                "with": {"entities": [{"user_id": key, "amount": amount}], "features": [MODEL, ON_DEMAND]},
+                "with": {
+                    "entities": [{"user_id": key, "amount": amount}],
+                    "features": [MODEL, ON_DEMAND],
+                },
             }
             for kind in ("with", "without") if number % 2 else ("without", "with"):
                 started = time.perf_counter()
@@ -594,7 +597,8 @@ class Latency:
                 self.bench.check(status == 200, f"on-demand read: {body[:200]}")
                 features = answer["results"][0]["features"]
                 computed = f"{ON_DEMAND}__amount_vs_f11" in features
-                self.bench.check(computed == (kind == "with"), f"on-demand read {kind}: {sorted(features)}")
+                problem = f"on-demand read {kind}: {sorted(features)}"
+                self.bench.check(computed == (kind == "with"), problem)
         without, with_ = percentiles(samples["without"]), percentiles(samples["with"])
         label = "1 entity + 2 on-demand"
         latency_row(label, "without, stub client", without)

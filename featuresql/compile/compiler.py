@@ -191,6 +191,7 @@ class _Compiler:
             self.schema,
             self.read_dialect,
             context.config_line,
+            self.dialect,
         )
 
     def _render_all(self) -> dict[str, ModelContext]:

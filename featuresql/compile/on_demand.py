@@ -24,6 +24,7 @@ from sqlglot import exp
 
 from featuresql.compile.checks import node_line
 from featuresql.compile.models import CompiledModel, OnDemandFeature, OnDemandModel
+from featuresql.compile.on_demand_engines import check_engine
 from featuresql.errors import CompileError, closest
 from featuresql.project.config import ModelConfig
 from featuresql.project.loader import ModelFile
@@ -49,8 +50,10 @@ def compile_on_demand(
     schema: str,
     dialect: str,
     config_line: int | None,
+    target: str,
 ) -> OnDemandModel:
-    """The on-demand model of ``query`` (the rendered SELECT, parsed in the project dialect)."""
+    """The on-demand model of ``query`` (the rendered SELECT, parsed in the project ``dialect``), for
+    a target whose SQL is ``target``: a construct it cannot compute as the reader does is refused."""
 
     def fail(message: str, node: exp.Expr | None = None) -> CompileError:
         line = node_line(node) if node is not None else None
@@ -99,6 +102,7 @@ def compile_on_demand(
             column.replace(exp.column(resolved[1], table=resolved[0]))
         try:
             check_supported(expression)
+            check_engine(expression, target)
         except UnsupportedExpression as exc:
             raise fail(f"{exc.message} (the supported SQL: README, On-demand features)", item) from None
         features.append(OnDemandFeature(name, expression, node_line(item)))

@@ -2,7 +2,9 @@
 
 The spine is the request: each request column of an on-demand model is the spine's
 column of that name, cast to the declared type, and the features it reads are the
-point-in-time values joined for the same row (``featuresql.sql.point_in_time.DerivedColumn``).
+point-in-time values joined for the same row (``featuresql.sql.point_in_time.DerivedColumn``),
+written for the target so it computes DuckDB's values, the reader's
+(``featuresql.compile.on_demand_engines``).
 Before the query runs, each expression is compiled as the reader will compile it, with
 the stored features' warehouse types, so a type mistake is refused here too.
 """
@@ -16,6 +18,7 @@ from sqlglot import exp
 
 from featuresql.compile.models import CompiledProject, OnDemandModel
 from featuresql.compile.on_demand import programs
+from featuresql.compile.on_demand_engines import engine_expression
 from featuresql.errors import ConfigError
 from featuresql.sql import dialects
 from featuresql.sql.point_in_time import DerivedColumn
@@ -53,6 +56,7 @@ def derived_columns(
         )
         expression = next(f.expression for f in model.features if f.name == feature)
         expression = dialects.float_division(expression.copy(), read_dialect, context.dialect)
+        expression = engine_expression(expression, context.dialect)
         derived.append(DerivedColumn(output, expression, request))
     return derived
 
