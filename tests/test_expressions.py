@@ -181,6 +181,7 @@ def strings() -> st.SearchStrategy[str]:
             st.tuples(inner, small).map(lambda t: f"substring({t[0]}, {t[1]})"),
             st.tuples(inner, small, small).map(lambda t: f"substring({t[0]}, {t[1]}, {t[2]})"),
             st.tuples(inner, inner).map(lambda t: f"coalesce({t[0]}, {t[1]})"),
+            st.tuples(st.sampled_from(["lower", "upper"]), inner).map(lambda t: f"{t[0]}({t[1]})"),
         )
 
     return st.recursive(leaves, extend, max_leaves=4)
@@ -342,3 +343,31 @@ def test_hand_picked_edges_match_duckdb(sql: str) -> None:
 def test_reviewed_edges_match_duckdb(sql: str, values: dict[str, Any]) -> None:
     compile_expression(sqlglot.parse_one(sql, dialect="duckdb"), COLUMNS)
     check(sql, {**dict.fromkeys(COLUMNS), **values})
+
+
+def test_lower_and_upper_map_every_code_point_as_duckdb() -> None:
+    """DuckDB maps each code point on its own (simple case mapping); so does the evaluator."""
+    import pyarrow as pa
+
+    code_points = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    connection = duckdb.connect()
+    connection.register("letters", pa.table({"letter": [chr(c) for c in code_points]}))
+    found = connection.execute("SELECT letter, lower(letter), upper(letter) FROM letters").fetchall()
+    lowered = ["lower", "string", ["col", "string", "s"]]
+    raised = ["upper", "string", ["col", "string", "s"]]
+    wrong = [
+        (hex(ord(letter)), lower, upper)
+        for letter, lower, upper in found
+        if evaluate(lowered, {"s": letter}) != lower or evaluate(raised, {"s": letter}) != upper
+    ]
+    assert not wrong, wrong[:10]
+    assert len(found) == len(code_points)
+
+
+@pytest.mark.parametrize(
+    "text", ["ΑΣ", "ΟΔΟΣ ΟΔΟΣ", "straße", "İstanbul", "ǅ", "ﬃ", "ŉ", "ᾳ", "\u13a0"]
+)  # the last: Cherokee A
+def test_case_mapping_ignores_context_as_duckdb(text: str) -> None:
+    """Python's whole-string lower() knows final sigma and full mappings; DuckDB maps code points alone."""
+    check(f"lower('{text}')", ROW)
+    check(f"upper('{text}')", ROW)

@@ -109,6 +109,8 @@ def assert_only_the_reader_of_featuresql(loaded: set[str]) -> None:
             "request_columns",
             "reader",
             "expressions",
+            "expression_strings",
+            "expression_errors",
             "tables",
             "handler",
             "http",

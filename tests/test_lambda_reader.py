@@ -58,6 +58,8 @@ AWS_ENV = {
 READER_FILES = [
     "featuresql/__init__.py",
     "featuresql/serving/__init__.py",
+    "featuresql/serving/expression_errors.py",
+    "featuresql/serving/expression_strings.py",
     "featuresql/serving/expressions.py",
     "featuresql/serving/handler.py",
     "featuresql/serving/items.py",
@@ -374,7 +376,8 @@ def test_the_extracted_zip_alone_answers_a_request(package, function, endpoint):
     ratios = [result["features"]["advance_request__amount_vs_avg_spend_30d"] for result in body["results"]]
     assert any(ratio is not None for ratio in ratios) and None in ratios  # computed, and NULL without spend
     ours = {name for name in answer["loaded"] if name.startswith("featuresql")}
-    modules = ("handler", "items", "manifest", "reader", "request", "request_columns", "expressions", "tables")
+    modules = ("handler", "items", "manifest", "reader", "request", "request_columns", "tables")
+    modules += ("expressions", "expression_strings", "expression_errors")
     assert ours == {"featuresql", *(f"featuresql.serving.{m}" for m in modules), "featuresql.serving"}
     tops = {name.split(".")[0] for name in answer["loaded"]}
     assert {"boto3", "botocore"} <= tops

@@ -12,7 +12,9 @@ engines (``tests/test_on_demand_engines.py``):
 - BigQuery's ``/`` fails on a zero divisor where DuckDB's gives IEEE infinities and NaN:
   written ``IEEE_DIVIDE``, which does the same (the dividend is a double already);
 - refused on both: ``//`` and ``%``, whose rounding and sign rules differ from DuckDB's on
-  decimals and doubles; on BigQuery also ``GREATEST`` and ``LEAST`` (NULL there when any
+  decimals and doubles, and ``LOWER``/``UPPER`` (DuckDB's per-code-point case mapping, not
+  checked against theirs: the emulators are not the engines' Unicode tables); on BigQuery
+  also ``GREATEST`` and ``LEAST`` (NULL there when any
   argument is NULL; DuckDB skips NULLs; Snowflake's ``*_IGNORE_NULLS`` match DuckDB).
 
 Known and left as they are (README, On-demand features): a division by zero on
@@ -27,16 +29,21 @@ from sqlglot import exp
 
 from featuresql.sql.expressions import UnsupportedExpression
 
+_CASES = "DuckDB (the reader) maps each code point's case on its own (ß to ẞ), the engine's mapping is unchecked"
 _REFUSED: dict[str, dict[type[exp.Expr], str]] = {
     "snowflake": {
         exp.IntDiv: "its rounding differs from DuckDB's (the reader's) on Snowflake",
         exp.Mod: "its sign and type rules differ from DuckDB's (the reader's) on Snowflake",
+        exp.Lower: _CASES,
+        exp.Upper: _CASES,
     },
     "bigquery": {
         exp.IntDiv: "its rounding differs from DuckDB's (the reader's) on BigQuery",
         exp.Mod: "its sign and type rules differ from DuckDB's (the reader's) on BigQuery",
         exp.Greatest: "BigQuery's is NULL when any argument is NULL, DuckDB's (the reader's) skips NULLs",
         exp.Least: "BigQuery's is NULL when any argument is NULL, DuckDB's (the reader's) skips NULLs",
+        exp.Lower: _CASES,
+        exp.Upper: _CASES,
     },
 }
 

@@ -40,6 +40,8 @@ READER_MODULES = (
     "request_columns",
     "reader",
     "expressions",
+    "expression_strings",
+    "expression_errors",
     "tables",
     "handler",
 )

@@ -33,13 +33,14 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from featuresql.serving import expression_strings as strings
+from featuresql.serving.expression_errors import EvaluationError
+
+__all__ = ["EvaluationError", "Program", "evaluate"]
+
 Program = list[Any]
 _EXACT = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_UP, traps=[decimal.InvalidOperation])
 _WIDE = decimal.Context(prec=1200, Emin=-2000, Emax=2000, traps=[decimal.InvalidOperation])  # any double, exactly
-
-
-class EvaluationError(Exception):
-    """A value the warehouse would refuse too: an overflow, an integer division by zero."""
 
 
 def evaluate(program: Program, values: Mapping[str, Any]) -> Any:
@@ -288,84 +289,6 @@ def _to_float(value: Any) -> float:
     return float(value)
 
 
-# -- strings --------------------------------------------------------------------------------------
-
-
-def _length(kind: str, value: str) -> int:
-    return len(value)  # code points, as DuckDB's LENGTH
-
-
-def _pipe(kind: str, left: str, right: str) -> str:
-    return left + right
-
-
-# Unicode's space separators (category Zs), what DuckDB's one-argument TRIM removes (not tabs or newlines).
-_SPACES = " \u00a0\u1680" + "".join(chr(c) for c in range(0x2000, 0x200B)) + "\u202f\u205f\u3000"
-
-
-def _trim(where: str) -> Callable[..., str]:
-    """TRIM removes space separators only, as DuckDB's one-argument TRIM."""
-
-    def trim(kind: str, value: str) -> str:
-        return {"both": value.strip, "leading": value.lstrip, "trailing": value.rstrip}[where](_SPACES)
-
-    return trim
-
-
-def _substring(kind: str, value: str, offset: int, length: int | None = None) -> str:
-    """DuckDB's SUBSTRING: 1-based; 0 is just before the first character, a negative offset counts
-    from the end, a negative length takes the characters before the offset."""
-    if abs(offset) >= 2**32 or (length is not None and abs(length) >= 2**32):
-        raise EvaluationError("SUBSTRING offset or length out of range")
-    size = len(value)
-    start = offset - 1 if offset > 0 else (size + offset if offset < 0 else -1)
-    end = size if length is None else start + length
-    if length is not None and length < 0:
-        start, end = start + length, start
-    start, end = min(max(start, 0), size), min(max(end, 0), size)
-    return value[start:end] if start < end else ""
-
-
-def _like(kind: str, value: str, pattern: str) -> bool:
-    """LIKE without ESCAPE: ``%`` any characters (newlines too), ``_`` one; case-sensitive.
-
-    Linear in the text, whatever the pattern (a regex would backtrack on ``%a%a%a...``): the
-    pieces between ``%`` are matched in order, each at its leftmost place.
-    """
-    pieces = pattern.split("%")
-    if len(pieces) == 1:
-        return len(value) == len(pattern) and _piece_at(value, 0, pattern)
-    first, *middle, last = pieces
-    if not _piece_at(value, 0, first) or len(first) + len(last) > len(value):
-        return False
-    if not _piece_at(value, len(value) - len(last), last):
-        return False
-    position, end = len(first), len(value) - len(last)
-    for piece in middle:
-        found = _find_piece(value, piece, position, end)
-        if found < 0:
-            return False
-        position = found + len(piece)
-    return True
-
-
-def _piece_at(value: str, start: int, piece: str) -> bool:
-    """Whether ``piece`` (with ``_`` for any character) matches ``value`` at ``start``."""
-    if start < 0 or start + len(piece) > len(value):
-        return False
-    return all(p == "_" or p == value[start + i] for i, p in enumerate(piece))
-
-
-def _find_piece(value: str, piece: str, start: int, end: int) -> int:
-    """The leftmost place of ``piece`` in ``value[start:end]``, or -1."""
-    if "_" not in piece:
-        return value.find(piece, start, end)
-    for position in range(start, end - len(piece) + 1):
-        if _piece_at(value, position, piece):
-            return position
-    return -1
-
-
 def _concat(kind: str, arguments: Sequence[Program], values: Mapping[str, Any]) -> str:
     """CONCAT skips NULLs (``||`` does not)."""
     return "".join(v for v in (evaluate(argument, values) for argument in arguments) if v is not None)
@@ -529,13 +452,15 @@ _STRICT: dict[str, Callable[..., Any]] = {
     "floor": _rounding(up=False),
     "sign": _sign,
     "cast": _cast,
-    "length": _length,
-    "pipe": _pipe,
-    "trim": _trim("both"),
-    "ltrim": _trim("leading"),
-    "rtrim": _trim("trailing"),
-    "substring": _substring,
-    "like": _like,
+    "length": strings.length,
+    "pipe": strings.pipe,
+    "trim": strings.trim("both"),
+    "ltrim": strings.trim("leading"),
+    "rtrim": strings.trim("trailing"),
+    "lower": strings.lower,
+    "upper": strings.upper,
+    "substring": strings.substring,
+    "like": strings.like,
     "eq": _compare("eq"),
     "ne": _compare("ne"),
     "lt": _compare("lt"),

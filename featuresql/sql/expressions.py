@@ -12,7 +12,8 @@ comparisons, ``AND OR NOT``, ``IS [NOT] NULL``, ``IS [NOT] DISTINCT FROM``, ``CA
 ``IF``, ``COALESCE``, ``NULLIF``, ``[NOT] IN (list)``, ``[NOT] BETWEEN``, ``ABS``,
 ``ROUND``, ``LEAST``, ``GREATEST``, ``LN``, ``LOG``/``LOG10``, ``LOG2``, ``EXP``, ``SQRT``,
 ``POWER``, ``CEIL``, ``FLOOR``, ``SIGN``, ``CAST`` between numbers and booleans,
-``LENGTH``, ``||``, ``CONCAT``, ``TRIM``/``LTRIM``/``RTRIM``, ``SUBSTRING``, ``[NOT] LIKE``.
+``LENGTH``, ``LOWER``, ``UPPER``, ``||``, ``CONCAT``, ``TRIM``/``LTRIM``/``RTRIM``, ``SUBSTRING``,
+``[NOT] LIKE``.
 
 Types are DuckDB's, exactly, because the evaluator's overflow checks depend on them:
 ``int8``..``int64`` (a literal is ``int32`` when it fits), ``decimal(p,s)`` (a literal
@@ -127,6 +128,8 @@ class _Compiler:
             exp.Sign: lambda node: ["sign", "int8", self._number(node.this)],
             exp.Cast: self._cast,
             exp.Length: lambda node: ["length", "int64", self._string(node.this)],
+            exp.Lower: lambda node: ["lower", "string", self._string(node.this)],
+            exp.Upper: lambda node: ["upper", "string", self._string(node.this)],
             exp.DPipe: lambda node: ["pipe", "string", self._string(node.this), self._string(node.expression)],
             exp.Concat: lambda node: ["concat", "string", *(self._string(e) for e in node.expressions)],
             exp.Trim: self._trim,
