@@ -110,6 +110,7 @@ def assert_only_the_reader_of_featuresql(loaded: set[str]) -> None:
             "reader",
             "expressions",
             "expression_strings",
+            "expression_times",
             "expression_errors",
             "tables",
             "handler",

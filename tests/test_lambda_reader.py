@@ -60,6 +60,7 @@ READER_FILES = [
     "featuresql/serving/__init__.py",
     "featuresql/serving/expression_errors.py",
     "featuresql/serving/expression_strings.py",
+    "featuresql/serving/expression_times.py",
     "featuresql/serving/expressions.py",
     "featuresql/serving/handler.py",
     "featuresql/serving/items.py",
@@ -377,7 +378,7 @@ def test_the_extracted_zip_alone_answers_a_request(package, function, endpoint):
     assert any(ratio is not None for ratio in ratios) and None in ratios  # computed, and NULL without spend
     ours = {name for name in answer["loaded"] if name.startswith("featuresql")}
     modules = ("handler", "items", "manifest", "reader", "request", "request_columns", "tables")
-    modules += ("expressions", "expression_strings", "expression_errors")
+    modules += ("expressions", "expression_strings", "expression_times", "expression_errors")
     assert ours == {"featuresql", *(f"featuresql.serving.{m}" for m in modules), "featuresql.serving"}
     tops = {name.split(".")[0] for name in answer["loaded"]}
     assert {"boto3", "botocore"} <= tops

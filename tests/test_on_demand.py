@@ -207,3 +207,52 @@ def test_an_overflow_fails_offline_and_online(built: Path, tmp_path: Path, small
     assert status == 422 and "advance_request.scaled of entity 0" in json.loads(body)["error"]["message"]
     status, body = reader.answer({"features": ["advance_request"], "entities": [{"user_id": 42, "units": 1}]})
     assert status == 200 and json.loads(body)["results"][0]["features"]["advance_request__scaled"] > 2**62
+
+
+def test_times_from_the_request_agree_offline_and_online(built: Path, tmp_path: Path, small_vars: str) -> None:
+    """A TIMESTAMP request column through extract and reader: extraction, intervals, differences."""
+    import featuresql
+
+    project = tmp_path / "cash_advance"
+    shutil.copytree(built, project)
+    (project / "features" / "services.yml").unlink()
+    (project / "features" / "advance_request.sql").write_text(
+        "{{ config(kind='on_demand', request={'requested_at': 'timestamp', 'advance_amount': 'decimal(12,2)'}) }}\n"
+        "select\n"
+        "    extract(isodow from request.requested_at) >= 6 as on_a_weekend,\n"
+        "    request.requested_at + interval 1 month as repay_by,\n"
+        "    date_diff('hour', date_trunc('day', request.requested_at), request.requested_at)\n"
+        "        + user_transactions.count_7d as hour_plus_count,\n"
+        "    cast(request.requested_at as date) as requested_on\n"
+        "from {{ ref('user_transactions') }}\n"
+    )
+    result = CliRunner().invoke(command, ["--project-dir", str(project), "--vars", small_vars, "sync", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    moments = [datetime(2026, 1, 31, 23, 59, 59, 999_999), datetime(2026, 6, 27, 9), datetime(2024, 2, 29, 0, 30), None]
+    users = [42, 77, 150, 3]
+    spine = pa.table(
+        {
+            "user_id": pa.array(users, pa.int64()),
+            "ts": pa.array([AT] * 4, pa.timestamp("us")),
+            "requested_at": pa.array(moments, pa.timestamp("us")),
+            "advance_amount": pa.array([Decimal(1)] * 4, pa.decimal128(12, 2)),
+        }
+    )
+    offline = featuresql.extract(spine, ["advance_request"], project_dir=project).to_pylist()
+    manifest = Manifest.load(project / "target" / "online" / "dev" / "manifest.json")
+    reader = Reader(manifest, open_table(manifest.store), clock=lambda: AT.replace(tzinfo=UTC).timestamp())
+    entities = [
+        {"user_id": u, "requested_at": m and m.isoformat() + "Z", "advance_amount": "1.00"}
+        for u, m in zip(users, moments, strict=True)
+    ]
+    status, body = reader.answer({"features": ["advance_request"], "entities": entities})
+    assert status == 200, body
+    for row, result in zip(offline, json.loads(body)["results"], strict=True):
+        online = result["features"]
+        assert online["advance_request__on_a_weekend"] == row["advance_request__on_a_weekend"]
+        assert online["advance_request__hour_plus_count"] == row["advance_request__hour_plus_count"]
+        repay_by, requested_on = row["advance_request__repay_by"], row["advance_request__requested_on"]
+        assert online["advance_request__repay_by"] == (repay_by and repay_by.isoformat() + "Z")
+        assert online["advance_request__requested_on"] == (requested_on and requested_on.isoformat())
+    assert offline[0]["advance_request__repay_by"] == datetime(2026, 2, 28, 23, 59, 59, 999_999)  # the month's end
+    assert [row["advance_request__on_a_weekend"] for row in offline] == [True, True, False, None]

@@ -168,7 +168,8 @@ def _request_columns(model: ModelFile, config: ModelConfig, dialect: str, line: 
         if kind == "other":
             raise CompileError(
                 f"on-demand model {model.name!r}: request column {name!r} has type {type_text!r}, which on-demand "
-                "features do not support: use INTEGER, BIGINT, DECIMAL(p,s), DOUBLE, VARCHAR or BOOLEAN",
+                "features do not support: use INTEGER, BIGINT, DECIMAL(p,s), DOUBLE, VARCHAR, BOOLEAN, "
+                "TIMESTAMP or DATE",
                 path=model.path,
                 line=line,
             )

@@ -15,7 +15,9 @@ engines (``tests/test_on_demand_engines.py``):
   decimals and doubles, and ``LOWER``/``UPPER`` (DuckDB's per-code-point case mapping, not
   checked against theirs: the emulators are not the engines' Unicode tables); on BigQuery
   also ``GREATEST`` and ``LEAST`` (NULL there when any
-  argument is NULL; DuckDB skips NULLs; Snowflake's ``*_IGNORE_NULLS`` match DuckDB).
+  argument is NULL; DuckDB skips NULLs; Snowflake's ``*_IGNORE_NULLS`` match DuckDB); and on
+  both, the time functions, intervals and time literals (unchecked there so far); comparing
+  time columns is allowed.
 
 Known and left as they are (README, On-demand features): a division by zero on
 Snowflake fails the extract where the reader answers infinity or NaN; an integer
@@ -30,6 +32,10 @@ from sqlglot import exp
 from featuresql.sql.expressions import UnsupportedExpression
 
 _CASES = "DuckDB (the reader) maps each code point's case on its own (ß to ẞ), the engine's mapping is unchecked"
+_TIMES = "time arithmetic is checked against DuckDB (the reader) only, not yet against this engine"
+_TIME_FUNCTIONS: tuple[type[exp.Expr], ...] = (exp.Interval, exp.DateDiff, exp.Extract, exp.TimestampTrunc)
+_TIME_FUNCTIONS += (exp.DateTrunc, exp.Year, exp.Month, exp.Day)
+_TIME_TYPES = (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ, exp.DataType.Type.DATE)
 _REFUSED: dict[str, dict[type[exp.Expr], str]] = {
     "snowflake": {
         exp.IntDiv: "its rounding differs from DuckDB's (the reader's) on Snowflake",
@@ -51,8 +57,12 @@ _REFUSED: dict[str, dict[type[exp.Expr], str]] = {
 def check_engine(expression: exp.Expr, dialect: str) -> None:
     """Refuse what ``dialect`` cannot compute as the reader does (``UnsupportedExpression``)."""
     refused = _REFUSED.get(dialect, {})
+    if refused:
+        refused = refused | dict.fromkeys(_TIME_FUNCTIONS, _TIMES)
     for node in expression.walk():
         reason = refused.get(type(node))
+        if reason is None and refused and isinstance(node, exp.Cast) and node.to.is_type(*_TIME_TYPES):
+            reason = _TIMES
         if reason is not None:
             sql = node.sql("duckdb")
             raise UnsupportedExpression(sql, f"{sql} cannot be used in an on-demand feature on {dialect}: {reason}")

@@ -41,6 +41,7 @@ READER_MODULES = (
     "reader",
     "expressions",
     "expression_strings",
+    "expression_times",
     "expression_errors",
     "tables",
     "handler",

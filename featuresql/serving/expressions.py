@@ -22,7 +22,8 @@ dialect the programs are compiled from, value for value:
   ``round(x, n)`` is ``round(x * 10^n) / 10^n`` in doubles, as DuckDB computes it).
 
 A type is ``int8``, ``int16``, ``int32``, ``int64``, ``decimal(p,s)``, ``float``,
-``boolean``, ``string`` or ``null``.
+``boolean``, ``string``, ``timestamp``, ``date`` or ``null``. Strings and times have
+modules of their own: ``expression_strings`` and ``expression_times``.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ from decimal import Decimal
 from typing import Any
 
 from featuresql.serving import expression_strings as strings
+from featuresql.serving import expression_times as times
 from featuresql.serving.expression_errors import EvaluationError
 
 __all__ = ["EvaluationError", "Program", "evaluate"]
 
 Program = list[Any]
+_TIMES = ("timestamp", "date")
 _EXACT = decimal.Context(prec=200, rounding=decimal.ROUND_HALF_UP, traps=[decimal.InvalidOperation])
 _WIDE = decimal.Context(prec=1200, Emin=-2000, Emax=2000, traps=[decimal.InvalidOperation])  # any double, exactly
 
@@ -77,6 +80,8 @@ def _literal(text: Any, kind: str) -> Any:
         return Decimal(text)
     if kind == "float":
         return float(text)
+    if kind in _TIMES:
+        return times.as_time(text, kind)
     return text
 
 
@@ -86,6 +91,8 @@ def _as(value: Any, kind: str) -> Any:
         return value
     if kind == "float":
         return _to_float(value)
+    if kind in _TIMES:
+        return times.as_time(value, kind)
     if _is_decimal(kind):
         exact = value if isinstance(value, Decimal) else Decimal(str(value) if isinstance(value, float) else value)
         scale = int(kind[8:-1].split(",")[1])  # a value of a DECIMAL(p,s) has s digits, as the warehouse stores it
@@ -259,6 +266,8 @@ def _sign(kind: str, value: Any) -> int:
 
 def _cast(kind: str, value: Any) -> Any:
     """CAST(value AS kind), as DuckDB rounds and range-checks it."""
+    if kind in _TIMES:
+        return times.cast(kind, value)
     if kind == "boolean":
         return bool(value)
     if kind == "float":
@@ -483,4 +492,8 @@ _SPECIAL: dict[str, Callable[[str, Sequence[Any], Mapping[str, Any]], Any]] = {
     "concat": _concat,
     "least": _extreme(min),
     "greatest": _extreme(max),
+    "shift": lambda kind, arguments, values: times.shift(kind, arguments, values, evaluate),
+    "date_diff": lambda kind, arguments, values: times.date_diff(kind, arguments, values, evaluate),
+    "extract": lambda kind, arguments, values: times.extract(kind, arguments, values, evaluate),
+    "trunc": lambda kind, arguments, values: times.truncate(kind, arguments, values, evaluate),
 }

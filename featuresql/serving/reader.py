@@ -39,9 +39,11 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from featuresql.serving.expression_times import to_text
 from featuresql.serving.expressions import EvaluationError, evaluate
 from featuresql.serving.items import (
     EXPIRES,
@@ -246,7 +248,10 @@ def _exact_json(value: Any) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    """Non-finite doubles as the strings "NaN", "Infinity" and "-Infinity" (JSON has no such numbers)."""
+    """Non-finite doubles as the strings "NaN", "Infinity" and "-Infinity" (JSON has no such numbers);
+    an on-demand time as stored times read (``2026-06-30T10:00:00Z``)."""
+    if isinstance(value, date):
+        return to_text(value)
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value

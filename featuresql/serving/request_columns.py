@@ -17,6 +17,7 @@ is text: ``?user_id=42&requested_amount=150.00``.
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -39,6 +40,8 @@ def request_value(value: Any, kind: str, *, text: bool) -> Any:
         return _decimal(value, kind)
     if kind == "float":
         return _double(value, text=text)
+    if kind in ("timestamp", "date"):
+        return _time(value, kind)
     if kind == "boolean":
         if text and value in ("true", "false"):
             return value == "true"
@@ -93,3 +96,19 @@ def _double(value: Any, *, text: bool) -> float:
         return float(value)
     except OverflowError:
         raise RequestValueError(f"is a double column: {value} is out of its range") from None
+
+
+def _time(value: Any, kind: str) -> Any:
+    """ISO text: a DATE ``2026-06-30``; a TIMESTAMP ``2026-06-30T10:00:00`` (UTC; an offset or ``Z``
+    is converted to UTC)."""
+    if not isinstance(value, str):
+        raise RequestValueError(f"is a {kind.upper()} column: give ISO text such as '2026-06-30T10:00:00Z'")
+    try:
+        if kind == "date":
+            return date.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise RequestValueError(
+            f"is a {kind.upper()} column: {value!r} is not ISO text such as 2026-06-30T10:00:00Z"
+        ) from None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment

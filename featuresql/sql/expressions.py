@@ -13,7 +13,9 @@ comparisons, ``AND OR NOT``, ``IS [NOT] NULL``, ``IS [NOT] DISTINCT FROM``, ``CA
 ``ROUND``, ``LEAST``, ``GREATEST``, ``LN``, ``LOG``/``LOG10``, ``LOG2``, ``EXP``, ``SQRT``,
 ``POWER``, ``CEIL``, ``FLOOR``, ``SIGN``, ``CAST`` between numbers and booleans,
 ``LENGTH``, ``LOWER``, ``UPPER``, ``||``, ``CONCAT``, ``TRIM``/``LTRIM``/``RTRIM``, ``SUBSTRING``,
-``[NOT] LIKE``.
+``[NOT] LIKE``; on TIMESTAMP and DATE values, literals, ``± INTERVAL``, ``DATE_DIFF``,
+``EXTRACT``, ``YEAR``/``MONTH``/``DAY``, ``DATE_TRUNC`` and comparisons
+(``featuresql.sql.expression_times``).
 
 Types are DuckDB's, exactly, because the evaluator's overflow checks depend on them:
 ``int8``..``int64`` (a literal is ``int32`` when it fits), ``decimal(p,s)`` (a literal
@@ -34,6 +36,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from featuresql.sql import expression_times as times
+
 Program = list[Any]
 _ARITHMETIC = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Mod: "mod"}
 _COMPARISONS = {exp.EQ: "eq", exp.NEQ: "ne", exp.LT: "lt", exp.LTE: "le", exp.GT: "gt", exp.GTE: "ge"}
@@ -50,7 +54,7 @@ _KINDS = (
 
 
 # Nodes that are part of a supported construct, not constructs of their own (a CAST's type, a column's name).
-_PARTS = (exp.Identifier, exp.DataType, exp.DataTypeParam, exp.Var)
+_PARTS = (exp.Identifier, exp.DataType, exp.DataTypeParam, exp.Var, exp.Interval)  # an interval: in ± only
 
 
 class UnsupportedExpression(Exception):
@@ -94,7 +98,10 @@ class _Compiler:
         handler = self.handlers.get(type(node))
         if handler is None:
             raise _refused(node)
-        return handler(node)
+        try:
+            return handler(node)
+        except times.TimeError as exc:
+            raise UnsupportedExpression(exc.construct, exc.message) from None
 
     def _handlers(self) -> dict[type[exp.Expr], Callable[[Any], Program]]:
         handlers: dict[type[exp.Expr], Callable[[Any], Program]] = {
@@ -136,6 +143,13 @@ class _Compiler:
             exp.Substring: self._substring,
             exp.Like: self._like,
             exp.Round: self._round,
+            exp.DateDiff: lambda node: times.date_diff(node, self.compile),
+            exp.Extract: lambda node: times.extract(node, self.compile),
+            exp.Year: lambda node: times.extract(node, self.compile, "year"),
+            exp.Month: lambda node: times.extract(node, self.compile, "month"),
+            exp.Day: lambda node: times.extract(node, self.compile, "day"),
+            exp.TimestampTrunc: lambda node: times.truncate(node, self.compile),
+            exp.DateTrunc: lambda node: times.truncate(node, self.compile),
             exp.Least: lambda node: self._choose("least", [node.this, *node.expressions], numbers=True),
             exp.Greatest: lambda node: self._choose("greatest", [node.this, *node.expressions], numbers=True),
         }
@@ -179,6 +193,10 @@ class _Compiler:
     # -- numbers ----------------------------------------------------------------------------------
 
     def _arithmetic(self, node: exp.Binary) -> Program:
+        if isinstance(node, exp.Add | exp.Sub):
+            shifted = times.shift(node, self.compile)
+            if shifted is not None:
+                return shifted
         left, right = self._numbers(node)
         op = _ARITHMETIC[type(node)]
         kind = _arithmetic_type(op, left[1], right[1])
@@ -229,6 +247,8 @@ class _Compiler:
             raise UnsupportedExpression(node.sql("duckdb"), f"{node.sql('duckdb')}: TRY_CAST is not supported")
         target = node.to.sql("duckdb")
         kind = kind_of(target)
+        if kind in times.TIME_KINDS:
+            return times.cast(node, kind, self.compile)
         value = self.compile(node.this)
         numeric = is_number(value[1]) or value[1] in ("boolean", "null")
         if (kind not in ("float", "boolean") and not kind.startswith(("int", "decimal"))) or not numeric:
@@ -309,12 +329,12 @@ class _Compiler:
     def _comparison(self, node: exp.Binary) -> Program:
         left, right = self.compile(node.this), self.compile(node.expression)
         _comparable(node, left[1], right[1])
-        return [_COMPARISONS[type(node)], "boolean", left, right]
+        return [_COMPARISONS[type(node)], "boolean", *_as_timestamps([left, right])]
 
     def _distinct(self, op: str, node: exp.Binary) -> Program:
         left, right = self.compile(node.this), self.compile(node.expression)
         _comparable(node, left[1], right[1])
-        return [op, "boolean", left, right]
+        return [op, "boolean", *_as_timestamps([left, right])]
 
     def _conditions(self, *nodes: exp.Expr) -> list[Program]:
         programs = [self.compile(node) for node in nodes]
@@ -344,14 +364,14 @@ class _Compiler:
         items = [self.compile(item) for item in node.expressions]
         for item, program in zip(node.expressions, items, strict=True):
             _comparable(item, value[1], program[1])
-        value, *items = _as_doubles([value, *items])
+        value, *items = _as_timestamps(_as_doubles([value, *items]))
         return ["in", "boolean", value, items]
 
     def _between(self, node: exp.Between) -> Program:
         value, low, high = self.compile(node.this), self.compile(node.args["low"]), self.compile(node.args["high"])
         _comparable(node, value[1], low[1])
         _comparable(node, value[1], high[1])
-        return ["between", "boolean", *_as_doubles([value, low, high])]
+        return ["between", "boolean", *_as_timestamps(_as_doubles([value, low, high]))]
 
     # -- choices ----------------------------------------------------------------------------------
 
@@ -410,6 +430,10 @@ def kind_of(type_name: str) -> str:
         return "string"
     if data_type.this == exp.DataType.Type.BOOLEAN:
         return "boolean"
+    if data_type.this in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ, exp.DataType.Type.DATETIME):
+        return "timestamp"
+    if data_type.this == exp.DataType.Type.DATE:
+        return "date"
     return "other"
 
 
@@ -483,8 +507,17 @@ def _as_doubles(programs: list[Program]) -> list[Program]:
     return [["cast", "float", p] if is_number(p[1]) and p[1] != "float" else p for p in programs]
 
 
+def _as_timestamps(programs: list[Program]) -> list[Program]:
+    """Times compared in one type: with a TIMESTAMP among them, a DATE is its midnight (DuckDB's rule)."""
+    if not any(program[1] == "timestamp" for program in programs):
+        return programs
+    return [["cast", "timestamp", p] if p[1] == "date" else p for p in programs]
+
+
 def _comparable(node: exp.Expr, left: str, right: str) -> None:
     kinds = {left, right} - {"null"}
+    if kinds == set(times.TIME_KINDS):
+        return
     if len(kinds) > 1 and not all(is_number(kind) for kind in kinds):
         raise UnsupportedExpression(
             node.sql("duckdb"), f"{node.sql('duckdb')} compares a {left} with a {right}: cast one of them"
