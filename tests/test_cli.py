@@ -325,7 +325,7 @@ def test_ls_json(example_project, cli):
     models = {m["name"]: m for m in listing["models"]}
     assert set(models) == {*MODELS, "advance_request"}
     assert models["advance_request"]["kind"] == "on_demand"
-    assert models["advance_request"]["request"] == {"advance_amount": "decimal(12,2)"}
+    assert models["advance_request"]["request"] == {"advance_amount": "DECIMAL(12, 2)"}
     assert [f["input"] for f in models["advance_request"]["features"]] == [
         "request.advance_amount / NULLIF(user_transactions.amount_avg_30d, 0)",
         "request.advance_amount > COALESCE(user_transactions.amount_max_7d, 0)",

@@ -316,7 +316,7 @@ def test_a_feature_service_is_documented_with_its_features(catalog: dict[str, An
     assert service["models"] == ["user_transactions", "user_spend_ratios", "advance_request"]
     assert service["offline_models"] == []
     assert service["keys"] == [{"name": "user_id", "type": "bigint"}]  # advance_request's: user_transactions' keys
-    assert service["request_columns"] == [{"name": "advance_amount", "type": "decimal(12,2)"}]
+    assert service["request_columns"] == [{"name": "advance_amount", "type": "DECIMAL(12, 2)"}]
     features = {f["output"]: f for f in service["features"]}
     assert list(features) == ADVANCE_RISK_OUTPUTS
     alias = features["avg_spend_30d"]
@@ -355,7 +355,7 @@ def test_a_feature_service_says_how_to_call_it(built: Path, catalog: dict[str, A
         "featuresql extract --spine labels.parquet --service advance_risk --out training.parquet"
     )
     assert extract["python"].endswith('featuresql.extract("labels.parquet", service="advance_risk")')
-    assert extract["request_columns"] == [{"name": "advance_amount", "type": "decimal(12,2)"}]  # the spine carries it
+    assert extract["request_columns"] == [{"name": "advance_amount", "type": "DECIMAL(12, 2)"}]  # the spine carries it
     assert read["request"] == {"service": "advance_risk", "entities": [{"user_id": 42, "advance_amount": 150.0}]}
     assert read["read_command"] == "featuresql read user_id=42 advance_amount=150.00 --service advance_risk"
     body = (
@@ -397,7 +397,7 @@ def test_an_on_demand_model_is_documented_with_its_request_and_expressions(
         None,
     )
     assert entry["description"].startswith("The advance being requested")
-    assert entry["request"] == [{"name": "advance_amount", "type": "decimal(12,2)"}]
+    assert entry["request"] == [{"name": "advance_amount", "type": "DECIMAL(12, 2)"}]
     assert entry["keys"] == [{"name": "user_id", "type": "bigint"}] and entry["entity"] == "user"
     assert entry["depends_on"] == ["user_transactions"] and entry["services"] == ["advance_risk"]
     assert [(i["model"], i["feature"]) for i in entry["inputs"]] == list(compiled.inputs)
@@ -464,7 +464,7 @@ def test_an_on_demand_model_reading_an_offline_model_is_not_read_online(tmp_path
     assert entry["computed"]["online"] == "Not online: user_transactions is not online."
     service = catalog["services"]["advance_risk"]
     assert service["offline_models"] == ["user_transactions"] and service["online_read"] is None
-    assert service["extract"]["request_columns"] == [{"name": "advance_amount", "type": "decimal(12,2)"}]
+    assert service["extract"]["request_columns"] == [{"name": "advance_amount", "type": "DECIMAL(12, 2)"}]
 
 
 def test_compiled_sql_is_what_compile_writes(built: Path, catalog: dict[str, Any]) -> None:

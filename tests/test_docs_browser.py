@@ -338,7 +338,7 @@ def test_a_service_page_shows_its_features_calls_and_lineage(
             'featuresql.extract("labels.parquet", service="advance_risk")',
             '{"service": "advance_risk", "entities": [{"user_id": 42, "advance_amount": 150.00}]}',
             "featuresql read user_id=42 advance_amount=150.00 --service advance_risk",
-            "It must also carry the request columns of the on-demand features (advance_amount decimal(12,2))",
+            "It must also carry the request columns of the on-demand features (advance_amount DECIMAL(12, 2))",
             "featuresql package-lambda --service advance_risk",
         ):
             assert snippet in calls, snippet
@@ -413,7 +413,7 @@ def test_an_on_demand_model_page_shows_its_request_expressions_and_lineage(
         _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#lineage-graph .box.hl-box"))
         assert "on demand" in browser.find_element(By.CSS_SELECTOR, "h1 .badge.on_demand").text
         request = browser.find_element(By.ID, "on-demand-request").text
-        assert "advance_amount decimal(12,2)" in request and "amount_vs_avg_spend_30d" in request
+        assert "advance_amount DECIMAL(12, 2)" in request and "amount_vs_avg_spend_30d" in request
         rows = browser.find_elements(By.CSS_SELECTOR, "#model-columns tbody tr")
         cells = [[td.get_attribute("textContent") for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
         assert cells[0][:4] == [

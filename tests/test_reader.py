@@ -848,7 +848,7 @@ def test_recorded_get_events_ask_for_a_model_that_is_not_online(lambda_env, name
     status, body = http_answer(handler_module.handler(load_event(name), None))
     assert status == 404
     assert body["error"]["message"] == (
-        "unknown online model 'user_balance'; online models: user_spend_ratios, user_transactions"
+        "unknown online model 'user_balance'; online models: advance_request, user_spend_ratios, user_transactions"
     )
 
 
@@ -941,7 +941,10 @@ def test_a_direct_invocation_gets_the_response_object(lambda_env, manifest):
     assert handler_module.handler({"entities": {"user_id": [1]}, "features": ["user_balance"]}) == {
         "error": {
             "status": 404,
-            "message": "unknown online model 'user_balance'; online models: user_spend_ratios, user_transactions",
+            "message": (
+                "unknown online model 'user_balance'; online models: advance_request, user_spend_ratios, "
+                "user_transactions"
+            ),
         }
     }
     assert handler_module.handler([1, 2])["error"]["status"] == 400

@@ -126,6 +126,7 @@ class _Compiler:
             name: self._on_demand(self.project.models[name], contexts[name], configs[name])
             for name in sorted(on_demand)
         }
+        _check_request_types(computed)
         children = {name: tuple(graph.children.get(name, ())) for name in self.compiled}
         hooks = {}
         if only is None:  # a partial compile serves extracts, which run no hooks
@@ -192,6 +193,7 @@ class _Compiler:
             self.read_dialect,
             context.config_line,
             self.dialect,
+            {key.lower() for entity in self.project.config.entities.values() for key in entity.keys},
         )
 
     def _render_all(self) -> dict[str, ModelContext]:
@@ -558,6 +560,21 @@ class _Compiler:
 
     def _marker_error(self, model: ModelFile, marker: exp.Anonymous, message: str) -> CompileError:
         return CompileError(f"window model {model.name!r}: {message}", path=model.path, line=node_line(marker))
+
+
+def _check_request_types(models: dict[str, OnDemandModel]) -> None:
+    """One request carries one value per column name: models sharing a request column share its type."""
+    seen: dict[str, tuple[str, str]] = {}
+    for name, model in models.items():
+        for column, kind in model.request.items():
+            other = seen.setdefault(column, (kind, name))
+            if other[0] != kind:
+                raise CompileError(
+                    f"on-demand model {name!r} declares request column {column!r} as {kind}, on-demand model "
+                    f"{other[1]!r} as {other[0]}: a request carries one {column}; give both one type, or rename one",
+                    path=model.path,
+                    line=model.request_line,
+                )
 
 
 def rendering_context(

@@ -37,6 +37,7 @@ from featuresql.sql.expressions import (
 )
 
 REQUEST = "request"  # the table name request columns are written under
+_RESERVED = {"features", "service", "version", "entities", REQUEST}  # what a request names beside its columns
 Fail = Callable[[str, exp.Expr | None], CompileError]  # a one-line error at a node's line
 _CLAUSES = ("with", "where", "group", "having", "qualify", "order", "limit", "offset", "distinct", "windows")
 
@@ -51,9 +52,11 @@ def compile_on_demand(
     dialect: str,
     config_line: int | None,
     target: str,
+    key_columns: set[str],
 ) -> OnDemandModel:
     """The on-demand model of ``query`` (the rendered SELECT, parsed in the project ``dialect``), for
-    a target whose SQL is ``target``: a construct it cannot compute as the reader does is refused."""
+    a target whose SQL is ``target``: a construct it cannot compute as the reader does is refused.
+    ``key_columns``: every entity key column of the project (a request carries them by name)."""
 
     def fail(message: str, node: exp.Expr | None = None) -> CompileError:
         line = node_line(node) if node is not None else None
@@ -69,21 +72,13 @@ def compile_on_demand(
                 "from expressions only; move the logic into the models it refs",
                 node if isinstance(node, exp.Expr) else None,
             )
-    request = _request_columns(model, config, dialect, config_line)
+    request = _request_columns(model, config, dialect, config_line, key_columns)
     tables = _tables(query, compiled, schema, fail)
     if not tables:
         raise fail("reads no model: name the models whose features it uses with FROM {{ ref('...') }}")
     features: list[OnDemandFeature] = []
     inputs: dict[tuple[str, str], None] = {}
     keys = {k: None for name in dict.fromkeys(tables.values()) for k in compiled[name].settings.keys}
-    for column in request:
-        if column in keys:
-            raise CompileError(
-                f"on-demand model {model.name!r}: request column {column!r} is named like an entity key column, "
-                "which the request already carries: rename it",
-                path=model.path,
-                line=config_line,
-            )
     for item in query.expressions:
         if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
             raise fail("select each feature as an expression with a name, not *", item)
@@ -134,7 +129,7 @@ def programs(model: OnDemandModel, input_types: Mapping[tuple[str, str], str], d
     A type outside the subset, or an expression that does not type (a string added to a
     number), is a one-line error at the feature's line.
     """
-    columns = {f"{REQUEST}.{name}": duckdb_type(kind, dialect) for name, kind in model.request.items()}
+    columns = {f"{REQUEST}.{name}": kind for name, kind in model.request.items()}  # DuckDB's types already
     for (source, name), kind in input_types.items():
         columns[f"{source}.{name}"] = duckdb_type(kind, dialect)
     compiled = {}
@@ -150,9 +145,9 @@ def programs(model: OnDemandModel, input_types: Mapping[tuple[str, str], str], d
     return compiled
 
 
-def request_kind(model: OnDemandModel, column: str, dialect: str) -> str:
+def request_kind(model: OnDemandModel, column: str) -> str:
     """The expression type of a request column (``decimal(12,2)``, ``string``...)."""
-    return kind_of(duckdb_type(model.request[column], dialect))
+    return kind_of(model.request[column])
 
 
 def duckdb_type(type_text: str, dialect: str) -> str:
@@ -162,18 +157,31 @@ def duckdb_type(type_text: str, dialect: str) -> str:
         return type_text
 
 
-def _request_columns(model: ModelFile, config: ModelConfig, dialect: str, line: int | None) -> dict[str, str]:
+def _request_columns(
+    model: ModelFile, config: ModelConfig, dialect: str, line: int | None, key_columns: set[str]
+) -> dict[str, str]:
+    """The request columns with their types as DuckDB writes them (``DECIMAL(12,2)``): one spelling
+    for the extract's CAST, the type check and the reader, whatever the project dialect."""
+
+    def refuse(message: str) -> CompileError:
+        return CompileError(f"on-demand model {model.name!r}: {message}", path=model.path, line=line)
+
+    types = {}
     for name, type_text in config.request.items():
-        kind = kind_of(duckdb_type(type_text, dialect))
-        if kind == "other":
-            raise CompileError(
-                f"on-demand model {model.name!r}: request column {name!r} has type {type_text!r}, which on-demand "
-                "features do not support: use INTEGER, BIGINT, DECIMAL(p,s), DOUBLE, VARCHAR, BOOLEAN, "
-                "TIMESTAMP or DATE",
-                path=model.path,
-                line=line,
+        normalized = duckdb_type(type_text, dialect)
+        if kind_of(normalized) == "other":
+            raise refuse(
+                f"request column {name!r} has type {type_text!r}, which on-demand features do not support: use "
+                "INTEGER, BIGINT, DECIMAL(p,s), DOUBLE, VARCHAR, BOOLEAN, TIMESTAMP or DATE"
             )
-    return dict(config.request)
+        digits = [int(e.name) for e in exp.DataType.build(normalized, dialect="duckdb").expressions]
+        if digits and not (1 <= digits[0] <= 38 and 0 <= (digits[1:] or [0])[0] <= digits[0]):
+            raise refuse(f"request column {name!r} is {type_text}: a DECIMAL(p,s) has 1 <= p <= 38 and 0 <= s <= p")
+        if name in _RESERVED or name in key_columns:
+            what = "an entity key column" if name in key_columns else "a request parameter"
+            raise refuse(f"request column {name!r} is named like {what}, which the request also carries: rename it")
+        types[name] = normalized
+    return types
 
 
 def _tables(query: exp.Select, compiled: Mapping[str, CompiledModel], schema: str, fail: Fail) -> dict[str, str]:

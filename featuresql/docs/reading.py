@@ -32,7 +32,13 @@ EXAMPLE_SPINE = "labels.parquet"  # a spine file: the entity keys, a time column
 EXAMPLE_OUT = "training.parquet"
 SERVE_URL = "http://127.0.0.1:8080/features"
 EXAMPLE_AMOUNT = 150  # the whole part of an example decimal, when its precision leaves room for it
-_EXAMPLE_VALUES = {"float": 1.5, "boolean": True, "string": "text"}  # by expression type; integers are 1
+_EXAMPLE_VALUES = {
+    "float": 1.5,
+    "boolean": True,
+    "string": "text",
+    "timestamp": "2026-06-30T10:00:00Z",
+    "date": "2026-06-30",
+}
 
 
 def online_reading(model: CompiledModel, project: Project, store: str, target: str | None) -> dict[str, Any] | None:
@@ -162,8 +168,9 @@ def service_request_columns(service: Service, on_demand: Mapping[str, OnDemandMo
 
 
 def request_examples(columns: Mapping[str, str], dialect: str) -> dict[str, Any]:
-    """An example value of each request column (name -> its type, declared in ``dialect``)."""
-    return {name: example_value(kind_of(duckdb_type(kind, dialect))) for name, kind in columns.items()}
+    """An example value of each request column (name -> its type, as DuckDB writes it: the compiler
+    normalizes declared types; ``dialect`` is the project's, for a type written otherwise)."""
+    return {name: example_value(kind_of(duckdb_type(kind, "duckdb"))) for name, kind in columns.items()}
 
 
 def example_value(kind: str) -> Any:

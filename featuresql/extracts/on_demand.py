@@ -51,7 +51,7 @@ def derived_columns(
                 f"{model.name!r} ({declared}): add it to the spine, the value the request would carry"
             )
         request = tuple(
-            (name, spine_columns[name], exp.DataType.build(kind, dialect=read_dialect))
+            (name, spine_columns[name], exp.DataType.build(kind, dialect="duckdb"))
             for name, kind in model.request.items()
         )
         expression = next(f.expression for f in model.features if f.name == feature)

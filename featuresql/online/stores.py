@@ -174,7 +174,7 @@ def on_demand_entries(
             continue
         types = {(m, f): models[m].features[f].sql_type or "" for m, f in model.inputs}
         compiled = programs(model, types, "duckdb")
-        request = {column: request_kind(model, column, "duckdb") for column in model.request}
+        request = {column: request_kind(model, column) for column in model.request}
         entries[name] = OnlineOnDemand(name, request, model.inputs, compiled)
     return entries
 

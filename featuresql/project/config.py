@@ -149,10 +149,14 @@ class ModelConfig(Strict):
     @field_validator("request")
     @classmethod
     def _request_columns(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
+        lowered: dict[str, str] = {}
+        for name, kind in value.items():
             if not IDENTIFIER.match(name):
                 raise ValueError(f"request column {name!r} must be a SQL identifier: letters, digits and underscores")
-        return {name.lower(): kind for name, kind in value.items()}
+            if name.lower() in lowered:
+                raise ValueError(f"request column {name!r} is listed twice (names are case-insensitive)")
+            lowered[name.lower()] = kind
+        return lowered
 
 
 class ColumnSpec(Strict):

@@ -81,7 +81,7 @@ class Reader:
     def answer_body(self, body: bytes | str) -> tuple[int, str]:
         """A POST body: JSON text."""
         try:
-            payload = json.loads(body or b"null")
+            payload = json.loads(body or b"null", parse_float=Decimal)  # request decimals exactly as sent
         except ValueError as exc:
             return _error(400, f"the request body is not valid JSON: {exc}")
         except RecursionError:

@@ -91,7 +91,7 @@ def parse_query(parameters: Mapping[str, Sequence[str]], manifest: Manifest) -> 
     version = _single(parameters, "version")
     if version is not None:
         if not _INTEGER_TEXT.fullmatch(version):
-            raise RequestError(400, f"'version' must be a service's version number, not {version!r}")
+            raise RequestError(400, f"'version' must be a service's version number, not {_shown(version)}")
         version = int(version)
     features, names = _requested(listed or None, service, version, manifest)
     listed_columns = {
@@ -136,7 +136,7 @@ def _request(
         entities.append({name: value for name, value in row.items() if name not in columns})
         requests.append(values)
     checked = _checked_entities(entities, list(dict.fromkeys(read)), manifest, strict_types=not text)
-    return FeatureRequest(checked, stored, names, on_demand, tuple(requests))
+    return FeatureRequest(checked, stored, names, on_demand, tuple(requests) if on_demand else ())
 
 
 def _single(parameters: Mapping[str, Sequence[str]], name: str) -> Any:
@@ -165,7 +165,7 @@ def _requested(
     if not isinstance(service, str):
         raise RequestError(400, "'service' must be a feature service's name (a string)")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise RequestError(400, f"'version' must be a service's version number, not {version!r}")
+        raise RequestError(400, f"'version' must be a service's version number, not {_shown(version)}")
     served = manifest.services.get(service)
     if served is None or (manifest.only_service is not None and service != manifest.only_service):
         offered = [manifest.only_service] if manifest.only_service else sorted(manifest.services)
@@ -271,9 +271,9 @@ def _checked_entities(
 
 def _check_key_type(name: str, value: Any, kind: str, number: int) -> None:
     if kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
-        raise RequestError(400, f"{name} is an integer key: entity {number} has {value!r} ({_json_type(value)})")
+        raise RequestError(400, f"{name} is an integer key: entity {number} has {_shown(value)} ({_json_type(value)})")
     if kind == "string" and not isinstance(value, str):
-        raise RequestError(400, f"{name} is a string key: entity {number} has {value!r} ({_json_type(value)})")
+        raise RequestError(400, f"{name} is a string key: entity {number} has {_shown(value)} ({_json_type(value)})")
     if kind == "string" and not value.isascii():
         try:
             value.encode("utf-8")
@@ -287,6 +287,12 @@ def _parse_key_text(name: str, text: str, kind: str | None) -> KeyValue:
             raise RequestError(400, f"{name} is an integer key: {text!r} is not an integer")
         return int(text)
     return text
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as the Lambda runtime's decoding would show it (a body's numbers are parsed as
+    decimals, a direct invocation's as doubles: the same message either way)."""
+    return repr(float(value)) if isinstance(value, Decimal) else repr(value)
 
 
 def _json_type(value: Any) -> str:

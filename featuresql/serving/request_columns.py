@@ -7,8 +7,10 @@ them next to the entity keys, one value per entity (Feast's entity rows)::
 
 A value must be exactly of its column's type, or the request is a 400: the reader
 never rounds what the client sent. ``null`` is SQL NULL. In a JSON body a decimal
-column takes a number (read exactly) or its text (``"150.00"``); a number the
-Lambda runtime already decoded as a double is read by its shortest text (``150.1``).
+column takes a number (read exactly: the reader parses the body's numbers as
+decimals) or its text (``"150.00"``); a number the Lambda runtime already decoded
+as a double (a direct invocation) is read by its shortest text (``150.1``), so past
+15 significant digits send text.
 An integer column takes a whole number, a double column any number, a string
 column a string, a boolean column ``true``/``false``. In a query string every value
 is text: ``?user_id=42&requested_amount=150.00``.
@@ -84,7 +86,7 @@ def _decimal(value: Any, kind: str) -> Decimal:
         raise RequestValueError(f"is {kind}: {value} has more than {scale} decimal places")
     if abs(exact) >= Decimal(10) ** (precision - scale):
         raise RequestValueError(f"is {kind}: {value} has more than {precision - scale} integer digits")
-    return exact
+    return exact.copy_abs() if exact.is_zero() else exact  # -0.00 is 0.00, as the warehouse stores it
 
 
 def _double(value: Any, *, text: bool) -> float:
