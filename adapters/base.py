@@ -129,6 +129,11 @@ class WarehouseAdapter(ABC):
     def table_columns(self, table: exp.Table) -> dict[str, str] | None:
         """Column names (lower case) and types of a table, or None if it does not exist."""
 
+    def exact_column_types(self, table: exp.Table) -> dict[str, str] | None:
+        """Like ``table_columns``, each type with its parameters (``NUMBER(38,2)``, not ``NUMBER``): what
+        on-demand programs are typed with, so the reader rounds a stored decimal to its real scale."""
+        return self.table_columns(table)
+
     @abstractmethod
     def close(self) -> None:
         """Release the connection."""

@@ -419,6 +419,12 @@ class BigQueryAdapter(WarehouseAdapter):
         rows = self.fetch_arrow(query).to_pylist()
         return {row["column_name"].lower(): row["data_type"] for row in rows} or None
 
+    def exact_column_types(self, table: exp.Table) -> dict[str, str] | None:
+        """A bare NUMERIC is NUMERIC(38, 9) and a bare BIGNUMERIC BIGNUMERIC(76, 38) (BigQuery's defaults)."""
+        columns = self.table_columns(table)
+        defaults = {"NUMERIC": "NUMERIC(38, 9)", "BIGNUMERIC": "BIGNUMERIC(76, 38)"}
+        return None if columns is None else {name: defaults.get(kind, kind) for name, kind in columns.items()}
+
     def ensure_schema(self, name: str) -> None:
         from google.cloud import bigquery
 

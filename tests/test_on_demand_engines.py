@@ -17,8 +17,10 @@ comparison never passes them as agreements.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,13 +28,19 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import sqlglot
-from engines import bigquery_server, bigquery_settings, fakesnow_server, snowflake_settings, write_profile  # noqa: F401
+from click.testing import CliRunner
+from engines import bigquery_settings, snowflake_settings, write_profile
+from projects import write_project
 from sqlglot import exp
 from test_expressions import same
 
+from featuresql.cli.main import cli as command
 from featuresql.compile.on_demand_engines import check_engine, engine_expression
 from featuresql.context import Context
 from featuresql.serving.expressions import EvaluationError, evaluate
+from featuresql.serving.manifest import Manifest
+from featuresql.serving.reader import Reader
+from featuresql.serving.tables import open_table
 from featuresql.sql import dialects
 from featuresql.sql.expressions import UnsupportedExpression, compile_expression
 
@@ -204,3 +212,73 @@ def _same(ours: Any, theirs: Any) -> bool:
     if isinstance(ours, int) and isinstance(theirs, Decimal):
         return Decimal(ours) == theirs
     return same(ours, theirs)
+
+
+# -- end to end: a stored DECIMAL read through sync, on each engine --------------------------------
+
+BALANCES = pa.table(
+    {
+        "user_id": pa.array([1, 2, 3, 4], pa.int64()),
+        "ts": pa.array([datetime(2026, 1, 1)] * 4, pa.timestamp("us")),
+        "balance": pa.array([Decimal("0.4567"), Decimal("1234.5"), Decimal("-0.0001"), None], pa.decimal128(12, 4)),
+        "visits": pa.array([3, 0, 7, None], pa.int64()),
+    }
+)
+ON_DEMAND = (
+    "{{ config(kind='on_demand', request={'amount': 'decimal(12,2)'}) }}\n"
+    "select request.amount / nullif(balances.balance, 0) as ratio,\n"
+    "    balances.balance * request.amount + balances.visits as weighted,\n"
+    "    balances.balance > request.amount as above\n"
+    "from {{ ref('balances') }}\n"
+)
+
+
+def test_stored_decimals_keep_their_scale_through_sync(engine: Any, tmp_path: Path) -> None:
+    """The reader types a stored DECIMAL(12,4) by its real scale on each engine (Snowflake's schema says
+    NUMBER, BigQuery's NUMERIC: both bare), so it answers what the extract computes there."""
+    snapshot = (
+        "{{ config(entity='user', timestamp='ts', online=true) }}\n"
+        "select user_id, ts, balance, visits from {{ source('raw', 'balances') }}\n"
+    )
+    project = write_project(
+        tmp_path / "decimals",
+        "decimals",
+        entities={"user": {"user_id": "bigint"}},
+        tables={"balances": {}},
+        models={"balances": snapshot, "scaled": ON_DEMAND},
+        profile=engine.target(tmp_path),
+        dialect=None,
+    )
+    with Context(project) as context:
+        context.adapter.ensure_schema("raw")
+        context.adapter.load_table(exp.table_("balances", db="raw"), BALANCES)
+    runner = CliRunner()
+    for args in (["run"], ["sync", "--now", "2026-01-02"]):
+        result = runner.invoke(command, ["--project-dir", str(project), *args])
+        assert result.exit_code == 0, result.output
+    import featuresql
+
+    spine = pa.table(
+        {
+            "user_id": pa.array([1, 2, 3, 4], pa.int64()),
+            "ts": pa.array([datetime(2026, 1, 2)] * 4, pa.timestamp("us")),
+            "amount": pa.array(
+                [Decimal("150.00"), Decimal("0.01"), Decimal("-2.50"), Decimal(1)], pa.decimal128(12, 2)
+            ),
+        }
+    )
+    offline = featuresql.extract(spine, ["scaled"], project_dir=project).to_pylist()
+    manifest = Manifest.load(project / "target" / "online" / "dev" / "manifest.json")
+    reader = Reader(manifest, open_table(manifest.store), clock=lambda: datetime(2026, 1, 2, tzinfo=UTC).timestamp())
+    entities = [{"user_id": row["user_id"], "amount": str(row["amount"])} for row in spine.to_pylist()]
+    status, body = reader.answer({"features": ["scaled"], "entities": entities})
+    assert status == 200, body
+    online = json.loads(body, parse_float=Decimal)["results"]
+    assert offline[0]["scaled__ratio"] == pytest.approx(150 / 0.4567, rel=1e-12)  # the scale kept, not 0.4567 -> 0
+    for row, result in zip(offline, online, strict=True):
+        for name in ("scaled__ratio", "scaled__weighted", "scaled__above"):
+            ours, theirs = result["features"][name], row[name]
+            if isinstance(theirs, float):
+                assert float(ours) == pytest.approx(theirs, rel=1e-15), (name, row, result)  # the engines' doubles
+            else:
+                assert ours == theirs, (name, row, result)

@@ -65,7 +65,7 @@ def _check_types(context: Workspace, compiled: CompiledProject, model: OnDemandM
     """Compile the model's programs with its inputs' warehouse types: a type mistake fails here, as online."""
     input_types = {}
     for source, feature in model.inputs:
-        columns = context.adapter.table_columns(compiled.models[source].relation) or {}
+        columns = context.adapter.exact_column_types(compiled.models[source].relation) or {}
         if feature in columns:
             input_types[source, feature] = columns[feature]
     if len(input_types) == len(model.inputs):

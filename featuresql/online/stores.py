@@ -94,6 +94,7 @@ def model_entries(
         for entity in context.project.config.entities.values()
         for column, kind in entity.keys.items()
     }
+    read_on_demand = {name for computed in context.compiled.on_demand.values() for name in computed.refs}
     entries = {}
     for model in models:
         types = column_types[model.name]
@@ -115,12 +116,13 @@ def model_entries(
                 )
             keys.append((key, kind))
         count_like = {feature.name for feature in model.features if feature.count_like}
+        exact = (context.adapter.exact_column_types(model.relation) or {}) if model.name in read_on_demand else types
         features = {
             column: OnlineFeature(
                 column,
                 value_family(types.get(column, ""), context.dialect),
                 0 if column in count_like else None,
-                duckdb_type(types.get(column, ""), context.dialect),
+                duckdb_type(exact.get(column, ""), context.dialect),
             )
             for column in model.feature_columns
         }
