@@ -39,7 +39,8 @@ DIALECTS = ("duckdb", "snowflake", "bigquery")
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
 SCHEMA = "features"
 UPDATE = os.environ.get("FEATURESQL_UPDATE_GOLDEN") == "1"
-MODELS = sorted(load_project(REPO_ROOT).models)
+# the models with tables: an on-demand model runs no statement (tests/test_on_demand.py covers it)
+MODELS = sorted(compile_project(load_project(REPO_ROOT), target_type="duckdb", schema=SCHEMA).models)
 
 
 @functools.cache

@@ -256,3 +256,29 @@ def test_times_from_the_request_agree_offline_and_online(built: Path, tmp_path: 
         assert online["advance_request__requested_on"] == (requested_on and requested_on.isoformat())
     assert offline[0]["advance_request__repay_by"] == datetime(2026, 2, 28, 23, 59, 59, 999_999)  # the month's end
     assert [row["advance_request__on_a_weekend"] for row in offline] == [True, True, False, None]
+
+
+def test_an_alias_named_like_a_hidden_input_reads_the_right_column(built: Path, tmp_path: Path) -> None:
+    """A service renames count_7d to the default name of amount_max_7d, which advance_request reads
+    without listing it: the extract must still compare the amount with amount_max_7d."""
+    import featuresql
+
+    project = tmp_path / "cash_advance"
+    shutil.copytree(built, project)
+    (project / "features" / "services.yml").write_text(
+        "version: 1\nservices:\n  - name: clash\n    features:\n"
+        "      - user_transactions.count_7d as user_transactions__amount_max_7d\n"
+        "      - advance_request.above_max_spend_7d\n"
+    )
+    spine = pa.table(
+        {
+            "user_id": pa.array([42], pa.int64()),
+            "ts": pa.array([AT], pa.timestamp("us")),
+            "advance_amount": pa.array([Decimal("150.00")], pa.decimal128(12, 2)),
+        }
+    )
+    row = featuresql.extract(spine, service="clash", project_dir=project).to_pylist()[0]
+    plain = featuresql.extract(spine, ["user_transactions.amount_max_7d"], project_dir=project).to_pylist()[0]
+    maximum, count = plain["user_transactions__amount_max_7d"], row["user_transactions__amount_max_7d"]
+    assert maximum != count  # the alias holds count_7d
+    assert row["advance_request__above_max_spend_7d"] == (Decimal("150.00") > maximum)

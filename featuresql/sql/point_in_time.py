@@ -73,6 +73,8 @@ class JoinedModel:
         return replace(self, spine_keys=tuple(spine_columns[k] for k in self.keys))
 
     def output_name(self, column: str) -> str:
+        if column in self.hidden:  # never output: a reserved name no alias can take
+            return f"{RESERVED_PREFIX}{self.name}__{column}"
         return dict(self.aliases).get(column, f"{self.name}__{column}")
 
 
