@@ -17,8 +17,8 @@ from engines import Engine, write_profile
 from projects import REPO_ROOT, copy_example
 from sqlglot import exp
 
-from featuresql.context import Context
 from featuresql.compile.compiler import compile_project
+from featuresql.context import Context
 from featuresql.project.loader import load_project
 from featuresql.testing.unit.cases import UnitCompiler, run_unit_test
 from featuresql.testing.unit.spec import parse_unit_tests
