@@ -282,3 +282,32 @@ def test_an_alias_named_like_a_hidden_input_reads_the_right_column(built: Path, 
     maximum, count = plain["user_transactions__amount_max_7d"], row["user_transactions__amount_max_7d"]
     assert maximum != count  # the alias holds count_7d
     assert row["advance_request__above_max_spend_7d"] == (Decimal("150.00") > maximum)
+
+
+def test_a_reader_with_other_programs_than_the_last_sync_refuses(built: Path, tmp_path: Path, small_vars: str) -> None:
+    """A reader packaged before the on-demand SQL changed (then synced) answers 409, never the old value;
+    one whose model the last sync did not serve answers 503."""
+    project = tmp_path / "cash_advance"
+    shutil.copytree(built, project)
+    path = project / "target" / "online" / "dev" / "manifest.json"
+    old = Manifest.load(path)
+    model = project / "features" / "advance_request.sql"
+    model.write_text(model.read_text().replace("nullif(user_transactions.amount_avg_30d, 0)", "2"))
+    result = CliRunner().invoke(command, ["--project-dir", str(project), "--vars", small_vars, "sync", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    request = {"features": ["advance_request"], "entities": [{"user_id": 42, "advance_amount": "150.00"}]}
+    clock = lambda: AT.replace(tzinfo=UTC).timestamp()  # noqa: E731
+    new = Manifest.load(path)
+    table = open_table(new.store)  # the copy's store (the old manifest names the original project's)
+    status, body = Reader(old, table, clock=clock).answer(request)
+    assert status == 409 and "advance_request was synced as" in json.loads(body)["error"]["message"], body
+    new = Manifest.load(path)
+    status, body = Reader(new, open_table(new.store), clock=clock).answer(request)
+    assert (
+        status == 200 and json.loads(body)["results"][0]["features"]["advance_request__amount_vs_avg_spend_30d"] == 75
+    )
+    # a program typed otherwise (as after a stored input's type changed): other programs, refused
+    retyped = Manifest.from_json(json.loads(path.read_text().replace('"decimal(12,2)"', '"decimal(12,3)"')))
+    assert retyped.on_demand["advance_request"].digest != new.on_demand["advance_request"].digest
+    status, body = Reader(retyped, table, clock=clock).answer(request)
+    assert status == 409, body

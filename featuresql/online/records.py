@@ -33,6 +33,7 @@ from featuresql.serving.items import (
     MARKER_GENERATION,
     MARKER_KEY,
     MARKER_MODELS,
+    MARKER_ON_DEMAND,
     MARKER_SYNCED_AT,
     PARTITION_KEY,
     VERSION,
@@ -127,11 +128,13 @@ def read_marker(store: OnlineStore) -> Marker | None:
     return Marker(str(item[MARKER_GENERATION]["S"]), int(item[VERSION]["N"]))
 
 
-def marker_item(record: SyncRecord) -> Item:
+def marker_item(record: SyncRecord, on_demand: dict[str, str] | None = None) -> Item:
     """The marker of ``record``, written like any item (conditional on its version).
 
     Beside the generation and sequence a sync checks, it tells the reader which models
-    the store holds under which schema, and as of when.
+    the store holds under which schema, as of when, and the digest of each on-demand
+    model's programs as the sync's manifest has them (``on_demand``): a reader packaged
+    with other programs (an older definition, inputs since retyped) refuses to compute it.
     """
     version = {"N": str(record.sequence)}
     held = {name: model.schema for name, model in sorted(record.models.items())}
@@ -144,4 +147,5 @@ def marker_item(record: SyncRecord) -> Item:
     }
     if record.synced_at is not None:
         item[MARKER_SYNCED_AT] = {"N": str(record.synced_at)}
+    item[MARKER_ON_DEMAND] = {"S": json.dumps(dict(sorted((on_demand or {}).items())), separators=(",", ":"))}
     return item

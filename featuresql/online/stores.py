@@ -23,7 +23,7 @@ from featuresql.adapters.store import DEFAULT_STORE, OnlineStore, StoreConfig, S
 from featuresql.compile.features import joined_model
 from featuresql.compile.models import CompiledModel, CompiledProject, OnDemandModel, Service
 from featuresql.compile.on_demand import duckdb_type, programs, request_kind
-from featuresql.errors import ConfigError
+from featuresql.errors import CompileError, ConfigError
 from featuresql.files import atomic_path
 from featuresql.project.profiles import resolve_online
 from featuresql.serving.items import RESERVED
@@ -132,15 +132,17 @@ def model_entries(
     return entries
 
 
-def publish_manifest(
+def served_manifest(
     context: Workspace, store: OnlineStore, entries: dict[str, OnlineModel], held: dict[str, str]
-) -> Path:
-    """Write the manifest of the models the store ``held`` (model -> schema version of its items).
+) -> Manifest:
+    """The manifest of the models the store ``held`` (model -> schema version of its items), for
+    ``write_manifest`` after the sync's marker (which records its on-demand digests).
 
     A model whose items were written under another schema than its current one (changed,
     and not synced since: ``sync -s other_model``) keeps the entry the previous manifest had
     for those items, or is left out: the reader never reads items as a definition they were
-    not written under.
+    not written under. An on-demand model whose inputs cannot be typed from those entries
+    is left out too (never an error after the items are written).
     """
     previous = _previous_models(context, store)
     served = {}
@@ -151,8 +153,8 @@ def publish_manifest(
         if entry is not None and entry.schema == schema:
             served[name] = entry
     config = store.config
-    computed = on_demand_entries(context.compiled.on_demand, served)
-    manifest = Manifest(
+    computed = on_demand_entries(context.compiled.on_demand, served, skip_untyped=True)
+    return Manifest(
         project=context.project.name,
         target=context.target_name,
         store=store.reader_settings(),
@@ -162,20 +164,25 @@ def publish_manifest(
         services=online_services(context.compiled.services, served, computed),
         on_demand=computed,
     )
-    return write_manifest(context, manifest)
 
 
 def on_demand_entries(
-    on_demand: Mapping[str, OnDemandModel], models: Mapping[str, OnlineModel]
+    on_demand: Mapping[str, OnDemandModel], models: Mapping[str, OnlineModel], *, skip_untyped: bool = False
 ) -> dict[str, OnlineOnDemand]:
     """The on-demand models the reader can compute (every input held), their programs typed with the
-    inputs' warehouse types; a type mistake is a one-line error at the feature's line."""
+    inputs' warehouse types; a type mistake is a one-line error at the feature's line (with
+    ``skip_untyped``, that model is left out instead)."""
     entries = {}
     for name, model in on_demand.items():
         if not all(m in models and f in models[m].features for m, f in model.inputs):
             continue
         types = {(m, f): models[m].features[f].sql_type or "" for m, f in model.inputs}
-        compiled = programs(model, types, "duckdb")
+        try:
+            compiled = programs(model, types, "duckdb")
+        except CompileError:
+            if skip_untyped:
+                continue
+            raise
         request = {column: request_kind(model, column) for column in model.request}
         entries[name] = OnlineOnDemand(name, request, model.inputs, compiled)
     return entries

@@ -63,7 +63,8 @@ from featuresql.online.stores import (
     on_demand_entries,
     online_models,
     open_store,
-    publish_manifest,
+    served_manifest,
+    write_manifest,
 )
 from featuresql.online.writes import write_items
 from featuresql.run import state
@@ -172,9 +173,11 @@ def run_sync(
             report(result)
     swept = _sweep(store, version) if plan.sweep else 0
     record = replace(plan.record, synced_at=epoch_micros(now), models=synced_models)
-    _write(store, [records.marker_item(record)])
+    manifest = served_manifest(context, store, entries, {name: m.schema for name, m in synced_models.items()})
+    digests = {name: computed.digest for name, computed in manifest.on_demand.items()}
+    _write(store, [records.marker_item(record, digests)])
     records.write_record(adapter, plan.store, record)
-    publish_manifest(context, store, entries, {name: m.schema for name, m in synced_models.items()})
+    write_manifest(context, manifest)
     refused = [line for result in results for line in result.rejected]
     if refused:
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""

@@ -57,6 +57,7 @@ MARKER_KEY = f"{KEY_SEPARATOR}featuresql-sync"
 MARKER_GENERATION = "generation"
 MARKER_MODELS = "models"
 MARKER_SYNCED_AT = "synced_at"
+MARKER_ON_DEMAND = "on_demand"  # JSON: on-demand model -> the digest of the programs the last sync served
 
 KeyValue = int | str
 AttributeValue = dict[str, Any]

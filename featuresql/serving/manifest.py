@@ -119,6 +119,13 @@ class OnlineOnDemand:
     def models(self) -> list[str]:
         return list(dict.fromkeys(model for model, _ in self.inputs))
 
+    @property
+    def digest(self) -> str:
+        """Of what it computes: its programs, typed with its inputs' types. The sync marker records the
+        digest of each on-demand model it computed, and the reader refuses one computed otherwise."""
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
     def to_json(self) -> dict[str, Any]:
         return {"request": self.request, "inputs": [list(i) for i in self.inputs], "features": self.features}
 

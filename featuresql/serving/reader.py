@@ -26,6 +26,9 @@ The reader never answers with a value it cannot stand behind:
   synced, or wiped) is a 503, and so is a model it does not hold yet (a reader
   packaged before the model's first sync); a model it holds under another
   schema is a 409;
+- an on-demand model the last sync served with other programs (its SQL or its inputs'
+  types changed since this reader was packaged) is a 409, one it did not serve a 503
+  (the marker records each program's digest);
 - with ``strict_time`` (``featuresql read --now``), a read earlier than the last
   sync's time, or than an item's availability, is a 409: the store holds the
   present values, not the past.
@@ -50,6 +53,7 @@ from featuresql.serving.items import (
     FEATURE_TS,
     MARKER_KEY,
     MARKER_MODELS,
+    MARKER_ON_DEMAND,
     MARKER_SYNCED_AT,
     SCHEMA_VERSION,
     ItemError,
@@ -57,7 +61,7 @@ from featuresql.serving.items import (
     micros_to_iso,
     partition_key,
 )
-from featuresql.serving.manifest import Manifest, OnlineModel
+from featuresql.serving.manifest import Manifest, OnlineModel, OnlineOnDemand
 from featuresql.serving.request import FeatureRequest, RequestError, parse_query, parse_request
 from featuresql.serving.tables import Item, OnlineTable, StoreUnavailable
 
@@ -121,14 +125,14 @@ class Reader:
         }
         ttl_attribute = self.manifest.ttl_attribute
         wanted = {f for fs in needed.values() for f in fs}
-        attributes = sorted(
-            {FEATURE_TS, EXPIRES, SCHEMA_VERSION, ttl_attribute, MARKER_MODELS, MARKER_SYNCED_AT, *wanted}
-        )
+        marker_attributes = (MARKER_MODELS, MARKER_SYNCED_AT, *((MARKER_ON_DEMAND,) if on_demand else ()))
+        attributes = sorted({FEATURE_TS, EXPIRES, SCHEMA_VERSION, ttl_attribute, *marker_attributes, *wanted})
         items = self.table.get_many(
             [MARKER_KEY, *(key for model_keys in keys.values() for key in model_keys)], attributes
         )
         now = round(self.clock() * 1_000_000)
         self._check_held(items.get(MARKER_KEY), needed, now)
+        self._check_computed(items[MARKER_KEY], on_demand)
         results = []
         for number, entity in enumerate(request.entities):
             values: dict[str, Any] = {}
@@ -182,6 +186,22 @@ class Reader:
                 f"cannot answer as of {micros_to_iso(now)}: the store holds values as of "
                 f"{micros_to_iso(int(synced_at['N']))}, not the past; use featuresql extract for earlier times",
             )
+
+    def _check_computed(self, marker: Item, on_demand: Mapping[str, OnlineOnDemand]) -> None:
+        """The last sync served these on-demand models with this reader's programs (the marker's digests)."""
+        if not on_demand:
+            return
+        synced = json.loads(marker.get(MARKER_ON_DEMAND, {}).get("S", "{}"))
+        for name, computed in on_demand.items():
+            if name not in synced:
+                raise RequestError(503, f"the online store's last sync did not serve {name}: run `featuresql sync`")
+            if synced[name] != computed.digest:
+                raise RequestError(
+                    409,
+                    f"{name} was synced as {synced[name]}, this reader computes it as {computed.digest} (its SQL "
+                    "or its inputs' types changed): sync the target, then redeploy the reader "
+                    "(featuresql package-lambda)",
+                )
 
     def _live(self, model: OnlineModel, item: Item | None, now: int) -> Item | None:
         """The item if it answers at ``now`` (epoch microseconds); raises when it cannot be read right."""
