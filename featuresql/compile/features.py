@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlglot import exp
-
 from featuresql.compile.models import CompiledModel, OnDemandModel
 from featuresql.errors import ConfigError, closest
 from featuresql.sql.coverage import Coverage
@@ -130,7 +128,7 @@ def resolve_features(
             wanted = {feature.lower()} if feature else set(computed.feature_columns)
             for item in computed.features:
                 if item.name in wanted:
-                    inputs.update(dict.fromkeys(_inputs_of(item.expression)))
+                    inputs.update(dict.fromkeys(item.inputs))
             continue
         model = _model(models, model_name, where)
         columns = chosen.setdefault(model.name, [])
@@ -158,11 +156,6 @@ def resolve_features(
         )
         for name, columns in chosen.items()
     ]
-
-
-def _inputs_of(expression: exp.Expr) -> list[tuple[str, str]]:
-    """The (model, feature) columns an on-demand expression reads (``request.*`` excluded)."""
-    return [(c.table, c.name) for c in expression.find_all(exp.Column) if c.table != "request"]
 
 
 def _model(models: Mapping[str, CompiledModel], name: str, where: str) -> CompiledModel:

@@ -146,6 +146,7 @@ class OnDemandFeature:
     name: str
     expression: exp.Expr  # in the project dialect; columns are request.<column> and <model>.<feature>
     line: int | None
+    inputs: tuple[tuple[str, str], ...] = ()  # the (model, feature) pairs it reads, in order
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,3 @@ class OnDemandModel:
     @property
     def feature_columns(self) -> tuple[str, ...]:
         return tuple(feature.name for feature in self.features)
-
-    @property
-    def input_models(self) -> list[str]:
-        return list(dict.fromkeys(model for model, _ in self.inputs))

@@ -35,8 +35,8 @@ from featuresql.sql.expressions import (
     compile_expression,
     kind_of,
 )
+from featuresql.sql.point_in_time import REQUEST
 
-REQUEST = "request"  # the table name request columns are written under
 _RESERVED = {"features", "service", "version", "entities", REQUEST}  # what a request names beside its columns
 Fail = Callable[[str, exp.Expr | None], CompileError]  # a one-line error at a node's line
 _CLAUSES = ("with", "where", "group", "having", "qualify", "order", "limit", "offset", "distinct", "windows")
@@ -76,51 +76,66 @@ def compile_on_demand(
     tables = _tables(query, compiled, schema, fail)
     if not tables:
         raise fail("reads no model: name the models whose features it uses with FROM {{ ref('...') }}")
-    features: list[OnDemandFeature] = []
-    inputs: dict[tuple[str, str], None] = {}
-    keys = {k: None for name in dict.fromkeys(tables.values()) for k in compiled[name].settings.keys}
-    for item in query.expressions:
-        if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
-            raise fail("select each feature as an expression with a name, not *", item)
-        if not isinstance(item, exp.Alias | exp.Column):
-            raise fail(f"name the expression {item.sql(dialect)!r} with AS", item)
-        name = item.alias_or_name.lower()
-        if name in (f.name for f in features):
-            raise fail(f"two features are named {name!r}: rename one", item)
-        if name in keys:
-            raise fail(f"feature {name!r} is named like an entity key column: rename it", item)
-        expression = item.this.copy() if isinstance(item, exp.Alias) else item.copy()
-        for column in list(expression.find_all(exp.Column)):
-            resolved = _resolve(column, request, tables, compiled, fail)
-            if resolved[0] != REQUEST:
-                inputs[resolved] = None
-            column.replace(exp.column(resolved[1], table=resolved[0]))
-        try:
-            check_supported(expression)
-            check_engine(expression, target)
-        except UnsupportedExpression as exc:
-            raise fail(f"{exc.message} (the supported SQL: README, On-demand features)", item) from None
-        features.append(OnDemandFeature(name, expression, node_line(item)))
-    used = {m for m, _ in inputs}
     refs = tuple(dict.fromkeys(tables.values()))
-    unused = [name for name in refs if name not in used]
+    keys = tuple(dict.fromkeys(k for name in refs for k in compiled[name].settings.keys))
+    features: list[OnDemandFeature] = []
+    for item in query.expressions:
+        feature = _feature(item, request, tables, compiled, keys, target, dialect, fail)
+        if feature.name in (f.name for f in features):
+            raise fail(f"two features are named {feature.name!r}: rename one", item)
+        features.append(feature)
+    inputs = tuple(dict.fromkeys(pair for feature in features for pair in feature.inputs))
+    unused = [name for name in refs if name not in {m for m, _ in inputs}]
     if unused:
         raise fail(f"refs {unused[0]!r} but uses none of its features: remove it from FROM")
-    keys = {k: None for name in refs for k in compiled[name].settings.keys}
     return OnDemandModel(
         name=model.name,
         path=model.path,
         request=request,
         features=tuple(features),
-        inputs=tuple(inputs),
+        inputs=inputs,
         refs=refs,
-        keys=tuple(keys),
+        keys=keys,
         rendered_sql=rendered,
         description=config.description,
         owner=config.owner,
         tags=tuple(config.tags),
         request_line=config_line,
     )
+
+
+def _feature(
+    item: exp.Expr,
+    request: dict[str, str],
+    tables: dict[str, str],
+    compiled: Mapping[str, CompiledModel],
+    keys: tuple[str, ...],
+    target: str,
+    dialect: str,
+    fail: Fail,
+) -> OnDemandFeature:
+    """One SELECT item as a feature: its columns resolved to ``request.<c>`` or ``<model>.<feature>``,
+    its constructs within the subset (and within what ``target`` computes as the reader)."""
+    if isinstance(item, exp.Star) or (isinstance(item, exp.Column) and isinstance(item.this, exp.Star)):
+        raise fail("select each feature as an expression with a name, not *", item)
+    if not isinstance(item, exp.Alias | exp.Column):
+        raise fail(f"name the expression {item.sql(dialect)!r} with AS", item)
+    name = item.alias_or_name.lower()
+    if name in keys:
+        raise fail(f"feature {name!r} is named like an entity key column: rename it", item)
+    expression = item.this.copy() if isinstance(item, exp.Alias) else item.copy()
+    inputs: dict[tuple[str, str], None] = {}
+    for column in list(expression.find_all(exp.Column)):
+        table, column_name = _resolve(column, request, tables, compiled, fail)
+        if table != REQUEST:
+            inputs[table, column_name] = None
+        column.replace(exp.column(column_name, table=table))
+    try:
+        check_supported(expression)
+        check_engine(expression, target)
+    except UnsupportedExpression as exc:
+        raise fail(f"{exc.message} (the supported SQL: README, On-demand features)", item) from None
+    return OnDemandFeature(name, expression, node_line(item), tuple(inputs))
 
 
 def programs(model: OnDemandModel, input_types: Mapping[tuple[str, str], str], dialect: str) -> dict[str, Program]:

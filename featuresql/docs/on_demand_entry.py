@@ -20,12 +20,13 @@ from sqlglot import exp
 
 from featuresql.compile.lineage import MODEL
 from featuresql.compile.models import CompiledProject, OnDemandFeature, OnDemandModel
-from featuresql.compile.on_demand import REQUEST, programs
+from featuresql.compile.on_demand import programs
 from featuresql.docs.columns import lineage_of
 from featuresql.docs.model_entry import EntryInputs, key_type, relative_path
 from featuresql.docs.reading import EXAMPLE_OUT, EXAMPLE_SPINE, on_demand_reading
 from featuresql.errors import FeaturesqlError
 from featuresql.sql.expressions import result_type
+from featuresql.sql.point_in_time import REQUEST
 
 ON_DEMAND = "on_demand"  # the kind of its entry
 REQUEST_NODE = "request:"  # the lineage node of a request column: request:<model>.<column>
@@ -149,14 +150,14 @@ def _sql_type(kind: str) -> str:
 def _computed(model: OnDemandModel, compiled: CompiledProject) -> dict[str, str]:
     """Where the features are computed, and from what: a sentence for the extract and one for the reader."""
     request = ", ".join(model.request)
-    models = ", ".join(model.input_models)
+    models = ", ".join(model.refs)
     keys = ", ".join(model.keys)
     online = (
         f"In the reader, per request: from the request's {request} (next to {keys} in each entity) and the "
         f"stored features of {models}; nothing is stored."
     )
     if not _is_online(model, compiled):
-        offline = [name for name in model.input_models if not compiled.models[name].settings.online]
+        offline = [name for name in model.refs if not compiled.models[name].settings.online]
         online = f"Not online: {', '.join(offline)} {'are' if len(offline) > 1 else 'is'} not online."
     return {
         "offline": (
@@ -170,7 +171,7 @@ def _computed(model: OnDemandModel, compiled: CompiledProject) -> dict[str, str]
 
 def _is_online(model: OnDemandModel, compiled: CompiledProject) -> bool:
     """The reader computes it when every model it reads is online."""
-    return all(compiled.models[name].settings.online for name in model.input_models)
+    return all(compiled.models[name].settings.online for name in model.refs)
 
 
 def _entities(model: OnDemandModel, compiled: CompiledProject) -> str | None:

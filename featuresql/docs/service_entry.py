@@ -51,7 +51,7 @@ def service_entry(service: Service, inputs: EntryInputs, models: Mapping[str, di
 def _offline_models(service: Service, compiled: CompiledProject) -> list[str]:
     """The models with a table the service reads that are not online (an on-demand model reads its inputs)."""
     on_demand = compiled.on_demand
-    read = (m for name in service.models for m in (on_demand[name].input_models if name in on_demand else [name]))
+    read = (m for name in service.models for m in (on_demand[name].refs if name in on_demand else [name]))
     return [name for name in dict.fromkeys(read) if not compiled.models[name].settings.online]
 
 

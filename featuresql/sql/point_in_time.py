@@ -43,6 +43,7 @@ from featuresql.sql.coverage import HI as HI_COLUMN
 from featuresql.sql.coverage import Coverage, computed_spans, covers
 
 RESERVED_PREFIX = "__featuresql_"  # every column the join adds to the spine
+REQUEST = "request"  # the table a derived column's request columns are written under (request.amount)
 SPINE_TIME = "__featuresql_t"
 SPINE_ROW = "__featuresql_row"
 _SPINE = "__spine"
@@ -259,7 +260,7 @@ def _derive(column: DerivedColumn, values: Mapping[tuple[str, str], exp.Expr]) -
     def substitute(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.Column):
             return node
-        if node.table == "request":
+        if node.table == REQUEST:
             spine_column, kind = request[node.name]
             return exp.cast(exp.column(dialects.identifier(spine_column), _SPINE), kind.copy())
         return values[node.table, node.name].copy()
