@@ -311,3 +311,25 @@ def test_a_reader_with_other_programs_than_the_last_sync_refuses(built: Path, tm
     assert retyped.on_demand["advance_request"].digest != new.on_demand["advance_request"].digest
     status, body = Reader(retyped, table, clock=clock).answer(request)
     assert status == 409, body
+
+
+def test_an_on_demand_model_over_an_offline_model_says_why_it_is_not_served(
+    built: Path, tmp_path: Path, small_vars: str
+) -> None:
+    project = tmp_path / "cash_advance"
+    shutil.copytree(built, project)
+    (project / "features" / "credit_use.sql").write_text(
+        "{{ config(kind='on_demand', request={'advance_amount': 'decimal(12,2)'}) }}\n"
+        "select request.advance_amount / nullif(user_profile.credit_limit, 0) as share_of_limit\n"
+        "from {{ ref('user_profile') }}\n"
+    )
+    result = CliRunner().invoke(command, ["--project-dir", str(project), "--vars", small_vars, "sync", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    manifest = Manifest.load(project / "target" / "online" / "dev" / "manifest.json")
+    reader = Reader(manifest, open_table(manifest.store), clock=lambda: AT.replace(tzinfo=UTC).timestamp())
+    status, body = reader.answer({"features": ["credit_use"], "entities": [{"user_id": 42, "advance_amount": 1}]})
+    assert (status, json.loads(body)["error"]["message"]) == (
+        404,
+        "on-demand model 'credit_use' is not served: it reads user_profile, which is not online: "
+        "set config(online=true) there and sync",
+    )

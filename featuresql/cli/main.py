@@ -504,7 +504,7 @@ def package_lambda_command(obj: dict[str, Any], target: str | None, out: str, se
         manifest = current_manifest(context)
         if service is not None:
             context.service(service)  # an unknown service or version is an error naming it
-            manifest = service_manifest(manifest, context.compiled.services, service)
+            manifest = service_manifest(manifest, context.compiled.services, service, context.compiled.on_demand)
         archive, policy = package_lambda(manifest, Path(out))
     click.secho(f"Wrote {archive} (handler {HANDLER}) and {policy}.", fg="green")
 
@@ -606,7 +606,9 @@ def _check_served(context: Any, manifest: Any, reference: str) -> None:
 
     declared = find_service(context.project.services, reference.partition("@")[0])  # the reader checks versions
     if declared.name not in manifest.services:
-        missing = [m for m in service_models(declared) if m not in manifest.models]
+        on_demand = context.compiled.on_demand  # computed from the models they read: those must be online
+        read = [m for name in service_models(declared) for m in (on_demand[name].refs if name in on_demand else [name])]
+        missing = [m for m in dict.fromkeys(read) if m not in manifest.models]
         if not missing:
             raise ConfigError(
                 f"service {declared.name!r} is newer than the last sync's online manifest: run `featuresql sync`"

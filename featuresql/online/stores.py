@@ -163,7 +163,27 @@ def served_manifest(
         max_entities=config.max_entities,
         services=online_services(context.compiled.services, served, computed),
         on_demand=computed,
+        unserved=unserved_on_demand(context.compiled.on_demand, served, computed),
     )
+
+
+def unserved_on_demand(
+    on_demand: Mapping[str, OnDemandModel], models: Mapping[str, OnlineModel], computed: Mapping[str, OnlineOnDemand]
+) -> dict[str, str]:
+    """Why each on-demand model the reader does not compute is left out (its 404 says so)."""
+    reasons = {}
+    for name, model in on_demand.items():
+        if name in computed:
+            continue
+        offline = [m for m in model.refs if m not in models]
+        if offline:
+            verb = "is" if len(offline) == 1 else "are"
+            reasons[name] = (
+                f"it reads {', '.join(offline)}, which {verb} not online: set config(online=true) there and sync"
+            )
+        else:
+            reasons[name] = "the features it reads were synced under other types or definitions: run `featuresql sync`"
+    return reasons
 
 
 def on_demand_entries(
@@ -208,22 +228,33 @@ def online_services(
     }
 
 
-def service_manifest(manifest: Manifest, services: Mapping[str, Service], reference: str) -> Manifest:
-    """``package-lambda --service``: the manifest narrowed to one service's models, answering it only."""
+def service_manifest(
+    manifest: Manifest, services: Mapping[str, Service], reference: str, on_demand: Mapping[str, OnDemandModel]
+) -> Manifest:
+    """``package-lambda --service``: the manifest narrowed to one service's models, answering it only
+    (``on_demand``: the project's on-demand models, to name the models they read when one is missing)."""
     name = reference.partition("@")[0].lower()
     if name not in manifest.services:
-        missing = sorted({f.model for f in services[name].features} - set(manifest.models))
+        wanted = {f.model for f in services[name].features}
+        reads = {m for model in wanted for m in (on_demand[model].refs if model in on_demand else [model])}
+        missing = sorted(reads - set(manifest.models))
         raise ConfigError(
             f"service {name!r} reads models that are not online ({', '.join(missing)}): set config(online=true) "
             "on them, or serve another service"
         )
     served = manifest.services[name]
     listed = list(dict.fromkeys(model for model, _, _ in served.features))
-    on_demand = {m: manifest.on_demand[m] for m in listed if m in manifest.on_demand}
-    read = [m for model in listed for m in (on_demand[model].models if model in on_demand else [model])]
+    computed = {m: manifest.on_demand[m] for m in listed if m in manifest.on_demand}
+    read = [m for model in listed for m in (computed[model].models if model in computed else [model])]
     models = {m: manifest.models[m] for m in dict.fromkeys(read)}
     return replace(
-        manifest, models=models, services={name: served}, only_service=name, key_kinds={}, on_demand=on_demand
+        manifest,
+        models=models,
+        services={name: served},
+        only_service=name,
+        key_kinds={},
+        on_demand=computed,
+        unserved={},
     )
 
 
@@ -265,6 +296,7 @@ def current_manifest(context: Workspace) -> Manifest:
         max_entities=config.max_entities,
         services=online_services(context.compiled.services, entries, computed),
         on_demand=computed,
+        unserved=unserved_on_demand(context.compiled.on_demand, entries, computed),
     )
 
 

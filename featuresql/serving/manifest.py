@@ -147,6 +147,7 @@ class Manifest:
     services: dict[str, OnlineService] = field(default_factory=dict)  # those whose models are all here
     only_service: str | None = None  # package-lambda --service: requests must name this service
     on_demand: dict[str, OnlineOnDemand] = field(default_factory=dict)  # those whose inputs are all here
+    unserved: dict[str, str] = field(default_factory=dict)  # the other on-demand models -> why (for the 404)
 
     def __post_init__(self) -> None:
         if not self.key_kinds:
@@ -165,6 +166,7 @@ class Manifest:
             "services": {service.name: service.to_json() for service in self.services.values()},
             "only_service": self.only_service,
             "on_demand": {model.name: model.to_json() for model in self.on_demand.values()},
+            "unserved": self.unserved,
         }
 
     @classmethod
@@ -185,6 +187,7 @@ class Manifest:
             services={name: OnlineService.from_json(name, spec) for name, spec in data.get("services", {}).items()},
             only_service=data.get("only_service"),
             on_demand={name: OnlineOnDemand.from_json(name, spec) for name, spec in data.get("on_demand", {}).items()},
+            unserved=dict(data.get("unserved", {})),
         )
 
     @classmethod

@@ -196,6 +196,8 @@ def _features(value: Any, manifest: Manifest) -> dict[str, tuple[str, ...]]:
             raise RequestError(400, "an empty feature name in 'features': give model or model.feature")
         model_name, _, feature = item.partition(".")
         model = manifest.models.get(model_name) or manifest.on_demand.get(model_name)
+        if model is None and model_name in manifest.unserved:
+            raise RequestError(404, f"on-demand model {model_name!r} is not served: {manifest.unserved[model_name]}")
         if model is None:
             known = [*manifest.models, *manifest.on_demand]
             raise RequestError(
