@@ -28,7 +28,7 @@ from featuresql.compile.on_demand import compile_on_demand
 from featuresql.compile.portability import INVALID, unportable
 from featuresql.compile.services import resolve_services
 from featuresql.errors import CompileError, closest
-from featuresql.project.config import ModelConfig, validate
+from featuresql.project.config import ModelConfig, ModelSpec, validate
 from featuresql.project.graph import CycleError, Graph
 from featuresql.project.jinja import MacroEnvironment, ModelContext
 from featuresql.project.loader import ModelFile, Project
@@ -164,6 +164,13 @@ class _Compiler:
                         path=model.path,
                         line=contexts[name].ref_lines.get(ref),
                     )
+            if name in on_demand and model.spec is not None and _has_data_tests(model.spec):
+                raise CompileError(
+                    f"on-demand model {name!r} has data tests in YAML, but no table to test: test the models "
+                    "it reads instead",
+                    path=model.spec_path,
+                    line=model.spec_line,
+                )
             if name in on_demand:
                 table_settings = sorted(config.model_fields_set & _TABLE_SETTINGS)
                 if table_settings:
@@ -560,6 +567,10 @@ class _Compiler:
 
     def _marker_error(self, model: ModelFile, marker: exp.Anonymous, message: str) -> CompileError:
         return CompileError(f"window model {model.name!r}: {message}", path=model.path, line=node_line(marker))
+
+
+def _has_data_tests(spec: ModelSpec) -> bool:
+    return bool(spec.tests or spec.data_tests or any(c.tests or c.data_tests for c in spec.columns))
 
 
 def _check_request_types(models: dict[str, OnDemandModel]) -> None:

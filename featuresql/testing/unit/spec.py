@@ -357,6 +357,11 @@ def _check_times(test: UnitTest) -> None:
 def check_compiled(test: UnitTest, compiled: CompiledProject) -> None:
     """What needs the compiled project: the inputs the model reads, output columns, the run's time."""
     model = compiled.models.get(test.model)
+    if model is None and test.model in compiled.on_demand:
+        raise test.error(
+            f"model {test.model!r} is on-demand: it has no table for a unit test to expect rows of; "
+            "test the models it reads, and its expressions with `featuresql extract` on a small spine"
+        )
     if model is None:
         raise test.error(f"model {test.model!r} is disabled (enabled: false): enable it or remove the test")
     upstream = ancestors(compiled, test.model)
