@@ -423,7 +423,8 @@ def read(
     """Read online features as a service would: featuresql read user_id=1 -f user_transactions.
 
     Several entities: user_id=1,2 for integer keys; repeat a string key (account_id=a account_id=b),
-    whose value is taken whole, commas included.
+    whose value is taken whole, commas included. On-demand features take their request columns the
+    same way: featuresql read user_id=42 advance_amount=150.00 -f advance_request.
     """
     from featuresql.online.stores import check_readable, read_manifest
     from featuresql.serving.handler import reader_for
