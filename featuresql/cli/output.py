@@ -179,7 +179,7 @@ def describe_project(
                 "entity": None,
                 "keys": list(computed.keys),
                 "request": dict(computed.request),
-                "online": False,
+                "online": all(compiled.models[ref].settings.online for ref in computed.refs),
                 "tags": list(computed.tags),
                 "depends_on": list(computed.refs),
                 "sources": [],
