@@ -524,8 +524,10 @@ def test_the_lambda_zip_holds_no_credentials(session: Session) -> None:
         "online_manifest.json",
         *(
             f"featuresql/serving/{m}.py"
-            for m in ("__init__", "items", "manifest", "request", "reader", "tables", "handler")
+            for m in ("__init__", "items", "manifest", "request", "request_columns", "reader", "tables", "handler")
         ),
+        *(f"featuresql/serving/{m}.py" for m in ("expressions", "expression_strings", "expression_times")),
+        "featuresql/serving/expression_errors.py",
     }
     for name, data in members.items():
         assert not AWS_KEY_PATTERN.search(data), name
