@@ -23,12 +23,13 @@ from featuresql.adapters import adapter_class
 from featuresql.compile.as_of_join import expand_as_of_join, find_markers, render_as_of_join
 from featuresql.compile.checks import Schema, check_online_model, check_timestamp_type, column_error, node_line
 from featuresql.compile.exact_inputs import exact_inputs
+from featuresql.compile.kinds import check_kinds
 from featuresql.compile.models import AsOfJoin, CompiledModel, CompiledProject, ModelSettings, OnDemandModel
-from featuresql.compile.on_demand import compile_on_demand
+from featuresql.compile.on_demand import check_request_types, compile_on_demand
 from featuresql.compile.portability import INVALID, unportable
 from featuresql.compile.services import resolve_services
 from featuresql.errors import CompileError, closest
-from featuresql.project.config import ModelConfig, ModelSpec, validate
+from featuresql.project.config import ModelConfig, validate
 from featuresql.project.graph import CycleError, Graph
 from featuresql.project.jinja import MacroEnvironment, ModelContext
 from featuresql.project.loader import ModelFile, Project
@@ -38,11 +39,6 @@ from featuresql.sql.coverage import STATE_COLUMNS, STATE_SCHEMA
 from featuresql.sql.engines import DEFAULT_ENGINE
 from featuresql.sql.windows import WindowFeature, WindowModel, features_of_marker, is_marker, render_marker
 
-# Settings of a model's table and its rows, which an on-demand model has not.
-_TABLE_SETTINGS = frozenset(
-    {"entity", "timestamp", "grain", "start", "data_delay", "lookback", "batch_size", "online", "ttl"}
-    | {"tie_break", "on_change", "freshness"}
-)
 ColumnsOf = Callable[[exp.Table], dict[str, str] | None]
 
 
@@ -111,7 +107,7 @@ class _Compiler:
                         path=self.project.models[name].path,
                     )
         on_demand = {name for name in enabled if configs[name].kind == "on_demand"}
-        self._check_kinds(configs, contexts, on_demand)
+        check_kinds(self.project.models, configs, contexts, on_demand)
         stored = enabled - on_demand
         graph = Graph({n: contexts[n].refs for n in stored}, {n: configs[n].tags for n in stored})
         try:
@@ -126,7 +122,7 @@ class _Compiler:
             name: self._on_demand(self.project.models[name], contexts[name], configs[name])
             for name in sorted(on_demand)
         }
-        _check_request_types(computed)
+        check_request_types(computed)
         children = {name: tuple(graph.children.get(name, ())) for name in self.compiled}
         hooks = {}
         if only is None:  # a partial compile serves extracts, which run no hooks
@@ -149,44 +145,6 @@ class _Compiler:
             services,
             computed,
         )
-
-    def _check_kinds(
-        self, configs: dict[str, ModelConfig], contexts: dict[str, ModelContext], on_demand: set[str]
-    ) -> None:
-        """Nothing refs an on-demand model (it has no table); request= and table settings go with one kind only."""
-        for name in sorted(configs):
-            model, config = self.project.models[name], configs[name]
-            for ref in contexts[name].refs:
-                if ref in on_demand:
-                    raise CompileError(
-                        f"model {name!r} refs {ref!r}, an on-demand model, which has no table: compute what it "
-                        "needs in a snapshot model, or use the on-demand feature in a service or extract",
-                        path=model.path,
-                        line=contexts[name].ref_lines.get(ref),
-                    )
-            if name in on_demand and model.spec is not None and _has_data_tests(model.spec):
-                raise CompileError(
-                    f"on-demand model {name!r} has data tests in YAML, but no table to test: test the models "
-                    "it reads instead",
-                    path=model.spec_path,
-                    line=model.spec_line,
-                )
-            if name in on_demand:
-                table_settings = sorted(config.model_fields_set & _TABLE_SETTINGS)
-                if table_settings:
-                    raise CompileError(
-                        f"on-demand model {name!r} sets {table_settings[0]!r}, which it does not have: it has no "
-                        "table; its entity, times and online serving are those of the models it refs",
-                        path=model.path,
-                        line=contexts[name].config_line,
-                    )
-            elif config.request:
-                raise CompileError(
-                    f"model {name!r} declares request columns, which only an on-demand model reads: add "
-                    "kind='on_demand' to its config, or remove request=",
-                    path=model.path,
-                    line=contexts[name].config_line,
-                )
 
     def _on_demand(self, model: ModelFile, context: ModelContext, config: ModelConfig) -> OnDemandModel:
         query = self._parse(model, context.rendered)
@@ -567,25 +525,6 @@ class _Compiler:
 
     def _marker_error(self, model: ModelFile, marker: exp.Anonymous, message: str) -> CompileError:
         return CompileError(f"window model {model.name!r}: {message}", path=model.path, line=node_line(marker))
-
-
-def _has_data_tests(spec: ModelSpec) -> bool:
-    return bool(spec.tests or spec.data_tests or any(c.tests or c.data_tests for c in spec.columns))
-
-
-def _check_request_types(models: dict[str, OnDemandModel]) -> None:
-    """One request carries one value per column name: models sharing a request column share its type."""
-    seen: dict[str, tuple[str, str]] = {}
-    for name, model in models.items():
-        for column, kind in model.request.items():
-            other = seen.setdefault(column, (kind, name))
-            if other[0] != kind:
-                raise CompileError(
-                    f"on-demand model {name!r} declares request column {column!r} as {kind}, on-demand model "
-                    f"{other[1]!r} as {other[0]}: a request carries one {column}; give both one type, or rename one",
-                    path=model.path,
-                    line=model.request_line,
-                )
 
 
 def rendering_context(

@@ -261,3 +261,18 @@ def _resolve(
         raise fail(f"unknown column {name!r}: write request.<column> or <model>.<feature>", column)
     where = " and ".join(f"{m}.{c}" for m, c in matches)
     raise fail(f"column {name!r} is ambiguous ({where}): qualify it", column)
+
+
+def check_request_types(models: dict[str, OnDemandModel]) -> None:
+    """One request carries one value per column name: models sharing a request column share its type."""
+    seen: dict[str, tuple[str, str]] = {}
+    for name, model in models.items():
+        for column, kind in model.request.items():
+            other = seen.setdefault(column, (kind, name))
+            if other[0] != kind:
+                raise CompileError(
+                    f"on-demand model {name!r} declares request column {column!r} as {kind}, on-demand model "
+                    f"{other[1]!r} as {other[0]}: a request carries one {column}; give both one type, or rename one",
+                    path=model.path,
+                    line=model.request_line,
+                )
