@@ -37,6 +37,16 @@ from typing import Any
 from sqlglot import exp
 
 from featuresql.sql import expression_times as times
+from featuresql.sql.expression_types import (
+    arithmetic_type,
+    decimal_type,
+    is_number,
+    kind_of,
+    precision_scale,
+    supertype,
+)
+
+__all__ = ["Program", "UnsupportedExpression", "check_supported", "compile_expression", "is_number", "kind_of"]
 
 Program = list[Any]
 _ARITHMETIC = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Mod: "mod"}
@@ -170,7 +180,7 @@ class _Compiler:
             scale = len(text.partition(".")[2])
             if max(digits, scale) > 38:
                 return ["lit", "float", text]  # DuckDB reads a longer decimal literal as a double
-            return ["lit", _decimal(max(digits, scale), scale), text]
+            return ["lit", decimal_type(max(digits, scale), scale), text]
         value = int(text)
         for bits in (32, 64):
             if -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
@@ -199,8 +209,8 @@ class _Compiler:
                 return shifted
         left, right = self._numbers(node)
         op = _ARITHMETIC[type(node)]
-        kind = _arithmetic_type(op, left[1], right[1])
-        if kind.startswith("decimal") and _precision_scale(kind)[1] > 38:
+        kind = arithmetic_type(op, left[1], right[1])
+        if kind.startswith("decimal") and precision_scale(kind)[1] > 38:
             raise UnsupportedExpression(
                 node.sql("duckdb"), f"{node.sql('duckdb')} needs a scale over 38 digits: round or cast an operand"
             )
@@ -213,7 +223,7 @@ class _Compiler:
     def _integer_divide(self, node: exp.IntDiv) -> Program:
         left, right = self._numbers(node)
         whole = left[1].startswith("int") and right[1].startswith("int")
-        return ["intdiv", _arithmetic_type("add", left[1], right[1]) if whole else "float", left, right]
+        return ["intdiv", arithmetic_type("add", left[1], right[1]) if whole else "float", left, right]
 
     def _unary(self, op: str, operand: exp.Expr) -> Program:
         value = self._number(operand)
@@ -237,7 +247,7 @@ class _Compiler:
         value = self._number(node.this)
         kind = value[1]
         if kind.startswith("decimal"):
-            kind = _decimal(_precision_scale(kind)[0], 0)
+            kind = decimal_type(precision_scale(kind)[0], 0)
         elif kind.startswith("int"):
             kind = "float"  # DuckDB's CEIL and FLOOR of an integer are doubles
         return [op, kind, value]
@@ -304,11 +314,11 @@ class _Compiler:
                 raise UnsupportedExpression(node.sql("duckdb"), "ROUND's digits must fit an INTEGER")
         kind = value[1]
         if kind.startswith("decimal"):
-            precision, scale = _precision_scale(kind)
+            precision, scale = precision_scale(kind)
             if places < 0:  # a carry may need one more integer digit
-                kind = _decimal(max(precision - scale + 1, precision), 0)
+                kind = decimal_type(max(precision - scale + 1, precision), 0)
             elif places < scale:
-                kind = _decimal(precision, places)
+                kind = decimal_type(precision, places)
         return ["round", kind, value, ["lit", "int32", places]]
 
     def _numbers(self, node: exp.Binary) -> tuple[Program, Program]:
@@ -407,91 +417,13 @@ class _Compiler:
         return ["nullif", value[1], value, other]
 
 
-# TINYINT and SMALLINT are left out: DuckDB narrows integer literals to them (j + 1 is a TINYINT),
-# which the types here do not follow yet; FLOAT (32 bits) likewise.
-_INTEGER_BITS = {exp.DataType.Type.INT: 32, exp.DataType.Type.BIGINT: 64}
-_INTEGER_DIGITS = {8: 3, 16: 5, 32: 10, 64: 19}
-
-
-def kind_of(type_name: str) -> str:
-    """The expression type of a DuckDB column type (``BIGINT`` -> ``int64``); ``other`` if unsupported."""
-    try:
-        data_type = exp.DataType.build(type_name, dialect="duckdb")
-    except Exception:  # sqlglot raises ParseError or ValueError for what is not a type
-        return "other"
-    if data_type.this in _INTEGER_BITS:
-        return f"int{_INTEGER_BITS[data_type.this]}"
-    if data_type.this == exp.DataType.Type.DECIMAL:
-        numbers = [int(e.name) for e in data_type.expressions] or [18, 3]
-        return _decimal(numbers[0], numbers[1] if len(numbers) > 1 else 0)
-    if data_type.this == exp.DataType.Type.DOUBLE:
-        return "float"
-    if data_type.this in exp.DataType.TEXT_TYPES:
-        return "string"
-    if data_type.this == exp.DataType.Type.BOOLEAN:
-        return "boolean"
-    if data_type.this in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPNTZ, exp.DataType.Type.DATETIME):
-        return "timestamp"
-    if data_type.this == exp.DataType.Type.DATE:
-        return "date"
-    return "other"
-
-
-def is_number(kind: str) -> bool:
-    return kind.startswith(("int", "decimal")) or kind == "float"
-
-
-def _decimal(precision: int, scale: int) -> str:
-    return f"decimal({min(precision, 38)},{scale})"
-
-
-def _precision_scale(kind: str) -> tuple[int, int]:
-    """A decimal's (precision, scale); an integer as the decimal DuckDB converts it to."""
-    if kind.startswith("int"):
-        return _INTEGER_DIGITS[int(kind[3:])], 0
-    precision, scale = kind[8:-1].split(",")
-    return int(precision), int(scale)
-
-
-def _arithmetic_type(op: str, left: str, right: str) -> str:
-    if "float" in (left, right):
-        return "float"
-    if left.startswith("int") and right.startswith("int"):
-        return f"int{max(int(left[3:]), int(right[3:]))}"
-    (p1, s1), (p2, s2) = _precision_scale(left), _precision_scale(right)
-    if op in ("add", "sub"):
-        scale = max(s1, s2)
-        return _decimal(max(p1 - s1, p2 - s2) + scale + 1, scale)
-    if op == "mul":
-        scale, width = s1 + s2, p1 + p2
-        if width > 18 and p1 <= 18 and p2 <= 18 and scale <= 18:
-            width = 18  # computed in 64 bits, with an overflow check at 18 digits
-        return _decimal(width, scale)
-    if max(p1 - s1, p2 - s2) + max(s1, s2) > 38:
-        return "float"  # DuckDB's % of decimals that fit no common DECIMAL is a double
-    return _supertype([left, right])  # %
-
-
-def _supertype(kinds: list[str]) -> str:
-    """The one type of several numbers: a float wins, then a decimal wide enough for each."""
-    if "float" in kinds:
-        return "float"
-    if all(kind.startswith("int") for kind in kinds):
-        return f"int{max(int(kind[3:]) for kind in kinds)}"
-    pairs = [_precision_scale(kind) for kind in kinds]
-    digits, scale = max(p - s for p, s in pairs), max(s for _, s in pairs)
-    if digits + scale > 38:  # DuckDB keeps the integer digits and gives up scale
-        scale = max(0, 38 - digits)
-    return _decimal(digits + scale, scale)
-
-
 def _common(node: exp.Expr, kinds: list[str]) -> str:
     """The one type of several results (CASE, COALESCE...): numbers widen; others must agree."""
     found = [kind for kind in kinds if kind != "null"]
     if not found:
         return "null"
     if all(is_number(kind) for kind in found):
-        return _supertype(found)
+        return supertype(found)
     if len(set(found)) > 1:
         raise UnsupportedExpression(
             node.sql("duckdb"),
