@@ -333,3 +333,30 @@ def test_an_on_demand_model_over_an_offline_model_says_why_it_is_not_served(
         "on-demand model 'credit_use' is not served: it reads user_profile, which is not online: "
         "set config(online=true) there and sync",
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "problem"),
+    [
+        (Decimal("1e5000000"), "int64", "is an integer column (int64): the number is out of its range"),
+        (
+            Decimal("9223372036854775808"),
+            "int64",
+            "is an integer column (int64): 9223372036854775808 is out of its range",
+        ),
+        ("2026-06-30T10:00:00+05:30", "timestamp", "is not UTC ISO text"),
+        ("0001-01-01T00:00:00+05:30", "timestamp", "is not UTC ISO text"),
+        (10**400, "float", "is a double column: the number is out of its range"),
+        (Decimal("-0.00"), "decimal(12,2)", None),
+    ],
+)
+def test_request_values_are_refused_fast_and_cleanly(value: Any, kind: str, problem: str | None) -> None:
+    """Values a client may send that must be a 400 at once (no huge integers built, no crash), or
+    read as the warehouse stores them (-0.00 is 0.00)."""
+    from featuresql.serving.request_columns import RequestValueError, request_value
+
+    if problem is None:
+        assert str(request_value(value, kind, text=False)) == "0.00"
+        return
+    with pytest.raises(RequestValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        request_value(value, kind, text=False)

@@ -77,7 +77,7 @@ def extract(kind: str, arguments: Sequence[Any], values: Mapping[str, Any], eval
         return None
     moment = as_time(value, "timestamp")
     if part == "epoch":
-        return _micros(moment) / 1_000_000
+        return float(_micros(moment)) / 1_000_000  # a double first, as DuckDB: past 2^53 µs it rounds
     simple = {
         "year": moment.year,
         "quarter": (moment.month - 1) // 3 + 1,

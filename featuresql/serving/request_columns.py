@@ -19,7 +19,7 @@ is text: ``?user_id=42&requested_amount=150.00``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -58,8 +58,11 @@ def request_value(value: Any, kind: str, *, text: bool) -> Any:
 def _integer(value: Any, kind: str, *, text: bool) -> int:
     if text and isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value):
         value = int(value)
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        value = int(value)
+    if isinstance(value, Decimal):
+        if value.is_finite() and value.adjusted() >= 19:  # past any BIGINT: refused before int() builds it
+            raise RequestValueError(f"is an integer column ({kind}): the number is out of its range")
+        if value == value.to_integral_value():
+            value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise RequestValueError(f"is an integer column ({kind}): give a whole number")
     if not -_BOUNDS[kind] <= value < _BOUNDS[kind]:
@@ -95,22 +98,24 @@ def _double(value: Any, *, text: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise RequestValueError("is a double column: give a number")
     try:
-        return float(value)
-    except OverflowError:
-        raise RequestValueError(f"is a double column: {value} is out of its range") from None
+        return float(value)  # a Decimal past a double's range is infinity, as DuckDB casts it
+    except OverflowError:  # an int past it
+        raise RequestValueError("is a double column: the number is out of its range") from None
 
 
 def _time(value: Any, kind: str) -> Any:
-    """ISO text: a DATE ``2026-06-30``; a TIMESTAMP ``2026-06-30T10:00:00`` (UTC; an offset or ``Z``
-    is converted to UTC)."""
+    """ISO text: a DATE ``2026-06-30``; a TIMESTAMP ``2026-06-30T10:00:00`` in UTC (``Z`` or ``+00:00``
+    allowed; another offset is refused: a warehouse's CAST to TIMESTAMP would drop it, not convert)."""
     if not isinstance(value, str):
         raise RequestValueError(f"is a {kind.upper()} column: give ISO text such as '2026-06-30T10:00:00Z'")
     try:
         if kind == "date":
             return date.fromisoformat(value)
         moment = datetime.fromisoformat(value)
+        if moment.utcoffset() not in (None, timedelta(0)):
+            raise ValueError("not UTC")
     except ValueError:
         raise RequestValueError(
-            f"is a {kind.upper()} column: {value!r} is not ISO text such as 2026-06-30T10:00:00Z"
+            f"is a {kind.upper()} column: {value!r} is not UTC ISO text such as 2026-06-30T10:00:00Z"
         ) from None
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+    return moment.replace(tzinfo=None)
