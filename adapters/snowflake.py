@@ -205,40 +205,31 @@ class SnowflakeAdapter(WarehouseAdapter):
         self.execute("COMMIT")
 
     def table_columns(self, table: exp.Table) -> dict[str, str] | None:
-        columns = exp.table_("columns", db="information_schema", catalog=table.catalog or self.config.database)
-        query = (
-            exp.select("column_name", "data_type")
-            .from_(columns)
-            .where(exp.column("table_schema").eq(exp.Literal.string(_stored(table.db or self.schema))))
-            .where(exp.column("table_name").eq(exp.Literal.string(_stored(table.name))))
-            .order_by("ordinal_position")
-        )
-        cursor = self._cursor(self.sql(query))
-        try:
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-        return {_folded(name): kind for name, kind in rows} or None
+        return {_folded(name): kind for name, kind in self._columns(table, "data_type")} or None
 
     def exact_column_types(self, table: exp.Table) -> dict[str, str] | None:
         """INFORMATION_SCHEMA's ``data_type`` is a bare ``NUMBER``: its precision and scale are columns of their own."""
-        columns = exp.table_("columns", db="information_schema", catalog=table.catalog or self.config.database)
-        query = (
-            exp.select("column_name", "data_type", "numeric_precision", "numeric_scale")
-            .from_(columns)
-            .where(exp.column("table_schema").eq(exp.Literal.string(_stored(table.db or self.schema))))
-            .where(exp.column("table_name").eq(exp.Literal.string(_stored(table.name))))
-            .order_by("ordinal_position")
-        )
-        cursor = self._cursor(self.sql(query))
-        try:
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+        rows = self._columns(table, "data_type", "numeric_precision", "numeric_scale")
         return {
             _folded(name): f"NUMBER({precision}, {scale})" if kind == "NUMBER" and precision is not None else kind
             for name, kind, precision, scale in rows
         } or None
+
+    def _columns(self, table: exp.Table, *fields: str) -> list[tuple[Any, ...]]:
+        """The table's rows of INFORMATION_SCHEMA.COLUMNS: its column names, then ``fields``, in order."""
+        columns = exp.table_("columns", db="information_schema", catalog=table.catalog or self.config.database)
+        query = (
+            exp.select("column_name", *fields)
+            .from_(columns)
+            .where(exp.column("table_schema").eq(exp.Literal.string(_stored(table.db or self.schema))))
+            .where(exp.column("table_name").eq(exp.Literal.string(_stored(table.name))))
+            .order_by("ordinal_position")
+        )
+        cursor = self._cursor(self.sql(query))
+        try:
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
     def describe(self) -> str:
         config = self.config
