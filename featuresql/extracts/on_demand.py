@@ -63,10 +63,7 @@ def derived_columns(
 
 def _check_types(context: Workspace, compiled: CompiledProject, model: OnDemandModel) -> None:
     """Compile the model's programs with its inputs' warehouse types: a type mistake fails here, as online."""
-    input_types = {}
-    for source, feature in model.inputs:
-        columns = context.adapter.exact_column_types(compiled.models[source].relation) or {}
-        if feature in columns:
-            input_types[source, feature] = columns[feature]
+    tables = {name: context.adapter.exact_column_types(compiled.models[name].relation) or {} for name in model.refs}
+    input_types = {(m, f): tables[m][f] for m, f in model.inputs if f in tables[m]}
     if len(input_types) == len(model.inputs):
         programs(model, input_types, context.dialect)
