@@ -71,6 +71,17 @@ def typed(built: Path) -> list[tuple[str, exp.Expr, dict[str, str], list[Any]]]:
     return features
 
 
+def sync(project: Path, small_vars: str) -> None:
+    result = CliRunner().invoke(command, ["--project-dir", str(project), "--vars", small_vars, "sync", "--now", NOW])
+    assert result.exit_code == 0, result.output
+
+
+def reader_of(project: Path) -> Reader:
+    """The reader of the project's last sync, reading as of ``AT``."""
+    manifest = Manifest.load(project / "target" / "online" / "dev" / "manifest.json")
+    return Reader(manifest, open_table(manifest.store), clock=lambda: AT.replace(tzinfo=UTC).timestamp())
+
+
 def values_of(kind: str) -> st.SearchStrategy[Any]:
     """Values of a DuckDB type: NULL, zero, signs, the type's extremes."""
     if kind.startswith("DECIMAL"):
@@ -168,8 +179,7 @@ def test_the_reader_answers_what_the_extract_computed(built: Path) -> None:
     users = chance.sample(range(1, 600), 60)
     amounts = [None if n % 9 == 0 else Decimal(chance.randrange(0, 10**7)).scaleb(-2) for n in range(60)]
     offline = featuresql.extract(spine(users, amounts, [AT] * 60), ["advance_request"], project_dir=built).to_pylist()
-    manifest = Manifest.load(built / "target" / "online" / "dev" / "manifest.json")
-    reader = Reader(manifest, open_table(manifest.store), clock=lambda: AT.replace(tzinfo=UTC).timestamp())
+    reader = reader_of(built)
     entities = [
         {"user_id": u, "advance_amount": None if a is None else str(a)} for u, a in zip(users, amounts, strict=True)
     ]
@@ -201,8 +211,7 @@ def test_an_overflow_fails_offline_and_online(built: Path, tmp_path: Path, small
     table = pa.table({"user_id": [42], "ts": pa.array([AT], pa.timestamp("us")), "units": pa.array([2], pa.int64())})
     with pytest.raises(Exception, match="Overflow"):
         featuresql.extract(table, ["advance_request"], project_dir=project)
-    manifest = Manifest.load(project / "target" / "online" / "dev" / "manifest.json")
-    reader = Reader(manifest, open_table(manifest.store), clock=lambda: AT.replace(tzinfo=UTC).timestamp())
+    reader = reader_of(project)
     status, body = reader.answer({"features": ["advance_request"], "entities": [{"user_id": 42, "units": 2}]})
     assert status == 422 and "advance_request.scaled of entity 0" in json.loads(body)["error"]["message"]
     status, body = reader.answer({"features": ["advance_request"], "entities": [{"user_id": 42, "units": 1}]})
@@ -226,8 +235,7 @@ def test_times_from_the_request_agree_offline_and_online(built: Path, tmp_path: 
         "    cast(request.requested_at as date) as requested_on\n"
         "from {{ ref('user_transactions') }}\n"
     )
-    result = CliRunner().invoke(command, ["--project-dir", str(project), "--vars", small_vars, "sync", "--now", NOW])
-    assert result.exit_code == 0, result.output
+    sync(project, small_vars)
     moments = [datetime(2026, 1, 31, 23, 59, 59, 999_999), datetime(2026, 6, 27, 9), datetime(2024, 2, 29, 0, 30), None]
     users = [42, 77, 150, 3]
     spine = pa.table(
@@ -239,8 +247,7 @@ def test_times_from_the_request_agree_offline_and_online(built: Path, tmp_path: 
         }
     )
     offline = featuresql.extract(spine, ["advance_request"], project_dir=project).to_pylist()
-    manifest = Manifest.load(project / "target" / "online" / "dev" / "manifest.json")
-    reader = Reader(manifest, open_table(manifest.store), clock=lambda: AT.replace(tzinfo=UTC).timestamp())
+    reader = reader_of(project)
     entities = [
         {"user_id": u, "requested_at": m and m.isoformat() + "Z", "advance_amount": "1.00"}
         for u, m in zip(users, moments, strict=True)
@@ -293,8 +300,7 @@ def test_a_reader_with_other_programs_than_the_last_sync_refuses(built: Path, tm
     old = Manifest.load(path)
     model = project / "features" / "advance_request.sql"
     model.write_text(model.read_text().replace("nullif(user_transactions.amount_avg_30d, 0)", "2"))
-    result = CliRunner().invoke(command, ["--project-dir", str(project), "--vars", small_vars, "sync", "--now", NOW])
-    assert result.exit_code == 0, result.output
+    sync(project, small_vars)
     request = {"features": ["advance_request"], "entities": [{"user_id": 42, "advance_amount": "150.00"}]}
     clock = lambda: AT.replace(tzinfo=UTC).timestamp()  # noqa: E731
     new = Manifest.load(path)
@@ -323,10 +329,8 @@ def test_an_on_demand_model_over_an_offline_model_says_why_it_is_not_served(
         "select request.advance_amount / nullif(user_profile.credit_limit, 0) as share_of_limit\n"
         "from {{ ref('user_profile') }}\n"
     )
-    result = CliRunner().invoke(command, ["--project-dir", str(project), "--vars", small_vars, "sync", "--now", NOW])
-    assert result.exit_code == 0, result.output
-    manifest = Manifest.load(project / "target" / "online" / "dev" / "manifest.json")
-    reader = Reader(manifest, open_table(manifest.store), clock=lambda: AT.replace(tzinfo=UTC).timestamp())
+    sync(project, small_vars)
+    reader = reader_of(project)
     status, body = reader.answer({"features": ["credit_use"], "entities": [{"user_id": 42, "advance_amount": 1}]})
     assert (status, json.loads(body)["error"]["message"]) == (
         404,
