@@ -426,3 +426,28 @@ def snapshot_values_at(model: SnapshotSpec, rows: Iterable[Row], key: Any, at: d
 
     best = max(candidates, key=rank)
     return {c: best[c] for c in model.columns}
+
+
+def stream_values_at(
+    model: WindowModelSpec, stream_grain: int, stream_delay: int, events: Iterable[Row], key: Any, at: datetime | None
+) -> dict[str, Any]:
+    """The features of entity ``key`` that a stream model returns at ``at`` (DESIGN.md section 11).
+
+    Windows end at ``E = floor(at - stream_delay, stream_grain)``; before ``start``
+    (rounded up to the stream grain) every feature is NULL. Nothing else gates the
+    value: an extract of a stream model reads its source, whatever has been run.
+    """
+    unknown = dict.fromkeys((f.name for f in model.features), None)
+    if at is None:
+        return unknown
+    step = stream_grain * MICROS
+    end = (epoch_micros(at) - stream_delay * MICROS) // step * stream_grain
+    if model.start is not None and end < -(-epoch_micros(model.start) // step) * stream_grain:
+        return unknown
+    mine = [e for e in events if key is not None and e[model.key] == key and (model.where is None or model.where(e))]
+    return {
+        feature.name: aggregate(
+            feature, [e for e in mine if _inside(e[model.timestamp], end - feature.window, end)], model.timestamp
+        )
+        for feature in model.features
+    }

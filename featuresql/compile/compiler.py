@@ -28,6 +28,7 @@ from featuresql.compile.models import AsOfJoin, CompiledModel, CompiledProject, 
 from featuresql.compile.on_demand import check_request_types, compile_on_demand
 from featuresql.compile.portability import INVALID, unportable
 from featuresql.compile.services import resolve_services
+from featuresql.compile.streams import row_programs, stream_settings
 from featuresql.errors import CompileError, closest
 from featuresql.project.config import ModelConfig, validate
 from featuresql.project.graph import CycleError, Graph
@@ -248,7 +249,13 @@ class _Compiler:
             return base
         window = self._window(model, query, settings, None if checked is None else checked[1])
         columns = (*settings.keys, settings.timestamp or "", *(f.name for f in window.features))
-        return replace(base, kind="window", window=window, query=window.events, columns=columns)
+        stream_rows = None
+        if settings.stream is not None:
+            sources = {key: self.project.sources[key] for key in base.sources}
+            stream_rows = row_programs(model, window, sources, self.read_dialect)
+        return replace(
+            base, kind="window", window=window, query=window.events, columns=columns, stream_rows=stream_rows
+        )
 
     def _as_of_join(self, model: ModelFile, marker: exp.Table) -> tuple[exp.Subquery, AsOfJoin]:
         try:
@@ -372,6 +379,8 @@ class _Compiler:
                 path=model.path,
                 line=context.config_line,
             )
+        online = config.online
+        stream = stream_settings(model, config, grain, is_window=is_window, online=online, line=context.config_line)
         return ModelSettings(
             entity=config.entity,
             keys=keys,
@@ -389,6 +398,7 @@ class _Compiler:
             owner=config.owner,
             on_change=config.on_change,
             freshness=config.freshness,
+            stream=stream,
         )
 
     def _default_timestamp(self, context: ModelContext) -> str | None:

@@ -13,7 +13,7 @@ from featuresql.project.loader import ModelFile
 # Settings of a model's table and its rows, which an on-demand model has not.
 _TABLE_SETTINGS = frozenset(
     {"entity", "timestamp", "grain", "start", "data_delay", "lookback", "batch_size", "online", "ttl"}
-    | {"tie_break", "on_change", "freshness"}
+    | {"tie_break", "on_change", "freshness", "stream_grain", "stream_delay", "stream_horizon"}
 )
 
 

@@ -11,10 +11,32 @@ from sqlglot import exp
 
 from featuresql.project.config import Freshness
 from featuresql.sql import dialects
+from featuresql.sql.expressions import Program
 from featuresql.sql.point_in_time import JoinedModel, SpineRelation, point_in_time_query
 from featuresql.sql.windows import WindowFeature, WindowModel
 
 Kind = Literal["window", "snapshot"]
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """A stream model's fresh windows (DESIGN.md section 11): a read or a spine row at ``t`` sees the
+    windows ending at ``floor(t - delay, grain)``; the reader is exact up to ``horizon`` past the
+    warehouse's last complete boundary."""
+
+    grain: int
+    delay: int
+    horizon: int
+
+
+@dataclass(frozen=True)
+class RowPrograms:
+    """A stream model's row-level SQL as the reader's programs: an event is a row of ``source``;
+    ``where`` keeps it (None: every row); ``columns`` give its keys, timestamp and inputs."""
+
+    source: str  # 'source_name.table'
+    where: Program | None
+    columns: dict[str, Program]
 
 
 @dataclass(frozen=True)
@@ -37,6 +59,7 @@ class ModelSettings:
     owner: str | None
     on_change: str = "fail"
     freshness: Freshness | None = None
+    stream: StreamSettings | None = None  # a window model served fresh (featuresql.compile.streams)
 
     def start_boundary(self) -> int | None:
         """The first boundary index computed: ``start`` rounded up to the grain."""
@@ -59,6 +82,7 @@ class CompiledModel:
     sources: tuple[str, ...] = ()
     window: WindowModel | None = None
     as_of_joins: tuple[AsOfJoin, ...] = ()  # what each as_of_join in the query joins (an extract model)
+    stream_rows: RowPrograms | None = field(default=None, repr=False)  # a stream model's row-level programs
 
     @property
     def features(self) -> tuple[WindowFeature, ...]:

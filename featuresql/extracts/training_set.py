@@ -27,6 +27,7 @@ from featuresql.compile.spine_columns import KeyColumn
 from featuresql.errors import ConfigError, closest
 from featuresql.extracts.on_demand import derived_columns
 from featuresql.extracts.spine import SpineInput, StagedSpine, stage_spine
+from featuresql.extracts.stream_models import fresh_join
 from featuresql.files import atomic_path
 from featuresql.names import parse_table_name
 from featuresql.run.coverage import describe, spine_spans
@@ -114,7 +115,8 @@ def run_extract(
     on_demand = on_demand_features(compiled.on_demand, features, outputs)
     adapter = context.adapter
     for model in models:
-        _check_built(context, model)
+        if compiled.models[model.name].settings.stream is None:  # a stream model reads its source
+            _check_built(context, model)
     keys = _key_columns(context, models, compiled)
     candidates = [m.timestamp for m in models]
     staged = stage_spine(spine, adapter, keys, candidates, timestamp_column=timestamp_column)
@@ -123,6 +125,7 @@ def run_extract(
         derived = derived_columns(context, compiled, staged, on_demand)
         _check_collisions(staged, models, derived)
         joined = [m.with_spine_keys(staged.keys) for m in models]
+        joined = [_fresh(adapter, compiled, m, staged) for m in joined]
         uncomputed = _count_uncomputed(adapter, staged, joined)
         warnings = tuple(
             _uncomputed_message(adapter, model, uncomputed[model.name], strict=strict)
@@ -139,6 +142,14 @@ def run_extract(
     features_count = sum(len(m.columns) - len(m.hidden) for m in models) + len(on_demand)
     seconds = time.perf_counter() - started
     return ExtractResult(rows, features_count, len(models), seconds, destination, table, uncomputed, warnings)
+
+
+def _fresh(
+    adapter: WarehouseAdapter, compiled: CompiledProject, model: JoinedModel, staged: StagedSpine
+) -> JoinedModel:
+    """A stream model's windows at its stream grain; any other model as it is."""
+    compiled_model = compiled.models[model.name]
+    return model if compiled_model.settings.stream is None else fresh_join(adapter, compiled_model, model, staged)
 
 
 def _count_uncomputed(adapter: WarehouseAdapter, staged: StagedSpine, models: Sequence[JoinedModel]) -> dict[str, int]:

@@ -37,9 +37,14 @@ if TYPE_CHECKING:
 
 
 def online_models(compiled: CompiledProject, selected: Sequence[str] | None = None) -> list[CompiledModel]:
-    """The online models among ``selected`` (all models when None), in dependency order."""
+    """The online models among ``selected`` (all models when None), in dependency order.
+
+    Stream models are left out: their fresh windows are served from pushed events merged
+    with the warehouse's partials (DESIGN.md section 11), which the store does not hold
+    yet; served as their model-grain rows they would disagree with their extract.
+    """
     names = list(compiled.models) if selected is None else list(selected)
-    models = [compiled.models[name] for name in names if compiled.models[name].settings.online]
+    models = [compiled.models[name] for name in names if _served(compiled.models[name])]
     for model in models:
         if not model.settings.keys or model.settings.timestamp is None:
             raise ConfigError(
@@ -55,6 +60,21 @@ def online_models(compiled: CompiledProject, selected: Sequence[str] | None = No
                 path=model.path,
             )
     return models
+
+
+def _served(model: CompiledModel) -> bool:
+    return model.settings.online and model.settings.stream is None
+
+
+def unserved_streams(compiled: CompiledProject) -> dict[str, str]:
+    """The 404 of each stream model (``online_models`` says why they are left out)."""
+    return {
+        name: f"stream model {name!r} is not served online yet: its fresh windows need pushed events merged at "
+        "read time, which this version does not do; extract it offline, or remove stream_grain to serve it "
+        "at its model grain"
+        for name, model in compiled.models.items()
+        if model.settings.stream is not None
+    }
 
 
 def store_config(context: Workspace) -> StoreConfig:
@@ -163,14 +183,14 @@ def served_manifest(
         max_entities=config.max_entities,
         services=online_services(context.compiled.services, served, computed),
         on_demand=computed,
-        unserved=unserved_on_demand(context.compiled.on_demand, served, computed),
+        unserved=unserved_on_demand(context.compiled.on_demand, served, computed) | unserved_streams(context.compiled),
     )
 
 
 def unserved_on_demand(
     on_demand: Mapping[str, OnDemandModel], models: Mapping[str, OnlineModel], computed: Mapping[str, OnlineOnDemand]
 ) -> dict[str, str]:
-    """Why each on-demand model the reader does not compute is left out (its 404 says so)."""
+    """The 404 of each on-demand model the reader does not compute: why it is left out."""
     reasons = {}
     for name, model in on_demand.items():
         if name in computed:
@@ -178,11 +198,10 @@ def unserved_on_demand(
         offline = [m for m in model.refs if m not in models]
         if offline:
             verb = "is" if len(offline) == 1 else "are"
-            reasons[name] = (
-                f"it reads {', '.join(offline)}, which {verb} not online: set config(online=true) there and sync"
-            )
+            why = f"it reads {', '.join(offline)}, which {verb} not online: set config(online=true) there and sync"
         else:
-            reasons[name] = "the features it reads were synced under other types or definitions: run `featuresql sync`"
+            why = "the features it reads were synced under other types or definitions: run `featuresql sync`"
+        reasons[name] = f"on-demand model {name!r} is not served: {why}"
     return reasons
 
 
@@ -296,7 +315,7 @@ def current_manifest(context: Workspace) -> Manifest:
         max_entities=config.max_entities,
         services=online_services(context.compiled.services, entries, computed),
         on_demand=computed,
-        unserved=unserved_on_demand(context.compiled.on_demand, entries, computed),
+        unserved=unserved_on_demand(context.compiled.on_demand, entries, computed) | unserved_streams(context.compiled),
     )
 
 

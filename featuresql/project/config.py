@@ -145,6 +145,10 @@ class ModelConfig(Strict):
     # request time (featuresql.compile.on_demand); window and snapshot are told apart by their SQL
     kind: Literal["on_demand"] | None = None
     request: dict[str, str] = {}  # on-demand models: request column -> SQL type
+    # Fresh windows (featuresql.compile.streams): window ends follow the request time at this grain
+    stream_grain: Grain | None = None
+    stream_delay: Duration | None = None  # default 0
+    stream_horizon: Duration | None = None  # default twice the model grain
 
     @field_validator("request")
     @classmethod

@@ -147,7 +147,7 @@ class Manifest:
     services: dict[str, OnlineService] = field(default_factory=dict)  # those whose models are all here
     only_service: str | None = None  # package-lambda --service: requests must name this service
     on_demand: dict[str, OnlineOnDemand] = field(default_factory=dict)  # those whose inputs are all here
-    unserved: dict[str, str] = field(default_factory=dict)  # the other on-demand models -> why (for the 404)
+    unserved: dict[str, str] = field(default_factory=dict)  # models left out (on-demand, stream) -> their 404
 
     def __post_init__(self) -> None:
         if not self.key_kinds:

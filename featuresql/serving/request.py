@@ -197,7 +197,7 @@ def _features(value: Any, manifest: Manifest) -> dict[str, tuple[str, ...]]:
         model_name, _, feature = item.partition(".")
         model = manifest.models.get(model_name) or manifest.on_demand.get(model_name)
         if model is None and model_name in manifest.unserved:
-            raise RequestError(404, f"on-demand model {model_name!r} is not served: {manifest.unserved[model_name]}")
+            raise RequestError(404, manifest.unserved[model_name])
         if model is None:
             known = [*manifest.models, *manifest.on_demand]
             raise RequestError(

@@ -49,6 +49,7 @@ from featuresql.sql.expression_types import (
 __all__ = ["Program", "UnsupportedExpression", "check_supported", "compile_expression", "is_number", "kind_of"]
 
 Program = list[Any]
+ON_DEMAND = "an on-demand feature"
 _ARITHMETIC = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Mod: "mod"}
 _COMPARISONS = {exp.EQ: "eq", exp.NEQ: "ne", exp.LT: "lt", exp.LTE: "le", exp.GT: "gt", exp.GTE: "ge"}
 # What a refused construct is, in the words of the error.
@@ -76,10 +77,11 @@ class UnsupportedExpression(Exception):
         self.message = message
 
 
-def compile_expression(expression: exp.Expr, columns: Mapping[str, str]) -> Program:
+def compile_expression(expression: exp.Expr, columns: Mapping[str, str], subject: str = ON_DEMAND) -> Program:
     """The program of ``expression``; ``columns`` maps each column it may name (``amount``,
-    ``request.amount``, lower case) to its type family."""
-    return _Compiler(columns).compile(expression)
+    ``request.amount``, lower case) to its type family. ``subject`` names what the expression
+    is in errors (``an on-demand feature``, ``a stream model's row-level SQL``)."""
+    return _Compiler(columns, subject).compile(expression)
 
 
 def check_supported(expression: exp.Expr) -> None:
@@ -98,8 +100,9 @@ def result_type(program: Program) -> str:
 
 
 class _Compiler:
-    def __init__(self, columns: Mapping[str, str]):
+    def __init__(self, columns: Mapping[str, str], subject: str = ON_DEMAND):
         self.columns = columns
+        self.subject = subject
         self.handlers = self._handlers()  # built once per expression, not per node
 
     def compile(self, node: exp.Expr) -> Program:
@@ -107,7 +110,7 @@ class _Compiler:
             return self.compile(node.this)
         handler = self.handlers.get(type(node))
         if handler is None:
-            raise _refused(node)
+            raise _refused(node, self.subject)
         try:
             return handler(node)
         except times.TimeError as exc:
@@ -196,7 +199,7 @@ class _Compiler:
         kind = kind_of(declared)
         if kind == "other":
             raise UnsupportedExpression(
-                node.sql("duckdb"), f"column {name!r} is {declared}, which on-demand features do not support yet"
+                node.sql("duckdb"), f"column {name!r} is {declared}, which {self.subject} cannot read yet"
             )
         return ["col", kind, name]
 
@@ -456,11 +459,11 @@ def _comparable(node: exp.Expr, left: str, right: str) -> None:
         )
 
 
-def _refused(node: exp.Expr) -> UnsupportedExpression:
+def _refused(node: exp.Expr, subject: str = ON_DEMAND) -> UnsupportedExpression:
     sql = node.sql("duckdb")
     what = next((kind for cls, kind in _KINDS if isinstance(node, cls)), None)
     if what is None:
         what = (
             "a function outside the supported subset" if isinstance(node, exp.Func) else "outside the supported subset"
         )
-    return UnsupportedExpression(sql, f"{sql} is {what}, which an on-demand feature cannot use")
+    return UnsupportedExpression(sql, f"{sql} is {what}, which {subject} cannot use")

@@ -68,6 +68,8 @@ class JoinedModel:
     coverage: Coverage | None = None  # where its computed state is (None: read the table as it is)
     aliases: tuple[tuple[str, str], ...] = ()  # (column, output name) where a feature service renames it
     hidden: frozenset[str] = frozenset()  # columns joined only for derived columns, not output
+    # A stream model's rows, computed for the spine in place of its table: every boundary the spine reaches
+    computed_rows: exp.Subquery | None = None
 
     def with_spine_keys(self, spine_columns: Mapping[str, str]) -> JoinedModel:
         """This model joined on the spine's columns for its keys (as the spine spells them)."""
@@ -212,7 +214,7 @@ def _bounds(model: JoinedModel, alias: str, time: exp.Expr) -> list[exp.Expr]:
         bounds.append(exp.alias_(_minus(time, model.ttl), _internal(alias, "oldest")))
     if model.horizon is not None:
         end = latest.copy()
-        if model.coverage is None:  # past the table's last row, that row stands for the times after it
+        if model.coverage is None and model.computed_rows is None:  # past the last row, it stands for the times after
             last_row = exp.select(exp.func("MAX", exp.column(model.timestamp))).from_(model.relation.copy())
             end = exp.func("LEAST", end, last_row.subquery())
         # With coverage, a row to read is within the horizon of c = t - data_delay itself: every
@@ -250,7 +252,8 @@ def _matches(model: JoinedModel, alias: str, dialect: str) -> exp.Select:
         exp.column(SPINE_ROW, _SPINE),
         *(exp.alias_(exp.column(c, rows), model.output_name(c)) for c in model.columns),
     )
-    select = select.from_(_SPINE).join(exp.alias_(model.relation.copy(), rows, table=True), on=exp.and_(*condition))
+    relation = (model.computed_rows or model.relation).copy()
+    select = select.from_(_SPINE).join(exp.alias_(relation, rows, table=True), on=exp.and_(*condition))
     return select.qualify(newest.eq(1))
 
 

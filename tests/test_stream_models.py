@@ -1,0 +1,324 @@
+"""Stream models offline: an extract at ``t`` sees the windows ending at ``floor(t - stream_delay, stream_grain)``.
+
+A throwaway project has one stream model ``f`` over ``raw.events`` (random
+functions, windows, stream grain, stream delay, start and filter). Random event
+streams have ties, NULL inputs and times exactly on stream boundaries; random
+spines have times on and around boundaries, NULL keys and times, and entities
+without events. ``tests/oracle.py`` (``stream_values_at``) computes every expected
+value from the raw rows alone. Nothing is run first: a stream model's extract
+reads its source.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle import MICROS, Macro, WindowModelSpec, duration_label, same_value, stream_values_at
+from projects import duckdb_profile, load_rows, window_features, write_project
+
+from featuresql.cli.main import cli as command
+from featuresql.context import Context
+from featuresql.serving.manifest import Manifest
+from featuresql.serving.reader import Reader
+from featuresql.serving.tables import open_table
+
+pytestmark = pytest.mark.duckdb
+
+MINUTE, HOUR = 60, 3600
+T0 = datetime(2024, 3, 1)
+COLUMNS = [
+    {"name": "user_id", "type": "bigint"},
+    {"name": "ts", "type": "timestamp"},
+    {"name": "amount", "type": "double"},
+    {"name": "category", "type": "varchar"},
+    {"name": "seq", "type": "bigint"},
+]
+SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("ts", pa.timestamp("us")),
+        ("amount", pa.float64()),
+        ("category", pa.string()),
+        ("seq", pa.int64()),
+    ]
+)
+SPINE = pa.schema([("user_id", pa.int64()), ("ts", pa.timestamp("us"))])
+FILTER = "category <> 'zz'"
+
+
+def kept(event: dict[str, Any]) -> bool:  # FILTER in Python: a NULL category is not kept
+    return event["category"] is not None and event["category"] != "zz"
+
+
+@dataclass(frozen=True)
+class Stream:
+    macros: tuple[Macro, ...]
+    stream_grain: int
+    stream_delay: int = 0
+    start: datetime | None = None
+    where: bool = False
+    amount_type: str = "double"
+    grain: int = HOUR
+
+    def spec(self) -> WindowModelSpec:
+        features = tuple(f for m in self.macros for f in m.features())
+        return WindowModelSpec(features, self.grain, start=self.start, where=kept if self.where else None)
+
+    def sql(self) -> str:
+        config = {
+            "entity": "user",
+            "timestamp": "ts",
+            "grain": duration_label(self.grain),
+            "online": True,
+            "stream_grain": duration_label(self.stream_grain),
+        }
+        if self.stream_delay:
+            config["stream_delay"] = f"{self.stream_delay}s"
+        if self.start is not None:
+            config["start"] = self.start.isoformat(sep=" ")
+        arguments = ", ".join(f"{k}={v!r}" for k, v in config.items()).replace("True", "true")
+        where = f"\nwhere {FILTER}" if self.where else ""
+        return (
+            f"{{{{ config({arguments}) }}}}\nselect user_id, ts,\n    {window_features(self.macros)}\n"
+            f"from {{{{ source('raw', 'events') }}}}{where}\n"
+        )
+
+
+class StreamProject:
+    def __init__(self, root: Path):
+        self.root = root
+        self.database = root / "s.duckdb"
+
+    def extract(self, model: Stream, events: list[dict[str, Any]], spine: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        columns = [dict(c, type=model.amount_type) if c["name"] == "amount" else c for c in COLUMNS]
+        write_project(
+            self.root,
+            "streams",
+            entities={"user": {"user_id": "bigint"}},
+            tables={"events": {"event_time": "ts", "columns": columns}},
+            models={"f": model.sql()},
+            profile=duckdb_profile(self.database),
+        )
+        schema = SCHEMA.set(2, pa.field("amount", pa.decimal128(12, 2))) if model.amount_type != "double" else SCHEMA
+        load_rows(self.database, "raw.events", events, schema)
+        with Context(self.root) as context:
+            result = context.extract(pa.Table.from_pylist(spine, schema=SPINE), ["f"])
+        assert result.table is not None
+        return result.table.to_pylist()
+
+
+def expected(model: Stream, events: list[dict[str, Any]], spine: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    spec = model.spec()
+    rows = []
+    for row in spine:
+        values = stream_values_at(spec, model.stream_grain, model.stream_delay, events, row["user_id"], row["ts"])
+        spine_columns = {"user_id": row["user_id"], "ts": row["ts"]}  # in the spine's order
+        rows.append({**spine_columns, **{f"f__{name}": value for name, value in values.items()}})
+    return rows
+
+
+def assert_same(actual: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> None:
+    assert len(actual) == len(wanted)
+    problems = [
+        f"spine row {n} ({want['user_id']}, {want['ts']}) {column}: got {have.get(column)!r}, expected {want[column]!r}"
+        for n, (have, want) in enumerate(zip(actual, wanted, strict=True))
+        for column in want
+        if column not in have or not same_value(have[column], want[column])
+    ]
+    assert list(actual[0]) == list(wanted[0]) if actual else True
+    assert not problems, "\n".join(problems[:25])
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> StreamProject:
+    return StreamProject(tmp_path_factory.mktemp("streams"))
+
+
+def at(hour: int, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    return T0 + timedelta(hours=hour, minutes=minute, seconds=second, microseconds=micro)
+
+
+def ev(user: int, ts: datetime, amount: Any = 1.0, category: str | None = "a", seq: int = 0) -> dict[str, Any]:
+    return {"user_id": user, "ts": ts, "amount": amount, "category": category, "seq": seq}
+
+
+# -- by hand -------------------------------------------------------------------------
+
+
+def test_windows_end_at_the_stream_boundary_before_t_minus_the_delay(project: StreamProject) -> None:
+    model = Stream((Macro("count", None, (HOUR,)), Macro("sum", "amount", (HOUR, 2 * HOUR))), 5 * MINUTE, 90)
+    events = [ev(1, at(10, 0, 30), 2.0), ev(1, at(10, 5), 3.0), ev(1, at(10, 7, 59), 5.0), ev(1, at(11, 4), 7.0)]
+    spine = [
+        {"user_id": 1, "ts": at(10, 6, 29, 999_999)},  # E = 10:00 (10:04:59.999 floored): nothing yet
+        {"user_id": 1, "ts": at(10, 6, 30)},  # E = 10:05: the 10:00:30 event
+        {"user_id": 1, "ts": at(10, 11, 30)},  # E = 10:10: three events
+        {"user_id": 1, "ts": at(11, 6, 30)},  # E = 11:05: 10:00:30 has left the 1h window, 11:04 is in
+        {"user_id": 1, "ts": at(12, 11, 30)},  # E = 12:10: 11:04 has left the 1h window, not the 2h one
+        {"user_id": 2, "ts": at(10, 30)},  # no events: an empty window
+        {"user_id": None, "ts": at(10, 30)},
+        {"user_id": 1, "ts": None},  # no time: unknown
+    ]
+    actual = project.extract(model, events, spine)
+    assert_same(actual, expected(model, events, spine))
+    got = [(r["f__count_1h"], r["f__amount_sum_1h"], r["f__amount_sum_2h"]) for r in actual]
+    assert got == [
+        (0, None, None),
+        (1, 2.0, 2.0),
+        (3, 10.0, 10.0),
+        (3, 15.0, 17.0),
+        (0, None, 7.0),
+        (0, None, None),
+        (0, None, None),
+        (None, None, None),
+    ]
+
+
+def test_before_start_rounded_up_to_the_stream_grain_every_feature_is_null(project: StreamProject) -> None:
+    model = Stream((Macro("count", None, (HOUR,)),), 10 * MINUTE, start=at(10, 3))  # rounded up to 10:10
+    events = [ev(1, at(9, 59)), ev(1, at(10, 12))]
+    spine = [{"user_id": 1, "ts": t} for t in (at(10, 9, 59), at(10, 10), at(10, 25), at(11, 5))]
+    actual = project.extract(model, events, spine)
+    assert [r["f__count_1h"] for r in actual] == [None, 1, 2, 1]  # windows after start see events before it
+
+
+# -- random --------------------------------------------------------------------------
+
+CATALOGUE = (
+    ("count", None, None),
+    ("count", "amount", None),
+    ("sum", "amount", None),
+    ("avg", "amount", None),
+    ("min", "amount", None),
+    ("max", "amount", None),
+    ("variance", "amount", None),
+    ("stddev_pop", "amount", None),
+    ("first", "amount", "seq"),
+    ("last", "amount", "seq"),
+    ("last", "category", None),
+)
+STREAM_GRAINS = (MINUTE, 5 * MINUTE, 20 * MINUTE, HOUR)
+DOUBLES = st.integers(-40, 400).map(lambda q: q / 4)  # quarter units: sums are exact in binary
+DECIMALS = st.integers(-100_000, 10_000_000).map(lambda c: Decimal(c).scaleb(-2))
+
+
+def moments(stream_grain: int) -> st.SearchStrategy[datetime]:
+    """Times in the 8 hours after T0, often exactly on a stream boundary or just before one."""
+    step = stream_grain * MICROS
+    within = st.one_of(st.just(0), st.just(step - 1), st.integers(0, step - 1))
+    slots = 8 * HOUR // stream_grain
+    return st.builds(lambda k, u: T0 + timedelta(microseconds=k * step + u), st.integers(0, slots), within)
+
+
+@st.composite
+def cases(draw: st.DrawFn, decimal: bool = False) -> tuple[Stream, list[dict[str, Any]], list[dict[str, Any]]]:
+    stream_grain = draw(st.sampled_from(STREAM_GRAINS))
+    windows = sorted(draw(st.lists(st.sampled_from([HOUR, 2 * HOUR, 3 * HOUR]), min_size=1, max_size=2, unique=True)))
+    subsets = st.lists(st.sampled_from(windows), min_size=1, unique=True).map(lambda chosen: tuple(sorted(chosen)))
+    macros = [
+        Macro(function, column, draw(subsets), tie) for function, column, tie in CATALOGUE if draw(st.integers(0, 2))
+    ] or [Macro("count", None, (windows[0],))]
+    start = draw(st.one_of(st.none(), moments(stream_grain).map(lambda t: t.replace(microsecond=0))))
+    model = Stream(
+        tuple(macros),
+        stream_grain,
+        draw(st.sampled_from([0, 0, 90, 10 * MINUTE])),
+        start,
+        draw(st.booleans()),
+        "decimal(12,2)" if decimal else "double",
+    )
+    pool = draw(st.lists(moments(stream_grain), min_size=1, max_size=10))  # shared times: ties
+    event = st.builds(
+        ev,
+        user=st.integers(1, 3),
+        ts=st.sampled_from(pool),
+        amount=st.one_of(st.none(), DECIMALS if decimal else DOUBLES),
+        category=st.one_of(st.none(), st.sampled_from(["a", "b", "zz"])),
+        seq=st.integers(0, 3),
+    )
+    events = draw(st.lists(event, max_size=30))
+    delay = timedelta(seconds=model.stream_delay)
+    times = st.one_of(st.none(), moments(stream_grain).map(lambda t: t + delay), st.sampled_from(pool))
+    spine_row = st.fixed_dictionaries({"user_id": st.one_of(st.none(), st.integers(1, 4)), "ts": times})
+    return model, events, draw(st.lists(spine_row, min_size=1, max_size=15))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases())
+def test_stream_extracts_match_the_oracle(project: StreamProject, case: Any) -> None:
+    model, events, spine = case
+    assert_same(project.extract(model, events, spine), expected(model, events, spine))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases(decimal=True))
+def test_decimal_stream_extracts_match_the_oracle(project: StreamProject, case: Any) -> None:
+    model, events, spine = case
+    assert_same(project.extract(model, events, spine), expected(model, events, spine))
+
+
+# -- the example project with a stream model ------------------------------------------
+
+CARD_SPEND = """{{ config(entity='user', timestamp='ts', grain='1h', online=true, stream_grain='1m') }}
+select user_id, ts,
+    {{ window_count(windows=['1h', '24h', '7d']) }},
+    {{ window_sum('amount', windows=['1h', '24h', '7d']) }},
+    {{ window_last('amount', windows=['7d'], tie_break='transaction_id') }}
+from {{ source('bank', 'transactions') }}
+where status = 'settled'
+"""
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory, copy_example_to: Any, small_vars: str) -> Path:
+    project: Path = copy_example_to(tmp_path_factory.mktemp("stream_example") / "cash_advance")
+    (project / "features" / "card_spend.sql").write_text(CARD_SPEND)
+    for args in (["run", "--now", "2026-06-30"], ["sync", "--now", "2026-06-30"]):
+        result = CliRunner().invoke(command, ["--project-dir", str(project), "--vars", small_vars, *args])
+        assert result.exit_code == 0, result.output
+    return project
+
+
+def test_the_example_stream_model_extracts_what_a_query_over_its_source_gives(example: Path, tmp_path: Path) -> None:
+    spine = tmp_path / "spine.csv"
+    times = ["2026-06-20 10:17:30", "2026-06-20 10:18:00", "2026-06-29 23:59:59.999999", "2026-06-30 00:00:00"]
+    spine.write_text("user_id,ts\n" + "".join(f"{user},{t}\n" for user in (7, 42, 4999) for t in times))
+    out = tmp_path / "out.parquet"
+    extract = ["extract", "--spine", str(spine), "--features", "card_spend", "--out", str(out)]
+    result = CliRunner().invoke(command, ["--project-dir", str(example), *extract])
+    assert result.exit_code == 0, result.output
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(out).to_pylist()
+    with duckdb.connect(str(example / "target" / "cash_advance.duckdb"), read_only=True) as connection:
+        for row in rows:
+            end = row["ts"].replace(second=0, microsecond=0)  # floor(t, 1 minute)
+            for hours, label in ((1, "1h"), (24, "1d"), (168, "7d")):
+                count, total = connection.execute(
+                    "select count(*), sum(amount) from raw.transactions where user_id = ? and status = 'settled' "
+                    "and ts >= ?::timestamp - to_hours(?) and ts < ?",
+                    [row["user_id"], end, hours, end],
+                ).fetchone()
+                assert (row[f"card_spend__count_{label}"], row[f"card_spend__amount_sum_{label}"]) == (count, total)
+    assert any(row["card_spend__count_1d"] for row in rows), "the spine reaches some spend"
+
+
+def test_a_stream_model_is_not_served_online_yet_and_its_404_says_so(example: Path) -> None:
+    manifest = Manifest.load(example / "target" / "online" / "dev" / "manifest.json")
+    reader = Reader(manifest, open_table(manifest.store), clock=lambda: datetime(2026, 6, 30, tzinfo=UTC).timestamp())
+    assert "card_spend" not in manifest.models
+    status, body = reader.answer({"features": ["card_spend"], "entities": [{"user_id": 42}]})
+    assert status == 404
+    assert json.loads(body)["error"]["message"].startswith("stream model 'card_spend' is not served online yet")
+    status, _ = reader.answer({"features": ["user_transactions"], "entities": [{"user_id": 42}]})
+    assert status == 200
