@@ -12,6 +12,7 @@ reads its source.
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,18 +23,18 @@ import duckdb
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from engines import Engine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import MICROS, Macro, WindowModelSpec, duration_label, same_value, stream_values_at
 from projects import duckdb_profile, load_rows, window_features, write_project
+from sqlglot import exp
 
 from featuresql.cli.main import cli as command
 from featuresql.context import Context
 from featuresql.serving.manifest import Manifest
 from featuresql.serving.reader import Reader
 from featuresql.serving.tables import open_table
-
-pytestmark = pytest.mark.duckdb
 
 MINUTE, HOUR = 60, 3600
 T0 = datetime(2024, 3, 1)
@@ -322,3 +323,57 @@ def test_a_stream_model_is_not_served_online_yet_and_its_404_says_so(example: Pa
     assert json.loads(body)["error"]["message"].startswith("stream model 'card_spend' is not served online yet")
     status, _ = reader.answer({"features": ["user_transactions"], "entities": [{"user_id": 42}]})
     assert status == 200
+
+
+# -- every engine ---------------------------------------------------------------------
+
+ENGINE_MODEL = Stream(
+    (
+        Macro("count", None, (HOUR, 3 * HOUR)),
+        Macro("sum", "amount", (HOUR, 3 * HOUR)),
+        Macro("avg", "amount", (3 * HOUR,)),
+        Macro("min", "amount", (HOUR,)),
+        Macro("max", "amount", (HOUR,)),
+        Macro("variance", "amount", (3 * HOUR,)),
+        Macro("stddev_pop", "amount", (3 * HOUR,)),
+        Macro("first", "amount", (3 * HOUR,), "seq"),
+        Macro("last", "category", (HOUR,)),
+    ),
+    5 * MINUTE,
+    stream_delay=30,
+    start=at(1, 2),
+    where=True,
+)
+
+
+def random_events(count: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    events = []
+    for _ in range(count):
+        ts = T0 + timedelta(seconds=rng.randrange(0, 8 * HOUR), microseconds=rng.choice([0, 0, rng.randrange(10**6)]))
+        amount = None if rng.random() < 0.1 else rng.randrange(-40, 400) / 4
+        events.append(ev(rng.randint(1, 3), ts, amount, rng.choice(["a", "b", "zz", None]), rng.randrange(4)))
+    return events
+
+
+def test_stream_extracts_equal_the_oracle_on_every_engine(engine: Engine, tmp_path: Path) -> None:
+    events = random_events(250, seed=7)
+    project = write_project(
+        tmp_path / "streams",
+        "streams",
+        entities={"user": {"user_id": "bigint"}},
+        tables={"events": {"event_time": "ts", "columns": COLUMNS}},
+        models={"f": ENGINE_MODEL.sql()},
+        profile=engine.target(tmp_path),
+    )
+    rng = random.Random(8)
+    times = [T0 + timedelta(seconds=rng.randrange(0, 9 * HOUR)) for _ in range(30)]
+    times += [at(2, 5, 30), at(2, 5, 29, 999_999), at(1, 0)]  # on a boundary plus the delay, just before, before start
+    spine = [{"user_id": rng.randint(1, 4), "ts": t} for t in times]
+    with Context(project) as context:
+        context.adapter.ensure_schema("raw")
+        context.adapter.load_table(exp.table_("events", db="raw"), pa.Table.from_pylist(events, schema=SCHEMA))
+        result = context.extract(pa.Table.from_pylist(spine, schema=SPINE), ["f"])
+    assert result.table is not None
+    actual = [dict(row, ts=row["ts"].replace(tzinfo=None)) for row in result.table.to_pylist()]  # BigQuery's are UTC
+    assert_same(actual, expected(ENGINE_MODEL, events, spine))

@@ -114,9 +114,12 @@ def run_extract(
     )
     on_demand = on_demand_features(compiled.on_demand, features, outputs)
     adapter = context.adapter
+    streams = [m for m in models if compiled.models[m.name].settings.stream is not None]
     for model in models:
-        if compiled.models[model.name].settings.stream is None:  # a stream model reads its source
+        if model not in streams:
             _check_built(context, model)
+    if streams:  # a stream model reads its source, so nothing may have made the schema the spine is staged in
+        adapter.ensure_schema(adapter.schema)
     keys = _key_columns(context, models, compiled)
     candidates = [m.timestamp for m in models]
     staged = stage_spine(spine, adapter, keys, candidates, timestamp_column=timestamp_column)
