@@ -23,7 +23,7 @@ and, per input column, only the parts its features need (``Needs``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -87,7 +87,7 @@ def add_event(partial: Partial, event: Mapping[str, Any], time: int, wanted: Map
                 entry[part] = _exact(value)
             elif part == "xsquares":
                 exact = _exact(value)
-                entry[part] = exact if exact is None else _wide(lambda: exact * exact)
+                entry[part] = exact if exact is None else _times(exact, exact)
             else:  # first:<tie> or last:<tie>
                 tie_column = part.partition(":")[2]
                 entry[part] = [time, event.get(tie_column) if tie_column else None, value]
@@ -145,7 +145,7 @@ def _merge_column(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
         elif x is None or y is None:
             out[part] = x if y is None else y
         elif part in ("n", "sum", "xsum", "xsquares"):
-            out[part] = _wide(lambda: x + y)
+            out[part] = _plus(x, y)
         elif part == "min":
             out[part] = min(x, y, key=_rank)
         elif part == "max":
@@ -175,11 +175,17 @@ def _last_order(picked: Sequence[Any]) -> tuple[Any, ...]:
     return (time, tie is not None, _rank(tie if tie is not None else 0), _rank(value))
 
 
-def _wide(operation: Callable[[], Any]) -> Any:
-    """``operation`` in exact arithmetic: integers and fractions are, decimals get 80 digits."""
+# Exact arithmetic: integers and fractions are, decimals get 80 digits.
+def _plus(x: Any, y: Any) -> Any:
     with localcontext() as context:
         context.prec = _WIDE
-        return operation()
+        return x + y
+
+
+def _times(x: Any, y: Any) -> Any:
+    with localcontext() as context:
+        context.prec = _WIDE
+        return x * y
 
 
 def _exact(value: Any) -> int | Decimal | Fraction | None:
@@ -196,6 +202,6 @@ def _spread(feature: StreamFeature, entry: Mapping[str, Any], n: int) -> float |
     total, squares = entry.get("xsum"), entry.get("xsquares")
     if total is None or squares is None:
         return math.nan
-    spread = _wide(lambda: n * squares - total * total)  # n^2 times the population variance, exact
+    spread = _plus(_times(n, squares), -_times(total, total))  # n^2 times the population variance, exact
     variance = float(spread) / float(n * (n - 1) if sample else n * n)
     return math.sqrt(variance) if feature.function.startswith("stddev") else variance
