@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import localcontext
 from fractions import Fraction
 from typing import Any
 
@@ -188,8 +188,8 @@ def _times(x: Any, y: Any) -> Any:
         return x * y
 
 
-def _exact(value: Any) -> int | Decimal | Fraction | None:
-    """An input as an exact number (a double as its binary fraction); None for NaN and infinity."""
+def _exact(value: Any) -> Any:
+    """An input as an exact number (int, Decimal; a double as its binary Fraction); None for NaN, infinity."""
     if isinstance(value, float):
         return Fraction(value) if math.isfinite(value) else None
     return value
