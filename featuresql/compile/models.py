@@ -31,12 +31,16 @@ class StreamSettings:
 
 @dataclass(frozen=True)
 class RowPrograms:
-    """A stream model's row-level SQL as the reader's programs: an event is a row of ``source``;
-    ``where`` keeps it (None: every row); ``columns`` give its keys, timestamp and inputs."""
+    """A stream model's row-level SQL as the reader's programs: an event is a row of ``source``,
+    whose columns have the expression types ``source_types``; ``where`` keeps it (None: every
+    row); ``columns`` give its keys, timestamp and inputs; ``event_id`` is the source's column
+    that identifies a record (None: a hash of the whole record)."""
 
     source: str  # 'source_name.table'
+    source_types: dict[str, str]  # column -> expression type (int64, decimal(12,2), string, timestamp...)
     where: Program | None
     columns: dict[str, Program]
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)

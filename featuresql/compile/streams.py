@@ -30,7 +30,7 @@ from featuresql.durations import format_duration
 from featuresql.errors import CompileError
 from featuresql.project.config import ModelConfig
 from featuresql.project.loader import ModelFile, Source
-from featuresql.sql.expressions import Program, UnsupportedExpression, compile_expression, result_type
+from featuresql.sql.expressions import Program, UnsupportedExpression, compile_expression, kind_of, result_type
 from featuresql.sql.windows import WindowModel
 
 SUBJECT = "a stream model's row-level SQL"
@@ -130,8 +130,10 @@ def row_programs(model: ModelFile, window: WindowModel, sources: Mapping[str, So
         raise refuse(f"its timestamp {window.timestamp!r} must be a TIMESTAMP column of {source_key}")
     return RowPrograms(
         source=source_key,
+        source_types={name: kind_of(kind) for name, kind in types.items()},
         where=_program(where.this, types, refuse) if where is not None else None,
         columns=programs,
+        event_id=source.event_id,
     )
 
 

@@ -210,6 +210,7 @@ class SourceTable(Strict):
     identifier: str | None = None
     description: str = ""
     event_time: str | None = None
+    event_id: str | None = None  # a pushed record's id (stream models): a record sent twice counts once
     data_delay: Duration | None = None
     columns: list[ColumnSpec] = []
     freshness: Freshness | None = None  # default: the source's freshness

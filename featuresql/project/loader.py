@@ -52,6 +52,7 @@ class Source:
     spec: SourceTable | None = None  # the YAML entry (its tests)
     raw: Any = None  # the YAML mapping of the table, with line numbers
     external: ExternalFiles | None = None  # files read as this table (its format always set)
+    event_id: str | None = None  # the column that identifies a pushed record (stream models)
 
     @property
     def key(self) -> str:
@@ -293,6 +294,13 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
             line=line,
         )
     _check_event_time_type(spec, table, columns, dialect, path, line)
+    if table.event_id and table.event_id.lower() not in columns:
+        raise ConfigError(
+            f"source {spec.name}.{table.name}: event_id {table.event_id!r} is not a declared column: declare it "
+            "under columns:, or remove event_id (a pushed record is then known by a hash of all its values)",
+            path=path,
+            line=line,
+        )
     for name, value in (("schema", spec.schema_), ("database", spec.database), ("identifier", table.identifier)):
         if value is not None:  # quoted by sqlglot when rendered (users_*, users.v2, Raw Data are one name each)
             check_identifier(value, f"source {spec.name}.{table.name}: {name}", path=path, line=line)
@@ -304,6 +312,7 @@ def _make_source(spec: SourceSpec, table: SourceTable, path: Path, line: int | N
         schema=spec.schema_,
         identifier=table.identifier or table.name,
         event_time=table.event_time,
+        event_id=table.event_id.lower() if table.event_id else None,
         data_delay=delay,
         columns=columns,
         description=table.description,
