@@ -163,6 +163,7 @@ def describe_project(
                 "keys": list(model.settings.keys),
                 "timestamp": model.settings.timestamp,
                 "grain": format_duration(model.settings.grain),
+                "stream_grain": format_duration(stream.grain) if (stream := model.settings.stream) else None,
                 "online": model.settings.online,
                 "tags": list(model.settings.tags),
                 "depends_on": list(model.refs),
@@ -217,6 +218,8 @@ def print_listing(listing: dict[str, Any]) -> None:
             flags.append(f"entity={model['entity']}({', '.join(model['keys'])})")
         if model["kind"] == "window":
             flags.append(f"grain={model['grain']}")
+        if model.get("stream_grain"):
+            flags.append(f"stream_grain={model['stream_grain']}")
         if model["kind"] == "on_demand":
             request = ", ".join(f"{column} {kind}" for column, kind in model["request"].items())
             flags.append(f"keys=({', '.join(model['keys'])}) request=({request})")
