@@ -75,6 +75,12 @@ def resolve_as_of_join(
         joined = resolve_features(models, payload["features"], project, where="as_of_join")
     except FeaturesqlError as exc:
         raise CompileError(exc.message) from None
+    for model in joined:
+        if models[model.name].settings.stream is not None:
+            raise CompileError(
+                f"as_of_join of {model.name!r}, a stream model: its windows end at the stream grain, which "
+                "as_of_join does not compute yet; join it with `featuresql extract`, or leave it out"
+            )
     spine_table = exp.to_table(payload["spine"], dialect=read_dialect)
     description = f"as_of_join spine {payload['spine']}"
     types = columns_of(spine_table)

@@ -14,6 +14,7 @@ from featuresql.sql import dialects
 from featuresql.sql.expressions import Program
 from featuresql.sql.point_in_time import JoinedModel, SpineRelation, point_in_time_query
 from featuresql.sql.windows import WindowFeature, WindowModel
+from featuresql.times import epoch_micros
 
 Kind = Literal["window", "snapshot"]
 
@@ -69,7 +70,7 @@ class ModelSettings:
         """The first boundary index computed: ``start`` rounded up to the grain."""
         if self.start is None:
             return None
-        return -(-int(self.start.timestamp()) // self.grain)
+        return -(-epoch_micros(self.start) // (self.grain * 1_000_000))  # a fraction of a second rounds up too
 
 
 @dataclass(frozen=True)

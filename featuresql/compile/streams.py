@@ -35,18 +35,24 @@ from featuresql.sql.windows import WindowModel
 
 SUBJECT = "a stream model's row-level SQL"
 _STREAM_SETTINGS = ("stream_grain", "stream_delay", "stream_horizon")
-# Clauses of a SELECT that need more than one row at a time, in the words of the error.
-_CLAUSES = (
-    ("with", "a WITH clause"),
-    ("joins", "a JOIN"),
-    ("laterals", "a LATERAL"),
-    ("group", "a GROUP BY"),
-    ("having", "a HAVING"),
-    ("qualify", "a QUALIFY"),
-    ("distinct", "a DISTINCT"),
-    ("order", "an ORDER BY"),
-    ("limit", "a LIMIT"),
-)
+# What a row-level SELECT may have; any other clause needs more than one row at a time (or
+# drops some), named in the error as below.
+_ROW_CLAUSES = frozenset({"expressions", "from", "from_", "where"})
+_CLAUSE_NAMES = {
+    "with_": "a WITH clause",
+    "with": "a WITH clause",
+    "joins": "a JOIN",
+    "laterals": "a LATERAL",
+    "group": "a GROUP BY",
+    "having": "a HAVING",
+    "qualify": "a QUALIFY",
+    "distinct": "a DISTINCT",
+    "order": "an ORDER BY",
+    "limit": "a LIMIT",
+    "offset": "an OFFSET",
+    "sample": "a SAMPLE",
+    "windows": "a WINDOW clause",
+}
 
 
 def stream_settings(
@@ -73,8 +79,6 @@ def stream_settings(
     if not online:
         raise refuse("a stream model is served fresh from the online store: add online=true to its config")
     delay = config.stream_delay or 0
-    if delay < 0:
-        raise refuse(f"stream_delay {config.stream_delay} must not be negative")
     horizon = config.stream_horizon if config.stream_horizon is not None else 2 * grain
     if horizon <= 0 or horizon % stream_grain:
         raise refuse(
@@ -102,14 +106,14 @@ def row_programs(model: ModelFile, window: WindowModel, sources: Mapping[str, So
                 "distinct count merged from pushed slots needs every distinct value of the window online; "
                 "compute it in a model without stream_grain"
             )
-    for clause, what in _CLAUSES:
-        found = events.args.get(clause)
-        if found:
+    for clause, found in events.args.items():
+        if found and clause not in _ROW_CLAUSES:
             node = found[0] if isinstance(found, list) else found
+            what = _CLAUSE_NAMES.get(clause, f"a {clause.upper()} clause")
             raise refuse(f"its SELECT has {what}; a pushed event is one row of one source table", node)
     table = events.args.get("from_") or events.args.get("from")
     relation = table.this if table is not None else None
-    if not isinstance(relation, exp.Table) or len(sources) != 1:
+    if not isinstance(relation, exp.Table) or relation.args.get("sample") or len(sources) != 1:
         raise refuse(
             "it must read exactly one declared source table, FROM {{ source('...', '...') }}: "
             "pushed events are rows of that table",

@@ -16,7 +16,7 @@ no run: a training set of a stream model covers what the warehouse has loaded.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlglot import exp
 
@@ -27,9 +27,9 @@ from featuresql.sql import dialects
 from featuresql.sql.point_in_time import JoinedModel
 from featuresql.sql.window_query import window_query
 from featuresql.sql.windows import BoundaryRange, WindowModel
+from featuresql.times import epoch_micros
 
 _MICROS = 1_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EVENTS = "__featuresql_events"
 _ENTITIES = "__featuresql_entities"
 
@@ -40,8 +40,8 @@ def fresh_join(
     """``joined`` reading the stream model's windows at the stream grain, computed for ``staged``'s rows."""
     stream, window = model.settings.stream, model.window
     assert stream is not None and window is not None, f"{model.name} is no stream model"
-    first = model.settings.start
-    start = None if first is None else -(-int(first.timestamp()) // stream.grain)  # rounded up to the stream grain
+    first = model.settings.start  # rounded up to the stream grain, a fraction of a second included
+    start = None if first is None else -(-epoch_micros(first) // (stream.grain * _MICROS))
     lo, hi = _boundaries(adapter, staged, stream.grain, stream.delay)
     if start is not None:
         lo = max(lo, start)
@@ -66,9 +66,7 @@ def _boundaries(adapter: WarehouseAdapter, staged: StagedSpine, grain: int, dela
         return 0, 1
 
     def boundary(moment: datetime) -> int:
-        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        micros = (utc - _EPOCH) // timedelta(microseconds=1)
-        return (micros - delay * _MICROS) // (grain * _MICROS)
+        return (epoch_micros(moment) - delay * _MICROS) // (grain * _MICROS)
 
     return boundary(earliest), boundary(latest) + 1
 

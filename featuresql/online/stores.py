@@ -14,7 +14,7 @@ models the store holds under their current schema: ``featuresql serve`` and
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,6 +64,14 @@ def online_models(compiled: CompiledProject, selected: Sequence[str] | None = No
 
 def _served(model: CompiledModel) -> bool:
     return model.settings.online and model.settings.stream is None
+
+
+def _unserved(
+    compiled: CompiledProject, models: Mapping[str, OnlineModel], computed: Mapping[str, OnlineOnDemand]
+) -> dict[str, str]:
+    """The 404 of every model the reader does not serve: stream models, and on-demand ones it cannot compute."""
+    streams = unserved_streams(compiled)
+    return unserved_on_demand(compiled.on_demand, models, computed, streams) | streams
 
 
 def unserved_streams(compiled: CompiledProject) -> dict[str, str]:
@@ -183,12 +191,15 @@ def served_manifest(
         max_entities=config.max_entities,
         services=online_services(context.compiled.services, served, computed),
         on_demand=computed,
-        unserved=unserved_on_demand(context.compiled.on_demand, served, computed) | unserved_streams(context.compiled),
+        unserved=_unserved(context.compiled, served, computed),
     )
 
 
 def unserved_on_demand(
-    on_demand: Mapping[str, OnDemandModel], models: Mapping[str, OnlineModel], computed: Mapping[str, OnlineOnDemand]
+    on_demand: Mapping[str, OnDemandModel],
+    models: Mapping[str, OnlineModel],
+    computed: Mapping[str, OnlineOnDemand],
+    stream_models: Collection[str] = (),
 ) -> dict[str, str]:
     """The 404 of each on-demand model the reader does not compute: why it is left out."""
     reasons = {}
@@ -196,7 +207,10 @@ def unserved_on_demand(
         if name in computed:
             continue
         offline = [m for m in model.refs if m not in models]
-        if offline:
+        streams = [m for m in offline if m in stream_models]
+        if streams:
+            why = f"it reads stream model {streams[0]}, which is not served online yet"
+        elif offline:
             verb = "is" if len(offline) == 1 else "are"
             why = f"it reads {', '.join(offline)}, which {verb} not online: set config(online=true) there and sync"
         else:
@@ -315,7 +329,7 @@ def current_manifest(context: Workspace) -> Manifest:
         max_entities=config.max_entities,
         services=online_services(context.compiled.services, entries, computed),
         on_demand=computed,
-        unserved=unserved_on_demand(context.compiled.on_demand, entries, computed) | unserved_streams(context.compiled),
+        unserved=_unserved(context.compiled, entries, computed),
     )
 
 

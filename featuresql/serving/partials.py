@@ -16,8 +16,9 @@ each feature. The arithmetic is the warehouse's (``featuresql.sql.windows``):
 - first and last keep the event ordered first (last) by time, then tie-break, then
   value; a NULL tie-break loses a tie (as DuckDB orders NULLs last both ways).
 
-A partial is a plain dict (JSON and DynamoDB map shaped): ``rows`` (the kept events)
-and, per input column, only the parts its features need (``Needs``).
+A partial is a dict: ``rows`` (the kept events) and, per input column, only the parts
+its features need (``needs``), as Python values (``int``, ``Decimal``, ``float``,
+``Fraction``); the store's encoding of them is not part of this module.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def record_id(values: Mapping[str, Any], event_id: str | None) -> str:
 
 def event_of(rows: StreamRows, values: Mapping[str, Any], record: str) -> PushedEvent | None:
     """The model's event of a read record (``record``: its id), or None when its WHERE drops it
-    or it has a NULL key (it belongs to no entity, as in the warehouse)."""
+    or it has a NULL key or event time (it belongs to no entity or window, as in the warehouse)."""
     try:
         if rows.where is not None and evaluate(rows.where, values) is not True:
             return None
@@ -97,8 +97,8 @@ def event_of(rows: StreamRows, values: Mapping[str, Any], record: str) -> Pushed
     if any(key is None for key in keys):
         return None
     moment = computed[rows.timestamp]
-    if moment is None:
-        raise RecordError(f"its event time {rows.timestamp!r} is NULL")
+    if moment is None:  # no time, no window: the warehouse's windows drop it too
+        return None
     inputs = {name: value for name, value in computed.items() if name not in (*rows.keys, rows.timestamp)}
     return PushedEvent(keys, epoch_micros(moment), inputs, record)
 

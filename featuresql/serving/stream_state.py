@@ -6,17 +6,26 @@ DESIGN.md section 11. The state of one (model, entity) has two writers:
   events below ``B``, the last complete model boundary of the warehouse's state:
   *coarse* slots (one per model-grain tile) wherever a window can only hold a tile
   whole, and *fine* slots (one per stream-grain slot) in the tiles where a window's
-  edge can fall between this sync and a read up to ``B + horizon``;
+  edge can fall between this sync and a read up to ``B + horizon``. It replaces
+  whatever the state held below ``B``: the warehouse is the truth there.
 - **push** adds events at or after ``B``, each under its record id, so a record
-  delivered twice is held once. An event held here that the warehouse has loaded is
-  removed by the sync that covers it; one the warehouse has not loaded stays, and
-  counts, until it has.
+  delivered twice is held once; an older event is left to the warehouse.
+
+Because sync replaces and push adds, an event both pushed and loaded into the
+warehouse counts once: pushed while at or after ``B``, from the warehouse once a
+sync has moved ``B`` past it.
+
+``B`` is the store's (the sync marker records it per model), passed to ``read`` as
+``synced``. A sync rewrites the state of every entity with warehouse events in
+the windows it serves; a state written under an older ``B`` belongs to an entity
+the last sync found none for, so its warehouse slots are stale and not read.
 
 A read at ``t`` answers for ``E = floor(t - delay, stream_grain)``, or for ``B + horizon``
 when ``E`` is later (a late sync: the answer says which), each window ``[E - w, E)``
 merged from the warehouse's slots below ``B`` and the pushed events in the window.
 
-The state is a dict (JSON and DynamoDB map shaped)::
+The state holds Python values (``int``, ``Decimal``, ``float``, ``Fraction``, ``str``,
+``datetime``); the store's encoding of them is not part of this module::
 
     {"b": B (seconds),
      "slots": {"c<k>": partial of tile k, "f<k>": partial of stream slot k, ...},
@@ -92,32 +101,22 @@ def warehouse_slots(
     return slots
 
 
-def read(state: Mapping[str, Any] | None, time: int, shape: StreamShape) -> tuple[dict[str, Any], int]:
+def read(state: Mapping[str, Any] | None, time: int, shape: StreamShape, synced: int) -> tuple[dict[str, Any], int]:
     """Every feature's value for a read at ``time`` (epoch microseconds), and the boundary it is as of.
 
-    ``state`` None is an entity the store holds nothing of: every window is empty.
+    ``synced`` is ``B``, the boundary of the store's last sync of the model; ``state`` None is
+    an entity the store holds nothing of.
     """
-    end = shape.end_of(time)
-    if state is None:
-        as_of = end
-        slots: Mapping[str, Partial] = {}
-        pushed: Mapping[str, Sequence[Any]] = {}
-        boundary = end
-    else:
-        boundary = int(state["b"])
-        as_of = min(end, boundary + shape.horizon)
-        if as_of < boundary - shape.grain:
-            raise StoreAhead(f"the store was synced to {boundary}, past this read's window end {as_of}")
-        slots, pushed = state.get("slots", {}), state.get("pushed", {})
+    as_of = min(shape.end_of(time), synced + shape.horizon)
+    if as_of < synced - shape.grain:
+        raise StoreAhead(f"the store was synced to {synced}, past this read's window end {as_of}")
+    current = state is not None and int(state["b"]) == synced
+    slots: Mapping[str, Partial] = state.get("slots", {}) if current and state is not None else {}
+    pushed: Mapping[str, Sequence[Any]] = state.get("pushed", {}) if state is not None else {}
     if shape.start is not None and as_of < shape.start:
         return dict.fromkeys((f.name for f in shape.features), None), as_of
-    values = {}
-    merged: dict[int, Partial] = {}
-    for window in shape.windows:
-        merged[window] = _window(slots, pushed, as_of - window, as_of, boundary, shape)
-    for feature in shape.features:
-        values[feature.name] = finish(feature, merged[feature.window])
-    return values, as_of
+    merged = {window: _window(slots, pushed, as_of - window, as_of, synced, shape) for window in shape.windows}
+    return {feature.name: finish(feature, merged[feature.window]) for feature in shape.features}, as_of
 
 
 def _window(
@@ -145,8 +144,8 @@ def _window(
                     total = merge(total, partial)
             total = _fine(slots, total, last_whole * grain, upto, step)
     wanted = shape.needs
-    for time, inputs in pushed.values():
-        if lo * MICROS <= time < hi * MICROS:
+    for time, inputs in pushed.values():  # below B the warehouse's slots replace them
+        if max(lo, boundary) * MICROS <= time < hi * MICROS:
             add_event(total, inputs, time, wanted)
     return total
 

@@ -337,7 +337,8 @@ class WindowModel:
 class BoundaryRange:
     """Boundaries ``lo <= b < hi`` to compute; ``lo`` None means from the first event.
 
-    ``initial`` is set when ``lo`` is the model's start: every entity with events in
+    ``initial`` is set when nothing before ``lo`` is computed (the model's start, or the
+    first boundary a stream model's extract needs): every entity with events in
     the windows before it gets a row there, since nothing earlier was computed.
     """
 
