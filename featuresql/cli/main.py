@@ -318,6 +318,9 @@ def sync(
 
     with _context(obj, target) as context:
         click.echo(f"Syncing online models of {context.project.name} (target {context.target_name})")
+        for name, model in context.compiled.models.items():
+            if model.settings.stream is not None:
+                notice(f"{name} is a stream model, not served online yet: left out")
         result = run_sync(
             context,
             select,
