@@ -27,7 +27,7 @@ from engines import Engine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import MICROS, Macro, WindowModelSpec, duration_label, same_value, stream_values_at
-from projects import duckdb_profile, load_rows, window_features, write_project
+from projects import EVENTS_SCHEMA, duckdb_profile, load_rows, window_features, write_project
 from sqlglot import exp
 
 from featuresql.cli.main import cli as command
@@ -45,15 +45,7 @@ COLUMNS = [
     {"name": "category", "type": "varchar"},
     {"name": "seq", "type": "bigint"},
 ]
-SCHEMA = pa.schema(
-    [
-        ("user_id", pa.int64()),
-        ("ts", pa.timestamp("us")),
-        ("amount", pa.float64()),
-        ("category", pa.string()),
-        ("seq", pa.int64()),
-    ]
-)
+SCHEMA = EVENTS_SCHEMA  # user_id, ts, amount (double), category, seq
 SPINE = pa.schema([("user_id", pa.int64()), ("ts", pa.timestamp("us"))])
 FILTER = "category <> 'zz'"
 
