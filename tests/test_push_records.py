@@ -14,7 +14,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from featuresql.context import Context
-from featuresql.serving.push_records import RecordError, StreamRows, epoch_micros, event_of, read_record, record_id
+from featuresql.serving.expression_times import epoch_micros
+from featuresql.serving.push_records import RecordError, StreamRows, event_of, read_record, record_id
 
 TYPES = {"id": "int64", "user_id": "int64", "amount": "decimal(12,2)", "status": "string", "ts": "timestamp"}
 STREAM_MODEL = """{{ config(entity='user', timestamp='ts', grain='1h', online=true, stream_grain='1m') }}

@@ -77,7 +77,7 @@ def extract(kind: str, arguments: Sequence[Any], values: Mapping[str, Any], eval
         return None
     moment = as_time(value, "timestamp")
     if part == "epoch":
-        return float(_micros(moment)) / 1_000_000  # a double first, as DuckDB: past 2^53 µs it rounds
+        return float(epoch_micros(moment)) / 1_000_000  # a double first, as DuckDB: past 2^53 µs it rounds
     simple = {
         "year": moment.year,
         "quarter": (moment.month - 1) // 3 + 1,
@@ -119,13 +119,14 @@ def to_text(value: date) -> str:
     return value.isoformat() + "Z" if isinstance(value, datetime) else value.isoformat()
 
 
-def _micros(moment: datetime) -> int:
+def epoch_micros(moment: datetime) -> int:
+    """A TIMESTAMP (UTC, no zone) in microseconds since the epoch, exactly."""
     delta = moment - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _floor(moment: datetime, step: int) -> int:
-    return _micros(moment) // step
+    return epoch_micros(moment) // step
 
 
 def _add_months(moment: datetime, months: int) -> datetime:

@@ -107,13 +107,6 @@ def merge(left: Partial, right: Partial) -> Partial:
     return merged
 
 
-def merge_all(partials: Sequence[Partial]) -> Partial:
-    total = empty()
-    for partial in partials:
-        total = merge(total, partial)
-    return total
-
-
 def finish(feature: StreamFeature, partial: Partial) -> Any:
     """The feature's value over the events merged into ``partial``."""
     if feature.column is None:

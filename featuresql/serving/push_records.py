@@ -18,15 +18,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from featuresql.serving.expression_errors import EvaluationError
+from featuresql.serving.expression_times import epoch_micros
 from featuresql.serving.expressions import Program, evaluate
 from featuresql.serving.request_columns import RequestValueError, request_value
-
-_EPOCH = datetime(1970, 1, 1)
 
 
 class RecordError(Exception):
@@ -101,14 +100,6 @@ def event_of(rows: StreamRows, values: Mapping[str, Any], record: str) -> Pushed
         return None
     inputs = {name: value for name, value in computed.items() if name not in (*rows.keys, rows.timestamp)}
     return PushedEvent(keys, epoch_micros(moment), inputs, record)
-
-
-def epoch_micros(moment: datetime) -> int:
-    """A UTC ``datetime`` (naive or aware) in microseconds since the epoch, exactly."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _canonical(value: Any) -> str | None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from featuresql.serving.partials import Partial, StreamFeature, add_event, empty, finish, merge, needs
@@ -62,7 +63,7 @@ class StreamShape:
     def windows(self) -> list[int]:
         return sorted({feature.window for feature in self.features})
 
-    @property
+    @cached_property
     def needs(self) -> dict[str, frozenset[str]]:
         return needs(self.features)
 
