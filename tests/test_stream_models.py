@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -306,15 +307,87 @@ def test_the_example_stream_model_extracts_what_a_query_over_its_source_gives(ex
     assert any(row["card_spend__count_1d"] for row in rows), "the spine reaches some spend"
 
 
-def test_a_stream_model_is_not_served_online_yet_and_its_404_says_so(example: Path) -> None:
-    manifest = Manifest.load(example / "target" / "online" / "dev" / "manifest.json")
-    reader = Reader(manifest, open_table(manifest.store), clock=lambda: datetime(2026, 6, 30, tzinfo=UTC).timestamp())
-    assert "card_spend" not in manifest.models
-    status, body = reader.answer({"features": ["card_spend"], "entities": [{"user_id": 42}]})
-    assert status == 404
-    assert json.loads(body)["error"]["message"].startswith("stream model 'card_spend' is not served online yet")
-    status, _ = reader.answer({"features": ["user_transactions"], "entities": [{"user_id": 42}]})
-    assert status == 200
+# Pushed after the sync at 2026-06-30 00:00 (B): boundary-exact times, a declined one, a user with no
+# history, one late (below B: left to the warehouse), each pushed twice, in two orders.
+PUSHED = [
+    (90001, 42, "10.50", "settled", "2026-06-30T00:00:00"),
+    (90002, 42, "5.00", "declined", "2026-06-30T00:11:00"),
+    (90003, 42, "2.25", "settled", "2026-06-30T00:59:59.999999"),
+    (90004, 7, "100.00", "settled", "2026-06-30T01:00:00"),
+    (90005, 4999, "0.01", "settled", "2026-06-30T01:30:30"),
+    (90006, 42, "7.77", "settled", "2026-06-30T01:59:00"),
+]
+LATE = (90007, 7, "33.00", "settled", "2026-06-29T23:30:00")
+READS = ["00:00:00", "00:00:30", "00:10:00", "00:59:59", "01:00:00", "01:00:01", "01:31:00", "01:59:30", "02:00:00"]
+
+
+def test_the_example_stream_model_reads_online_what_its_extract_returns(example: Path, tmp_path: Path) -> None:
+    project = Path(shutil.copytree(example, tmp_path / "p"))
+    _cli(project, "sync", "--now", "2026-06-30")  # the copy's own store (the manifest names the example's)
+    records = [_record(*event) for event in [*PUSHED, LATE]]
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in [*records, *reversed(records)]))
+    pushed = _cli(project, "push", "bank.transactions", str(lines))
+    assert "10 events counted, 2 older than the last sync" in pushed, pushed
+    _load(project, PUSHED)  # the warehouse catches up, the late event not yet
+    times = [f"2026-06-30 {t}" for t in READS]
+    assert_reads_as_extract(project, tmp_path, times)
+    assert_reads_as_extract(project, tmp_path, ["2026-06-30 02:30:00"], as_of="2026-06-30 02:00:00")  # B + horizon
+    _load(project, [LATE])
+    for args in (["run", "--now", "2026-06-30T02:00:00"], ["sync", "--now", "2026-06-30T02:00:00"]):
+        _cli(project, *args)  # B moves to 02:00: the warehouse's slots replace the pushed events below it
+    assert_reads_as_extract(project, tmp_path, [f"2026-06-30 {t}" for t in ("02:00:00", "02:59:00", "03:00:00")])
+
+
+def assert_reads_as_extract(project: Path, folder: Path, times: list[str], as_of: str | None = None) -> None:
+    users = (7, 42, 4999, 123456)
+    spine = folder / "spine.csv"
+    spine.write_text("user_id,ts\n" + "".join(f"{u},{as_of or t}\n" for u in users for t in times))
+    out = folder / "out.parquet"
+    _cli(project, "extract", "--spine", str(spine), "--features", "card_spend", "--out", str(out))
+    import pyarrow.parquet as pq
+
+    offline = {(row["user_id"], row["ts"]): row for row in pq.read_table(out).to_pylist()}
+    manifest = Manifest.load(project / "target" / "online" / "dev" / "manifest.json")
+    for t in times:
+        moment = datetime.fromisoformat(t).replace(tzinfo=UTC)
+        reader = Reader(manifest, open_table(manifest.store), clock=moment.timestamp)
+        status, body = reader.answer({"features": ["card_spend"], "entities": [{"user_id": u} for u in users]})
+        assert status == 200, body
+        for result in json.loads(body, parse_float=Decimal)["results"]:
+            user = result["entity"]["user_id"]
+            row = offline[(user, datetime.fromisoformat(as_of or t))]
+            expected_end = datetime.fromisoformat(as_of or t).replace(second=0, microsecond=0)
+            assert result["feature_timestamps"]["card_spend"] == f"{expected_end:%Y-%m-%dT%H:%M:%S}Z", (t, user)
+            for name, value in result["features"].items():
+                assert same_value(value, row[name]), (t, user, name, value, row[name])
+
+
+def _record(transaction: int, user: int, amount: str, status: str, ts: str) -> dict[str, Any]:
+    return {
+        "transaction_id": transaction,
+        "user_id": user,
+        "merchant_id": 1,
+        "amount": amount,
+        "status": status,
+        "ts": ts + "Z",
+    }
+
+
+def _load(project: Path, events: list[tuple[Any, ...]]) -> None:
+    with duckdb.connect(str(project / "target" / "cash_advance.duckdb")) as connection:
+        for transaction, user, amount, status, ts in events:
+            connection.execute(
+                "insert into raw.transactions (transaction_id, user_id, merchant_id, amount, status, ts) "
+                "values (?, ?, 1, ?::decimal(12,2), ?, ?::timestamp)",
+                [transaction, user, amount, status, ts],
+            )
+
+
+def _cli(project: Path, *args: str) -> str:
+    result = CliRunner().invoke(command, ["--project-dir", str(project), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 # -- every engine ---------------------------------------------------------------------

@@ -318,9 +318,6 @@ def sync(
 
     with _context(obj, target) as context:
         click.echo(f"Syncing online models of {context.project.name} (target {context.target_name})")
-        for name, model in context.compiled.models.items():
-            if model.settings.stream is not None:
-                notice(f"{name} is a stream model, not served online yet: left out")
         result = run_sync(
             context,
             select,
@@ -458,6 +455,45 @@ def read(
         click.secho(f"Error: {message}", fg="red", err=True)
         sys.exit(EXIT_USAGE)
     click.echo(body)  # exactly what a service receives (decimals digit for digit)
+
+
+@cli.command()
+@with_options(project_options)
+@click.argument("source")
+@click.argument("file", metavar="FILE|-")
+@click.pass_obj
+@_handle_errors
+def push(obj: dict[str, Any], target: str | None, source: str, file: str) -> None:
+    """Push records of a source table online: featuresql push bank.transactions events.jsonl.
+
+    FILE is JSON lines (or - for standard input), CSV with a header, or parquet. Every stream
+    model reading SOURCE counts them in its next read; a bad record is rejected with its reason
+    and the rest still apply (exit code 1 when any was rejected).
+    """
+    from featuresql.online.push_files import read_records
+    from featuresql.online.stores import check_readable, read_manifest
+    from featuresql.serving.push import PushError
+    from featuresql.serving.push import push as push_records
+    from featuresql.serving.tables import open_table
+
+    records, text = read_records(file)
+    with _context(obj, target, offline=True) as context:
+        manifest = read_manifest(context)
+    check_readable(manifest)
+    try:
+        outcome = push_records(manifest, open_table(manifest.store), source, records, text=text)  # type: ignore[arg-type]
+    except PushError as exc:
+        raise ConfigError(str(exc)) from None
+    accepted = len(records) - len(outcome.rejected)
+    click.echo(
+        f"Pushed {accepted:,} of {len(records):,} records of {source}: {outcome.count('counted'):,} events counted, "
+        f"{outcome.count('late'):,} older than the last sync (left to the warehouse), "
+        f"{outcome.count('filtered'):,} dropped by the models' SQL"
+    )
+    for number, reason in outcome.rejected:
+        click.secho(f"record {number + 1}: rejected: {reason}", fg="red", err=True)
+    if outcome.rejected:
+        sys.exit(EXIT_USAGE)
 
 
 @cli.command()

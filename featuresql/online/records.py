@@ -34,6 +34,7 @@ from featuresql.serving.items import (
     MARKER_KEY,
     MARKER_MODELS,
     MARKER_ON_DEMAND,
+    MARKER_STREAMS,
     MARKER_SYNCED_AT,
     PARTITION_KEY,
     VERSION,
@@ -57,6 +58,7 @@ class SyncedModel:
 
     schema: str
     keys: tuple[str, ...]
+    boundary: int | None = None  # a stream model's B at the sync (epoch seconds): its states' boundary
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def read_record(adapter: WarehouseAdapter, store: str) -> SyncRecord | None:
         return None
     row = max(rows, key=lambda r: int(r["sequence"]))
     models = {
-        name: SyncedModel(str(entry["schema"]), tuple(entry["keys"]))
+        name: SyncedModel(str(entry["schema"]), tuple(entry["keys"]), entry.get("boundary"))
         for name, entry in json.loads(row["models"] or "{}").items()
     }
     synced_at = None if row["synced_at"] is None else int(row["synced_at"])
@@ -104,7 +106,7 @@ def write_record(adapter: WarehouseAdapter, store: str, record: SyncRecord) -> N
     """Replace the store's record, in one transaction."""
     target = state.table(TABLE)
     models = json.dumps(
-        {name: {"schema": m.schema, "keys": list(m.keys)} for name, m in sorted(record.models.items())},
+        {name: _synced_json(m) for name, m in sorted(record.models.items())},
         separators=(",", ":"),
     )
     values = [
@@ -118,6 +120,13 @@ def write_record(adapter: WarehouseAdapter, store: str, record: SyncRecord) -> N
     with adapter.transaction():
         adapter.execute(exp.delete(target, where=exp.column("store").eq(exp.Literal.string(store))))
         adapter.execute(exp.insert(exp.select(*values), target.copy(), columns=list(COLUMNS)))
+
+
+def _synced_json(model: SyncedModel) -> dict[str, object]:
+    entry: dict[str, object] = {"schema": model.schema, "keys": list(model.keys)}
+    if model.boundary is not None:
+        entry["boundary"] = model.boundary
+    return entry
 
 
 def read_marker(store: OnlineStore) -> Marker | None:
@@ -148,4 +157,6 @@ def marker_item(record: SyncRecord, on_demand: dict[str, str] | None = None) -> 
     if record.synced_at is not None:
         item[MARKER_SYNCED_AT] = {"N": str(record.synced_at)}
     item[MARKER_ON_DEMAND] = {"S": json.dumps(dict(sorted((on_demand or {}).items())), separators=(",", ":"))}
+    streams = {name: model.boundary for name, model in sorted(record.models.items()) if model.boundary is not None}
+    item[MARKER_STREAMS] = {"S": json.dumps(streams, separators=(",", ":"))}
     return item

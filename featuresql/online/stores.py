@@ -14,7 +14,7 @@ models the store holds under their current schema: ``featuresql serve`` and
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from featuresql.compile.models import CompiledModel, CompiledProject, OnDemandMo
 from featuresql.compile.on_demand import duckdb_type, programs, request_kind
 from featuresql.errors import CompileError, ConfigError
 from featuresql.files import atomic_path
+from featuresql.online.streams import stream_entry
 from featuresql.project.profiles import resolve_online
 from featuresql.serving.items import RESERVED
 from featuresql.serving.manifest import Manifest, OnlineFeature, OnlineModel, OnlineOnDemand, OnlineService
@@ -37,14 +38,9 @@ if TYPE_CHECKING:
 
 
 def online_models(compiled: CompiledProject, selected: Sequence[str] | None = None) -> list[CompiledModel]:
-    """The online models among ``selected`` (all models when None), in dependency order.
-
-    Stream models are left out: their fresh windows are served from pushed events merged
-    with the warehouse's partials (DESIGN.md section 11), which the store does not hold
-    yet; served as their model-grain rows they would disagree with their extract.
-    """
+    """The online models among ``selected`` (all models when None), in dependency order."""
     names = list(compiled.models) if selected is None else list(selected)
-    models = [compiled.models[name] for name in names if _served(compiled.models[name])]
+    models = [compiled.models[name] for name in names if compiled.models[name].settings.online]
     for model in models:
         if not model.settings.keys or model.settings.timestamp is None:
             raise ConfigError(
@@ -62,27 +58,11 @@ def online_models(compiled: CompiledProject, selected: Sequence[str] | None = No
     return models
 
 
-def _served(model: CompiledModel) -> bool:
-    return model.settings.online and model.settings.stream is None
-
-
 def _unserved(
     compiled: CompiledProject, models: Mapping[str, OnlineModel], computed: Mapping[str, OnlineOnDemand]
 ) -> dict[str, str]:
-    """The 404 of every model the reader does not serve: stream models, and on-demand ones it cannot compute."""
-    streams = unserved_streams(compiled)
-    return unserved_on_demand(compiled.on_demand, models, computed, streams) | streams
-
-
-def unserved_streams(compiled: CompiledProject) -> dict[str, str]:
-    """The 404 of each stream model (``online_models`` says why they are left out)."""
-    return {
-        name: f"stream model {name!r} is not served online yet: its fresh windows need pushed events merged at "
-        "read time, which this version does not do; extract it offline, or remove stream_grain to serve it "
-        "at its model grain"
-        for name, model in compiled.models.items()
-        if model.settings.stream is not None
-    }
+    """The 404 of every on-demand model the reader cannot compute."""
+    return unserved_on_demand(compiled.on_demand, models, computed)
 
 
 def store_config(context: Workspace) -> StoreConfig:
@@ -156,7 +136,8 @@ def model_entries(
         }
         joined = joined_model(model, ())
         start = epoch_micros(joined.start) if joined.start is not None else None
-        entries[model.name] = OnlineModel(model.name, tuple(keys), features, start, joined.data_delay)
+        stream = stream_entry(model)
+        entries[model.name] = OnlineModel(model.name, tuple(keys), features, start, joined.data_delay, stream)
     return entries
 
 
@@ -199,7 +180,6 @@ def unserved_on_demand(
     on_demand: Mapping[str, OnDemandModel],
     models: Mapping[str, OnlineModel],
     computed: Mapping[str, OnlineOnDemand],
-    stream_models: Collection[str] = (),
 ) -> dict[str, str]:
     """The 404 of each on-demand model the reader does not compute: why it is left out."""
     reasons = {}
@@ -207,10 +187,7 @@ def unserved_on_demand(
         if name in computed:
             continue
         offline = [m for m in model.refs if m not in models]
-        streams = [m for m in offline if m in stream_models]
-        if streams:
-            why = f"it reads stream model {streams[0]}, which is not served online yet"
-        elif offline:
+        if offline:
             verb = "is" if len(offline) == 1 else "are"
             why = f"it reads {', '.join(offline)}, which {verb} not online: set config(online=true) there and sync"
         else:

@@ -66,14 +66,17 @@ from featuresql.online.stores import (
     served_manifest,
     write_manifest,
 )
+from featuresql.online.streams import stream_boundary, sync_stream_model
 from featuresql.online.writes import write_items
 from featuresql.run import state
 from featuresql.run.coverage import covers, describe, spine_spans
 from featuresql.serving.items import (
     MARKER_KEY,
+    RUN,
     VERSION,
 )
 from featuresql.serving.manifest import OnlineModel
+from featuresql.serving.stream_items import is_pushed_key
 from featuresql.serving.tables import StoreUnavailable
 from featuresql.times import epoch_micros
 
@@ -155,14 +158,23 @@ def run_sync(
     results = []
     for model in models:
         started = time.perf_counter()
-        rows = OnlineRows.of(model, entries[model.name], plan.store)
-        encoder = ChangeEncoder(rows, version, sync_id, store)
-        outcome = sync_model(adapter, store, rows, now, encoder, held.get(model.name), lambda: _distrust(adapter, plan))
-        repaired = repair_model(adapter, store, rows, now, encoder, sample) if repair else None
-        if repaired is not None:
-            outcome += repaired.outcome
-        synced_models[model.name] = SyncedModel(rows.schema, rows.model.keys)
-        rejected = tuple(encoder.rejected)
+        entry = entries[model.name]
+        if entry.stream is not None:  # its states are rewritten whole every time: nothing to compare or repair
+            boundary = stream_boundary(model, now)
+            stamp = {VERSION: {"N": str(version)}, RUN: {"S": sync_id}}
+            outcome = sync_stream_model(adapter, store, model, entry, boundary, plan.store, stamp)
+            synced_models[model.name] = SyncedModel(entry.schema, entry.key_columns, boundary)
+            repaired, rejected = None, ()
+        else:
+            rows = OnlineRows.of(model, entry, plan.store)
+            encoder = ChangeEncoder(rows, version, sync_id, store)
+            held_model = held.get(model.name)
+            outcome = sync_model(adapter, store, rows, now, encoder, held_model, lambda: _distrust(adapter, plan))
+            repaired = repair_model(adapter, store, rows, now, encoder, sample) if repair else None
+            if repaired is not None:
+                outcome += repaired.outcome
+            synced_models[model.name] = SyncedModel(rows.schema, rows.model.keys)
+            rejected = tuple(encoder.rejected)
         changed = outcome.written + outcome.deleted + outcome.skipped + len(rejected)
         seconds = time.perf_counter() - started
         result = ModelSync(
@@ -370,7 +382,9 @@ def _sweep(store: OnlineStore, version: int) -> int:
     stale = [
         item["pk"]["S"]
         for item in store.scan([VERSION])
-        if item["pk"]["S"] != MARKER_KEY and int(item.get(VERSION, {"N": "0"})["N"]) < version
+        if item["pk"]["S"] != MARKER_KEY
+        and not is_pushed_key(item["pk"]["S"])  # pushed events are push's: the reader counts those at or after B
+        and int(item.get(VERSION, {"N": "0"})["N"]) < version
     ]
     return write_items(store, (Deletion(key, version) for key in stale)).deleted
 

@@ -58,6 +58,7 @@ MARKER_GENERATION = "generation"
 MARKER_MODELS = "models"
 MARKER_SYNCED_AT = "synced_at"
 MARKER_ON_DEMAND = "on_demand"  # JSON: on-demand model -> the digest of the programs the last sync served
+MARKER_STREAMS = "streams"  # JSON: stream model -> B, the boundary (epoch seconds) its states were synced to
 
 KeyValue = int | str
 AttributeValue = dict[str, Any]

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from featuresql.serving.items import DEFAULT_TTL_ATTRIBUTE
+from featuresql.serving.partials import StreamFeature
+from featuresql.serving.push_records import StreamRows
+from featuresql.serving.stream_state import StreamShape
 
 FORMAT_VERSION = 2
 DEFAULT_MAX_ENTITIES = 100
@@ -38,12 +41,64 @@ class OnlineFeature:
 
 
 @dataclass(frozen=True)
+class OnlineStream:
+    """A stream model's fresh windows (DESIGN.md section 11): how the reader merges its state
+    (``shape``) and how push turns a source record into its events (``rows``)."""
+
+    shape: StreamShape
+    rows: StreamRows
+
+    def to_json(self) -> dict[str, Any]:
+        shape, rows = self.shape, self.rows
+        return {
+            "grain": shape.grain,
+            "stream_grain": shape.stream_grain,
+            "delay": shape.delay,
+            "horizon": shape.horizon,
+            "start": shape.start,
+            "features": [[f.name, f.function, f.column, f.window, f.tie_break] for f in shape.features],
+            "source": rows.source,
+            "source_types": dict(rows.source_types),
+            "keys": list(rows.keys),
+            "timestamp": rows.timestamp,
+            "where": rows.where,
+            "columns": dict(rows.columns),
+            "event_id": rows.event_id,
+        }
+
+    @classmethod
+    def from_json(cls, name: str, spec: dict[str, Any]) -> OnlineStream:
+        features = tuple(StreamFeature(str(n), str(f), c, int(w), t) for n, f, c, w, t in spec["features"])
+        start = spec.get("start")
+        shape = StreamShape(
+            int(spec["grain"]),
+            int(spec["stream_grain"]),
+            int(spec["delay"]),
+            int(spec["horizon"]),
+            features,
+            None if start is None else int(start),
+        )
+        rows = StreamRows(
+            name,
+            str(spec["source"]),
+            dict(spec["source_types"]),
+            tuple(spec["keys"]),
+            str(spec["timestamp"]),
+            spec.get("where"),
+            dict(spec["columns"]),
+            spec.get("event_id"),
+        )
+        return cls(shape, rows)
+
+
+@dataclass(frozen=True)
 class OnlineModel:
     name: str
     keys: tuple[tuple[str, str], ...]  # (column, kind) in project.yml's order; kind is integer or string
     features: dict[str, OnlineFeature]
     start: int | None = None  # epoch microseconds: before it, every feature is NULL
     data_delay: int = 0  # seconds: a row at ts answers from ts + data_delay
+    stream: OnlineStream | None = None  # a stream model: its items are state and pushed events
 
     @property
     def key_columns(self) -> tuple[str, ...]:
@@ -56,6 +111,8 @@ class OnlineModel:
             "keys": [list(key) for key in self.keys],
             "features": [[f.name, f.kind, f.default] for f in self.features.values()],
         }
+        if self.stream is not None:  # its items hold partials of these windows, not values
+            shape["stream"] = {k: v for k, v in self.stream.to_json().items() if k not in ("start", "delay")}
         text = json.dumps(shape, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -68,6 +125,7 @@ class OnlineModel:
             "start": self.start,
             "data_delay": self.data_delay,
             "schema": self.schema,
+            "stream": None if self.stream is None else self.stream.to_json(),
         }
 
     @classmethod
@@ -81,6 +139,7 @@ class OnlineModel:
             },
             start=None if spec.get("start") is None else int(spec["start"]),
             data_delay=int(spec.get("data_delay", 0)),
+            stream=None if spec.get("stream") is None else OnlineStream.from_json(name, spec["stream"]),
         )
         if spec.get("schema") not in (None, model.schema):
             raise ValueError(f"online model {name!r}: its schema version does not match its features")

@@ -56,8 +56,9 @@ class PushedEvent:
     event_id: str
 
 
-def read_record(record: Any, types: Mapping[str, str]) -> dict[str, Any]:
-    """``record`` (a decoded JSON object) as typed values of the source's columns, or a ``RecordError``."""
+def read_record(record: Any, types: Mapping[str, str], *, text: bool = False) -> dict[str, Any]:
+    """``record`` (a decoded JSON object; with ``text``, of CSV text values) as typed values of the
+    source's columns, or a ``RecordError``."""
     if not isinstance(record, dict):
         raise RecordError('a record is a JSON object of the source\'s columns, e.g. {"user_id": 42, ...}')
     values: dict[str, Any] = dict.fromkeys(types)
@@ -66,7 +67,7 @@ def read_record(record: Any, types: Mapping[str, str]) -> dict[str, Any]:
         if column not in types:
             raise RecordError(f"unknown column {name!r}: the source declares {', '.join(types)}")
         try:
-            values[column] = value if types[column] == "other" else request_value(value, types[column], text=False)
+            values[column] = value if types[column] == "other" else request_value(value, types[column], text=text)
         except RequestValueError as exc:
             raise RecordError(f"column {column!r} {exc}") from None
     return values

@@ -54,6 +54,7 @@ from featuresql.serving.items import (
     MARKER_KEY,
     MARKER_MODELS,
     MARKER_ON_DEMAND,
+    MARKER_STREAMS,
     MARKER_SYNCED_AT,
     SCHEMA_VERSION,
     ItemError,
@@ -61,8 +62,11 @@ from featuresql.serving.items import (
     micros_to_iso,
     partition_key,
 )
-from featuresql.serving.manifest import Manifest, OnlineModel, OnlineOnDemand
+from featuresql.serving.manifest import Manifest, OnlineModel, OnlineOnDemand, OnlineStream
 from featuresql.serving.request import FeatureRequest, RequestError, parse_query, parse_request
+from featuresql.serving.stream_items import pushed_key
+from featuresql.serving.stream_reads import entity_values, guessed_tiles, missing_tiles
+from featuresql.serving.stream_state import StoreAhead
 from featuresql.serving.tables import Item, OnlineTable, StoreUnavailable
 
 
@@ -127,12 +131,28 @@ class Reader:
         wanted = {f for fs in needed.values() for f in fs}
         marker_attributes = (MARKER_MODELS, MARKER_SYNCED_AT, *((MARKER_ON_DEMAND,) if on_demand else ()))
         attributes = sorted({FEATURE_TS, EXPIRES, SCHEMA_VERSION, ttl_attribute, *marker_attributes, *wanted})
-        items = self.table.get_many(
-            [MARKER_KEY, *(key for model_keys in keys.values() for key in model_keys)], attributes
-        )
         now = round(self.clock() * 1_000_000)
+        streams = {name: models[name].stream for name in needed if models[name].stream is not None}
+        pushed = [
+            pushed_key(key, tile)
+            for name, stream in streams.items()
+            for key in keys[name]
+            for tile in guessed_tiles(stream, now)  # type: ignore[arg-type]
+        ]
+        everything = [MARKER_KEY, *(key for model_keys in keys.values() for key in model_keys), *pushed]
+        # pushed items name their events' attributes by record id: no projection can list them
+        items = self.table.get_many(everything, None if streams else attributes)
         self._check_held(items.get(MARKER_KEY), needed, now)
         self._check_computed(items[MARKER_KEY], on_demand)
+        synced = self._stream_boundaries(items[MARKER_KEY], streams)
+        later = [
+            missing
+            for name, stream in streams.items()
+            for key in keys[name]
+            for missing in missing_tiles(stream, key, items.get(key), now, synced[name])  # type: ignore[arg-type]
+        ]
+        if later:  # a late sync: the answer reaches back to tiles the first read did not guess
+            items.update(self.table.get_many(later, None))
         results = []
         for number, entity in enumerate(request.entities):
             values: dict[str, Any] = {}
@@ -140,6 +160,13 @@ class Reader:
             read: dict[str, Any] = {}  # "model.feature" -> its value, what on-demand programs read
             for model_name, wanted_features in needed.items():
                 model = models[model_name]
+                if model.stream is not None:
+                    key = keys[model_name][number]
+                    self._live(model, items.get(key), now)  # the state's schema is the reader's
+                    fresh, as_of = self._fresh(model.stream, key, items, now, synced[model_name])
+                    stamps[model_name] = micros_to_iso(as_of * 1_000_000)
+                    read.update((f"{model_name}.{name}", fresh[name]) for name in wanted_features)
+                    continue
                 before_start = model.start is not None and now < model.start + model.data_delay * 1_000_000
                 item = None if before_start else self._live(model, items.get(keys[model_name][number]), now)
                 stamps[model_name] = micros_to_iso(int(item[FEATURE_TS]["N"])) if item else None
@@ -202,6 +229,30 @@ class Reader:
                     "or its inputs' types changed): sync the target, then redeploy the reader "
                     "(featuresql package-lambda)",
                 )
+
+    def _stream_boundaries(self, marker: Item, streams: Mapping[str, Any]) -> dict[str, int]:
+        """Each stream model's ``B`` as the last sync left it (the marker's)."""
+        if not streams:
+            return {}
+        synced = json.loads(marker.get(MARKER_STREAMS, {}).get("S", "{}"))
+        for name in streams:
+            if name not in synced:
+                raise RequestError(
+                    503, f"the online store holds no state of stream model {name}: run `featuresql sync`"
+                )
+        return {name: int(synced[name]) for name in streams}
+
+    def _fresh(
+        self, stream: OnlineStream, key: str, items: Mapping[str, Item], now: int, synced: int
+    ) -> tuple[dict[str, Any], int]:
+        try:
+            return entity_values(stream, key, items, now, synced)
+        except StoreAhead:
+            raise RequestError(
+                409,
+                f"cannot answer {stream.rows.model} as of {micros_to_iso(now)}: the store's state of it was synced "
+                "later and no longer reaches back there; use featuresql extract for earlier times",
+            ) from None
 
     def _live(self, model: OnlineModel, item: Item | None, now: int) -> Item | None:
         """The item if it answers at ``now`` (epoch microseconds); raises when it cannot be read right."""

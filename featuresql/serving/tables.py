@@ -18,7 +18,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ from featuresql.serving.items import PARTITION_KEY
 
 Item = dict[str, dict[str, Any]]
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
+UPDATE_ATTRIBUTES = 100  # attributes per UpdateItem: its expression is at most 4 KB
 RETRYABLE = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -47,7 +48,7 @@ SQLITE_SCHEMA = (
 class OnlineTable(Protocol):
     """What the reader reads: items by partition key, with the attributes asked for."""
 
-    def get_many(self, keys: Sequence[str], attributes: Sequence[str]) -> dict[str, Item]: ...
+    def get_many(self, keys: Sequence[str], attributes: Sequence[str] | None) -> dict[str, Item]: ...
 
 
 class StoreUnavailable(Exception):
@@ -74,8 +75,8 @@ class DynamoDBTable:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
-    def get_many(self, keys: Sequence[str], attributes: Sequence[str]) -> dict[str, Item]:
-        """Items by partition key (missing ones absent), with only ``attributes`` (plus ``pk``)."""
+    def get_many(self, keys: Sequence[str], attributes: Sequence[str] | None) -> dict[str, Item]:
+        """Items by partition key (missing ones absent), with only ``attributes`` (plus ``pk``; None: all)."""
         unique = list(dict.fromkeys(keys))
         chunks = [unique[i : i + BATCH_GET_LIMIT] for i in range(0, len(unique), BATCH_GET_LIMIT)]
         found: dict[str, Item] = {}
@@ -86,13 +87,11 @@ class DynamoDBTable:
                 found.update(result)
         return found
 
-    def _get_chunk(self, keys: list[str], attributes: Sequence[str]) -> dict[str, Item]:
-        names = {f"#a{number}": name for number, name in enumerate((PARTITION_KEY, *attributes))}
-        request: dict[str, Any] = {
-            "Keys": [{PARTITION_KEY: {"S": key}} for key in keys],
-            "ProjectionExpression": ", ".join(names),
-            "ExpressionAttributeNames": names,
-        }
+    def _get_chunk(self, keys: list[str], attributes: Sequence[str] | None) -> dict[str, Item]:
+        request: dict[str, Any] = {"Keys": [{PARTITION_KEY: {"S": key}} for key in keys]}
+        if attributes is not None:
+            names = {f"#a{number}": name for number, name in enumerate((PARTITION_KEY, *attributes))}
+            request.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
         found: dict[str, Item] = {}
         for attempt in range(self.max_attempts):
             try:
@@ -111,6 +110,40 @@ class DynamoDBTable:
         raise StoreUnavailable(
             f"DynamoDB table {self.table} left {len(request['Keys'])} keys unread after {self.max_attempts} attempts"
         )
+
+    def set_attributes(self, updates: Mapping[str, Mapping[str, str]]) -> None:
+        """Set string attributes on items (created when missing), an UpdateItem per item in parallel
+        (per 100 attributes: an update expression is at most 4 KB)."""
+        calls = [
+            (key, dict(list(attributes.items())[start : start + UPDATE_ATTRIBUTES]))
+            for key, attributes in updates.items()
+            for start in range(0, len(attributes), UPDATE_ATTRIBUTES)
+        ]
+        if len(calls) == 1:
+            self._update(*calls[0])
+        else:
+            for _ in self._executor().map(lambda call: self._update(*call), calls):
+                pass
+
+    def _update(self, key: str, attributes: Mapping[str, str]) -> None:
+        names = {f"#a{n}": name for n, name in enumerate(attributes)}
+        values = {f":v{n}": {"S": value} for n, value in enumerate(attributes.values())}
+        expression = "SET " + ", ".join(f"#a{n} = :v{n}" for n in range(len(names)))
+        for attempt in range(self.max_attempts):
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={PARTITION_KEY: {"S": key}},
+                    UpdateExpression=expression,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+                return
+            except Exception as exc:  # botocore's ClientError: retry throttling, report the rest
+                if error_code(exc) not in RETRYABLE:
+                    raise StoreUnavailable(f"DynamoDB table {self.table}: {error_text(exc)}") from None
+            backoff(attempt)
+        raise StoreUnavailable(f"DynamoDB table {self.table} kept refusing a write after {self.max_attempts} attempts")
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:
@@ -135,9 +168,9 @@ class SQLiteTable:
             self._local.connection = connection
         return connection
 
-    def get_many(self, keys: Sequence[str], attributes: Sequence[str]) -> dict[str, Item]:
+    def get_many(self, keys: Sequence[str], attributes: Sequence[str] | None) -> dict[str, Item]:
         unique = list(dict.fromkeys(keys))
-        wanted = {PARTITION_KEY, *attributes}
+        wanted = None if attributes is None else {PARTITION_KEY, *attributes}
         found: dict[str, Item] = {}
         for start in range(0, len(unique), 500):  # SQLite's limit on bound parameters is 999 on old builds
             chunk = unique[start : start + 500]
@@ -145,8 +178,30 @@ class SQLiteTable:
             rows = self.connection().execute(f"SELECT pk, item FROM items WHERE pk IN ({marks})", chunk)
             for key, text in rows:
                 item = json.loads(text)
-                found[key] = {name: value for name, value in item.items() if name in wanted}
+                found[key] = item if wanted is None else {name: value for name, value in item.items() if name in wanted}
         return found
+
+
+    def set_attributes(self, updates: Mapping[str, Mapping[str, str]]) -> None:
+        """Set string attributes on items (created when missing, of version 0: any sync's put replaces
+        them, and a sync never writes these keys), in one transaction."""
+        connection = self.connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for key, attributes in updates.items():
+                row = connection.execute("SELECT item FROM items WHERE pk = ?", (key,)).fetchone()
+                item = json.loads(row[0]) if row else {PARTITION_KEY: {"S": key}}
+                item.update((name, {"S": value}) for name, value in attributes.items())
+                text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+                connection.execute(
+                    "INSERT INTO items (pk, ts, version, expires, item) VALUES (?, 0, 0, NULL, ?) "
+                    "ON CONFLICT (pk) DO UPDATE SET item = excluded.item",
+                    (key, text),
+                )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
 
 
 def _dynamodb(settings: dict[str, Any], client: Any) -> OnlineTable:

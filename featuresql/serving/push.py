@@ -1,0 +1,122 @@
+"""Pushing source records to the online store: each counts in the next read of every stream model
+that reads its source (standard library only; boto3 through the table). DESIGN.md section 11.
+
+A batch of records of one source is read and checked record by record: a bad record
+is rejected with its reason and the rest still apply. A good record becomes, per
+stream model reading the source, one event (or none, when the model's WHERE drops
+it or its key or time is NULL), written to the model's pushed item for the event's
+tile (``featuresql.serving.stream_items``) under the record's id, so a record
+delivered twice is held once. An event older than the model's ``B`` at the last
+sync is left to the warehouse: sync's slots there replace pushed events, so pushing
+it changes nothing; its result says so (it counts once the warehouse has it, and
+the next sync, within the model's ``lookback``).
+
+Each record's result is ``{"status": "accepted", "models": {model: outcome}}`` with
+outcome ``counted``, ``filtered`` (dropped by the row-level SQL: no event) or
+``late`` (older than ``B``), or ``{"status": "rejected", "error": reason}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from featuresql.serving.items import MARKER_KEY, MARKER_STREAMS, ItemError, partition_key
+from featuresql.serving.manifest import Manifest, OnlineStream
+from featuresql.serving.push_records import RecordError, event_of, read_record, record_id
+from featuresql.serving.stream_items import encode_event, event_attribute, pushed_key
+
+MICROS = 1_000_000
+
+
+class PushTable(Protocol):
+    """What push needs of a store: the marker read, and attributes set on items (created when missing)."""
+
+    def get_many(self, keys: Sequence[str], attributes: Sequence[str] | None) -> dict[str, Any]: ...
+
+    def set_attributes(self, updates: Mapping[str, Mapping[str, str]]) -> None: ...
+
+
+class PushError(Exception):
+    """A push request that cannot be taken at all (an unknown source); the message says why."""
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    results: list[dict[str, Any]]
+
+    @property
+    def rejected(self) -> list[tuple[int, str]]:
+        return [(n, r["error"]) for n, r in enumerate(self.results) if r["status"] == "rejected"]
+
+    def count(self, outcome: str) -> int:
+        return sum(outcome in r.get("models", {}).values() for r in self.results)
+
+
+def stream_sources(manifest: Manifest) -> dict[str, list[OnlineStream]]:
+    """Source table ('source_name.table') -> the stream models that read it."""
+    found: dict[str, list[OnlineStream]] = {}
+    for model in manifest.models.values():
+        if model.stream is not None:
+            found.setdefault(model.stream.rows.source.lower(), []).append(model.stream)
+    return found
+
+
+def push(
+    manifest: Manifest, table: PushTable, source: str, records: Iterable[Any], *, text: bool = False
+) -> PushOutcome:
+    """Apply ``records`` of ``source`` (decoded JSON objects; ``text``: their values are text, as CSV's);
+    see the module docstring."""
+    streams = stream_sources(manifest).get(source.lower())
+    if not streams:
+        known = ", ".join(sorted(stream_sources(manifest))) or "none is online"
+        raise PushError(f"no online stream model reads source {source!r}: stream models read {known}")
+    boundaries = _boundaries(table, streams)
+    types = streams[0].rows.source_types
+    results: list[dict[str, Any]] = []
+    updates: dict[str, dict[str, str]] = {}
+    for record in records:
+        try:
+            values = read_record(record, types, text=text)
+            identity = record_id(values, streams[0].rows.event_id)
+            outcomes, writes = _events(streams, values, identity, boundaries)
+        except (RecordError, ItemError) as exc:
+            results.append({"status": "rejected", "error": str(exc)})
+            continue
+        for key, attributes in writes:
+            updates.setdefault(key, {}).update(attributes)
+        results.append({"status": "accepted", "models": outcomes})
+    if updates:
+        table.set_attributes(updates)
+    return PushOutcome(results)
+
+
+def _events(
+    streams: list[OnlineStream], values: Mapping[str, Any], identity: str, boundaries: Mapping[str, int | None]
+) -> tuple[dict[str, str], list[tuple[str, dict[str, str]]]]:
+    outcomes: dict[str, str] = {}
+    writes = []
+    for stream in streams:
+        name = stream.rows.model
+        event = event_of(stream.rows, values, identity)
+        if event is None:
+            outcomes[name] = "filtered"
+            continue
+        boundary = boundaries.get(name)
+        if boundary is not None and event.time < boundary * MICROS:
+            outcomes[name] = "late"
+            continue
+        tile = event.time // (stream.shape.grain * MICROS)
+        key = pushed_key(partition_key(name, list(event.keys)), tile)
+        writes.append((key, {event_attribute(identity): encode_event(event.time, event.inputs)}))
+        outcomes[name] = "counted"
+    return outcomes, writes
+
+
+def _boundaries(table: PushTable, streams: list[OnlineStream]) -> dict[str, int | None]:
+    """Each model's ``B`` at the last sync (None before its first: every event counts)."""
+    marker = table.get_many([MARKER_KEY], [MARKER_STREAMS]).get(MARKER_KEY) or {}
+    synced = json.loads(marker.get(MARKER_STREAMS, {}).get("S", "{}"))
+    return {stream.rows.model: synced.get(stream.rows.model) for stream in streams}
