@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from featuresql.online.packaging import READER_MODULES
+
 HEAVY = {
     "sqlglot",
     "duckdb",
@@ -100,23 +102,8 @@ def modules_loaded_by(code: str, env: dict[str, str] | None = None) -> tuple[set
 
 def assert_only_the_reader_of_featuresql(loaded: set[str]) -> None:
     ours = {name for name in loaded if name.split(".")[0] == "featuresql"}
-    assert {name for name in ours if name not in ("featuresql", "featuresql.serving")} <= {
-        f"featuresql.serving.{module}"
-        for module in (
-            "items",
-            "manifest",
-            "request",
-            "request_columns",
-            "reader",
-            "expressions",
-            "expression_strings",
-            "expression_times",
-            "expression_errors",
-            "tables",
-            "handler",
-            "http",
-        )
-    }, ours
+    packaged = {f"featuresql.serving.{module}" for module in (*READER_MODULES, "http") if module != "__init__"}
+    assert {name for name in ours if name not in ("featuresql", "featuresql.serving")} <= packaged, ours
 
 
 def test_the_reader_entry_points_load_only_the_standard_library():

@@ -45,6 +45,11 @@ READER_MODULES = (
     "expression_errors",
     "tables",
     "handler",
+    "partials",
+    "push_records",
+    "stream_items",
+    "stream_reads",
+    "stream_state",
 )
 _STUB = '"""featuresql\'s online reader, packaged for AWS Lambda (featuresql package-lambda)."""\n'
 _TIMESTAMP = (2024, 1, 1, 0, 0, 0)

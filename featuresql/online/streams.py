@@ -140,9 +140,7 @@ def _entities(events: exp.Select, keys: tuple[str, ...]) -> exp.Select:
     return (
         exp.select(*(exp.column(dialects.identifier(k)) for k in keys))
         .distinct()
-        .from_(
-            events.copy().order_by(None).subquery("__events")  # type: ignore[arg-type]
-        )
+        .from_(events.copy().order_by(None).subquery("__events"))
     )
 
 

@@ -159,6 +159,7 @@ def run_sync(
     for model in models:
         started = time.perf_counter()
         entry = entries[model.name]
+        rejected: tuple[str, ...]
         if entry.stream is not None:  # its states are rewritten whole every time: nothing to compare or repair
             boundary = stream_boundary(model, now)
             stamp = {VERSION: {"N": str(version)}, RUN: {"S": sync_id}}
@@ -229,6 +230,8 @@ def _check_computed(context: Workspace, models: list[CompiledModel], now: dateti
     nothing had happened since.
     """
     for model in models:
+        if model.settings.stream is not None:  # sync reads its events from the source, up to B
+            continue
         found = coverage(context.compiled.models, model.name, context.project.name)
         if found is None:
             continue

@@ -107,7 +107,7 @@ class OnlineModel:
     @property
     def schema(self) -> str:
         """The schema version of this model's items (see the module docstring)."""
-        shape = {
+        shape: dict[str, Any] = {
             "keys": [list(key) for key in self.keys],
             "features": [[f.name, f.kind, f.default] for f in self.features.values()],
         }

@@ -181,7 +181,6 @@ class SQLiteTable:
                 found[key] = item if wanted is None else {name: value for name, value in item.items() if name in wanted}
         return found
 
-
     def set_attributes(self, updates: Mapping[str, Mapping[str, str]]) -> None:
         """Set string attributes on items (created when missing, of version 0: any sync's put replaces
         them, and a sync never writes these keys), in one transaction."""
