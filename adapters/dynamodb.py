@@ -83,8 +83,9 @@ class DynamoDBStore(OnlineStore):
         return str(config.table or f"featuresql_{place.project}_{place.target}")
 
     @classmethod
-    def reader_policy(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        """``dynamodb:BatchGetItem`` on the one table, the only call the reader makes.
+    def reader_policy(cls, settings: dict[str, Any], *, push: bool = False) -> dict[str, Any]:
+        """``dynamodb:BatchGetItem`` on the one table, the only call the reader makes; the push
+        Lambda also sets attributes of pushed items (``dynamodb:UpdateItem``).
 
         No wildcard: the account is the policy variable ``${aws:PrincipalAccount}`` (the
         account of the role it is attached to) and the region the store's ``region``
@@ -92,7 +93,11 @@ class DynamoDBStore(OnlineStore):
         """
         region = settings.get("region") or "${aws:RequestedRegion}"
         table = f"arn:aws:dynamodb:{region}:${{aws:PrincipalAccount}}:table/{settings['table']}"
-        statement = {"Sid": "ReadOnlineFeatures", "Effect": "Allow", "Action": ["dynamodb:BatchGetItem"]}
+        if push:
+            actions = ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"]
+            statement = {"Sid": "PushOnlineEvents", "Effect": "Allow", "Action": actions}
+        else:
+            statement = {"Sid": "ReadOnlineFeatures", "Effect": "Allow", "Action": ["dynamodb:BatchGetItem"]}
         return {"Version": "2012-10-17", "Statement": [{**statement, "Resource": table}]}
 
     def __init__(self, config: Any, table: str, project_root: Any, *, client: Any = None):

@@ -118,8 +118,9 @@ class OnlineStore(ABC):
         return None
 
     @classmethod
-    def reader_policy(cls, settings: dict[str, Any]) -> dict[str, Any] | None:
-        """The IAM policy a Lambda reader of this store needs (None: a Lambda cannot read it)."""
+    def reader_policy(cls, settings: dict[str, Any], *, push: bool = False) -> dict[str, Any] | None:
+        """The IAM policy a Lambda reader (``push``: the push Lambda) of this store needs (None: a
+        Lambda cannot use it)."""
         return None
 
     @abstractmethod

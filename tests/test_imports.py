@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from featuresql.online.packaging import READER_MODULES
+from featuresql.online.packaging import PUSH_MODULES, READER_MODULES
 
 HEAVY = {
     "sqlglot",
@@ -102,7 +102,8 @@ def modules_loaded_by(code: str, env: dict[str, str] | None = None) -> tuple[set
 
 def assert_only_the_reader_of_featuresql(loaded: set[str]) -> None:
     ours = {name for name in loaded if name.split(".")[0] == "featuresql"}
-    packaged = {f"featuresql.serving.{module}" for module in (*READER_MODULES, "http") if module != "__init__"}
+    modules = (*READER_MODULES, *PUSH_MODULES, "http")
+    packaged = {f"featuresql.serving.{module}" for module in modules if module != "__init__"}
     assert {name for name in ours if name not in ("featuresql", "featuresql.serving")} <= packaged, ours
 
 

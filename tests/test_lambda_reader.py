@@ -65,9 +65,14 @@ READER_FILES = [
     "featuresql/serving/handler.py",
     "featuresql/serving/items.py",
     "featuresql/serving/manifest.py",
+    "featuresql/serving/partials.py",
+    "featuresql/serving/push_records.py",
     "featuresql/serving/reader.py",
     "featuresql/serving/request.py",
     "featuresql/serving/request_columns.py",
+    "featuresql/serving/stream_items.py",
+    "featuresql/serving/stream_reads.py",
+    "featuresql/serving/stream_state.py",
     "featuresql/serving/tables.py",
     "online_manifest.json",
 ]
@@ -379,6 +384,7 @@ def test_the_extracted_zip_alone_answers_a_request(package, function, endpoint):
     ours = {name for name in answer["loaded"] if name.startswith("featuresql")}
     modules = ("handler", "items", "manifest", "reader", "request", "request_columns", "tables")
     modules += ("expressions", "expression_strings", "expression_times", "expression_errors")
+    modules += ("partials", "push_records", "stream_items", "stream_reads", "stream_state")
     assert ours == {"featuresql", *(f"featuresql.serving.{m}" for m in modules), "featuresql.serving"}
     tops = {name.split(".")[0] for name in answer["loaded"]}
     assert {"boto3", "botocore"} <= tops

@@ -161,7 +161,7 @@ class StreamStore:
         with Context(self.root, offline=True) as context:
             manifest = read_manifest(context)
         records = [json.loads(json.dumps({**r, "ts": r["ts"].isoformat() + "Z"}, default=str)) for r in rows]
-        push(manifest, open_table(manifest.store), "raw.events", records)  # type: ignore[arg-type]
+        push(manifest, open_table(manifest.store), "raw.events", records)
 
     def read(self, now: datetime) -> list[tuple[int, datetime, dict[str, Any]]]:
         with Context(self.root, offline=True) as context:

@@ -481,7 +481,7 @@ def push(obj: dict[str, Any], target: str | None, source: str, file: str) -> Non
         manifest = read_manifest(context)
     check_readable(manifest)
     try:
-        outcome = push_records(manifest, open_table(manifest.store), source, records, text=text)  # type: ignore[arg-type]
+        outcome = push_records(manifest, open_table(manifest.store), source, records, text=text)
     except PushError as exc:
         raise ConfigError(str(exc)) from None
     accepted = len(records) - len(outcome.rejected)
@@ -532,21 +532,31 @@ def serve(obj: dict[str, Any], target: str | None, host: str, port: int) -> None
 @with_options(project_options)
 @click.option("--out", "-o", default="dist/reader.zip", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--service", default=None, help="Serve only this feature service (NAME or NAME@VERSION).")
+@click.option("--push", "push_source", default=None, metavar="SOURCE", help="The push Lambda of this source table.")
 @click.pass_obj
 @_handle_errors
-def package_lambda_command(obj: dict[str, Any], target: str | None, out: str, service: str | None) -> None:
-    """Build the Lambda reader's zip (handler featuresql.serving.handler.handler) and its IAM policy."""
-    from featuresql.online.packaging import HANDLER, package_lambda
+def package_lambda_command(
+    obj: dict[str, Any], target: str | None, out: str, service: str | None, push_source: str | None
+) -> None:
+    """Build the Lambda reader's zip (handler featuresql.serving.handler.handler) and its IAM policy.
+
+    With --push SOURCE, the push Lambda of that source (handler featuresql.serving.push_handler.handler),
+    for a Kinesis stream, an SQS queue or API Gateway.
+    """
+    from featuresql.online.packaging import HANDLER, PUSH_HANDLER, package_lambda
     from featuresql.online.stores import current_manifest, service_manifest
 
+    if service is not None and push_source is not None:
+        raise ConfigError("--push packages the push Lambda, which serves no service: give --service or --push")
     out = _absolute(obj, out)
     with _context(obj, target) as context:  # the project as it is now: no sync needed first
         manifest = current_manifest(context)
         if service is not None:
             context.service(service)  # an unknown service or version is an error naming it
             manifest = service_manifest(manifest, context.compiled.services, service, context.compiled.on_demand)
-        archive, policy = package_lambda(manifest, Path(out))
-    click.secho(f"Wrote {archive} (handler {HANDLER}) and {policy}.", fg="green")
+        archive, policy = package_lambda(manifest, Path(out), push_source)
+    handler = PUSH_HANDLER if push_source is not None else HANDLER
+    click.secho(f"Wrote {archive} (handler {handler}) and {policy}.", fg="green")
 
 
 @cli.group()

@@ -30,8 +30,11 @@ from featuresql.files import atomic_path
 from featuresql.online.stores import check_readable
 from featuresql.serving.handler import MANIFEST_FILE
 from featuresql.serving.manifest import Manifest
+from featuresql.serving.push import stream_sources
+from featuresql.serving.push_handler import SOURCE_FILE
 
 HANDLER = "featuresql.serving.handler.handler"
+PUSH_HANDLER = "featuresql.serving.push_handler.handler"
 READER_MODULES = (
     "__init__",
     "items",
@@ -51,14 +54,23 @@ READER_MODULES = (
     "stream_reads",
     "stream_state",
 )
+PUSH_MODULES = ("push", "push_requests", "push_handler")
 _STUB = '"""featuresql\'s online reader, packaged for AWS Lambda (featuresql package-lambda)."""\n'
 _TIMESTAMP = (2024, 1, 1, 0, 0, 0)
 
 
-def package_lambda(manifest: Manifest, out: Path) -> tuple[Path, Path]:
-    """Write the zip to ``out`` and the policy to ``<out stem>-iam-policy.json``; return both paths."""
+def package_lambda(manifest: Manifest, out: Path, push_source: str | None = None) -> tuple[Path, Path]:
+    """Write the zip to ``out`` and the policy to ``<out stem>-iam-policy.json``; return both paths.
+
+    ``push_source``: the push Lambda of that source table instead (``featuresql.serving.push_handler``).
+    """
     check_readable(manifest)
-    policy_document = store_class(str(manifest.store.get("type"))).reader_policy(manifest.store)
+    if push_source is not None and push_source.lower() not in stream_sources(manifest):
+        readable = ", ".join(sorted(stream_sources(manifest))) or "none: no stream model is online"
+        raise ConfigError(f"--push {push_source}: no online stream model reads it (stream models read {readable})")
+    policy_document = store_class(str(manifest.store.get("type"))).reader_policy(
+        manifest.store, push=push_source is not None
+    )
     if policy_document is None:
         raise ConfigError(
             f"target {manifest.target!r} uses the {manifest.store.get('type')} online store: the "
@@ -70,9 +82,11 @@ def package_lambda(manifest: Manifest, out: Path) -> tuple[Path, Path]:
     serving = Path(__file__).parents[1] / "serving"
     with atomic_path(out) as partial, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         _add(archive, "featuresql/__init__.py", _STUB)
-        for module in READER_MODULES:
+        for module in (*READER_MODULES, *(PUSH_MODULES if push_source is not None else ())):
             _add(archive, f"featuresql/serving/{module}.py", (serving / f"{module}.py").read_text(encoding="utf-8"))
         _add(archive, MANIFEST_FILE, json.dumps(manifest.to_json(), indent=2) + "\n")
+        if push_source is not None:
+            _add(archive, SOURCE_FILE, json.dumps({"source": push_source.lower()}) + "\n")
     policy = out.with_name(f"{out.stem}-iam-policy.json")
     with atomic_path(policy) as partial:
         partial.write_text(json.dumps(policy_document, indent=2) + "\n", encoding="utf-8")

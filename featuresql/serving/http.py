@@ -2,7 +2,8 @@
 
 ``POST /features`` with the JSON request, or ``GET /features?user_id=1&features=...``;
 ``GET /health`` answers ``{"status": "ok"}``. The answers are exactly the
-Lambda handler's.
+Lambda handler's. ``POST /push`` pushes records of a source table to the store
+(``featuresql.serving.push_requests``), as the push Lambda does for API Gateway.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from featuresql.serving.push_requests import answer_push
 from featuresql.serving.reader import Reader
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's own limit on a request payload
@@ -32,8 +34,11 @@ def make_server(reader: Reader, host: str = "127.0.0.1", port: int = 8080) -> Th
             if length is None:  # answered already; the connection closes (the body's end is unknown)
                 return
             body = self.rfile.read(length)  # read even when unused, or keep-alive reads it as the next request
-            if urlsplit(self.path).path not in ("/", "/features"):
-                return self._send(404, _message(404, f"no such path {self.path}: POST /features"))
+            path = urlsplit(self.path).path
+            if path == "/push":
+                return self._send(*answer_push(reader.manifest, reader.table, body))
+            if path not in ("/", "/features"):
+                return self._send(404, _message(404, f"no such path {self.path}: POST /features or /push"))
             self._send(*reader.answer_body(body))
 
         def _content_length(self) -> int | None:

@@ -132,12 +132,12 @@ class Reader:
         marker_attributes = (MARKER_MODELS, MARKER_SYNCED_AT, *((MARKER_ON_DEMAND,) if on_demand else ()))
         attributes = sorted({FEATURE_TS, EXPIRES, SCHEMA_VERSION, ttl_attribute, *marker_attributes, *wanted})
         now = round(self.clock() * 1_000_000)
-        streams = {name: models[name].stream for name in needed if models[name].stream is not None}
+        streams = {name: stream for name in needed if (stream := models[name].stream) is not None}
         pushed = [
             pushed_key(key, tile)
             for name, stream in streams.items()
             for key in keys[name]
-            for tile in guessed_tiles(stream, now)  # type: ignore[arg-type]
+            for tile in guessed_tiles(stream, now)
         ]
         everything = [MARKER_KEY, *(key for model_keys in keys.values() for key in model_keys), *pushed]
         # pushed items name their events' attributes by record id: no projection can list them
@@ -149,7 +149,7 @@ class Reader:
             missing
             for name, stream in streams.items()
             for key in keys[name]
-            for missing in missing_tiles(stream, key, items.get(key), now, synced[name])  # type: ignore[arg-type]
+            for missing in missing_tiles(stream, key, items.get(key), now, synced[name])
         ]
         if later:  # a late sync: the answer reaches back to tiles the first read did not guess
             items.update(self.table.get_many(later, None))
@@ -230,7 +230,7 @@ class Reader:
                     "(featuresql package-lambda)",
                 )
 
-    def _stream_boundaries(self, marker: Item, streams: Mapping[str, Any]) -> dict[str, int]:
+    def _stream_boundaries(self, marker: Item, streams: Mapping[str, OnlineStream]) -> dict[str, int]:
         """Each stream model's ``B`` as the last sync left it (the marker's)."""
         if not streams:
             return {}

@@ -46,9 +46,11 @@ SQLITE_SCHEMA = (
 
 
 class OnlineTable(Protocol):
-    """What the reader reads: items by partition key, with the attributes asked for."""
+    """What the reader reads (items by partition key, with the attributes asked for) and push writes."""
 
     def get_many(self, keys: Sequence[str], attributes: Sequence[str] | None) -> dict[str, Item]: ...
+
+    def set_attributes(self, updates: Mapping[str, Mapping[str, str]]) -> None: ...
 
 
 class StoreUnavailable(Exception):
