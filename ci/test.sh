@@ -55,4 +55,5 @@ python bench/engines.py --smoke
 # DynamoDB Local again: inside the private network namespace
 bash ci/in_private_network.sh python bench/online.py --smoke --no-feast
 bash ci/in_private_network.sh python bench/sync_memory.py --smoke
+bash ci/in_private_network.sh python bench/push.py --smoke
 # bench/load.py --smoke runs in the tests (tests/test_load_smoke.py), against dynalite

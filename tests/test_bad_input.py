@@ -71,6 +71,7 @@ CATEGORIES = (
     "services_yml",
     "cli_args",
     "spine_files",
+    "push_files",
     "reader_requests",
 )
 MINIMUM_CASES = 60

@@ -33,6 +33,7 @@ from typing import Any
 Partial = dict[str, Any]
 _WIDE = 80  # digits of exact decimal arithmetic: sums of squares of DECIMAL(38) values fit
 _SPREADS = ("variance", "variance_pop", "stddev", "stddev_pop")
+_SUMMED = frozenset({"n", "sum", "xsum", "xsquares"})
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,34 @@ def merge(left: Partial, right: Partial) -> Partial:
         a, b = left.get(column), right.get(column)
         merged[column] = dict(b or {}) if a is None else dict(a) if b is None else _merge_column(a, b)
     return merged
+
+
+def merge_into(total: Partial, other: Partial) -> None:
+    """``total`` becomes the partial of both slots' events (a read's accumulator: no copies)."""
+    total["rows"] += other["rows"]
+    for column, entry in other.items():
+        if column == "rows":
+            continue
+        mine = total.get(column)
+        if mine is None:
+            total[column] = dict(entry)  # the accumulator's own: merged into in place below
+            continue
+        for part, y in entry.items():
+            x = mine.get(part)
+            if part in ("xsum", "xsquares") and (x is None or y is None):
+                mine[part] = None  # a NaN or infinity on either side
+            elif x is None or y is None:
+                mine[part] = x if y is None else y
+            elif part in _SUMMED:
+                mine[part] = x + y if type(x) is int and type(y) is int else _plus(x, y)
+            elif part == "min":
+                mine[part] = min(x, y, key=_rank)
+            elif part == "max":
+                mine[part] = max(x, y, key=_rank)
+            elif part[0] == "f":  # first:<tie>
+                mine[part] = min(x, y, key=_first_order)
+            else:  # last:<tie>
+                mine[part] = max(x, y, key=_last_order)
 
 
 def finish(feature: StreamFeature, partial: Partial) -> Any:

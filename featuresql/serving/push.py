@@ -71,8 +71,13 @@ def push(
     see the module docstring."""
     streams = stream_sources(manifest).get(source.lower())
     if not streams:
-        known = ", ".join(sorted(stream_sources(manifest))) or "none is online"
-        raise PushError(f"no online stream model reads source {source!r}: stream models read {known}")
+        known = sorted(stream_sources(manifest))
+        if not known:
+            raise PushError(
+                f"no online stream model reads source {source!r}: no stream model is synced to this store "
+                "(set config(stream_grain=...) on an online window model, then sync)"
+            )
+        raise PushError(f"no online stream model reads source {source!r}: stream models read {', '.join(known)}")
     boundaries = _boundaries(table, streams)
     types = streams[0].rows.source_types
     results: list[dict[str, Any]] = []

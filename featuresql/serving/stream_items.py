@@ -14,16 +14,19 @@ whole size:
   as JSON text. Setting an attribute is idempotent: a record delivered twice is
   held once. Keys end in ``]`` before the ``#p``, so they never meet an entity's key.
 
-Values in the JSON text keep their exact type: integers and strings as themselves,
-and tagged lists for the rest (``["d", "12.50"]`` a decimal, ``["f", "0.1"]`` a double
-by its repr, NaN and infinities included, ``["q", n, d]`` a fraction, ``["t", micros]``
-a timestamp, ``["D", "2026-06-30"]`` a date). A partial's own lists (first and last
-keep ``[time, tie-break, value]``) are tagged ``["l", ...]``.
+Values in the JSON text keep their exact type, and read back with one ``json.loads``:
+integers, strings, lists and booleans as themselves, decimals as JSON numbers (read
+with ``parse_float=Decimal``; a decimal of no fractional digits is written with an
+exponent, ``5E+0``, so it stays one), and the rest as one-key objects whose key
+cannot be a column's or a part's name: ``{"$f": "0.1"}`` a double by its repr (NaN
+and infinities included), ``{"$q": [n, d]}`` a fraction, ``{"$t": micros}`` a
+timestamp (naive UTC), ``{"$D": "2026-06-30"}`` a date.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -77,53 +80,56 @@ def state_of(item: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(_tagged(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return "".join(_text(value))
 
 
 def loads(text: str) -> Any:
-    return _untagged(json.loads(text))
+    return json.loads(text, parse_float=Decimal, object_hook=_untagged)
 
 
-def _tagged(value: Any) -> Any:
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return ["f", repr(value)]
-    if isinstance(value, Decimal):
-        return ["d", str(value)]
-    if isinstance(value, Fraction):
-        return ["q", value.numerator, value.denominator]
-    if isinstance(value, datetime):
+def _text(value: Any) -> Iterator[str]:
+    if value is None or isinstance(value, bool | int | str):
+        yield json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, Decimal):
+        text = str(value)
+        yield text if "." in text or "E" in text else f"{text}E+0"  # read back as a decimal, not an integer
+    elif isinstance(value, float):
+        yield f'{{"$f":"{value!r}"}}'
+    elif isinstance(value, dict):
+        yield "{"
+        for number, (key, item) in enumerate(value.items()):
+            yield f"{',' if number else ''}{json.dumps(str(key), ensure_ascii=False)}:"
+            yield from _text(item)
+        yield "}"
+    elif isinstance(value, list | tuple):
+        yield "["
+        for number, item in enumerate(value):
+            if number:
+                yield ","
+            yield from _text(item)
+        yield "]"
+    elif isinstance(value, Fraction):
+        yield f'{{"$q":[{value.numerator},{value.denominator}]}}'
+    elif isinstance(value, datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         delta = moment - _EPOCH
-        return ["t", (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds]
-    if isinstance(value, date):
-        return ["D", value.isoformat()]
-    if isinstance(value, dict):
-        return {str(k): _tagged(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return ["l", *(_tagged(v) for v in value)]
-    raise TypeError(f"a stream partial cannot hold {type(value).__name__} values ({value!r})")
+        yield f'{{"$t":{(delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds}}}'
+    elif isinstance(value, date):
+        yield f'{{"$D":"{value.isoformat()}"}}'
+    else:
+        raise TypeError(f"a stream partial cannot hold {type(value).__name__} values ({value!r})")
 
 
-def _untagged(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _untagged(v) for k, v in value.items()}
-    if not isinstance(value, list):
-        return value
-    tag = value[0]
-    if tag == "l":
-        return [_untagged(v) for v in value[1:]]
-    if tag == "f":
-        return float(value[1])
-    if tag == "d":
-        return Decimal(value[1])
-    if tag == "q":
-        return Fraction(value[1], value[2])
-    if tag == "t":
-        return _NAIVE_EPOCH + timedelta(microseconds=value[1])  # naive UTC, as the warehouse hands times over
-    if tag == "D":
-        return date.fromisoformat(value[1])
-    raise ValueError(f"unknown value tag {tag!r} in a stream item")
+def _untagged(entry: dict[str, Any]) -> Any:
+    if len(entry) != 1:
+        return entry
+    ((tag, value),) = entry.items()
+    if tag == "$f":
+        return float(value)
+    if tag == "$q":
+        return Fraction(value[0], value[1])
+    if tag == "$t":
+        return _NAIVE_EPOCH + timedelta(microseconds=value)  # naive UTC, as the warehouse hands times over
+    if tag == "$D":
+        return date.fromisoformat(value)
+    return entry

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from featuresql.serving.partials import Partial, StreamFeature, add_event, empty, finish, merge, needs
+from featuresql.serving.partials import Partial, StreamFeature, add_event, empty, finish, merge_into, needs
 
 MICROS = 1_000_000
 
@@ -136,14 +136,14 @@ def _window(
         first_whole = -(-lo // grain)  # the first tile starting at or after lo
         last_whole = upto // grain  # tiles before this one end by upto
         if first_whole >= last_whole:  # no whole tile: fine slots only
-            total = _fine(slots, total, lo, upto, step)
+            _fine(slots, total, lo, upto, step)
         else:
-            total = _fine(slots, total, lo, first_whole * grain, step)
+            _fine(slots, total, lo, first_whole * grain, step)
             for tile in range(first_whole, last_whole):
                 partial = slots.get(f"c{tile}")
                 if partial is not None:
-                    total = merge(total, partial)
-            total = _fine(slots, total, last_whole * grain, upto, step)
+                    merge_into(total, partial)
+            _fine(slots, total, last_whole * grain, upto, step)
     wanted = shape.needs
     for time, inputs in pushed.values():  # below B the warehouse's slots replace them
         if max(lo, boundary) * MICROS <= time < hi * MICROS:
@@ -151,9 +151,8 @@ def _window(
     return total
 
 
-def _fine(slots: Mapping[str, Partial], total: Partial, lo: int, hi: int, step: int) -> Partial:
+def _fine(slots: Mapping[str, Partial], total: Partial, lo: int, hi: int, step: int) -> None:
     for slot in range(lo // step, hi // step):
         partial = slots.get(f"f{slot}")
         if partial is not None:
-            total = merge(total, partial)
-    return total
+            merge_into(total, partial)
