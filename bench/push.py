@@ -163,14 +163,16 @@ def planned_updates(manifest: Any, batch: list[dict[str, Any]]) -> dict[str, dic
     from featuresql.serving.push_records import event_of, read_record, record_id
     from featuresql.serving.stream_items import encode_event, event_attribute, pushed_key
 
-    (stream,) = stream_sources(manifest)["cards.events"]
+    (model,) = stream_sources(manifest)["cards.events"]
+    stream = model.stream
     updates: dict[str, dict[str, str]] = {}
     for record in batch:
         values = read_record(record, stream.rows.source_types)
         identity = record_id(values, None)
         event = event_of(stream.rows, values, identity)
         assert event is not None
-        key = pushed_key(partition_key("spend", list(event.keys)), event.time // (3600 * MICROS))
+        tile = event.time // (3600 * MICROS)
+        key = pushed_key(partition_key("spend", list(event.keys)), model.schema, tile)
         updates.setdefault(key, {})[event_attribute(identity)] = encode_event(
             event.time, event.inputs
         )
@@ -305,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         keys = [
             MARKER_KEY,
             state_key,
-            *(pushed_key(state_key, t) for t in guessed_tiles(stream, int(now * 1e6))),
+            *(
+                pushed_key(state_key, manifest.models["spend"].schema, t)
+                for t in guessed_tiles(stream, int(now * 1e6))
+            ),
         ]
         raw_client = table.client
         handler_ms, raw_ms = [], []

@@ -34,6 +34,9 @@ from projects import SMALL_VARS_ARG, copy_example
 from test_stream_models import CARD_SPEND, LATE, PUSHED, _load, _record, assert_reads_as_extract
 
 from featuresql.cli.main import cli as command
+from featuresql.serving.manifest import Manifest
+from featuresql.serving.push import StaleDefinition, push
+from featuresql.serving.tables import open_table
 
 TIMES = [f"2026-06-30 {t}" for t in ("00:00:00", "00:10:00", "01:00:00", "01:31:00", "02:00:00")]
 BAD = {"transaction_id": 1, "user_id": "forty-two", "amount": "1.00", "status": "settled", "ts": "2026-06-30T00:05:00Z"}
@@ -144,3 +147,20 @@ def sqs_event(records: list[dict[str, Any]]) -> dict[str, Any]:
         entry["messageId"] = f"message-{number}"
         event["Records"].append(entry)
     return event
+
+
+def test_a_push_under_another_definition_than_the_stores_is_refused(tmp_path: Path) -> None:
+    """After a change of the model is synced, a pusher still holding the old manifest pushes nothing:
+    its events would be computed by the old row-level SQL."""
+    project = streaming_example(tmp_path)
+    manifest_file = project / "target" / "online" / "dev" / "manifest.json"
+    old = Manifest.load(manifest_file)
+    model = project / "features" / "card_spend.sql"
+    model.write_text(model.read_text().replace("where status = 'settled'", "where status <> 'declined'"))
+    cli(project, "--vars", SMALL_VARS_ARG, "run", "--now", "2026-06-30", "--full-refresh", "-s", "card_spend")
+    cli(project, "sync", "--now", "2026-06-30")
+    table = open_table(old.store)
+    with pytest.raises(StaleDefinition, match=r"^the store holds card_spend under schema \w+, this push computes"):
+        push(old, table, "bank.transactions", [_record(*PUSHED[0])])
+    outcome = push(Manifest.load(manifest_file), table, "bank.transactions", [_record(*PUSHED[0])])
+    assert outcome.results == [{"status": "accepted", "models": {"card_spend": "counted"}}]

@@ -52,6 +52,10 @@ def test_a_record_is_read_as_its_declared_types() -> None:
             "column 'ts' is a TIMESTAMP column: '2026-06-30T10:00:00+02:00' is not UTC ISO text such as "
             "2026-06-30T10:00:00Z",
         ),
+        (  # json.loads gives it from "\ud800": no store can hold it, so it must never reach one
+            {"status": "settled\ud800"},
+            "column 'status' holds a lone UTF-16 surrogate, which is no text: send UTF-8",
+        ),
     ],
 )
 def test_a_bad_record_is_refused_with_its_reason(record: Any, message: str) -> None:

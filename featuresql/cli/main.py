@@ -468,11 +468,11 @@ def push(obj: dict[str, Any], target: str | None, source: str, file: str) -> Non
 
     FILE is JSON lines (or - for standard input), CSV with a header, or parquet. Every stream
     model reading SOURCE counts them in its next read; a bad record is rejected with its reason
-    and the rest still apply (exit code 1 when any was rejected).
+    and the rest still apply (exit code 2 when any was rejected).
     """
     from featuresql.online.push_files import read_records
     from featuresql.online.stores import check_readable, read_manifest
-    from featuresql.serving.push import PushError
+    from featuresql.serving.push import PushError, StaleDefinition
     from featuresql.serving.push import push as push_records
     from featuresql.serving.tables import open_table
 
@@ -482,7 +482,7 @@ def push(obj: dict[str, Any], target: str | None, source: str, file: str) -> Non
     check_readable(manifest)
     try:
         outcome = push_records(manifest, open_table(manifest.store), source, records, text=text)
-    except PushError as exc:
+    except (PushError, StaleDefinition) as exc:
         raise ConfigError(str(exc)) from None
     accepted = len(records) - len(outcome.rejected)
     click.echo(

@@ -3,17 +3,18 @@
 Sync writes, per entity with events in the windows a read can reach, the state item
 of ``featuresql.serving.stream_items``: the warehouse's slots below ``B``, the last
 complete model boundary at ``--now`` (``floor(now - data_delay, grain)``, the boundary
-a window model's item is as of; the run's coverage check has made sure the warehouse
-has it). It reads the model's row-level rows from the warehouse and folds them into
-partials with the reader's own arithmetic (``featuresql.serving.partials``), so what
-sync writes and what push adds merge alike.
+a window model's item is as of, or earlier by ``stream_delay`` when that is longer).
+The model's ``data_delay`` is the promise that the source has every event before it
+then; the run's interval state is not consulted, since sync reads the source itself
+(the model's table gives the features' types only). It reads the model's row-level
+rows from the warehouse and folds them into partials with the reader's own arithmetic
+(``featuresql.serving.partials``), so what sync writes and what push adds merge alike.
 
 Every state is rewritten at every sync (its slots depend on ``B``), and the warehouse
 keeps the keys it wrote in the model's mirror table (keys only): an entity written
-last time with no events in reach now has its state deleted. The reader answers an
-entity whose state is older than the marker's ``B`` from its pushed events alone.
-Pushed items below ``B`` are left in the store, where the reader never counts them
-(sync's slots replace them): deleting them would cost a write per entity and tile.
+last time with no events in reach now has its state deleted. Pushed items below ``B``
+are left in the store, where the reader never counts them (sync's slots replace
+them): deleting them would cost a write per entity and tile.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from featuresql.adapters.store import Change, OnlineStore, WriteResult
+from featuresql.adapters.store import Change, Deletion, OnlineStore, WriteResult
 from featuresql.compile.models import CompiledModel
 from featuresql.online.mirror import mirror_table
 from featuresql.online.model_sync import delete_mirrored
@@ -76,9 +77,12 @@ def stream_entry(model: CompiledModel) -> OnlineStream | None:
 
 
 def stream_boundary(model: CompiledModel, now: datetime) -> int:
-    """``B`` at ``now``, epoch seconds: the last model boundary whose data is complete."""
-    grain = model.settings.grain * MICROS
-    return (epoch_micros(now) - model.settings.data_delay * MICROS) // grain * model.settings.grain
+    """``B`` at ``now``, epoch seconds: the last model boundary whose data is complete (``data_delay``
+    after it), and not past what a read at ``now`` asks for (``stream_delay`` before it)."""
+    settings = model.settings
+    delay = max(settings.data_delay, settings.stream.delay if settings.stream else 0)
+    grain = settings.grain * MICROS
+    return (epoch_micros(now) - delay * MICROS) // grain * settings.grain
 
 
 def sync_stream_model(
@@ -89,10 +93,13 @@ def sync_stream_model(
     boundary: int,
     store_identity: str,
     stamp: dict[str, Any],
+    rejected: list[str],
 ) -> WriteResult:
     """Write every reachable entity's state at ``boundary``; delete those of entities out of reach.
 
-    ``stamp``: the attributes every item of this sync carries (``_v``, ``_run``).
+    ``stamp``: the attributes every item of this sync carries (``_v``, ``_run``). A state the
+    store cannot take (over DynamoDB's 400 KB) is left out and named in ``rejected``: the entity
+    keeps its earlier state, whose answers say the earlier time they are as of.
     """
     assert entry.stream is not None, f"{model.name} is no stream model"
     shape = entry.stream.shape
@@ -103,7 +110,8 @@ def sync_stream_model(
     try:
         fixed = {**stamp, SCHEMA_VERSION: {"S": entry.schema}}
         with closing(adapter.fetch_batches(events, rows=_FETCH_ROWS)) as batches:
-            outcome = write_items(store, _states(_by_entity(batches, keys, model), model.name, boundary, shape, fixed))
+            states = _states(_by_entity(batches, keys, model), model.name, boundary, shape, fixed)
+            outcome = write_items(store, _accepted(store, states, model.name, rejected))
         mirror = mirror_table(store_identity, model.name)
         gone = _gone(adapter, mirror, written, keys)
         if gone is not None:
@@ -117,6 +125,25 @@ def sync_stream_model(
             if table is not None:
                 adapter.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
     return outcome
+
+
+def preview_stream_model(
+    adapter: WarehouseAdapter, model: CompiledModel, entry: OnlineModel, boundary: int, store_identity: str
+) -> tuple[int, int]:
+    """What ``sync_stream_model`` would do: (states written, states deleted), writing nothing."""
+    keys = entry.key_columns
+    entities = _entities(_events(model, boundary, adapter.dialect), keys)
+    written = _count(adapter, entities)
+    mirror = mirror_table(store_identity, model.name)
+    if adapter.table_columns(mirror) is None:
+        return written, 0
+    held = exp.select(*(exp.column(dialects.identifier(k)) for k in keys)).from_(mirror)
+    return written, _count(adapter, exp.except_(held, entities, distinct=True))
+
+
+def _count(adapter: WarehouseAdapter, query: exp.Query) -> int:
+    counted = exp.select(exp.Count(this=exp.Star())).from_(query.subquery("__counted"))
+    return int(adapter.fetch_arrow(counted).column(0)[0].as_py())
 
 
 def _events(model: CompiledModel, boundary: int, dialect: str) -> exp.Select:
@@ -174,6 +201,16 @@ def _by_entity(
             events.append((epoch_micros(row[timestamp]), row))
     if current is not None:
         yield current, events
+
+
+def _accepted(store: OnlineStore, states: Iterator[Change], name: str, rejected: list[str]) -> Iterator[Change]:
+    for state in states:
+        assert not isinstance(state, Deletion)
+        refusal = store.refusal(state)
+        if refusal is None:
+            yield state
+        else:
+            rejected.append(f"model {name}, entity {state[PARTITION_KEY]['S'].partition('#')[2]}: {refusal}")
 
 
 def _states(

@@ -66,7 +66,7 @@ from featuresql.online.stores import (
     served_manifest,
     write_manifest,
 )
-from featuresql.online.streams import stream_boundary, sync_stream_model
+from featuresql.online.streams import preview_stream_model, stream_boundary, sync_stream_model
 from featuresql.online.writes import write_items
 from featuresql.run import state
 from featuresql.run.coverage import covers, describe, spine_spans
@@ -163,9 +163,10 @@ def run_sync(
         if entry.stream is not None:  # its states are rewritten whole every time: nothing to compare or repair
             boundary = stream_boundary(model, now)
             stamp = {VERSION: {"N": str(version)}, RUN: {"S": sync_id}}
-            outcome = sync_stream_model(adapter, store, model, entry, boundary, plan.store, stamp)
+            refused: list[str] = []
+            outcome = sync_stream_model(adapter, store, model, entry, boundary, plan.store, stamp, refused)
             synced_models[model.name] = SyncedModel(entry.schema, entry.key_columns, boundary)
-            repaired, rejected = None, ()
+            repaired, rejected = None, tuple(refused)
         else:
             rows = OnlineRows.of(model, entry, plan.store)
             encoder = ChangeEncoder(rows, version, sync_id, store)
@@ -269,6 +270,10 @@ def preview_sync(
     adapter = context.adapter
     counts = {}
     for model in models:
+        if model.settings.stream is not None:
+            boundary = stream_boundary(model, now)
+            counts[model.name] = preview_stream_model(adapter, model, entries[model.name], boundary, plan.store)
+            continue
         rows = OnlineRows.of(model, entries[model.name], plan.store)
         mirror = mirror_state(adapter, rows, plan.record.models.get(model.name) if plan.restart is None else None)
         compared: MirrorState = "none" if mirror == "gone" else mirror

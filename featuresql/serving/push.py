@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from featuresql.serving.items import MARKER_KEY, MARKER_STREAMS, ItemError, partition_key
-from featuresql.serving.manifest import Manifest, OnlineStream
-from featuresql.serving.push_records import RecordError, event_of, read_record, record_id
+from featuresql.serving.items import MARKER_KEY, MARKER_MODELS, MARKER_STREAMS, ItemError, partition_key
+from featuresql.serving.manifest import Manifest, OnlineModel
+from featuresql.serving.push_records import RecordError, StreamRows, event_of, read_record, record_id
 from featuresql.serving.stream_items import encode_event, event_attribute, pushed_key
 
 MICROS = 1_000_000
@@ -43,6 +43,10 @@ class PushError(Exception):
     """A push request that cannot be taken at all (an unknown source); the message says why."""
 
 
+class StaleDefinition(Exception):
+    """The store holds a stream model under another definition than the pusher's: nothing is pushed."""
+
+
 @dataclass(frozen=True)
 class PushOutcome:
     results: list[dict[str, Any]]
@@ -55,12 +59,12 @@ class PushOutcome:
         return sum(outcome in r.get("models", {}).values() for r in self.results)
 
 
-def stream_sources(manifest: Manifest) -> dict[str, list[OnlineStream]]:
+def stream_sources(manifest: Manifest) -> dict[str, list[OnlineModel]]:
     """Source table ('source_name.table') -> the stream models that read it."""
-    found: dict[str, list[OnlineStream]] = {}
+    found: dict[str, list[OnlineModel]] = {}
     for model in manifest.models.values():
         if model.stream is not None:
-            found.setdefault(model.stream.rows.source.lower(), []).append(model.stream)
+            found.setdefault(model.stream.rows.source.lower(), []).append(model)
     return found
 
 
@@ -69,8 +73,8 @@ def push(
 ) -> PushOutcome:
     """Apply ``records`` of ``source`` (decoded JSON objects; ``text``: their values are text, as CSV's);
     see the module docstring."""
-    streams = stream_sources(manifest).get(source.lower())
-    if not streams:
+    models = stream_sources(manifest).get(source.lower())
+    if not models:
         known = sorted(stream_sources(manifest))
         if not known:
             raise PushError(
@@ -78,15 +82,15 @@ def push(
                 "(set config(stream_grain=...) on an online window model, then sync)"
             )
         raise PushError(f"no online stream model reads source {source!r}: stream models read {', '.join(known)}")
-    boundaries = _boundaries(table, streams)
-    types = streams[0].rows.source_types
+    boundaries = _boundaries(table, models)
+    rows = [_rows(model) for model in models]
     results: list[dict[str, Any]] = []
     updates: dict[str, dict[str, str]] = {}
     for record in records:
         try:
-            values = read_record(record, types, text=text)
-            identity = record_id(values, streams[0].rows.event_id)
-            outcomes, writes = _events(streams, values, identity, boundaries)
+            values = read_record(record, rows[0].source_types, text=text)
+            identity = record_id(values, rows[0].event_id)
+            outcomes, writes = _events(models, values, identity, boundaries)
         except (RecordError, ItemError) as exc:
             results.append({"status": "rejected", "error": str(exc)})
             continue
@@ -98,13 +102,19 @@ def push(
     return PushOutcome(results)
 
 
+def _rows(model: OnlineModel) -> StreamRows:
+    assert model.stream is not None, f"{model.name} is no stream model"
+    return model.stream.rows
+
+
 def _events(
-    streams: list[OnlineStream], values: Mapping[str, Any], identity: str, boundaries: Mapping[str, int | None]
+    models: list[OnlineModel], values: Mapping[str, Any], identity: str, boundaries: Mapping[str, int | None]
 ) -> tuple[dict[str, str], list[tuple[str, dict[str, str]]]]:
     outcomes: dict[str, str] = {}
     writes = []
-    for stream in streams:
-        name = stream.rows.model
+    for model in models:
+        name, stream = model.name, model.stream
+        assert stream is not None
         event = event_of(stream.rows, values, identity)
         if event is None:
             outcomes[name] = "filtered"
@@ -114,14 +124,24 @@ def _events(
             outcomes[name] = "late"
             continue
         tile = event.time // (stream.shape.grain * MICROS)
-        key = pushed_key(partition_key(name, list(event.keys)), tile)
+        key = pushed_key(partition_key(name, list(event.keys)), model.schema, tile)
         writes.append((key, {event_attribute(identity): encode_event(event.time, event.inputs)}))
         outcomes[name] = "counted"
     return outcomes, writes
 
 
-def _boundaries(table: PushTable, streams: list[OnlineStream]) -> dict[str, int | None]:
-    """Each model's ``B`` at the last sync (None before its first: every event counts)."""
-    marker = table.get_many([MARKER_KEY], [MARKER_STREAMS]).get(MARKER_KEY) or {}
+def _boundaries(table: PushTable, models: list[OnlineModel]) -> dict[str, int | None]:
+    """Each model's ``B`` at the last sync (None before its first: every event counts); refuses a store
+    that holds a model under another definition than this manifest's (its reader would not merge the
+    events, or would merge them wrongly)."""
+    marker = table.get_many([MARKER_KEY], [MARKER_STREAMS, MARKER_MODELS]).get(MARKER_KEY) or {}
     synced = json.loads(marker.get(MARKER_STREAMS, {}).get("S", "{}"))
-    return {stream.rows.model: synced.get(stream.rows.model) for stream in streams}
+    held = json.loads(marker.get(MARKER_MODELS, {}).get("S", "{}"))
+    for model in models:
+        if model.name in held and held[model.name] != model.schema:
+            raise StaleDefinition(
+                f"the store holds {model.name} under schema {held[model.name]}, this push computes schema "
+                f"{model.schema}: redeploy the push function (featuresql package-lambda --push), or use "
+                "the manifest of the last sync"
+            )
+    return {model.name: synced.get(model.name) for model in models}

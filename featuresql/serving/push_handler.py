@@ -5,7 +5,8 @@ Packaged by ``featuresql package-lambda --push SOURCE``; it takes three kinds of
 - **Kinesis** (``Records[].kinesis.data``, base64 of one JSON record of SOURCE each). A record
   that can never be pushed (bad JSON, a value not of its column's type) is logged with its
   reason and skipped: retrying it cannot help, and reporting it would hold up the shard. When
-  the store cannot be written, the batch answers ``batchItemFailures`` from its first record
+  the store cannot be written, or holds the model under another definition than this
+  function's (redeploy it after a sync of the change), the batch answers ``batchItemFailures`` from its first record
   (turn on ``ReportBatchItemFailures``): Lambda retries them, and each counts once.
 - **SQS** (``Records[].body``, one JSON record each). A bad record, and every record when the
   store cannot be written, is reported in ``batchItemFailures`` by its ``messageId``: it goes
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from featuresql.serving.manifest import Manifest
-from featuresql.serving.push import PushOutcome, push
+from featuresql.serving.push import PushOutcome, StaleDefinition, push
 from featuresql.serving.push_requests import answer_push
 from featuresql.serving.tables import OnlineTable, StoreUnavailable, open_table
 
@@ -65,8 +66,8 @@ def _kinesis(manifest: Manifest, table: OnlineTable, source: str, records: list[
             _log(f"kinesis record {sequence}: skipped: not a base64 JSON record ({exc})")
     try:
         outcome = push(manifest, table, source, decoded)
-    except StoreUnavailable as exc:
-        _log(f"the store cannot be written ({exc}): the batch is retried")
+    except (StoreUnavailable, StaleDefinition) as exc:
+        _log(f"nothing was pushed ({exc}): the batch is retried")
         return {"batchItemFailures": [{"itemIdentifier": ids[0]}] if ids else []}
     for number, reason in outcome.rejected:
         _log(f"kinesis record {ids[number]}: skipped: {reason}")
@@ -85,8 +86,8 @@ def _sqs(manifest: Manifest, table: OnlineTable, source: str, records: list[dict
             failed.append(message)
     try:
         outcome: PushOutcome = push(manifest, table, source, decoded)
-    except StoreUnavailable as exc:
-        _log(f"the store cannot be written ({exc}): the batch is retried")
+    except (StoreUnavailable, StaleDefinition) as exc:
+        _log(f"nothing was pushed ({exc}): the batch is retried")
         return {"batchItemFailures": [{"itemIdentifier": m} for m in [*ids, *failed]]}
     for number, reason in outcome.rejected:
         _log(f"sqs message {ids[number]}: {reason}")

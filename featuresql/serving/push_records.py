@@ -64,12 +64,14 @@ def read_record(record: Any, types: Mapping[str, str], *, text: bool = False) ->
     values: dict[str, Any] = dict.fromkeys(types)
     for name, value in record.items():
         column = str(name).lower()
-        if column not in types:
+        if column not in types or not _encodable(column):
             raise RecordError(f"unknown column {name!r}: the source declares {', '.join(types)}")
         try:
             values[column] = value if types[column] == "other" else request_value(value, types[column], text=text)
         except RequestValueError as exc:
             raise RecordError(f"column {column!r} {exc}") from None
+        if isinstance(values[column], str) and not _encodable(values[column]):
+            raise RecordError(f"column {column!r} holds a lone UTF-16 surrogate, which is no text: send UTF-8")
     return values
 
 
@@ -101,6 +103,14 @@ def event_of(rows: StreamRows, values: Mapping[str, Any], record: str) -> Pushed
         return None
     inputs = {name: value for name, value in computed.items() if name not in (*rows.keys, rows.timestamp)}
     return PushedEvent(keys, epoch_micros(moment), inputs, record)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _canonical(value: Any) -> str | None:

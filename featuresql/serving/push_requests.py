@@ -4,7 +4,8 @@ Lambda (standard library only).
 The body is ``{"source": "bank.transactions", "records": [{...}, ...]}``. The answer lists each
 record's result in order (``featuresql.serving.push``): 200 when every record was accepted,
 207 (multi-status) when some were rejected, the others applied all the same; a request that
-cannot be taken at all is a 400 (its shape) or 404 (an unknown source), and a store that
+cannot be taken at all is a 400 (its shape), 404 (an unknown source) or 409 (the store holds the
+model under another definition: nothing is pushed), and a store that
 cannot be written a 503: send it again, which counts each record once.
 """
 
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from featuresql.serving.manifest import Manifest
-from featuresql.serving.push import PushError, PushTable, push
+from featuresql.serving.push import PushError, PushTable, StaleDefinition, push
 from featuresql.serving.tables import StoreUnavailable
 
 MAX_RECORDS = 10_000
@@ -41,6 +42,8 @@ def answer_push(manifest: Manifest, table: PushTable, body: bytes | str) -> tupl
         outcome = push(manifest, table, payload["source"], records)
     except PushError as exc:
         return _error(404, str(exc))
+    except StaleDefinition as exc:
+        return _error(409, str(exc))
     except StoreUnavailable as exc:
         return _error(503, f"{exc}: nothing was lost, push the records again")
     status = 207 if outcome.rejected else 200

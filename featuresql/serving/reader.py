@@ -134,7 +134,7 @@ class Reader:
         now = round(self.clock() * 1_000_000)
         streams = {name: stream for name in needed if (stream := models[name].stream) is not None}
         pushed = [
-            pushed_key(key, tile)
+            pushed_key(key, models[name].schema, tile)
             for name, stream in streams.items()
             for key in keys[name]
             for tile in guessed_tiles(stream, now)
@@ -149,7 +149,7 @@ class Reader:
             missing
             for name, stream in streams.items()
             for key in keys[name]
-            for missing in missing_tiles(stream, key, items.get(key), now, synced[name])
+            for missing in missing_tiles(stream, key, models[name].schema, items.get(key), now, synced[name])
         ]
         if later:  # a late sync: the answer reaches back to tiles the first read did not guess
             items.update(self.table.get_many(later, None))
@@ -163,7 +163,7 @@ class Reader:
                 if model.stream is not None:
                     key = keys[model_name][number]
                     self._live(model, items.get(key), now)  # the state's schema is the reader's
-                    fresh, as_of = self._fresh(model.stream, key, items, now, synced[model_name])
+                    fresh, as_of = self._fresh(model, key, items, now, synced[model_name])
                     stamps[model_name] = micros_to_iso(as_of * 1_000_000)
                     read.update((f"{model_name}.{name}", fresh[name]) for name in wanted_features)
                     continue
@@ -243,10 +243,12 @@ class Reader:
         return {name: int(synced[name]) for name in streams}
 
     def _fresh(
-        self, stream: OnlineStream, key: str, items: Mapping[str, Item], now: int, synced: int
+        self, model: OnlineModel, key: str, items: Mapping[str, Item], now: int, synced: int
     ) -> tuple[dict[str, Any], int]:
+        stream = model.stream
+        assert stream is not None, f"{model.name} is no stream model"
         try:
-            return entity_values(stream, key, items, now, synced)
+            return entity_values(stream, key, model.schema, items, now, synced)
         except StoreAhead:
             raise RequestError(
                 409,

@@ -9,10 +9,12 @@ whole size:
   (its warehouse slots, ``featuresql.serving.stream_state``, as JSON text), with the
   sync's ``_v``, ``_run``, ``_sv`` and ``_ts`` (``B`` in microseconds) like any item;
 - one **pushed item** per model-grain tile at or after ``B`` that events were pushed
-  to, under ``<model>#<key>#p<tile>``, written by push: one attribute per pushed
-  event, named ``e<record id>``, holding ``[time in microseconds, {input: value}]``
-  as JSON text. Setting an attribute is idempotent: a record delivered twice is
-  held once. Keys end in ``]`` before the ``#p``, so they never meet an entity's key.
+  to, under ``<model>#<key>#p<schema>:<tile>``, written by push: one attribute per
+  pushed event, named ``e<record id>``, holding ``[time in microseconds, {input:
+  value}]`` as JSON text. Setting an attribute is idempotent: a record delivered
+  twice is held once. The key names the model's schema version the event was
+  computed under, so a reader of another definition never merges it. Keys end in
+  ``]`` before the ``#p``, so they never meet an entity's key.
 
 Values in the JSON text keep their exact type, and read back with one ``json.loads``:
 integers, strings, lists and booleans as themselves, decimals as JSON numbers (read
@@ -42,15 +44,17 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
-def pushed_key(entity_key: str, tile: int) -> str:
-    """The pushed item of ``entity_key`` (a partition key ``<model>#<key>``) for model-grain tile ``tile``."""
-    return f"{entity_key}{PUSHED_MARK}{tile}"
+def pushed_key(entity_key: str, schema: str, tile: int) -> str:
+    """The pushed item of ``entity_key`` (a partition key ``<model>#<key>``) for model-grain tile ``tile``,
+    of events computed under the model's schema version ``schema``."""
+    return f"{entity_key}{PUSHED_MARK}{schema}:{tile}"
 
 
 def is_pushed_key(key: str) -> bool:
     """Whether ``key`` is a pushed item's (sync leaves those to push and the reader)."""
-    head, mark, tile = key.rpartition(PUSHED_MARK)
-    return bool(mark) and head.endswith("]") and tile.lstrip("-").isdigit()
+    head, mark, tail = key.rpartition(PUSHED_MARK)
+    schema, colon, tile = tail.partition(":")
+    return bool(mark and colon) and head.endswith("]") and schema.isalnum() and tile.lstrip("-").isdigit()
 
 
 def event_attribute(record: str) -> str:

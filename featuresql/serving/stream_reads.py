@@ -6,10 +6,12 @@ the marker are read, so the first batch read guesses the tiles a sync on time
 leaves (``horizon`` before ``E`` up to ``E``) and ``missing_tiles`` names any the
 answer still needs (a late sync), for one more batch read.
 
-The entity's ``B`` is its state's, or the marker's when the state is older: that
-entity had no events in reach at the last sync, and its warehouse slots are stale
-(``featuresql.serving.stream_state``). A state newer than the marker is one a
-running sync has already rewritten.
+The entity's ``B`` is its state's own, whatever the marker says: a state newer than the
+marker is one a running sync has already rewritten, and one older (a replica behind
+the marker, since a batch read is no snapshot, or a state a killed sync left) is still
+exact as of its own ``B`` and answers as of ``min(E, its B + horizon)``, which the answer
+says. An entity with no state (no warehouse events in reach at the last sync) has the
+marker's ``B``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def guessed_tiles(stream: OnlineStream, time: int) -> range:
 
 
 def entity_boundary(state: Mapping[str, Any] | None, synced: int) -> int:
-    return synced if state is None else max(int(state["b"]), synced)
+    return synced if state is None else int(state["b"])
 
 
 def needed_tiles(stream: OnlineStream, time: int, boundary: int) -> range:
@@ -42,16 +44,20 @@ def needed_tiles(stream: OnlineStream, time: int, boundary: int) -> range:
     return range(boundary // shape.grain, -(-as_of // shape.grain))
 
 
-def missing_tiles(stream: OnlineStream, entity_key: str, state_item: Item | None, time: int, synced: int) -> list[str]:
+def missing_tiles(
+    stream: OnlineStream, entity_key: str, schema: str, state_item: Item | None, time: int, synced: int
+) -> list[str]:
     """The pushed items' keys the answer needs beyond the guessed ones."""
     boundary = entity_boundary(state_of(state_item), synced)
     guessed = guessed_tiles(stream, time)
-    return [pushed_key(entity_key, tile) for tile in needed_tiles(stream, time, boundary) if tile not in guessed]
+    needed = needed_tiles(stream, time, boundary)
+    return [pushed_key(entity_key, schema, tile) for tile in needed if tile not in guessed]
 
 
 def entity_values(
     stream: OnlineStream,
     entity_key: str,
+    schema: str,
     items: Mapping[str, Item],
     time: int,
     synced: int,
@@ -64,6 +70,6 @@ def entity_values(
     boundary = entity_boundary(state, synced)
     pushed: dict[str, list[Any]] = {}
     for tile in needed_tiles(stream, time, boundary):
-        pushed.update(pushed_events(items.get(pushed_key(entity_key, tile))))
-    merged = {"b": boundary, "slots": state["slots"] if state and state["b"] == boundary else {}, "pushed": pushed}
+        pushed.update(pushed_events(items.get(pushed_key(entity_key, schema, tile))))
+    merged = {"b": boundary, "slots": state["slots"] if state else {}, "pushed": pushed}
     return read(merged, time, stream.shape, boundary)
