@@ -19,17 +19,19 @@ them): deleting them would cost a write per entity and tile.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from featuresql.adapters.store import Change, Deletion, OnlineStore, WriteResult
 from featuresql.compile.models import CompiledModel
 from featuresql.online.mirror import mirror_table
-from featuresql.online.model_sync import delete_mirrored
 from featuresql.online.writes import write_items
 from featuresql.serving.items import (
     FEATURE_TS,
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from featuresql.adapters.base import WarehouseAdapter
 
 MICROS = 1_000_000
+DIGEST_COLUMN = "_featuresql_digest"  # the mirror's record of each state the store holds
 _FETCH_ROWS = 10_000
 
 
@@ -85,6 +88,14 @@ def stream_boundary(model: CompiledModel, now: datetime) -> int:
     return (epoch_micros(now) - delay * MICROS) // grain * settings.grain
 
 
+@dataclass
+class _Planned:
+    """What a sync of one stream model leaves besides the states it writes (once they are all out)."""
+
+    deleted: list[str] = field(default_factory=list)  # partition keys of states out of reach
+    mirror: dict[str, list[Any]] = field(default_factory=dict)  # the new mirror's columns
+
+
 def sync_stream_model(
     adapter: WarehouseAdapter,
     store: OnlineStore,
@@ -94,56 +105,107 @@ def sync_stream_model(
     store_identity: str,
     stamp: dict[str, Any],
     rejected: list[str],
+    *,
+    trusted: bool,
 ) -> WriteResult:
-    """Write every reachable entity's state at ``boundary``; delete those of entities out of reach.
+    """Write every reachable entity's state at ``boundary`` that the store does not hold already;
+    delete those of entities out of reach.
 
-    ``stamp``: the attributes every item of this sync carries (``_v``, ``_run``). A state the
-    store cannot take (over DynamoDB's 400 KB) is left out and named in ``rejected``: the entity
-    keeps its earlier state, whose answers say the earlier time they are as of.
+    ``stamp``: the attributes every item of this sync carries (``_v``, ``_run``); ``trusted``: the
+    store holds what the mirror says (else every state is written). A state the store cannot take
+    (over DynamoDB's 400 KB) is left out and named in ``rejected``: the entity keeps its earlier
+    state, whose answers say the earlier time they are as of.
     """
-    assert entry.stream is not None, f"{model.name} is no stream model"
-    shape = entry.stream.shape
-    keys = entry.key_columns
-    events = _events(model, boundary, adapter.dialect)
-    gone = None
-    written = adapter.create_temporary(f"featuresql_stream_{model.name}", _entities(events, keys))
-    try:
-        fixed = {**stamp, SCHEMA_VERSION: {"S": entry.schema}}
-        with closing(adapter.fetch_batches(events, rows=_FETCH_ROWS)) as batches:
-            states = _states(_by_entity(batches, keys, model), model.name, boundary, shape, fixed)
-            outcome = write_items(store, _accepted(store, states, model.name, rejected))
-        mirror = mirror_table(store_identity, model.name)
-        gone = _gone(adapter, mirror, written, keys)
-        if gone is not None:
-            outcome += delete_mirrored(adapter, store, gone, model.name, keys, int(stamp[VERSION]["N"]))
-        # not atomic everywhere (DDL commits on Snowflake): a sync killed between the two finds the
-        # mirror gone and fills the store afresh
-        adapter.execute(exp.Drop(tables=[mirror.copy()], kind="TABLE", exists=True))
-        adapter.execute(exp.Create(this=mirror, kind="TABLE", expression=exp.select("*").from_(written.copy())))
-    finally:
-        for table in (written, gone):
-            if table is not None:
-                adapter.execute(exp.Drop(tables=[table], kind="TABLE", exists=True))
+    fixed = {**stamp, SCHEMA_VERSION: {"S": entry.schema}}
+    planned = _Planned()
+    states = _states(adapter, store, model, entry, boundary, store_identity, fixed, rejected, planned, trusted=trusted)
+    outcome = write_items(store, states)  # streamed: one state at a time in memory, bar the batches in flight
+    version = int(stamp[VERSION]["N"])
+    outcome += write_items(store, (Deletion(key, version) for key in planned.deleted))
+    columns = [*entry.key_columns, DIGEST_COLUMN]
+    kinds = dict(entry.keys)
+    types = [pa.int64() if kinds[k] == "integer" else pa.string() for k in entry.key_columns] + [pa.string()]
+    mirror = pa.table([pa.array(planned.mirror[c], type=t) for c, t in zip(columns, types, strict=True)], names=columns)
+    adapter.load_table(mirror_table(store_identity, model.name), mirror)  # replaces it
     return outcome
 
 
 def preview_stream_model(
-    adapter: WarehouseAdapter, model: CompiledModel, entry: OnlineModel, boundary: int, store_identity: str
+    adapter: WarehouseAdapter,
+    store: OnlineStore,
+    model: CompiledModel,
+    entry: OnlineModel,
+    boundary: int,
+    store_identity: str,
+    *,
+    trusted: bool,
 ) -> tuple[int, int]:
     """What ``sync_stream_model`` would do: (states written, states deleted), writing nothing."""
+    fixed = {SCHEMA_VERSION: {"S": entry.schema}}
+    planned = _Planned()
+    written = sum(
+        1 for _ in _states(adapter, store, model, entry, boundary, store_identity, fixed, [], planned, trusted=trusted)
+    )
+    return written, len(planned.deleted)
+
+
+def _states(
+    adapter: WarehouseAdapter,
+    store: OnlineStore,
+    model: CompiledModel,
+    entry: OnlineModel,
+    boundary: int,
+    store_identity: str,
+    fixed: dict[str, Any],
+    rejected: list[str],
+    planned: _Planned,
+    *,
+    trusted: bool,
+) -> Iterator[Change]:
+    """The states to write: each entity's, unless the mirror's digest says the store holds it already.
+    Once they are all out, ``planned`` holds the rest."""
+    assert entry.stream is not None, f"{model.name} is no stream model"
     keys = entry.key_columns
-    entities = _entities(_events(model, boundary, adapter.dialect), keys)
-    written = _count(adapter, entities)
-    mirror = mirror_table(store_identity, model.name)
-    if adapter.table_columns(mirror) is None:
-        return written, 0
-    held = exp.select(*(exp.column(dialects.identifier(k)) for k in keys)).from_(mirror)
-    return written, _count(adapter, exp.except_(held, entities, distinct=True))
+    held = _held_digests(adapter, mirror_table(store_identity, model.name), model.name, keys)
+    planned.mirror = {column: [] for column in (*keys, DIGEST_COLUMN)}
+    events = _events(model, boundary, adapter.dialect)
+    with closing(adapter.fetch_batches(events, rows=_FETCH_ROWS)) as batches:
+        for entity, rows in _by_entity(batches, keys, model):
+            key = partition_key(model.name, list(entity))
+            slots = dumps(warehouse_slots(rows, boundary, entry.stream.shape))
+            digest = hashlib.sha256(f"{entry.schema}|{boundary}|{slots}".encode()).hexdigest()[:20]
+            state = {
+                PARTITION_KEY: {"S": key},
+                FEATURE_TS: {"N": str(boundary * MICROS)},
+                STATE_BOUNDARY: {"N": str(boundary)},
+                STATE_SLOTS: {"S": slots},
+                **fixed,
+            }
+            refusal = store.refusal(state)
+            if refusal is not None:
+                rejected.append(f"model {model.name}, entity {list(entity)}: {refusal}")
+                digest = held.get(key) or ""  # the store keeps what it had
+            elif not trusted or held.get(key) != digest:
+                yield state
+            held.pop(key, None)
+            for column, value in zip((*keys, DIGEST_COLUMN), (*entity, digest), strict=True):
+                planned.mirror[column].append(value)
+    planned.deleted = sorted(held)  # states of entities with no events in reach any more
 
 
-def _count(adapter: WarehouseAdapter, query: exp.Query) -> int:
-    counted = exp.select(exp.Count(this=exp.Star())).from_(query.subquery("__counted"))
-    return int(adapter.fetch_arrow(counted).column(0)[0].as_py())
+def _held_digests(adapter: WarehouseAdapter, mirror: exp.Table, name: str, keys: tuple[str, ...]) -> dict[str, str]:
+    """Partition key -> digest of every state the mirror says the store holds."""
+    columns = adapter.table_columns(mirror)
+    if columns is None or DIGEST_COLUMN not in columns:
+        return {}
+    query = exp.select(*(exp.column(dialects.identifier(c)) for c in (*keys, DIGEST_COLUMN))).from_(mirror)
+    held = {}
+    with closing(adapter.fetch_batches(query, rows=_FETCH_ROWS)) as batches:
+        for batch in batches:
+            for raw in batch.to_pylist():
+                row = {name.lower(): value for name, value in raw.items()}
+                held[partition_key(name, [warehouse_key(row[k.lower()]) for k in keys])] = row[DIGEST_COLUMN]
+    return held
 
 
 def _events(model: CompiledModel, boundary: int, dialect: str) -> exp.Select:
@@ -161,24 +223,6 @@ def _events(model: CompiledModel, boundary: int, dialect: str) -> exp.Select:
         .where(exp.and_(*present, dialects.time_in_span(time, oldest, boundary, dialect)))
         .order_by(*(exp.column(dialects.identifier(k)) for k in window.keys))
     )
-
-
-def _entities(events: exp.Select, keys: tuple[str, ...]) -> exp.Select:
-    return (
-        exp.select(*(exp.column(dialects.identifier(k)) for k in keys))
-        .distinct()
-        .from_(events.copy().order_by(None).subquery("__events"))
-    )
-
-
-def _gone(adapter: WarehouseAdapter, mirror: exp.Table, written: exp.Table, keys: tuple[str, ...]) -> exp.Table | None:
-    """The keys the last sync wrote a state for and this one did not (None: no earlier keys)."""
-    if adapter.table_columns(mirror) is None:
-        return None
-    columns = [exp.column(dialects.identifier(k)) for k in keys]
-    left = exp.select(*columns).from_(mirror.copy())
-    right = exp.select(*(c.copy() for c in columns)).from_(written.copy())
-    return adapter.create_temporary("featuresql_stream_gone", exp.except_(left, right, distinct=True))
 
 
 def _by_entity(
@@ -201,31 +245,3 @@ def _by_entity(
             events.append((epoch_micros(row[timestamp]), row))
     if current is not None:
         yield current, events
-
-
-def _accepted(store: OnlineStore, states: Iterator[Change], name: str, rejected: list[str]) -> Iterator[Change]:
-    for state in states:
-        assert not isinstance(state, Deletion)
-        refusal = store.refusal(state)
-        if refusal is None:
-            yield state
-        else:
-            rejected.append(f"model {name}, entity {state[PARTITION_KEY]['S'].partition('#')[2]}: {refusal}")
-
-
-def _states(
-    entities: Iterator[tuple[tuple[Any, ...], list[tuple[int, dict[str, Any]]]]],
-    name: str,
-    boundary: int,
-    shape: StreamShape,
-    fixed: dict[str, Any],
-) -> Iterator[Change]:
-    for entity, events in entities:
-        slots = warehouse_slots(events, boundary, shape)
-        yield {
-            PARTITION_KEY: {"S": partition_key(name, list(entity))},
-            FEATURE_TS: {"N": str(boundary * MICROS)},
-            STATE_BOUNDARY: {"N": str(boundary)},
-            STATE_SLOTS: {"S": dumps(slots)},
-            **fixed,
-        }

@@ -164,7 +164,10 @@ def run_sync(
             boundary = stream_boundary(model, now)
             stamp = {VERSION: {"N": str(version)}, RUN: {"S": sync_id}}
             refused: list[str] = []
-            outcome = sync_stream_model(adapter, store, model, entry, boundary, plan.store, stamp, refused)
+            trusted = held.get(model.name) is not None
+            outcome = sync_stream_model(
+                adapter, store, model, entry, boundary, plan.store, stamp, refused, trusted=trusted
+            )
             synced_models[model.name] = SyncedModel(entry.schema, entry.key_columns, boundary)
             repaired, rejected = None, tuple(refused)
         else:
@@ -272,7 +275,10 @@ def preview_sync(
     for model in models:
         if model.settings.stream is not None:
             boundary = stream_boundary(model, now)
-            counts[model.name] = preview_stream_model(adapter, model, entries[model.name], boundary, plan.store)
+            trusted = plan.restart is None and model.name in plan.record.models
+            counts[model.name] = preview_stream_model(
+                adapter, store, model, entries[model.name], boundary, plan.store, trusted=trusted
+            )
             continue
         rows = OnlineRows.of(model, entries[model.name], plan.store)
         mirror = mirror_state(adapter, rows, plan.record.models.get(model.name) if plan.restart is None else None)

@@ -101,7 +101,7 @@ def _text(value: Any) -> Iterator[str]:
         yield f'{{"$f":"{value!r}"}}'
     elif isinstance(value, dict):
         yield "{"
-        for number, (key, item) in enumerate(value.items()):
+        for number, (key, item) in enumerate(sorted(value.items())):  # one text per value: sync compares digests
             yield f"{',' if number else ''}{json.dumps(str(key), ensure_ascii=False)}:"
             yield from _text(item)
         yield "}"
