@@ -15,10 +15,9 @@ Because sync replaces and push adds, an event both pushed and loaded into the
 warehouse counts once: pushed while at or after ``B``, from the warehouse once a
 sync has moved ``B`` past it.
 
-``B`` is the store's (the sync marker records it per model), passed to ``read`` as
-``synced``. A sync rewrites the state of every entity with warehouse events in
-the windows it serves; a state written under an older ``B`` belongs to an entity
-the last sync found none for, so its warehouse slots are stale and not read.
+``B`` is passed to ``read`` as ``synced``; a state written under another ``B`` has
+warehouse slots that do not fit it, and they are not read (the reader passes each
+entity's own, ``featuresql.serving.stream_reads``).
 
 A read at ``t`` answers for ``E = floor(t - delay, stream_grain)``, or for ``B + horizon``
 when ``E`` is later (a late sync: the answer says which), each window ``[E - w, E)``
