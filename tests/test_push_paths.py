@@ -21,6 +21,8 @@ import http.client
 import json
 import zipfile
 from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +166,38 @@ def test_a_push_under_another_definition_than_the_stores_is_refused(tmp_path: Pa
         push(old, table, "bank.transactions", [_record(*PUSHED[0])])
     outcome = push(Manifest.load(manifest_file), table, "bank.transactions", [_record(*PUSHED[0])])
     assert outcome.results == [{"status": "accepted", "models": {"card_spend": "counted"}}]
+
+
+def test_push_reads_csv_and_parquet_files_and_standard_input(tmp_path: Path) -> None:
+    """The same records as CSV (text values, an empty field NULL), parquet (typed) and JSON lines on
+    standard input: each file counts them once, whatever the format."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    project = streaming_example(tmp_path)
+    records = [_record(*event) for event in PUSHED]
+    columns = ["transaction_id", "user_id", "merchant_id", "merchant_category", "amount", "status", "ts"]
+    csv_file = tmp_path / "swipes.csv"
+    lines = [",".join(columns)] + [
+        ",".join("" if r.get(c) is None else str(r[c]) for c in columns) for r in records[:3]
+    ]
+    csv_file.write_text("\n".join(lines) + "\n")
+    table = pa.table(
+        {
+            "transaction_id": [r["transaction_id"] for r in records[3:]],
+            "user_id": [r["user_id"] for r in records[3:]],
+            "merchant_id": [r["merchant_id"] for r in records[3:]],  # every column: a record's id is of them all
+            "amount": pa.array([Decimal(r["amount"]) for r in records[3:]], pa.decimal128(12, 2)),
+            "status": [r["status"] for r in records[3:]],
+            "ts": pa.array([datetime.fromisoformat(r["ts"].rstrip("Z")) for r in records[3:]], pa.timestamp("us")),
+        }
+    )
+    parquet_file = tmp_path / "swipes.parquet"
+    pq.write_table(table, parquet_file)
+    assert "Pushed 3 of 3 records" in cli(project, "push", "bank.transactions", str(csv_file))
+    assert "Pushed 3 of 3 records" in cli(project, "push", "bank.transactions", str(parquet_file))
+    again = "".join(json.dumps(r) + "\n" for r in records)  # everything once more, on standard input
+    result = CliRunner().invoke(command, ["--project-dir", str(project), "push", "bank.transactions", "-"], input=again)
+    assert result.exit_code == 0 and "Pushed 6 of 6 records" in result.output, result.output
+    _load(project, PUSHED)
+    assert_reads_as_extract(project, tmp_path, TIMES)
