@@ -300,6 +300,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         project = copy_example(base / "project")
         (project / "profiles.yml").write_text(profile(project, snowflake, dynamodb), encoding="utf-8")
         (project / "spine.csv").write_text("user_id,ts\n1,2026-06-01\n2,2026-06-15 12:00:00\n3,2026-06-30\n")
+        (project / "swipes.jsonl").write_text('{"transaction_id": 1, "user_id": 1, "ts": "2026-06-30T00:00:00Z"}\n')
         done = Session(
             secrets={
                 **SECRETS,
@@ -346,6 +347,8 @@ def run_every_command(s: Session, base: Path, project: Path) -> None:
         expect(s, project, (0, 1), *vars_, "test", "--online", "--now", NOW, "-s", "test_type:online", *t)
         expect(s, project, 0, *vars_, "read", "user_id=1", "user_id=2", "-f", "user_transactions", "--now", NOW, *t)
         expect(s, project, 2, *vars_, "read", "user_id=1", "-f", "no_such_model", *t)
+        # the example has no stream model online: the push is refused
+        expect(s, project, 2, *vars_, "push", "bank.transactions", "swipes.jsonl", *t)
         out = f"training_{target}.parquet"
         expect(s, project, 0, *vars_, "extract", "--spine", "spine.csv", "-f", "user_transactions", "--out", out, *t)
         expect(
@@ -528,6 +531,8 @@ def test_the_lambda_zip_holds_no_credentials(session: Session) -> None:
         ),
         *(f"featuresql/serving/{m}.py" for m in ("expressions", "expression_strings", "expression_times")),
         "featuresql/serving/expression_errors.py",
+        *(f"featuresql/serving/{m}.py" for m in ("partials", "push_records", "stream_items", "stream_reads")),
+        "featuresql/serving/stream_state.py",
     }
     for name, data in members.items():
         assert not AWS_KEY_PATTERN.search(data), name
@@ -550,8 +555,13 @@ def test_the_iam_policy_grants_only_batch_get_item_on_the_one_table(session: Ses
 
 
 def test_the_reader_calls_only_batch_get_item() -> None:
+    """The reader reads; only push (``tables.set_attributes``, which the reader never calls) writes."""
     serving = Path(__file__).resolve().parent.parent / "featuresql" / "serving"
-    calls = set()
+    calls: dict[str, set[str]] = {}
     for path in serving.glob("*.py"):
-        calls |= set(re.findall(r"client\.([a-z_]+)\(", path.read_text(encoding="utf-8")))
-    assert calls == {"batch_get_item"}
+        text = path.read_text(encoding="utf-8")
+        calls[path.name] = set(re.findall(r"client\.([a-z_]+)\(", text))
+        if path.name in ("reader.py", "handler.py", "stream_reads.py"):
+            assert "set_attributes" not in text and "featuresql.serving.push" not in text, path.name
+    assert set().union(*calls.values()) == {"batch_get_item", "update_item"}
+    assert [name for name, found in calls.items() if "update_item" in found] == ["tables.py"]
